@@ -1,0 +1,1 @@
+/* PLACEHOLDER */ typedef int fk_placeholder_json_t;

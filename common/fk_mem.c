@@ -1,0 +1,78 @@
+/*  fk_mem - abort-on-OOM allocation wrappers. */
+
+#include "fk_mem.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_oom(size_t size)
+{
+    fprintf(stderr, "fakts-node: out of memory allocating %zu bytes\n", size);
+    abort();
+}
+
+void *
+fk_malloc(size_t size)
+{
+    void *ptr = malloc(size ? size : 1);
+    if (!ptr) {
+        s_oom(size);
+    }
+    return ptr;
+}
+
+void *
+fk_calloc(size_t count, size_t size)
+{
+    void *ptr = calloc(count ? count : 1, size ? size : 1);
+    if (!ptr) {
+        s_oom(count * size);
+    }
+    return ptr;
+}
+
+void *
+fk_realloc(void *ptr, size_t size)
+{
+    void *fresh = realloc(ptr, size ? size : 1);
+    if (!fresh) {
+        s_oom(size);
+    }
+    return fresh;
+}
+
+char *
+fk_strdup(const char *s)
+{
+    return fk_strndup(s, strlen(s));
+}
+
+char *
+fk_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *copy = fk_malloc(len + 1);
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+char *
+fk_asprintf(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    int len = vsnprintf(NULL, 0, fmt, args);
+    va_end(args);
+    if (len < 0) {
+        abort();
+    }
+    char *out = fk_malloc((size_t)len + 1);
+    va_start(args, fmt);
+    vsnprintf(out, (size_t)len + 1, fmt, args);
+    va_end(args);
+    return out;
+}

@@ -1,0 +1,1 @@
+/* PLACEHOLDER: being written */ typedef int fk_placeholder_fk_manifest_t;

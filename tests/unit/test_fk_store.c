@@ -1,0 +1,1 @@
+/* PLACEHOLDER: being written */ typedef int fk_placeholder_test_fk_store_t;
