@@ -1,1 +1,513 @@
-/* PLACEHOLDER: being written */ typedef int fk_placeholder_fk_store_t;
+/*  fk_store - LMDB environment holding records, owner counters and local
+    secrets. See fk_store.h for the data model and the thread rules. */
+
+#include "fk_store.h"
+
+#include "fk_clock.h"
+#include "fk_err.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <openssl/evp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  Bumped whenever the meaning of a database changes; an older binary
+    refuses a newer data directory instead of misreading it. */
+#define FK_STORE_SCHEMA "1"
+
+struct fk_store {
+    MDB_env *env;       /* the environment, one per data directory */
+    MDB_dbi meta;       /* schema version */
+    MDB_dbi local;      /* node-local settings and secrets */
+    MDB_dbi records;    /* "<key>\0<owner>" -> record envelope */
+    MDB_dbi owners;     /* owner -> max version (big-endian uint64) */
+    char *node;         /* local node name: owner of local writes */
+};
+
+struct fk_store_txn {
+    fk_store_t *store;  /* the store this transaction belongs to */
+    MDB_txn *txn;       /* the LMDB transaction */
+    bool write;         /* a write transaction */
+    char *scratch;      /* key of the last entry returned, for entry->key */
+};
+
+/*  Translate an LMDB code at the module boundary, logging the details the
+    caller's FK_ESTORE cannot carry. */
+static int
+s_mdb_error(int rc, const char *what)
+{
+    if (rc == MDB_NOTFOUND) {
+        return FK_ENOTFOUND;
+    }
+    if (rc == MDB_MAP_FULL) {
+        fk_error("store: %s: database map is full", what);
+        return -ENOSPC;
+    }
+    fk_error("store: %s: %s", what, mdb_strerror(rc));
+    return rc > 0 ? -rc : FK_ESTORE;
+}
+
+/*  Copy size bytes, which may contain NULs, and NUL-terminate. */
+static char *
+s_dup_bytes(const void *data, size_t size)
+{
+    char *copy = fk_malloc(size + 1);
+    memcpy(copy, data, size);
+    copy[size] = '\0';
+    return copy;
+}
+
+static void
+s_put_be64(unsigned char out[8], uint64_t value)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (unsigned char)(value & 0xff);
+        value >>= 8;
+    }
+}
+
+static uint64_t
+s_get_be64(const unsigned char in[8])
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++) {
+        value = value << 8 | in[i];
+    }
+    return value;
+}
+
+static int
+s_open_dbs(fk_store_t *self, const char *node)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    if (rc) {
+        return s_mdb_error(rc, "begin");
+    }
+    if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &self->meta))
+        || (rc = mdb_dbi_open(txn, "local", MDB_CREATE, &self->local))
+        || (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &self->records))
+        || (rc = mdb_dbi_open(txn, "owners", MDB_CREATE, &self->owners))) {
+        mdb_txn_abort(txn);
+        return s_mdb_error(rc, "open databases");
+    }
+
+    MDB_val key = {.mv_size = 6, .mv_data = (void *)"schema"};
+    MDB_val val;
+    rc = mdb_get(txn, self->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        val.mv_size = strlen(FK_STORE_SCHEMA);
+        val.mv_data = (void *)FK_STORE_SCHEMA;
+        rc = mdb_put(txn, self->meta, &key, &val, 0);
+    } else if (rc == 0
+               && (val.mv_size != strlen(FK_STORE_SCHEMA)
+                   || memcmp(val.mv_data, FK_STORE_SCHEMA, val.mv_size) != 0)) {
+        fk_error("store: data directory has schema %.*s, this binary reads schema %s",
+                 (int)val.mv_size, (const char *)val.mv_data, FK_STORE_SCHEMA);
+        mdb_txn_abort(txn);
+        return FK_ECONFIG;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_mdb_error(rc, "schema");
+    }
+
+    /*  A data directory belongs to one node name for its whole life. */
+    key.mv_size = 4;
+    key.mv_data = (void *)"node";
+    rc = mdb_get(txn, self->local, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        val.mv_size = strlen(node);
+        val.mv_data = (void *)node;
+        rc = mdb_put(txn, self->local, &key, &val, 0);
+    } else if (rc == 0 && (val.mv_size != strlen(node) || memcmp(val.mv_data, node, val.mv_size))) {
+        fk_error("store: data directory belongs to node '%.*s', not '%s'", (int)val.mv_size,
+                 (const char *)val.mv_data, node);
+        mdb_txn_abort(txn);
+        return FK_ECONFIG;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_mdb_error(rc, "node name");
+    }
+    rc = mdb_txn_commit(txn);
+    return rc ? s_mdb_error(rc, "commit") : 0;
+}
+
+int
+fk_store_open(fk_store_t **self_p, const char *dir, const char *node, size_t map_size,
+              fk_store_sync_t sync)
+{
+    *self_p = NULL;
+    if (!node || !*node || strlen(node) > 128) {
+        return FK_ECONFIG;
+    }
+    fk_store_t *self = fk_calloc(1, sizeof *self);
+    int rc = mdb_env_create(&self->env);
+    if (rc) {
+        free(self);
+        return s_mdb_error(rc, "create");
+    }
+    mdb_env_set_maxdbs(self->env, 8);
+    /*  HTTP threads, the cluster actor and the sweeper each hold at most a
+        short read transaction; 254 leaves ample room. */
+    mdb_env_set_maxreaders(self->env, 254);
+    mdb_env_set_mapsize(self->env, map_size ? map_size : (size_t)8 << 30);
+
+    unsigned flags = MDB_NOTLS;
+    if (sync == FK_STORE_SYNC_DATA) {
+        flags |= MDB_NOMETASYNC;
+    } else if (sync == FK_STORE_SYNC_NONE) {
+        flags |= MDB_NOSYNC;
+    }
+    rc = mdb_env_open(self->env, dir, flags, 0600);
+    if (rc) {
+        int err = s_mdb_error(rc, dir);
+        mdb_env_close(self->env);
+        free(self);
+        return err;
+    }
+    /*  Readers of a process killed with -9 leave stale slots behind. */
+    int dead = 0;
+    mdb_reader_check(self->env, &dead);
+    self->node = fk_strdup(node);
+    rc = s_open_dbs(self, node);
+    if (rc) {
+        fk_store_destroy(&self);
+        return rc;
+    }
+    *self_p = self;
+    return 0;
+}
+
+void
+fk_store_destroy(fk_store_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    fk_store_t *self = *self_p;
+    mdb_env_sync(self->env, 1);
+    mdb_env_close(self->env);
+    free(self->node);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *
+fk_store_node(const fk_store_t *self)
+{
+    return self->node;
+}
+
+static int
+s_begin(fk_store_t *self, bool write, fk_store_txn_t **txn_p)
+{
+    *txn_p = NULL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+    if (rc) {
+        return s_mdb_error(rc, "begin");
+    }
+    fk_store_txn_t *handle = fk_calloc(1, sizeof *handle);
+    handle->store = self;
+    handle->txn = txn;
+    handle->write = write;
+    *txn_p = handle;
+    return 0;
+}
+
+int
+fk_store_read_begin(fk_store_t *self, fk_store_txn_t **txn_p)
+{
+    return s_begin(self, false, txn_p);
+}
+
+int
+fk_store_write_begin(fk_store_t *self, fk_store_txn_t **txn_p)
+{
+    return s_begin(self, true, txn_p);
+}
+
+int
+fk_store_commit(fk_store_txn_t **txn_p)
+{
+    fk_store_txn_t *handle = *txn_p;
+    int rc = mdb_txn_commit(handle->txn);
+    free(handle->scratch);
+    free(handle);
+    *txn_p = NULL;
+    return rc ? s_mdb_error(rc, "commit") : 0;
+}
+
+void
+fk_store_txn_end(fk_store_txn_t **txn_p)
+{
+    if (!txn_p || !*txn_p) {
+        return;
+    }
+    mdb_txn_abort((*txn_p)->txn);
+    free((*txn_p)->scratch);
+    free(*txn_p);
+    *txn_p = NULL;
+}
+
+/*  Build "<key>\0<owner>" into buf; returns its length or 0 if too long. */
+static size_t
+s_record_key(char *buf, const char *key, const char *owner)
+{
+    size_t key_len = strlen(key);
+    size_t owner_len = strlen(owner);
+    if (key_len == 0 || key_len + 1 + owner_len > FK_STORE_MAX_KEY) {
+        return 0;
+    }
+    memcpy(buf, key, key_len);
+    buf[key_len] = '\0';
+    memcpy(buf + key_len + 1, owner, owner_len);
+    return key_len + 1 + owner_len;
+}
+
+/*  Fill entry from an LMDB (key, value) pair. Returns 0, 1 if the record
+    is a tombstone, or FK_ESTORE if it is unreadable. */
+static int
+s_entry(fk_store_txn_t *txn, const MDB_val *key, const MDB_val *val, fk_store_entry_t *entry)
+{
+    int rc = fk_record_decode(val->mv_data, val->mv_size, &entry->record);
+    if (rc) {
+        fk_error("store: unreadable record (%s)", fk_strerror(rc));
+        return FK_ESTORE;
+    }
+    if (entry->record.flags & FK_RECORD_TOMBSTONE) {
+        return 1;
+    }
+    /*  LMDB keys are not NUL-terminated; keep a terminated copy. */
+    free(txn->scratch);
+    txn->scratch = s_dup_bytes(key->mv_data, key->mv_size);
+    const char *sep = memchr(key->mv_data, '\0', key->mv_size);
+    entry->key = txn->scratch;
+    entry->owner = sep ? txn->scratch + (sep - (const char *)key->mv_data) + 1 : "";
+    return 0;
+}
+
+static int
+s_bump_owner(fk_store_txn_t *txn, const char *owner, uint64_t version)
+{
+    MDB_val key = {.mv_size = strlen(owner), .mv_data = (void *)owner};
+    unsigned char buf[8];
+    s_put_be64(buf, version);
+    MDB_val val = {.mv_size = sizeof buf, .mv_data = buf};
+    int rc = mdb_put(txn->txn, txn->store->owners, &key, &val, 0);
+    return rc ? s_mdb_error(rc, "owner version") : 0;
+}
+
+uint64_t
+fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
+{
+    MDB_val key = {.mv_size = strlen(owner), .mv_data = (void *)owner};
+    MDB_val val;
+    if (mdb_get(txn->txn, txn->store->owners, &key, &val) != 0 || val.mv_size != 8) {
+        return 0;
+    }
+    return s_get_be64(val.mv_data);
+}
+
+static int
+s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *payload,
+              size_t len)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    char buf[FK_STORE_MAX_KEY];
+    size_t buf_len = s_record_key(buf, key, txn->store->node);
+    if (buf_len == 0) {
+        return FK_EINVAL_INPUT;
+    }
+    /*  The version comes from the local counter in the same transaction as
+        the record, so a crash can neither lose the counter nor reuse it. */
+    uint64_t version = fk_store_owner_version(txn, txn->store->node) + 1;
+    fk_record_t rec = {.version = version,
+                       .flags = flags,
+                       .stamp_ms = fk_clock_wall_ms(),
+                       .payload = payload,
+                       .payload_len = len};
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    int rc = fk_record_encode(&rec, &encoded, &encoded_len);
+    if (rc) {
+        return rc;
+    }
+    MDB_val mkey = {.mv_size = buf_len, .mv_data = buf};
+    MDB_val mval = {.mv_size = encoded_len, .mv_data = encoded};
+    rc = mdb_put(txn->txn, txn->store->records, &mkey, &mval, 0);
+    free(encoded);
+    if (rc) {
+        return s_mdb_error(rc, "put");
+    }
+    return s_bump_owner(txn, txn->store->node, version);
+}
+
+int
+fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t len)
+{
+    if (len > FK_RECORD_MAX_PAYLOAD) {
+        return FK_ETOOBIG;
+    }
+    return s_write_local(txn, key, 0, payload, len);
+}
+
+int
+fk_store_delete(fk_store_txn_t *txn, const char *key)
+{
+    fk_store_entry_t entry;
+    int rc = fk_store_get(txn, key, txn->store->node, &entry);
+    if (rc) {
+        return rc;
+    }
+    return s_write_local(txn, key, FK_RECORD_TOMBSTONE, NULL, 0);
+}
+
+int
+fk_store_get(fk_store_txn_t *txn, const char *key, const char *owner, fk_store_entry_t *entry)
+{
+    char buf[FK_STORE_MAX_KEY];
+    size_t buf_len = s_record_key(buf, key, owner ? owner : "");
+    if (buf_len == 0) {
+        return FK_ENOTFOUND;
+    }
+    MDB_val mkey = {.mv_size = buf_len, .mv_data = buf};
+    MDB_val mval;
+    if (owner) {
+        int rc = mdb_get(txn->txn, txn->store->records, &mkey, &mval);
+        if (rc) {
+            return s_mdb_error(rc, "get");
+        }
+        rc = s_entry(txn, &mkey, &mval, entry);
+        return rc == 1 ? FK_ENOTFOUND : rc;
+    }
+    /*  Any owner: walk "<key>\0*" in owner order, first live record wins. */
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->store->records, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "cursor");
+    }
+    size_t prefix_len = buf_len; /* "<key>\0" */
+    rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_SET_RANGE);
+    int result = FK_ENOTFOUND;
+    while (rc == 0 && mkey.mv_size >= prefix_len && memcmp(mkey.mv_data, buf, prefix_len) == 0) {
+        int got = s_entry(txn, &mkey, &mval, entry);
+        if (got <= 0) {
+            result = got;
+            break;
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        result = s_mdb_error(rc, "get");
+    }
+    mdb_cursor_close(cursor);
+    return result;
+}
+
+int
+fk_store_scan(fk_store_txn_t *txn, const char *prefix, fk_store_each_fn fn, void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->store->records, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "cursor");
+    }
+    size_t prefix_len = strlen(prefix);
+    MDB_val mkey = {.mv_size = prefix_len, .mv_data = (void *)prefix};
+    MDB_val mval;
+    rc = mdb_cursor_get(cursor, &mkey, &mval, prefix_len ? MDB_SET_RANGE : MDB_FIRST);
+    int result = 0;
+    while (rc == 0) {
+        if (mkey.mv_size < prefix_len || memcmp(mkey.mv_data, prefix, prefix_len) != 0) {
+            break;
+        }
+        fk_store_entry_t entry;
+        int got = s_entry(txn, &mkey, &mval, &entry);
+        if (got < 0) {
+            result = got;
+            break;
+        }
+        if (got == 0 && (result = fn(arg, &entry)) != 0) {
+            break;
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        result = s_mdb_error(rc, "scan");
+    }
+    mdb_cursor_close(cursor);
+    return result;
+}
+
+void
+fk_store_view(fk_store_txn_t *txn, char out[65])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        abort();
+    }
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn->txn, txn->store->owners, &cursor) == 0) {
+        MDB_val mkey;
+        MDB_val mval;
+        int rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_FIRST);
+        while (rc == 0) {
+            /*  Owner names are separated by a NUL, which no name contains,
+                so ("ab", 1)("c", 2) never hashes like ("a", ...)("bc"...). */
+            EVP_DigestUpdate(ctx, mkey.mv_data, mkey.mv_size);
+            EVP_DigestUpdate(ctx, "", 1);
+            EVP_DigestUpdate(ctx, mval.mv_data, mval.mv_size);
+            rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+        }
+        mdb_cursor_close(cursor);
+    }
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &digest_len);
+    EVP_MD_CTX_free(ctx);
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0x0f];
+    }
+    out[64] = '\0';
+}
+
+int
+fk_store_local_get(fk_store_txn_t *txn, const char *name, char **value_p, size_t *len_p)
+{
+    *value_p = NULL;
+    MDB_val mkey = {.mv_size = strlen(name), .mv_data = (void *)name};
+    MDB_val mval;
+    int rc = mdb_get(txn->txn, txn->store->local, &mkey, &mval);
+    if (rc) {
+        return s_mdb_error(rc, "local get");
+    }
+    *value_p = s_dup_bytes(mval.mv_data, mval.mv_size);
+    if (len_p) {
+        *len_p = mval.mv_size;
+    }
+    return 0;
+}
+
+int
+fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value, size_t len)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    MDB_val mkey = {.mv_size = strlen(name), .mv_data = (void *)name};
+    MDB_val mval = {.mv_size = len, .mv_data = (void *)value};
+    int rc = mdb_put(txn->txn, txn->store->local, &mkey, &mval, 0);
+    return rc ? s_mdb_error(rc, "local set") : 0;
+}

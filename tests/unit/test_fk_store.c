@@ -1,1 +1,242 @@
-/* PLACEHOLDER: being written */ typedef int fk_placeholder_test_fk_store_t;
+/*  Tests for fk_store: records, versions, tombstones, snapshots, restarts. */
+
+#include "fk_err.h"
+#include "fk_store.h"
+#include "fk_testdir.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+static char *s_dir;
+static fk_store_t *s_store;
+
+static void
+s_setup(void)
+{
+    s_dir = fk_testdir_make("fk_store");
+    cr_assert_eq(fk_store_open(&s_store, s_dir, "node-a", 64u << 20, FK_STORE_SYNC_DATA), 0);
+}
+
+static void
+s_teardown(void)
+{
+    fk_store_destroy(&s_store);
+    fk_testdir_remove(&s_dir);
+}
+
+TestSuite(fk_store, .init = s_setup, .fini = s_teardown);
+
+static void
+s_put(const char *key, const char *value)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, key, value, strlen(value)), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_null(txn);
+}
+
+Test(fk_store, put_then_get_returns_payload_owner_and_version)
+{
+    s_put("svc/a", "hello");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "svc/a", NULL, &entry), 0);
+    cr_assert_str_eq(entry.key, "svc/a");
+    cr_assert_str_eq(entry.owner, "node-a");
+    cr_assert_eq(entry.record.version, 1);
+    cr_assert_eq(entry.record.payload_len, 5);
+    cr_assert_eq(memcmp(entry.record.payload, "hello", 5), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 1);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, every_write_takes_the_next_local_version)
+{
+    s_put("a", "1");
+    s_put("b", "2");
+    s_put("a", "3");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "a", "node-a", &entry), 0);
+    cr_assert_eq(entry.record.version, 3);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 3);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, delete_leaves_a_tombstone_that_reads_as_absent)
+{
+    s_put("code/x", "v");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_delete(txn, "code/x"), 0);
+    cr_assert_eq(fk_store_delete(txn, "code/x"), FK_ENOTFOUND);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "code/x", NULL, &entry), FK_ENOTFOUND);
+    /*  The tombstone consumed a version: replicas learn of the delete. */
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 2);
+    fk_store_txn_end(&txn);
+}
+
+static int
+s_collect(void *arg, const fk_store_entry_t *entry)
+{
+    char *out = arg;
+    strcat(out, entry->key);
+    strcat(out, ";");
+    return 0;
+}
+
+Test(fk_store, scan_visits_live_records_of_a_prefix_in_key_order)
+{
+    s_put("svc/b", "1");
+    s_put("svc/a", "1");
+    s_put("svcx", "1");
+    s_put("code/z", "1");
+    s_put("svc/c", "1");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_delete(txn, "svc/c"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    char seen[256] = "";
+    cr_assert_eq(fk_store_scan(txn, "svc/", s_collect, seen), 0);
+    cr_assert_str_eq(seen, "svc/a;svc/b;");
+    fk_store_txn_end(&txn);
+}
+
+static int
+s_stop_at_first(void *arg, const fk_store_entry_t *entry)
+{
+    (void)entry;
+    (*(int *)arg)++;
+    return 7;
+}
+
+Test(fk_store, scan_stops_with_the_callbacks_value)
+{
+    s_put("k/1", "1");
+    s_put("k/2", "1");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    int calls = 0;
+    cr_assert_eq(fk_store_scan(txn, "k/", s_stop_at_first, &calls), 7);
+    cr_assert_eq(calls, 1);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, aborted_write_keeps_nothing)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, "lost", "x", 1), 0);
+    fk_store_txn_end(&txn);
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "lost", NULL, &entry), FK_ENOTFOUND);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 0);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, read_snapshot_does_not_see_later_commits)
+{
+    s_put("a", "old");
+    fk_store_txn_t *reader;
+    cr_assert_eq(fk_store_read_begin(s_store, &reader), 0);
+    s_put("a", "new");
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(reader, "a", NULL, &entry), 0);
+    cr_assert_eq(memcmp(entry.record.payload, "old", 3), 0);
+    fk_store_txn_end(&reader);
+}
+
+Test(fk_store, reopen_keeps_records_and_counter)
+{
+    s_put("a", "1");
+    s_put("b", "2");
+    fk_store_destroy(&s_store);
+    cr_assert_eq(fk_store_open(&s_store, s_dir, "node-a", 64u << 20, FK_STORE_SYNC_DATA), 0);
+    s_put("c", "3");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "b", NULL, &entry), 0);
+    cr_assert_eq(fk_store_get(txn, "c", NULL, &entry), 0);
+    cr_assert_eq(entry.record.version, 3, "the counter must not restart after a reopen");
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, data_dir_refuses_another_node_name)
+{
+    fk_store_destroy(&s_store);
+    fk_store_t *other = NULL;
+    cr_assert_eq(fk_store_open(&other, s_dir, "node-b", 64u << 20, FK_STORE_SYNC_DATA),
+                 FK_ECONFIG);
+    cr_assert_null(other);
+    cr_assert_eq(fk_store_open(&s_store, s_dir, "node-a", 64u << 20, FK_STORE_SYNC_DATA), 0);
+}
+
+Test(fk_store, bad_keys_and_oversize_payloads_are_refused)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, "", "x", 1), FK_EINVAL_INPUT);
+    char long_key[FK_STORE_MAX_KEY + 1];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    cr_assert_eq(fk_store_put(txn, long_key, "x", 1), FK_EINVAL_INPUT);
+    cr_assert_eq(fk_store_put(txn, "big", "x", FK_RECORD_MAX_PAYLOAD + 1), FK_ETOOBIG);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, writes_need_a_write_transaction)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, "a", "x", 1), FK_EINVAL_INPUT);
+    cr_assert_eq(fk_store_local_set(txn, "a", "x", 1), FK_EINVAL_INPUT);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_store, view_digest_changes_with_every_write_and_only_then)
+{
+    fk_store_txn_t *txn;
+    char before[65];
+    char same[65];
+    char after[65];
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_view(txn, before);
+    fk_store_view(txn, same);
+    fk_store_txn_end(&txn);
+    cr_assert_str_eq(before, same);
+    s_put("a", "1");
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_view(txn, after);
+    fk_store_txn_end(&txn);
+    cr_assert_str_neq(before, after);
+    cr_assert_eq(strlen(after), 64);
+}
+
+Test(fk_store, local_values_round_trip_binary_bytes)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_local_set(txn, "key", "a\0b", 3), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    char *value = NULL;
+    size_t len = 0;
+    cr_assert_eq(fk_store_local_get(txn, "key", &value, &len), 0);
+    cr_assert_eq(len, 3);
+    cr_assert_eq(memcmp(value, "a\0b", 3), 0);
+    free(value);
+    cr_assert_eq(fk_store_local_get(txn, "missing", &value, &len), FK_ENOTFOUND);
+    cr_assert_null(value);
+    fk_store_txn_end(&txn);
+}

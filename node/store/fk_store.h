@@ -1,0 +1,142 @@
+/*  fk_store - the node's one LMDB environment: every record, every owner's
+    version counter, and the node's local secrets.
+
+    The data model is the replication model. Every record is owned by the
+    node that wrote it: (key, owner) -> (version, flags, stamp, payload),
+    where version comes from the owner's own counter, persisted in the same
+    transaction as the record, so it survives restarts and never repeats.
+    Only the owner writes its records, so replicas never conflict. A delete
+    is a tombstone: a record with a higher version and no payload.
+
+    Named databases inside the environment:
+      meta     schema version
+      local    this node's own settings and secrets (never replicated)
+      records  "<key>\0<owner>" -> fk_record envelope (proto/fk_record.h)
+      owners   "<owner>" -> big-endian uint64 max version written or seen
+
+    Records are ordered by key first, so a prefix scan ("svc/") sees every
+    owner's records of one kind together, and a unique key (a device code,
+    a token hash) is found without knowing its owner.
+
+    Threads: any thread may open read transactions (MDB_NOTLS: a read
+    transaction is not tied to its thread, but one transaction must not be
+    used by two threads at once). Write transactions are serialised by
+    LMDB's writer lock; a commit is durable against a process crash (kill
+    -9) when fk_store_commit returns, and against power loss as far as the
+    sync mode says.
+
+    Caveats (LMDB's own): never use an fk_store_t across fork(); keep
+    transactions short, since a long read transaction pins old pages and
+    the file grows; one fk_store_t per data directory per process. */
+
+#ifndef FK_STORE_H_INCLUDED
+#define FK_STORE_H_INCLUDED
+
+#include "fk_record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fk_store fk_store_t;
+typedef struct fk_store_txn fk_store_txn_t;
+
+/*  How hard a commit pushes data to the disk. */
+typedef enum {
+    FK_STORE_SYNC_FULL = 0, /* fsync data and meta pages on every commit (LMDB default) */
+    FK_STORE_SYNC_DATA = 1, /* fsync data pages; a power loss may undo the last commit but never
+                               corrupts (MDB_NOMETASYNC) */
+    FK_STORE_SYNC_NONE = 2  /* leave flushing to the OS; survives kill -9, not power loss */
+} fk_store_sync_t;
+
+/*  Maximum key length, owner included (LMDB's default key limit is 511). */
+#define FK_STORE_MAX_KEY 480
+
+/*  Open (creating if needed) the environment in directory dir, which must
+    exist. node is this node's name: the owner of every local write. A data
+    directory remembers the node it belongs to; opening it under another
+    name fails with FK_ECONFIG, as a renamed node would otherwise orphan
+    its records. map_size is the largest the file may grow (bytes; 0 means
+    8 GiB); the file is sparse, so this costs no disk.
+    Returns 0 and sets *self_p, or FK_ECONFIG, FK_ESTORE, -errno. */
+int fk_store_open(fk_store_t **self_p, const char *dir, const char *node, size_t map_size,
+                  fk_store_sync_t sync);
+
+/*  Flush, close and free the store; sets *self_p to NULL. Safe on NULL.
+    Every transaction must have ended before. */
+void fk_store_destroy(fk_store_t **self_p);
+
+/*  The node name the store was opened with (borrowed). */
+const char *fk_store_node(const fk_store_t *self);
+
+/*  Start a read-only transaction: a consistent snapshot that never blocks
+    and is never blocked by the writer. Returns 0 or FK_ESTORE. End it with
+    fk_store_txn_end. */
+int fk_store_read_begin(fk_store_t *self, fk_store_txn_t **txn_p);
+
+/*  Start the write transaction. Blocks while another thread writes.
+    Returns 0 or FK_ESTORE. End it with fk_store_commit or fk_store_txn_end
+    (which aborts). */
+int fk_store_write_begin(fk_store_t *self, fk_store_txn_t **txn_p);
+
+/*  Commit a write transaction (or end a read one) and free it; sets *txn_p
+    to NULL. Returns 0, -ENOSPC when the map is full, or FK_ESTORE; on
+    failure nothing of the transaction is kept. */
+int fk_store_commit(fk_store_txn_t **txn_p);
+
+/*  Abort a write transaction or end a read transaction; sets *txn_p to
+    NULL. Safe on NULL. */
+void fk_store_txn_end(fk_store_txn_t **txn_p);
+
+/*  A live record found by a read. key and owner borrow from the
+    transaction and stay valid until the next get or scan step through it;
+    record.payload borrows from the snapshot and stays valid until the
+    transaction ends (in a write transaction, until its next write). */
+typedef struct {
+    const char *key;     /* the record's key, NUL-terminated */
+    const char *owner;   /* the node that wrote it, NUL-terminated */
+    fk_record_t record;  /* version, flags, stamp, payload */
+} fk_store_entry_t;
+
+/*  Write payload under key as the local node, with the next version of the
+    local counter. Returns 0, FK_EINVAL_INPUT (empty or oversize key, or a
+    key containing NUL), FK_ETOOBIG (payload over FK_RECORD_MAX_PAYLOAD),
+    -ENOSPC or FK_ESTORE. Only in a write transaction. */
+int fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t len);
+
+/*  Delete the local node's record under key by writing a tombstone with the
+    next version. Returns 0, FK_ENOTFOUND if the local node has no live
+    record there, or the errors of fk_store_put. */
+int fk_store_delete(fk_store_txn_t *txn, const char *key);
+
+/*  Find the live record under key. With owner NULL, any owner's (the one
+    with the smallest owner name, for keys that are unique cluster-wide
+    this is the only one). Returns 0 and fills *entry, FK_ENOTFOUND (absent
+    or a tombstone), or FK_ESTORE. */
+int fk_store_get(fk_store_txn_t *txn, const char *key, const char *owner, fk_store_entry_t *entry);
+
+/*  Called by fk_store_scan for each live record; return 0 to go on, any
+    other value to stop the scan with that value. */
+typedef int (*fk_store_each_fn)(void *arg, const fk_store_entry_t *entry);
+
+/*  Visit every live record whose key starts with prefix, in (key, owner)
+    byte order, so equal stores visit in equal order. Returns 0, the
+    callback's non-zero value, or FK_ESTORE. The callback must not write
+    through txn. */
+int fk_store_scan(fk_store_txn_t *txn, const char *prefix, fk_store_each_fn fn, void *arg);
+
+/*  The highest version written or seen from owner, 0 if none. */
+uint64_t fk_store_owner_version(fk_store_txn_t *txn, const char *owner);
+
+/*  Write the view digest: lowercase hex SHA-256 over every (owner, max
+    version) pair in owner order. Two stores with equal digests hold the
+    same records, so they compose equal answers. */
+void fk_store_view(fk_store_txn_t *txn, char out[65]);
+
+/*  Node-local values (the "local" database: never replicated). get returns
+    0 with *value_p owning a fresh NUL-terminated copy and *len_p its
+    length (caller frees), FK_ENOTFOUND or FK_ESTORE. set stores a copy, in
+    a write transaction; returns 0 or FK_ESTORE. */
+int fk_store_local_get(fk_store_txn_t *txn, const char *name, char **value_p, size_t *len_p);
+int fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value, size_t len);
+
+#endif

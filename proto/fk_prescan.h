@@ -1,0 +1,51 @@
+/*  fk_prescan - a non-allocating MessagePack validator for untrusted bytes.
+
+    msgpack-c 4.0.0 trusts the element counts it reads: the five bytes
+    dd dd dd dd dd declare an array of 0xdddddddd elements, and
+    msgpack_unpack_next() asks its zone for ~137 GB before it has read a
+    single element (msgpack/msgpack-c#1013, open upstream). Every decoder
+    that hands untrusted bytes to msgpack-c therefore runs fk_prescan()
+    first. After a successful pre-scan the number of objects msgpack-c can be
+    asked to allocate is at most the input length, and its nesting depth is
+    bounded, so its memory use grows linearly with the input.
+
+    The module holds no state: every function is reentrant and thread-safe. */
+
+#ifndef FK_PRESCAN_H_INCLUDED
+#define FK_PRESCAN_H_INCLUDED
+
+#include <stddef.h>
+
+/*  The deepest container nesting fk_prescan() will ever accept. Larger
+    max_depth arguments are clamped to it, because msgpack-c's unpacker keeps
+    a fixed stack of 32 levels (MSGPACK_EMBED_STACK_SIZE) and fails deeper
+    input anyway. */
+#define FK_PRESCAN_MAX_DEPTH 32
+
+/*  Check that [data, data + len) is exactly one complete, well-formed
+    MessagePack object whose containers nest at most max_depth deep.
+
+    Depth counts containers: a lone scalar has depth 0, an array or map of
+    scalars (even an empty one) has depth 1, an array holding a map has
+    depth 2, and so on. max_depth is clamped to FK_PRESCAN_MAX_DEPTH.
+
+    Every MessagePack format is understood: nil, bool, fixints, uint/int 8-64,
+    float 32/64, str, bin, ext and fixext, array and map. The input is
+    rejected when
+      - a byte is 0xc1 (never used by MessagePack);
+      - it ends inside an object (truncated), or is empty;
+      - bytes follow the first object (trailing bytes);
+      - a str, bin or ext length exceeds the bytes that remain;
+      - an array or map header, added to every element still pending in the
+        enclosing containers, declares more elements than bytes remain (each
+        element needs at least one byte, so such input is truncated; keeping
+        one running count stops nested headers from multiplying);
+      - containers nest deeper than max_depth.
+
+    data may be NULL only when len is 0. Nothing is allocated; the scan is
+    linear in len and reads no byte outside the range.
+
+    Returns 0 if the input is acceptable, or FK_EPROTO_MALFORMED. */
+int fk_prescan(const void *data, size_t len, unsigned max_depth);
+
+#endif
