@@ -52,6 +52,15 @@ s_mdb_error(int rc, const char *what)
     return rc > 0 ? -rc : FK_ESTORE;
 }
 
+/*  An MDB_val over borrowed bytes. LMDB never writes through mv_data of
+    a key or of a value passed in, but declares it non-const. */
+static MDB_val
+s_val(const void *data, size_t size)
+{
+    MDB_val val = {.mv_size = size, .mv_data = (void *)(uintptr_t)data};
+    return val;
+}
+
 /*  Copy size bytes, which may contain NULs, and NUL-terminate. */
 static char *
 s_dup_bytes(const void *data, size_t size)
@@ -97,12 +106,11 @@ s_open_dbs(fk_store_t *self, const char *node)
         return s_mdb_error(rc, "open databases");
     }
 
-    MDB_val key = {.mv_size = 6, .mv_data = (void *)"schema"};
+    MDB_val key = s_val("schema", 6);
     MDB_val val;
     rc = mdb_get(txn, self->meta, &key, &val);
     if (rc == MDB_NOTFOUND) {
-        val.mv_size = strlen(FK_STORE_SCHEMA);
-        val.mv_data = (void *)FK_STORE_SCHEMA;
+        val = s_val(FK_STORE_SCHEMA, strlen(FK_STORE_SCHEMA));
         rc = mdb_put(txn, self->meta, &key, &val, 0);
     } else if (rc == 0
                && (val.mv_size != strlen(FK_STORE_SCHEMA)
@@ -118,12 +126,10 @@ s_open_dbs(fk_store_t *self, const char *node)
     }
 
     /*  A data directory belongs to one node name for its whole life. */
-    key.mv_size = 4;
-    key.mv_data = (void *)"node";
+    key = s_val("node", 4);
     rc = mdb_get(txn, self->local, &key, &val);
     if (rc == MDB_NOTFOUND) {
-        val.mv_size = strlen(node);
-        val.mv_data = (void *)node;
+        val = s_val(node, strlen(node));
         rc = mdb_put(txn, self->local, &key, &val, 0);
     } else if (rc == 0 && (val.mv_size != strlen(node) || memcmp(val.mv_data, node, val.mv_size))) {
         fk_error("store: data directory belongs to node '%.*s', not '%s'", (int)val.mv_size,
@@ -297,7 +303,7 @@ s_entry(fk_store_txn_t *txn, const MDB_val *key, const MDB_val *val, fk_store_en
 static int
 s_bump_owner(fk_store_txn_t *txn, const char *owner, uint64_t version)
 {
-    MDB_val key = {.mv_size = strlen(owner), .mv_data = (void *)owner};
+    MDB_val key = s_val(owner, strlen(owner));
     unsigned char buf[8];
     s_put_be64(buf, version);
     MDB_val val = {.mv_size = sizeof buf, .mv_data = buf};
@@ -308,7 +314,7 @@ s_bump_owner(fk_store_txn_t *txn, const char *owner, uint64_t version)
 uint64_t
 fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
 {
-    MDB_val key = {.mv_size = strlen(owner), .mv_data = (void *)owner};
+    MDB_val key = s_val(owner, strlen(owner));
     MDB_val val;
     if (mdb_get(txn->txn, txn->store->owners, &key, &val) != 0 || val.mv_size != 8) {
         return 0;
@@ -423,7 +429,7 @@ fk_store_scan(fk_store_txn_t *txn, const char *prefix, fk_store_each_fn fn, void
         return s_mdb_error(rc, "cursor");
     }
     size_t prefix_len = strlen(prefix);
-    MDB_val mkey = {.mv_size = prefix_len, .mv_data = (void *)prefix};
+    MDB_val mkey = s_val(prefix, prefix_len);
     MDB_val mval;
     rc = mdb_cursor_get(cursor, &mkey, &mval, prefix_len ? MDB_SET_RANGE : MDB_FIRST);
     int result = 0;
@@ -487,7 +493,7 @@ int
 fk_store_local_get(fk_store_txn_t *txn, const char *name, char **value_p, size_t *len_p)
 {
     *value_p = NULL;
-    MDB_val mkey = {.mv_size = strlen(name), .mv_data = (void *)name};
+    MDB_val mkey = s_val(name, strlen(name));
     MDB_val mval;
     int rc = mdb_get(txn->txn, txn->store->local, &mkey, &mval);
     if (rc) {
@@ -506,8 +512,8 @@ fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value, siz
     if (!txn->write) {
         return FK_EINVAL_INPUT;
     }
-    MDB_val mkey = {.mv_size = strlen(name), .mv_data = (void *)name};
-    MDB_val mval = {.mv_size = len, .mv_data = (void *)value};
+    MDB_val mkey = s_val(name, strlen(name));
+    MDB_val mval = s_val(value, len);
     int rc = mdb_put(txn->txn, txn->store->local, &mkey, &mval, 0);
     return rc ? s_mdb_error(rc, "local set") : 0;
 }

@@ -1,0 +1,309 @@
+/*  fk_agent - wires the planes of one node and runs until a signal.
+
+    Start-up order matters: signals are blocked before any thread exists
+    (so only the main thread ever receives them, through sigtimedwait);
+    the store opens before anything reads it; the signing key is published
+    before the first token can be signed; the services dir is loaded
+    before the listener answers, so the first answer already has them. */
+
+#include "fk_agent.h"
+
+#include "fk_api.h"
+#include "fk_catalog.h"
+#include "fk_clock.h"
+#include "fk_config.h"
+#include "fk_crypto.h"
+#include "fk_err.h"
+#include "fk_grants.h"
+#include "fk_http.h"
+#include "fk_json.h"
+#include "fk_jwt.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+#include "fk_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+/*  Expired codes and tokens are swept this often. */
+#define S_SWEEP_EVERY_MS 60000
+
+/*  The admin token file: read it, or create it (mode 0600) with the
+    token from FAKTS_ADMIN_TOKEN or a fresh random one. */
+static int
+s_admin_token(const char *data_dir, char **token_p)
+{
+    char *path = fk_asprintf("%s/admin-token", data_dir);
+    char buf[256];
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) {
+            fk_error("agent: %s is empty or unreadable", path);
+            rc = FK_ECONFIG;
+        } else {
+            buf[n] = '\0';
+            buf[strcspn(buf, "\r\n")] = '\0';
+            *token_p = fk_strdup(buf);
+        }
+        free(path);
+        return rc;
+    }
+    const char *given = getenv("FAKTS_ADMIN_TOKEN");
+    char *token = given && *given ? fk_strdup(given) : fk_random_urlsafe(32);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fk_error("agent: cannot create %s: %s", path, fk_strerror(-errno));
+        rc = -errno;
+    } else {
+        char *line = fk_asprintf("%s\n", token);
+        size_t len = strlen(line);
+        if (write(fd, line, len) != (ssize_t)len || fsync(fd) != 0) {
+            rc = -EIO;
+        }
+        free(line);
+        close(fd);
+    }
+    if (rc) {
+        free(token);
+    } else {
+        *token_p = token;
+    }
+    free(path);
+    return rc;
+}
+
+/*  This node's signing key: kept in the store's local database so a
+    restart signs with the same kid. */
+static int
+s_signer(fk_store_t *store, fk_signer_t **signer_p)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    char *pem = NULL;
+    size_t len = 0;
+    if (fk_store_local_get(txn, "signing_key", &pem, &len) == 0) {
+        fk_store_txn_end(&txn);
+        rc = fk_signer_from_pem(signer_p, pem, len);
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+        return rc;
+    }
+    if ((rc = fk_signer_generate(signer_p, 2048)) != 0) {
+        fk_store_txn_end(&txn);
+        return rc;
+    }
+    pem = fk_signer_to_pem(*signer_p);
+    len = strlen(pem);
+    rc = fk_store_local_set(txn, "signing_key", pem, len);
+    OPENSSL_cleanse(pem, len);
+    free(pem);
+    if (rc) {
+        fk_store_txn_end(&txn);
+        return rc;
+    }
+    return fk_store_commit(&txn);
+}
+
+/*  Write <data-dir>/agent.json atomically (write, then rename), so a
+    command never reads half a file. */
+static int
+s_write_agent_file(const fk_config_t *cfg, const char *http_addr)
+{
+    char *path = fk_asprintf("%s/agent.json", cfg->data_dir);
+    char *tmp = fk_asprintf("%s/.agent.json.tmp", cfg->data_dir);
+    json_t *doc = json_pack("{s:s, s:s, s:I}", "node", cfg->node, "http", http_addr, "pid",
+                            (json_int_t)getpid());
+    char *text = fk_json_dump(doc);
+    json_decref(doc);
+    int rc = 0;
+    FILE *file = fopen(tmp, "w");
+    if (!file || fputs(text, file) < 0 || fputc('\n', file) == EOF) {
+        rc = -EIO;
+    }
+    if (file && fclose(file) != 0) {
+        rc = -EIO;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -errno;
+    }
+    free(text);
+    free(tmp);
+    free(path);
+    return rc;
+}
+
+static void
+s_banner(const fk_config_t *cfg, const char *http_addr)
+{
+    const char *host = strcmp(cfg->http_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->http_host;
+    const char *colon = strrchr(http_addr, ':');
+    char *url = cfg->public_url ? fk_strdup(cfg->public_url)
+                                : fk_asprintf("http://%s%s", host, colon ? colon : "");
+    fprintf(stdout,
+            "fakts-node agent '%s' is running.\n"
+            "  Fakts URL:    %s   (apps discover %s/.well-known/fakts)\n"
+            "  Admin token:  %s/admin-token (mode 0600)\n"
+            "  Services dir: %s (SIGHUP re-reads it)\n"
+            "  Approve an app: fakts-node codes, then fakts-node approve USER_CODE\n"
+            "                  (add --data-dir %s when run elsewhere)\n",
+            cfg->node, url, url, cfg->data_dir, cfg->services_dir, cfg->data_dir);
+    fflush(stdout);
+    free(url);
+}
+
+/*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir; the
+    wait doubles as the sweeper's clock. */
+static void
+s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigset_t *signals)
+{
+    int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
+    for (;;) {
+        struct timespec wait = {.tv_sec = 1, .tv_nsec = 0};
+        int sig = sigtimedwait(signals, NULL, &wait);
+        if (sig == SIGINT || sig == SIGTERM) {
+            fk_info("agent: %s received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        if (sig == SIGHUP) {
+            fk_info("agent: SIGHUP received, re-reading %s", cfg->services_dir);
+            fk_catalog_sync_dir(store, cfg->services_dir);
+        }
+        if (fk_clock_mono_ms() >= next_sweep) {
+            int swept = fk_grants_sweep(grants);
+            if (swept > 0) {
+                fk_debug("agent: swept %d expired records", swept);
+            }
+            next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
+        }
+    }
+}
+
+int
+fk_agent_main(int argc, char **argv)
+{
+    /*  Blocked here, before any thread starts, so every thread inherits
+        the mask and only sigtimedwait in s_run sees these signals. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    /*  A client that hangs up mid-answer must not kill the agent. */
+    signal(SIGPIPE, SIG_IGN);
+
+    fk_config_t cfg;
+    char err[512];
+    int rc = fk_config_load(&cfg, argc, argv, err, sizeof err);
+    if (rc == 1) {
+        fk_config_clear(&cfg);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "fakts-node agent: %s\n%s", err,
+                rc == FK_EINVAL_INPUT ? fk_config_usage : "");
+        return rc == FK_EINVAL_INPUT ? EX_USAGE : EX_CONFIG;
+    }
+    fk_log_set_level(cfg.log_level);
+
+    int status = 1;
+    fk_store_t *store = NULL;
+    fk_signer_t *signer = NULL;
+    fk_grants_t *grants = NULL;
+    fk_api_t *api = NULL;
+    fk_http_t *http = NULL;
+    char *admin = NULL;
+    char *http_addr = NULL;
+
+    if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "fakts-node agent: cannot create data dir %s: %s\n", cfg.data_dir,
+                fk_strerror(-errno));
+        status = EX_CANTCREAT;
+        goto done;
+    }
+    rc = fk_store_open(&store, cfg.data_dir, cfg.node, 0, FK_STORE_SYNC_DATA);
+    if (rc) {
+        fprintf(stderr, "fakts-node agent: cannot open the store in %s: %s\n", cfg.data_dir,
+                fk_strerror(rc));
+        status = rc == FK_ECONFIG ? EX_CONFIG : 1;
+        goto done;
+    }
+    if ((rc = s_admin_token(cfg.data_dir, &admin)) != 0) {
+        fprintf(stderr, "fakts-node agent: no admin token: %s\n", fk_strerror(rc));
+        goto done;
+    }
+    if ((rc = s_signer(store, &signer)) != 0) {
+        fprintf(stderr, "fakts-node agent: no signing key: %s\n", fk_strerror(rc));
+        goto done;
+    }
+    fk_grants_opts_t grants_opts = {
+        .store = store, .signer = signer, .deployment_name = cfg.deployment_name};
+    if ((rc = fk_grants_new(&grants, &grants_opts)) != 0
+        || (rc = fk_grants_publish_key(grants)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot load tokens state: %s\n", fk_strerror(rc));
+        goto done;
+    }
+    fk_catalog_sync_dir(store, cfg.services_dir);
+
+    /*  Bind first: the real port (with --http HOST:0) is then known to
+        the api before any request can arrive. */
+    rc = fk_http_bind(&http, cfg.http_host, cfg.http_port, cfg.max_body);
+    if (rc) {
+        fprintf(stderr, "fakts-node agent: cannot listen on %s:%u: %s\n", cfg.http_host,
+                (unsigned)cfg.http_port, fk_strerror(rc));
+        goto done;
+    }
+    http_addr = fk_asprintf("%s:%u", cfg.http_host, (unsigned)fk_http_port(http));
+    fk_api_opts_t api_opts = {.store = store,
+                              .grants = grants,
+                              .admin_token = admin,
+                              .public_url = cfg.public_url,
+                              .deployment_name = cfg.deployment_name,
+                              .data_dir = cfg.data_dir,
+                              .services_dir = cfg.services_dir,
+                              .http_addr = http_addr,
+                              .authorize_per_min = cfg.authorize_per_min,
+                              .token_per_min = cfg.token_per_min};
+    api = fk_api_new(&api_opts);
+    if ((rc = fk_http_serve(http, 0, fk_api_handle, api)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
+        goto done;
+    }
+    if ((rc = s_write_agent_file(&cfg, http_addr)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot write %s/agent.json: %s\n", cfg.data_dir,
+                fk_strerror(rc));
+        goto done;
+    }
+    fk_info("agent: node %s serving HTTP on %s", cfg.node, http_addr);
+    s_banner(&cfg, http_addr);
+    s_run(store, grants, &cfg, &signals);
+    char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
+    unlink(agent_file);
+    free(agent_file);
+    status = 0;
+done:
+    free(admin);
+    free(http_addr);
+    fk_http_destroy(&http);
+    fk_api_destroy(&api);
+    fk_grants_destroy(&grants);
+    fk_signer_destroy(&signer);
+    fk_store_destroy(&store);
+    fk_config_clear(&cfg);
+    return status;
+}

@@ -1,0 +1,288 @@
+/*  fk_config - flags > environment > YAML file > defaults. */
+
+#include "fk_config.h"
+
+#include "fk_err.h"
+#include "fk_json.h"
+#include "fk_mem.h"
+#include "fk_yaml.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char fk_config_usage[] =
+    "usage: fakts-node agent [--config FILE] [--data-dir DIR] [--node NAME]\n"
+    "                        [--http HOST:PORT] [--public-url URL] [--services-dir DIR]\n"
+    "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
+    "                        [--rate-authorize N] [--rate-token N]\n";
+
+/*  One setting: its flag, environment variable and config key. The table
+    is the single list the three sources are read from. */
+typedef enum {
+    S_DATA_DIR,
+    S_NODE,
+    S_HTTP,
+    S_PUBLIC_URL,
+    S_SERVICES_DIR,
+    S_DEPLOYMENT_NAME,
+    S_LOG_LEVEL,
+    S_MAX_BODY,
+    S_RATE_AUTHORIZE,
+    S_RATE_TOKEN,
+    S_COUNT
+} s_setting_t;
+
+static const struct {
+    const char *flag;  /* long option */
+    const char *env;   /* environment variable */
+    const char *key;   /* YAML key */
+} s_settings[S_COUNT] = {
+    [S_DATA_DIR] = {"data-dir", "FAKTS_DATA_DIR", "data_dir"},
+    [S_NODE] = {"node", "FAKTS_NODE", "node"},
+    [S_HTTP] = {"http", "FAKTS_HTTP", "http"},
+    [S_PUBLIC_URL] = {"public-url", "FAKTS_PUBLIC_URL", "public_url"},
+    [S_SERVICES_DIR] = {"services-dir", "FAKTS_SERVICES_DIR", "services_dir"},
+    [S_DEPLOYMENT_NAME] = {"deployment-name", "FAKTS_DEPLOYMENT_NAME", "deployment_name"},
+    [S_LOG_LEVEL] = {"log-level", "FAKTS_LOG_LEVEL", "log_level"},
+    [S_MAX_BODY] = {"max-body", "FAKTS_MAX_BODY", "max_body"},
+    [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
+    [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
+};
+
+/*  Read the YAML config file into values[] (fresh strings). */
+static int
+s_read_file(const char *path, char *values[S_COUNT], char *err, size_t errlen)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, fk_strerror(-errno));
+        return FK_ECONFIG;
+    }
+    size_t limit = 1 << 20;
+    char *text = fk_malloc(limit + 1);
+    size_t len = fread(text, 1, limit + 1, file);
+    fclose(file);
+    if (len > limit) {
+        free(text);
+        snprintf(err, errlen, "%s: larger than 1 MiB", path);
+        return FK_ECONFIG;
+    }
+    json_t *doc = NULL;
+    char reason[200];
+    int rc = fk_yaml_parse(text, len, &doc, reason, sizeof reason);
+    free(text);
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", path, reason);
+        return FK_ECONFIG;
+    }
+    if (json_is_null(doc)) {
+        json_decref(doc);
+        return 0; /* an empty file sets nothing */
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        snprintf(err, errlen, "%s: must be a mapping of settings", path);
+        return FK_ECONFIG;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(doc, key, value)
+    {
+        int found = -1;
+        for (int i = 0; i < S_COUNT; i++) {
+            if (strcmp(key, s_settings[i].key) == 0) {
+                found = i;
+            }
+        }
+        if (found < 0) {
+            snprintf(err, errlen, "%s: %s: unknown setting", path, key);
+            json_decref(doc);
+            return FK_ECONFIG;
+        }
+        if (json_is_string(value)) {
+            values[found] = fk_strdup(json_string_value(value));
+        } else if (json_is_integer(value)) {
+            values[found] = fk_asprintf("%lld", (long long)json_integer_value(value));
+        } else {
+            snprintf(err, errlen, "%s: %s: must be a string or a number", path, key);
+            json_decref(doc);
+            return FK_ECONFIG;
+        }
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static int
+s_parse_uint(const char *text, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || !*text || *end || text[0] == '-' || value > max) {
+        return FK_EINVAL_INPUT;
+    }
+    *out = value;
+    return 0;
+}
+
+static int
+s_parse_http(const char *text, fk_config_t *cfg)
+{
+    const char *colon = strrchr(text, ':');
+    unsigned long long port = 0;
+    if (!colon || colon == text || s_parse_uint(colon + 1, 65535, &port) != 0) {
+        return FK_EINVAL_INPUT;
+    }
+    cfg->http_host = fk_strndup(text, (size_t)(colon - text));
+    cfg->http_port = (uint16_t)port;
+    return 0;
+}
+
+static char *
+s_default_node(void)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) != 0 || !*host) {
+        return fk_strdup("node");
+    }
+    host[sizeof host - 1] = '\0';
+    return fk_strdup(host);
+}
+
+int
+fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    char *flags[S_COUNT] = {0};
+    char *file[S_COUNT] = {0};
+    char *config = NULL;
+    int rc = 0;
+
+    struct option options[S_COUNT + 3];
+    for (int i = 0; i < S_COUNT; i++) {
+        options[i] = (struct option){s_settings[i].flag, required_argument, NULL, i};
+    }
+    options[S_COUNT] = (struct option){"config", required_argument, NULL, 'c'};
+    options[S_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    options[S_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(fk_config_usage, stdout);
+            rc = 1;
+            goto done;
+        }
+        if (opt == 'c') {
+            free(config);
+            config = fk_strdup(optarg);
+        } else if (opt >= 0 && opt < S_COUNT) {
+            free(flags[opt]);
+            flags[opt] = fk_strdup(optarg);
+        } else {
+            snprintf(err, errlen, "unknown or incomplete option '%s'",
+                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+            rc = FK_EINVAL_INPUT;
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    if (!config && getenv("FAKTS_CONFIG") && *getenv("FAKTS_CONFIG")) {
+        config = fk_strdup(getenv("FAKTS_CONFIG"));
+    }
+    if (config && (rc = s_read_file(config, file, err, errlen)) != 0) {
+        goto done;
+    }
+    cfg->config_file = config;
+    config = NULL;
+
+    const char *value[S_COUNT];
+    for (int i = 0; i < S_COUNT; i++) {
+        const char *env = getenv(s_settings[i].env);
+        value[i] = flags[i] ? flags[i] : env && *env ? env : file[i];
+    }
+    cfg->data_dir = fk_strdup(value[S_DATA_DIR] ? value[S_DATA_DIR] : "./fakts-data");
+    cfg->node = value[S_NODE] ? fk_strdup(value[S_NODE]) : s_default_node();
+    if (s_parse_http(value[S_HTTP] ? value[S_HTTP] : "127.0.0.1:8520", cfg) != 0) {
+        snprintf(err, errlen, "http: '%s' is not HOST:PORT", value[S_HTTP]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->public_url = value[S_PUBLIC_URL] ? fk_strdup(value[S_PUBLIC_URL]) : NULL;
+    if (cfg->public_url && strncmp(cfg->public_url, "http://", 7) != 0
+        && strncmp(cfg->public_url, "https://", 8) != 0) {
+        snprintf(err, errlen, "public-url: '%s' must start with http:// or https://",
+                 cfg->public_url);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->services_dir = value[S_SERVICES_DIR] ? fk_strdup(value[S_SERVICES_DIR])
+                                              : fk_asprintf("%s/services.d", cfg->data_dir);
+    cfg->deployment_name =
+        fk_strdup(value[S_DEPLOYMENT_NAME] ? value[S_DEPLOYMENT_NAME] : "fakts-node");
+    cfg->log_level = FK_LOG_INFO;
+    if (value[S_LOG_LEVEL] && fk_log_parse_level(value[S_LOG_LEVEL], &cfg->log_level) != 0) {
+        snprintf(err, errlen, "log-level: '%s' is not debug, info, warn, error or off",
+                 value[S_LOG_LEVEL]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    unsigned long long number = 65536;
+    if (value[S_MAX_BODY] && s_parse_uint(value[S_MAX_BODY], 64ull << 20, &number) != 0) {
+        snprintf(err, errlen, "max-body: '%s' is not a byte count up to 64 MiB",
+                 value[S_MAX_BODY]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->max_body = (size_t)number;
+    /*  The v2 server's limits (protocol §7): 30 a minute per address for
+        authorizations, 240 for the token endpoint. */
+    number = 30;
+    if (value[S_RATE_AUTHORIZE] && s_parse_uint(value[S_RATE_AUTHORIZE], 1000000, &number) != 0) {
+        snprintf(err, errlen, "rate-authorize: '%s' is not a count", value[S_RATE_AUTHORIZE]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->authorize_per_min = (unsigned)number;
+    number = 240;
+    if (value[S_RATE_TOKEN] && s_parse_uint(value[S_RATE_TOKEN], 1000000, &number) != 0) {
+        snprintf(err, errlen, "rate-token: '%s' is not a count", value[S_RATE_TOKEN]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->token_per_min = (unsigned)number;
+
+done:
+    for (int i = 0; i < S_COUNT; i++) {
+        free(flags[i]);
+        free(file[i]);
+    }
+    free(config);
+    if (rc && rc != 1) {
+        fk_config_clear(cfg);
+    }
+    return rc;
+}
+
+void
+fk_config_clear(fk_config_t *cfg)
+{
+    free(cfg->config_file);
+    free(cfg->data_dir);
+    free(cfg->node);
+    free(cfg->http_host);
+    free(cfg->public_url);
+    free(cfg->services_dir);
+    free(cfg->deployment_name);
+    memset(cfg, 0, sizeof *cfg);
+}

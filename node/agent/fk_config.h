@@ -1,0 +1,43 @@
+/*  fk_config - the agent's settings from flags, environment and a YAML
+    file, in that order of precedence (docs/CLI.md lists them all). */
+
+#ifndef FK_CONFIG_H_INCLUDED
+#define FK_CONFIG_H_INCLUDED
+
+#include "fk_log.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*  Resolved settings. Strings are owned by the struct (fk_config_clear);
+    optional ones are NULL when unset. Transparent on purpose: it is a
+    plain bag of values that the agent reads once. */
+typedef struct {
+    char *config_file;         /* the YAML file read, or NULL */
+    char *data_dir;            /* data directory */
+    char *node;                /* node name */
+    char *http_host;           /* HTTP bind address (IPv4) */
+    uint16_t http_port;        /* HTTP port (0: any free port) */
+    char *public_url;          /* base URL of answers, or NULL */
+    char *services_dir;        /* service definitions directory */
+    char *deployment_name;     /* the deployment's name in discovery */
+    fk_log_level_t log_level;  /* log threshold */
+    size_t max_body;           /* request body limit in bytes */
+    unsigned authorize_per_min; /* app-authorization requests per minute per IP (0: off) */
+    unsigned token_per_min;    /* token requests per minute per IP (0: off) */
+} fk_config_t;
+
+/*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*
+    environment and the config file, in that precedence. Returns 0; 1 when
+    --help was asked (usage printed); FK_EINVAL_INPUT for bad flags or
+    values (err says which, cfg cleared); FK_ECONFIG for an unreadable or
+    invalid config file (err names the file, the key and the reason). */
+int fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/*  Free every string of cfg and zero it. Safe to call twice. */
+void fk_config_clear(fk_config_t *cfg);
+
+/*  The agent's usage text. */
+extern const char fk_config_usage[];
+
+#endif

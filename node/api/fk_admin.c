@@ -1,0 +1,261 @@
+/*  fk_admin - the operators' agent API under /v1/ (docs/API.md). */
+
+#include "fk_api_priv.h"
+
+#include "fk_catalog.h"
+#include "fk_crypto.h"
+#include "fk_err.h"
+#include "fk_json.h"
+#include "fk_mem.h"
+#include "fk_service.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static void
+s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error,
+        const char *message)
+{
+    fk__api_respond(self, req, status,
+                    json_pack("{s:s, s:s}", "error", error, "message", message));
+}
+
+static bool
+s_authorized(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *auth = fk_http_header(req, "Authorization");
+    const char *token = NULL;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        token = auth + 7;
+    } else {
+        token = fk_http_header(req, "X-Fakts-Token");
+    }
+    return fk_secret_equal(token, self->admin_token);
+}
+
+static bool
+s_is(fk_http_req_t *req, const char *method)
+{
+    return strcmp(fk_http_method(req), method) == 0;
+}
+
+static void
+s_info(fk_api_t *self, fk_http_req_t *req)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    char view[65];
+    fk_store_view(txn, view);
+    json_t *services = fk_catalog_list(self->store, txn, false);
+    fk_store_txn_end(&txn);
+    json_t *pending = fk_grants_pending(self->grants);
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
+                             fk_store_node(self->store), "version", "0.1.0", "http",
+                             self->http_addr, "data_dir", self->data_dir, "services_dir",
+                             self->services_dir, "view", view, "services",
+                             (json_int_t)json_array_size(services), "pending_codes",
+                             (json_int_t)json_array_size(pending));
+    json_decref(services);
+    json_decref(pending);
+    fk__api_respond(self, req, 200, info);
+}
+
+static void
+s_services_list(fk_api_t *self, fk_http_req_t *req)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    json_t *list = fk_catalog_list(self->store, txn, fk_http_query(req, "local") != NULL);
+    fk_store_txn_end(&txn);
+    fk__api_respond(self, req, 200, list);
+}
+
+static void
+s_services_register(fk_api_t *self, fk_http_req_t *req)
+{
+    if (fk_http_body_too_big(req)) {
+        s_error(self, req, 413, "too_large", "service definition over the body limit");
+        return;
+    }
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *canonical = NULL;
+    char reason[256];
+    int rc = fk_service_load(text, len, &canonical, reason, sizeof reason);
+    if (rc) {
+        s_error(self, req, rc == FK_ETOOBIG ? 413 : 400, "invalid", reason);
+        return;
+    }
+    rc = fk_catalog_register(self->store, canonical, "api");
+    if (rc) {
+        snprintf(reason, sizeof reason, "cannot store the service: %s", fk_strerror(rc));
+        s_error(self, req, 500, "internal", reason);
+    } else {
+        fk__api_respond(self, req, 200, json_incref(canonical));
+    }
+    json_decref(canonical);
+}
+
+static void
+s_service_one(fk_api_t *self, fk_http_req_t *req, const char *id)
+{
+    char message[300];
+    if (s_is(req, "DELETE")) {
+        int rc = fk_catalog_deregister(self->store, id);
+        if (rc == FK_ENOTFOUND) {
+            snprintf(message, sizeof message, "no local service with id '%.200s'", id);
+            s_error(self, req, 404, "not_found", message);
+        } else if (rc) {
+            s_error(self, req, 500, "internal", fk_strerror(rc));
+        } else {
+            fk__api_respond(self, req, 200, json_pack("{s:s}", "deregistered", id));
+        }
+        return;
+    }
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    json_t *service = fk_catalog_get_local(self->store, txn, id);
+    fk_store_txn_end(&txn);
+    if (!service) {
+        snprintf(message, sizeof message, "no local service with id '%.200s'", id);
+        s_error(self, req, 404, "not_found", message);
+        return;
+    }
+    fk__api_respond(self, req, 200, service);
+}
+
+static void
+s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+{
+    s_error(self, req, err->status, err->error, err->description);
+}
+
+/*  POST /v1/codes/{user_code}/approve|deny */
+static void
+s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve)
+{
+    json_t *body = NULL;
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    char reason[256];
+    if (len > 0 && fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
+        s_error(self, req, 400, "invalid", reason);
+        return;
+    }
+    json_t *answer = NULL;
+    fk_grant_error_t err;
+    if (fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
+                         &answer, &err)
+        != 0) {
+        s_grant_error(self, req, &err);
+    } else {
+        fk__api_respond(self, req, 200, answer);
+    }
+    json_decref(body);
+}
+
+static void
+s_redeem_create(fk_api_t *self, fk_http_req_t *req)
+{
+    json_t *body = NULL;
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    char reason[256];
+    if (len > 0 && fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
+        s_error(self, req, 400, "invalid", reason);
+        return;
+    }
+    json_t *answer = NULL;
+    fk_grant_error_t err;
+    if (fk_grants_mint_redeem(self->grants, fk_json_int(body, "expires_in_days", 0),
+                              fk_json_int(body, "max_redemptions", 0), &answer, &err)
+        != 0) {
+        s_grant_error(self, req, &err);
+    } else {
+        fk__api_respond(self, req, 200, answer);
+    }
+    json_decref(body);
+}
+
+static void
+s_not_allowed(fk_api_t *self, fk_http_req_t *req)
+{
+    s_error(self, req, 405, "method_not_allowed", "method not allowed on this path");
+}
+
+bool
+fk__admin_route(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *path = fk_http_path(req);
+    if (strncmp(path, "/v1/", 4) != 0) {
+        return false;
+    }
+    if (!s_authorized(self, req)) {
+        s_error(self, req, 401, "unauthorized",
+                "missing or wrong admin token (Authorization: Bearer <data-dir>/admin-token)");
+        return true;
+    }
+    if (fk_http_body_too_big(req)) {
+        s_error(self, req, 413, "too_large", "request body over the limit");
+        return true;
+    }
+    const char *rest = path + 4;
+    if (strcmp(rest, "agent/info") == 0) {
+        s_is(req, "GET") ? s_info(self, req) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "services") == 0) {
+        if (s_is(req, "GET")) {
+            s_services_list(self, req);
+        } else if (s_is(req, "PUT") || s_is(req, "POST")) {
+            s_services_register(self, req);
+        } else {
+            s_not_allowed(self, req);
+        }
+    } else if (strncmp(rest, "services/", 9) == 0 && rest[9] && !strchr(rest + 9, '/')) {
+        if (s_is(req, "GET") || s_is(req, "DELETE")) {
+            s_service_one(self, req, rest + 9);
+        } else {
+            s_not_allowed(self, req);
+        }
+    } else if (strcmp(rest, "codes") == 0) {
+        if (s_is(req, "GET")) {
+            fk__api_respond(self, req, 200, fk_grants_pending(self->grants));
+        } else {
+            s_not_allowed(self, req);
+        }
+    } else if (strncmp(rest, "codes/", 6) == 0) {
+        const char *code = rest + 6;
+        const char *slash = strchr(code, '/');
+        char user_code[64];
+        if (!slash || (size_t)(slash - code) >= sizeof user_code) {
+            s_error(self, req, 404, "not_found", "no such path");
+            return true;
+        }
+        memcpy(user_code, code, (size_t)(slash - code));
+        user_code[slash - code] = '\0';
+        bool approve = strcmp(slash, "/approve") == 0;
+        if (!approve && strcmp(slash, "/deny") != 0) {
+            s_error(self, req, 404, "not_found", "no such path");
+        } else if (!s_is(req, "POST")) {
+            s_not_allowed(self, req);
+        } else {
+            s_decide(self, req, user_code, approve);
+        }
+    } else if (strcmp(rest, "redeem-tokens") == 0) {
+        s_is(req, "POST") ? s_redeem_create(self, req) : s_not_allowed(self, req);
+    } else {
+        s_error(self, req, 404, "not_found", "no such path");
+    }
+    return true;
+}

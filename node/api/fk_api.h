@@ -1,0 +1,40 @@
+/*  fk_api - the answers plane: routes every HTTP request of a node to the
+    Fakts protocol (fk_fakts.c) or the operators' agent API (fk_admin.c),
+    and stamps every answer with the view it was composed from.
+
+    Threads: fk_api_handle is called concurrently from the HTTP threads;
+    the api object is immutable after fk_api_new apart from its rate-limit
+    table, which has its own lock. */
+
+#ifndef FK_API_H_INCLUDED
+#define FK_API_H_INCLUDED
+
+#include "fk_grants.h"
+#include "fk_http.h"
+#include "fk_store.h"
+
+typedef struct fk_api fk_api_t;
+
+typedef struct {
+    fk_store_t *store;            /* borrowed */
+    fk_grants_t *grants;          /* borrowed */
+    const char *admin_token;      /* required on /v1/ (copied) */
+    const char *public_url;       /* base URL of answers, or NULL to follow Host (copied) */
+    const char *deployment_name;  /* discovery "name" and self.deployment_name (copied) */
+    const char *data_dir;         /* reported by /v1/agent/info (copied) */
+    const char *services_dir;     /* reported by /v1/agent/info (copied) */
+    const char *http_addr;        /* "host:port" bound, the fallback Host (copied) */
+    unsigned authorize_per_min;   /* app-authorization requests per minute per IP (0: no limit) */
+    unsigned token_per_min;       /* token requests per minute per IP (0: no limit) */
+} fk_api_opts_t;
+
+/*  Create the router. Never fails (aborts on OOM). */
+fk_api_t *fk_api_new(const fk_api_opts_t *opts);
+
+/*  Free; sets *self_p to NULL. Safe on NULL. No request may be running. */
+void fk_api_destroy(fk_api_t **self_p);
+
+/*  The fk_http_handler_fn: answer one request. arg is the fk_api_t. */
+void fk_api_handle(void *arg, fk_http_req_t *req);
+
+#endif

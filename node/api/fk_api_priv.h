@@ -1,0 +1,55 @@
+/*  fk_api_priv - what the api module's files share and nothing else may
+    use: the api object, origins, forms and the error answers. */
+
+#ifndef FK_API_PRIV_H_INCLUDED
+#define FK_API_PRIV_H_INCLUDED
+
+#include "fk_api.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct fk_api {
+    fk_store_t *store;           /* borrowed */
+    fk_grants_t *grants;         /* borrowed */
+    char *admin_token;           /* the operators' secret */
+    char *public_url;            /* configured base URL, or NULL */
+    char *deployment_name;       /* deployment name */
+    char *data_dir;              /* data directory, for info */
+    char *services_dir;          /* services directory, for info */
+    char *http_addr;             /* bound address, fallback Host */
+    unsigned authorize_per_min;  /* rate limit of app-authorization */
+    unsigned token_per_min;      /* rate limit of the token endpoint */
+    pthread_mutex_t lock;        /* guards rates */
+    json_t *rates;               /* "<bucket>|<ip>" -> [window start ms, count] */
+};
+
+/*  The origin of a request; strings live in buf (owned by the caller's
+    struct) until fk__api_origin_clear. */
+typedef struct {
+    fk_origin_t origin; /* what fk_grants needs */
+    char *owned[3];     /* allocations behind origin's strings */
+} fk__api_origin_t;
+
+void fk__api_origin(fk_api_t *self, fk_http_req_t *req, fk__api_origin_t *out);
+void fk__api_origin_clear(fk__api_origin_t *out);
+
+/*  Decode an application/x-www-form-urlencoded body into an object of
+    strings. Returns NULL for a malformed body or a repeated parameter
+    (RFC 6749 §3.2: parameters must not repeat). */
+json_t *fk__api_form(const char *body, size_t len);
+
+/*  Count one request of bucket from the peer; false when over limit per
+    minute (0 means unlimited). */
+bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit);
+
+/*  Answer with the current view header and a JSON body (reference stolen). */
+void fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body);
+
+/*  The Fakts (protocol) routes; returns false when the path is not one. */
+bool fk__fakts_route(fk_api_t *self, fk_http_req_t *req);
+
+/*  The agent API routes (/v1/...); returns false when the path is not one. */
+bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
+
+#endif

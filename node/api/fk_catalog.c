@@ -1,0 +1,350 @@
+/*  fk_catalog - service instances as node-owned records. */
+
+#include "fk_catalog.h"
+
+#include "fk_err.h"
+#include "fk_json.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+#include "fk_service.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define S_PREFIX "svc/"
+
+static char *
+s_key(const char *service, const char *id)
+{
+    return fk_asprintf(S_PREFIX "%s/%s", service, id);
+}
+
+/*  The id part of "svc/<service>/<id>". */
+static const char *
+s_key_id(const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    return slash ? slash + 1 : key;
+}
+
+/*  Parse a stored payload and add the owner as "node". NULL if the
+    payload is unreadable (logged: the store holds only what we wrote). */
+static json_t *
+s_instance(const fk_store_entry_t *entry)
+{
+    json_error_t error;
+    json_t *value = json_loadb(entry->record.payload, entry->record.payload_len, 0, &error);
+    if (!json_is_object(value)) {
+        fk_error("catalog: unreadable service record %s from %s", entry->key, entry->owner);
+        json_decref(value);
+        return NULL;
+    }
+    json_object_set_new(value, "node", json_string(entry->owner));
+    return value;
+}
+
+typedef struct {
+    fk_store_txn_t *txn;  /* the transaction being scanned */
+    const char *owner;    /* only this owner's records, or NULL */
+    const char *id;       /* only records with this id, or NULL */
+    json_t *out;          /* array collecting instances */
+    char *found_key;      /* first matching key (for lookups) */
+} s_scan_t;
+
+static int
+s_collect(void *arg, const fk_store_entry_t *entry)
+{
+    s_scan_t *scan = arg;
+    if (scan->owner && strcmp(entry->owner, scan->owner) != 0) {
+        return 0;
+    }
+    if (scan->id && strcmp(s_key_id(entry->key), scan->id) != 0) {
+        return 0;
+    }
+    if (scan->id && !scan->found_key) {
+        scan->found_key = fk_strdup(entry->key);
+    }
+    if (scan->out) {
+        json_t *instance = s_instance(entry);
+        if (instance) {
+            json_array_append_new(scan->out, instance);
+        }
+    }
+    return 0;
+}
+
+/*  The key of the local node's service with this id, or NULL. Ids are
+    unique per node but the key leads with the service name, so this is a
+    scan; registrations are rare and the scan reads keys, not payloads. */
+static char *
+s_find_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
+{
+    s_scan_t scan = {.txn = txn, .owner = fk_store_node(store), .id = id};
+    fk_store_scan(txn, S_PREFIX, s_collect, &scan);
+    return scan.found_key;
+}
+
+int
+fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *source)
+{
+    const char *id = fk_json_str(canonical, "id");
+    const char *service = fk_json_str(canonical, "service");
+    if (!id || !service) {
+        return FK_EINVAL_INPUT;
+    }
+    json_t *record = json_deep_copy(canonical);
+    json_object_set_new(record, "source", json_string(source));
+    char *payload = fk_json_dump(record);
+    json_decref(record);
+    char *key = s_key(service, id);
+
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(store, &txn);
+    if (rc == 0) {
+        char *old = s_find_local(store, txn, id);
+        if (old && strcmp(old, key) != 0) {
+            rc = fk_store_delete(txn, old);
+        }
+        free(old);
+        fk_store_entry_t entry;
+        /*  Re-registering an unchanged definition writes nothing, so a
+            SIGHUP that changes nothing moves no version and no replica. */
+        if (rc == 0 && fk_store_get(txn, key, fk_store_node(store), &entry) == 0
+            && entry.record.payload_len == strlen(payload)
+            && memcmp(entry.record.payload, payload, entry.record.payload_len) == 0) {
+            fk_store_txn_end(&txn);
+        } else if (rc == 0 && (rc = fk_store_put(txn, key, payload, strlen(payload))) == 0) {
+            rc = fk_store_commit(&txn);
+        } else {
+            fk_store_txn_end(&txn);
+        }
+    }
+    free(key);
+    free(payload);
+    return rc;
+}
+
+int
+fk_catalog_deregister(fk_store_t *store, const char *id)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    char *key = s_find_local(store, txn, id);
+    if (!key) {
+        fk_store_txn_end(&txn);
+        return FK_ENOTFOUND;
+    }
+    rc = fk_store_delete(txn, key);
+    free(key);
+    if (rc) {
+        fk_store_txn_end(&txn);
+        return rc;
+    }
+    return fk_store_commit(&txn);
+}
+
+json_t *
+fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only)
+{
+    s_scan_t scan = {.txn = txn, .owner = local_only ? fk_store_node(store) : NULL,
+                     .out = json_array()};
+    fk_store_scan(txn, S_PREFIX, s_collect, &scan);
+    return scan.out;
+}
+
+json_t *
+fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
+{
+    s_scan_t scan = {.txn = txn, .owner = fk_store_node(store), .id = id, .out = json_array()};
+    fk_store_scan(txn, S_PREFIX, s_collect, &scan);
+    free(scan.found_key);
+    json_t *first = json_incref(json_array_get(scan.out, 0));
+    json_decref(scan.out);
+    return first;
+}
+
+typedef struct {
+    const char *tag;  /* keep instances carrying this tag */
+    json_t *out;      /* collected instances */
+} s_tag_scan_t;
+
+static int
+s_collect_tagged(void *arg, const fk_store_entry_t *entry)
+{
+    s_tag_scan_t *scan = arg;
+    json_t *instance = s_instance(entry);
+    if (!instance) {
+        return 0;
+    }
+    size_t i;
+    json_t *tag;
+    json_array_foreach(json_object_get(instance, "tags"), i, tag)
+    {
+        if (json_is_string(tag) && strcmp(json_string_value(tag), scan->tag) == 0) {
+            json_array_append(scan->out, instance);
+            break;
+        }
+    }
+    json_decref(instance);
+    return 0;
+}
+
+json_t *
+fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *req;
+    json_array_foreach(json_object_get(manifest, "requirements"), i, req)
+    {
+        const char *service = fk_json_str(req, "service");
+        if (!service || strchr(service, '/')) {
+            continue;
+        }
+        char *prefix = fk_asprintf(S_PREFIX "%s/", service);
+        s_scan_t scan = {.txn = txn, .out = out};
+        fk_store_scan(txn, prefix, s_collect, &scan);
+        free(prefix);
+        if (json_is_true(json_object_get(req, "match_tags"))) {
+            s_tag_scan_t tags = {.tag = service, .out = out};
+            fk_store_scan(txn, S_PREFIX, s_collect_tagged, &tags);
+        }
+    }
+    /*  Duplicates (a service both named and tagged) are harmless: the
+        composition picks the smallest (id, node) either way. */
+    return out;
+}
+
+static bool
+s_definition_file(const char *name)
+{
+    size_t len = strlen(name);
+    static const char *const exts[] = {".yaml", ".yml", ".json"};
+    if (name[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t ext = strlen(exts[i]);
+        if (len > ext && strcmp(name + len - ext, exts[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *
+s_read_file(const char *path, size_t limit, size_t *len_p, int *err_p)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        *err_p = -errno;
+        return NULL;
+    }
+    char *text = fk_malloc(limit + 2);
+    size_t len = fread(text, 1, limit + 1, file);
+    int failed = ferror(file);
+    fclose(file);
+    if (failed || len > limit) {
+        *err_p = failed ? -EIO : FK_ETOOBIG;
+        free(text);
+        return NULL;
+    }
+    text[len] = '\0';
+    *len_p = len;
+    return text;
+}
+
+int
+fk_catalog_sync_dir(fk_store_t *store, const char *dir)
+{
+    /*  source -> the id its file defines now, or true when the file failed
+        (then whatever it registered before stays). */
+    json_t *seen = json_object();
+    int failures = 0;
+    DIR *handle = opendir(dir);
+    if (handle) {
+        struct dirent *entry;
+        /*  Sort names so the log and the order of writes are stable. */
+        json_t *names = json_array();
+        while ((entry = readdir(handle)) != NULL) {
+            if (s_definition_file(entry->d_name)) {
+                json_array_append_new(names, json_string(entry->d_name));
+            }
+        }
+        closedir(handle);
+        size_t i;
+        json_t *name;
+        json_array_foreach(names, i, name)
+        {
+            char *path = fk_asprintf("%s/%s", dir, json_string_value(name));
+            char *source = fk_asprintf("file:%s", path);
+            int err = 0;
+            size_t len = 0;
+            char *text = s_read_file(path, FK_SERVICE_MAX_BYTES, &len, &err);
+            json_t *canonical = NULL;
+            char reason[256] = "";
+            if (text) {
+                err = fk_service_load(text, len, &canonical, reason, sizeof reason);
+            } else {
+                snprintf(reason, sizeof reason, "%s", fk_strerror(err));
+            }
+            if (err == 0) {
+                err = fk_catalog_register(store, canonical, source);
+                if (err) {
+                    snprintf(reason, sizeof reason, "%s", fk_strerror(err));
+                }
+            }
+            json_object_set_new(seen, source,
+                                err ? json_true() : json_string(fk_json_str(canonical, "id")));
+            if (err) {
+                fk_error("services: %s: %s (file skipped; what it registered before stays)",
+                         path, reason);
+                failures++;
+            } else {
+                fk_info("services: %s: registered %s", path, fk_json_str(canonical, "id"));
+            }
+            json_decref(canonical);
+            free(text);
+            free(source);
+            free(path);
+        }
+        json_decref(names);
+    } else if (errno != ENOENT) {
+        fk_warn("services: cannot read directory %s", dir);
+    }
+
+    /*  Deregister file-sourced services whose file is gone, or whose file
+        now defines another id. */
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(store, &txn);
+    if (rc) {
+        json_decref(seen);
+        return rc;
+    }
+    json_t *local = fk_catalog_list(store, txn, true);
+    fk_store_txn_end(&txn);
+    size_t i;
+    json_t *instance;
+    json_array_foreach(local, i, instance)
+    {
+        const char *source = fk_json_str(instance, "source");
+        const char *id = fk_json_str(instance, "id");
+        json_t *now = source ? json_object_get(seen, source) : NULL;
+        if (source && strncmp(source, "file:", 5) == 0
+            && (!now || (json_is_string(now) && strcmp(json_string_value(now), id) != 0))) {
+            if (fk_catalog_deregister(store, id) == 0) {
+                fk_info("services: %s removed, deregistered %s", source + 5, id);
+            }
+        }
+    }
+    json_decref(local);
+    json_decref(seen);
+    return failures;
+}

@@ -1,0 +1,385 @@
+/*  fk_fakts - the Fakts protocol endpoints (v2 dialect), exactly as
+    fakts-protocol.md describes what the real clients send and expect. */
+
+#include "fk_api_priv.h"
+
+#include "fk_json.h"
+#include "fk_manifest.h"
+#include "fk_mem.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_GRANT_DEVICE  "urn:ietf:params:oauth:grant-type:device_code"
+#define S_GRANT_REDEEM  "urn:fakts:grant-type:redeem"
+#define S_GRANT_REFRESH "refresh_token"
+
+static bool
+s_method(fk_http_req_t *req, const char *method)
+{
+    return strcmp(fk_http_method(req), method) == 0;
+}
+
+/*  An OAuth error answer: {"error","error_description"}. */
+static void
+s_oauth_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error,
+              const char *description)
+{
+    json_t *body = json_pack("{s:s}", "error", error);
+    if (description && *description) {
+        json_object_set_new(body, "error_description", json_string(description));
+    }
+    fk__api_respond(self, req, status, body);
+}
+
+static void
+s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+{
+    s_oauth_error(self, req, err->status, err->error, err->description);
+}
+
+static void
+s_too_big(fk_api_t *self, fk_http_req_t *req)
+{
+    char text[96];
+    snprintf(text, sizeof text, "Request body exceeds %zu bytes", fk_http_max_body(req));
+    s_oauth_error(self, req, 413, "invalid_request", text);
+}
+
+static void
+s_method_not_allowed(fk_api_t *self, fk_http_req_t *req, const char *allow)
+{
+    fk_http_add_header(req, "Allow", allow);
+    s_oauth_error(self, req, 405, "invalid_request", "Method not allowed");
+}
+
+static void
+s_discovery(fk_api_t *self, fk_http_req_t *req)
+{
+    fk__api_origin_t o;
+    fk__api_origin(self, req, &o);
+    const char *b = o.origin.base;
+    char *name = fk_asprintf("%s", self->deployment_name);
+    char *base_url = fk_asprintf("%s/lok/f/", b);
+    char *claim = fk_asprintf("%s/lok/f/claim/", b);
+    char *configure_url = fk_asprintf("%s/configure/", b);
+    char *configure = fk_asprintf("%s/configure/{code}", b);
+    char *issuer = fk_asprintf("%s/lok", b);
+    char *device = fk_asprintf("%s/lok/o/app-authorization/", b);
+    char *token = fk_asprintf("%s/lok/o/token/", b);
+    char *revoke = fk_asprintf("%s/lok/o/revoke/", b);
+    char *jwks = fk_asprintf("%s/lok/o/jwks/", b);
+    /*  One document for both generations (protocol §11.2): "2" as a string
+        for fakts 6.x, a v1-usable base_url for fakts-next, only strings
+        and string lists, and no retrieve_url (quirk 10). */
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s,s,s], "
+        "s:[s]}",
+        "name", name, "version", "0.1.0", "protocol_version", "2", "description",
+        "fakts-node cluster", "base_url", base_url, "claim", claim, "frontend_url", b,
+        "configure_url", configure_url, "configure", configure, "issuer", issuer,
+        "device_authorization_endpoint", device, "token_endpoint", token, "revocation_endpoint",
+        revoke, "jwks_uri", jwks, "grant_types_supported", S_GRANT_DEVICE, S_GRANT_REDEEM,
+        S_GRANT_REFRESH, "token_endpoint_auth_methods_supported", "none");
+    free(name);
+    free(base_url);
+    free(claim);
+    free(configure_url);
+    free(configure);
+    free(issuer);
+    free(device);
+    free(token);
+    free(revoke);
+    free(jwks);
+    fk__api_origin_clear(&o);
+    fk__api_respond(self, req, 200, doc);
+}
+
+/*  The app-authorization error shape of the newest v2 server: HTTP 400
+    with status, error, error_description and details. */
+static void
+s_authorize_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *description)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "status", "error", "error",
+                             "invalid_request", "error_description", description, "details",
+                             "type", "value_error", "msg", description);
+    fk__api_respond(self, req, status, body);
+}
+
+static void
+s_app_authorization(fk_api_t *self, fk_http_req_t *req)
+{
+    if (!fk__api_rate_ok(self, "authorize", fk_http_peer(req), self->authorize_per_min)) {
+        /*  The v2 server's throttle answer: a bare slow_down. */
+        fk__api_respond(self, req, 429, json_pack("{s:s}", "error", "slow_down"));
+        return;
+    }
+    if (fk_http_body_too_big(req)) {
+        char text[96];
+        snprintf(text, sizeof text, "Request body exceeds %zu bytes", fk_http_max_body(req));
+        s_authorize_error(self, req, 413, text);
+        return;
+    }
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *body = NULL;
+    char err[256];
+    char description[320];
+    /*  Parsed whatever the Content-Type: real clients send JSON as
+        text/plain or with no Content-Type at all. */
+    if (fk_json_parse_object(text, len, &body, err, sizeof err) != 0) {
+        snprintf(description, sizeof description, "Malformed request: %s", err);
+        s_authorize_error(self, req, 400, description);
+        return;
+    }
+    json_t *manifest_in = json_object_get(body, "manifest");
+    json_t *manifest = NULL;
+    if (!manifest_in) {
+        s_authorize_error(self, req, 400, "Malformed request: manifest: required");
+    } else if (fk_manifest_parse(manifest_in, &manifest, err, sizeof err) != 0) {
+        snprintf(description, sizeof description, "Malformed request: manifest.%.200s", err);
+        s_authorize_error(self, req, 400, description);
+    } else {
+        json_t *answer = NULL;
+        fk_grant_error_t gerr;
+        if (fk_grants_authorize(self->grants, manifest, body, &answer, &gerr) != 0) {
+            s_authorize_error(self, req, gerr.status, gerr.description);
+        } else {
+            fk__api_origin_t o;
+            fk__api_origin(self, req, &o);
+            char *token = fk_asprintf("%s/lok/o/token/", o.origin.base);
+            char *uri = fk_asprintf("%s/configure/{code}", o.origin.base);
+            char *complete =
+                fk_asprintf("%s/configure/%s", o.origin.base, fk_json_str(answer, "user_code"));
+            json_t *out = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:s, s:O, s:O}", "status",
+                                    "granted", "device_code",
+                                    json_object_get(answer, "device_code"), "user_code",
+                                    json_object_get(answer, "user_code"), "client_id",
+                                    json_object_get(answer, "client_id"), "token_endpoint", token,
+                                    "verification_uri", uri, "verification_uri_complete", complete,
+                                    "expires_in", json_object_get(answer, "expires_in"),
+                                    "interval", json_object_get(answer, "interval"));
+            free(token);
+            free(uri);
+            free(complete);
+            fk__api_origin_clear(&o);
+            json_decref(answer);
+            fk__api_respond(self, req, 200, out);
+        }
+    }
+    json_decref(manifest);
+    json_decref(body);
+}
+
+static void
+s_token(fk_api_t *self, fk_http_req_t *req)
+{
+    if (!fk__api_rate_ok(self, "token", fk_http_peer(req), self->token_per_min)) {
+        s_oauth_error(self, req, 429, "slow_down", "Too many token requests");
+        return;
+    }
+    if (fk_http_body_too_big(req)) {
+        s_too_big(self, req);
+        return;
+    }
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *form = fk__api_form(text, len);
+    if (!form) {
+        s_oauth_error(self, req, 400, "invalid_request",
+                      "Malformed form body (a parameter is empty-named or repeated)");
+        return;
+    }
+    const char *grant = fk_json_str(form, "grant_type");
+    fk__api_origin_t o;
+    fk__api_origin(self, req, &o);
+    json_t *answer = NULL;
+    fk_grant_error_t err = {0};
+    int rc = 0;
+    if (!grant || !*grant) {
+        rc = -1;
+        snprintf(err.description, sizeof err.description, "Missing 'grant_type'");
+        err.status = 400;
+        err.error = "invalid_request";
+    } else if (strcmp(grant, S_GRANT_DEVICE) == 0) {
+        rc = fk_grants_exchange_device_code(self->grants, fk_json_str(form, "device_code"),
+                                            fk_json_str(form, "client_id"), &o.origin, &answer,
+                                            &err);
+    } else if (strcmp(grant, S_GRANT_REFRESH) == 0) {
+        rc = fk_grants_exchange_refresh(self->grants, fk_json_str(form, "refresh_token"),
+                                        fk_json_str(form, "client_id"), &o.origin, &answer, &err);
+    } else if (strcmp(grant, S_GRANT_REDEEM) == 0) {
+        const char *token = fk_json_str(form, "redeem_token");
+        const char *manifest_text = fk_json_str(form, "manifest");
+        const char *role = fk_json_str(form, "requested_client_role");
+        json_t *parsed = NULL;
+        json_t *manifest = NULL;
+        char reason[256];
+        err.status = 400;
+        err.error = "invalid_request";
+        rc = -1;
+        if (!token || !*token || !manifest_text) {
+            snprintf(err.description, sizeof err.description,
+                     "Malformed request: redeem_token and manifest are required");
+        } else if (role && strcmp(role, "interface") != 0 && strcmp(role, "agent") != 0) {
+            snprintf(err.description, sizeof err.description,
+                     "Malformed request: requested_client_role must be interface or agent");
+        } else if (fk_json_parse_object(manifest_text, strlen(manifest_text), &parsed, reason,
+                                        sizeof reason)
+                   != 0) {
+            snprintf(err.description, sizeof err.description, "Malformed request: manifest: %.200s",
+                     reason);
+        } else if (fk_manifest_parse(parsed, &manifest, reason, sizeof reason) != 0) {
+            snprintf(err.description, sizeof err.description, "Malformed request: manifest.%.200s",
+                     reason);
+        } else {
+            rc = fk_grants_exchange_redeem(self->grants, token, manifest, &o.origin, &answer,
+                                           &err);
+        }
+        json_decref(parsed);
+        json_decref(manifest);
+    } else {
+        rc = -1;
+        err.status = 400;
+        err.error = "unsupported_grant_type";
+        snprintf(err.description, sizeof err.description, "Unsupported grant type '%.100s'",
+                 grant);
+    }
+    fk__api_origin_clear(&o);
+    json_decref(form);
+    if (rc != 0) {
+        s_grant_error(self, req, &err);
+        return;
+    }
+    fk_http_add_header(req, "Pragma", "no-cache");
+    fk__api_respond(self, req, 200, answer);
+}
+
+static void
+s_revoke(fk_api_t *self, fk_http_req_t *req)
+{
+    if (fk_http_body_too_big(req)) {
+        s_too_big(self, req);
+        return;
+    }
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *form = fk__api_form(text, len);
+    if (!form) {
+        s_oauth_error(self, req, 400, "invalid_request", "Malformed form body");
+        return;
+    }
+    fk_grant_error_t err;
+    if (fk_grants_revoke(self->grants, fk_json_str(form, "token"),
+                         fk_json_str(form, "token_type_hint"), fk_json_str(form, "client_id"),
+                         &err)
+        != 0) {
+        s_grant_error(self, req, &err);
+    } else {
+        fk__api_respond(self, req, 200, json_object());
+    }
+    json_decref(form);
+}
+
+static void
+s_report_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+{
+    fk__api_respond(self, req, err->status,
+                    json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "error", err->error,
+                              "error_description", err->description, "message",
+                              err->description));
+}
+
+static void
+s_report(fk_api_t *self, fk_http_req_t *req)
+{
+    fk_grant_error_t err = {.status = 400, .error = "invalid_request"};
+    if (fk_http_body_too_big(req)) {
+        snprintf(err.description, sizeof err.description, "Request body exceeds %zu bytes",
+                 fk_http_max_body(req));
+        err.status = 413;
+        s_report_error(self, req, &err);
+        return;
+    }
+    const char *auth = fk_http_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        /*  The v1 report (token in the body) comes with the v1 dialect. */
+        err.status = 401;
+        err.error = "invalid_grant";
+        snprintf(err.description, sizeof err.description, "Missing bearer access token");
+        s_report_error(self, req, &err);
+        return;
+    }
+    json_t *claims = NULL;
+    if (fk_grants_check_bearer(self->grants, auth + 7, &claims, &err) != 0) {
+        s_report_error(self, req, &err);
+        return;
+    }
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *body = NULL;
+    char reason[256];
+    if (fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
+        snprintf(err.description, sizeof err.description, "Malformed request: %.200s", reason);
+        s_report_error(self, req, &err);
+    } else if (fk_grants_report(self->grants, claims, body, &err) != 0) {
+        s_report_error(self, req, &err);
+    } else {
+        fk__api_respond(self, req, 200,
+                        json_pack("{s:s, s:s}", "status", "reported", "message",
+                                  "Report processed successfully"));
+    }
+    json_decref(body);
+    json_decref(claims);
+}
+
+bool
+fk__fakts_route(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *path = fk_http_path(req);
+    if (strcmp(path, "/.well-known/fakts") == 0 || strcmp(path, "/.well-known/fakts/") == 0) {
+        if (!s_method(req, "GET") && !s_method(req, "HEAD")) {
+            s_method_not_allowed(self, req, "GET");
+        } else {
+            s_discovery(self, req);
+        }
+        return true;
+    }
+    if (strcmp(path, "/lok/ht") == 0 || strcmp(path, "/ht") == 0 || strcmp(path, "/lok/ht/") == 0) {
+        fk__api_respond(self, req, 200, json_pack("{s:s}", "status", "ok"));
+        return true;
+    }
+    if (strcmp(path, "/lok/o/jwks/") == 0 || strcmp(path, "/lok/o/jwks") == 0) {
+        if (!s_method(req, "GET")) {
+            s_method_not_allowed(self, req, "GET");
+        } else {
+            fk__api_respond(self, req, 200, fk_grants_jwks(self->grants));
+        }
+        return true;
+    }
+    static const struct {
+        const char *path;                           /* route */
+        void (*fn)(fk_api_t *, fk_http_req_t *);    /* POST handler */
+    } posts[] = {
+        {"/lok/o/app-authorization/", s_app_authorization},
+        {"/lok/o/token/", s_token},
+        {"/lok/o/revoke/", s_revoke},
+        {"/lok/f/report/", s_report},
+    };
+    for (size_t i = 0; i < sizeof posts / sizeof posts[0]; i++) {
+        size_t n = strlen(posts[i].path);
+        /*  Accept the path with or without its trailing slash. */
+        if (strcmp(path, posts[i].path) == 0
+            || (strlen(path) == n - 1 && strncmp(path, posts[i].path, n - 1) == 0)) {
+            if (!s_method(req, "POST")) {
+                s_method_not_allowed(self, req, "POST");
+            } else {
+                posts[i].fn(self, req);
+            }
+            return true;
+        }
+    }
+    return false;
+}
