@@ -1,0 +1,71 @@
+# fakts-node: the two set-up commands of README.md, and the tools behind them.
+#
+#   make run     install what is missing, build, start one agent on ./fakts-data
+#   make test    install what is missing, build with ASan+UBSan, fuzz briefly, run every test
+#   make bench   build optimised and write the benchmark figures (bench/README section)
+#   make fuzz    run every fuzz target longer (FUZZ_SECONDS each)
+
+SHELL := /bin/bash
+BUILD       ?= build
+TEST_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+FUZZ_SECONDS ?= 60
+JOBS        ?= $(shell nproc)
+
+# Debian 12 packages the build, the tests and the benchmarks need.
+DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
+        libssl-dev libcriterion-dev libmicrohttpd-dev libjansson-dev libyaml-dev \
+        libcurl4-openssl-dev clang libclang-rt-14-dev curl
+BENCH_DEPS := wrk
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build run test fuzz fuzz-smoke bench clean
+
+# Install only what is missing, so a ready machine pays nothing.
+deps:
+	@missing=$$(for p in $(DEPS) $(EXTRA_DEPS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing: $$missing"; \
+	    $(SUDO) apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_TESTS=OFF >/dev/null
+	cmake --build $(BUILD) -j$(JOBS) --target fakts-node
+
+run: build
+	@mkdir -p fakts-data
+	exec $(BUILD)/fakts-node agent --data-dir ./fakts-data
+
+$(FUZZ_BUILD)/.configured: | deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@touch $@
+
+# Each target runs from its checked-in corpus with a fixed seed; a finding
+# fails the build and leaves the crashing input in $(FUZZ_BUILD).
+fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_record fuzz_yaml fuzz_service \
+	    fuzz_manifest fuzz_jwt fuzz_form
+	@secs=$(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS)); \
+	for t in fuzz_record fuzz_yaml fuzz_service fuzz_manifest fuzz_jwt fuzz_form; do \
+	    work=$$(mktemp -d); cp tests/fuzz/corpus/$$t/* $$work/; \
+	    echo "fuzzing $$t for $${secs}s"; \
+	    (cd $(FUZZ_BUILD) && ./$$t -seed=1 -max_total_time=$$secs -rss_limit_mb=512 \
+	        -max_len=65536 -print_final_stats=1 $$work 2>&1 | tail -n 3) || exit 1; \
+	    rm -rf $$work; \
+	done
+
+test: deps fuzz-smoke
+	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(TEST_BUILD) -j$(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+bench: EXTRA_DEPS = $(BENCH_DEPS)
+bench: build
+	bench/run.sh $(BUILD)/fakts-node
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
