@@ -421,8 +421,8 @@ fk_manifest_parse(const json_t *manifest, json_t **canonical_p, char *err, size_
         return s_fail(err, errlen, "manifest: must be a JSON object");
     }
     json_t *out = s_must(json_object());
-    int rc = s_required_string(manifest, "identifier", FK_MANIFEST_IDENTIFIER_MAX, out, err,
-                               errlen);
+    int rc =
+        s_required_string(manifest, "identifier", FK_MANIFEST_IDENTIFIER_MAX, out, err, errlen);
     if (rc == 0 && strchr(json_string_value(json_object_get(out, "identifier")), '/')) {
         rc = s_fail(err, errlen, "identifier: must not contain '/'");
     }

@@ -22,13 +22,13 @@
 #include "fk_crypto.h"
 
 /*  Limits, in Unicode characters (code points) for strings. */
-#define FK_MANIFEST_IDENTIFIER_MAX 255 /* identifier: 1..255, no '/' */
-#define FK_MANIFEST_VERSION_MAX 100    /* version: 1..100 */
-#define FK_MANIFEST_SCOPES_MAX 64      /* entries in scopes */
-#define FK_MANIFEST_SCOPE_MAX 128      /* characters in one scope */
+#define FK_MANIFEST_IDENTIFIER_MAX 255  /* identifier: 1..255, no '/' */
+#define FK_MANIFEST_VERSION_MAX 100     /* version: 1..100 */
+#define FK_MANIFEST_SCOPES_MAX 64       /* entries in scopes */
+#define FK_MANIFEST_SCOPE_MAX 128       /* characters in one scope */
 #define FK_MANIFEST_REQUIREMENTS_MAX 64 /* entries in requirements */
-#define FK_MANIFEST_KEY_MAX 255        /* requirement key and service: 1..255 */
-#define FK_MANIFEST_SOURCES_MAX 64     /* entries in public_sources */
+#define FK_MANIFEST_KEY_MAX 255         /* requirement key and service: 1..255 */
+#define FK_MANIFEST_SOURCES_MAX 64      /* entries in public_sources */
 
 /*  Validate a manifest and build its canonical form.
 
