@@ -1,0 +1,111 @@
+/*  fk_cli - the operator commands of fakts-node: every command but "agent".
+
+    Each command is a function that parses its own arguments with
+    getopt_long, finds its agent and the admin token as docs/CLI.md says,
+    makes one or two requests to the agent API (docs/API.md) through
+    fk_client, prints a table or a line for a person (or, with --json, the
+    agent's JSON answer as one pretty document) on stdout, and returns a
+    sysexits(3) exit status:
+
+      0               success
+      1               the agent refused (HTTP status >= 400)
+      EX_USAGE (64)   bad arguments
+      EX_NOINPUT (66) unreadable FILE
+      EX_UNAVAILABLE (69)
+                      no agent answered at the address, or it did not answer
+                      in JSON
+
+    Failures print one line on stderr, "fakts-node: <reason>"; a usage error
+    adds the command's usage line(s).
+
+    Options every command accepts, before or after the command words:
+      --http-addr HOST:PORT  the agent (else $FAKTS_HTTP_ADDR, else the "http"
+                             of <data-dir>/agent.json, else 127.0.0.1:8520)
+      --data-dir DIR         where agent.json and admin-token are (else
+                             $FAKTS_DATA_DIR, else ./fakts-data)
+      --json                 print the agent's JSON answer
+      --help, -h             print the command's usage on stdout and exit 0
+    The admin token is $FAKTS_ADMIN_TOKEN, else the content of
+    <data-dir>/admin-token; with neither the request goes without one (the
+    agent answers 401 and its message is printed).
+
+    Threads: single-threaded; commands use getopt_long's global state and
+    must run on the main thread, one per process. fk_client_global_init must
+    have succeeded before a command runs. */
+
+#ifndef FK_CLI_H_INCLUDED
+#define FK_CLI_H_INCLUDED
+
+#include <stdio.h>
+
+typedef struct fk_cli_cmd fk_cli_cmd_t;
+
+/*  A command. argv[0] is the command's name ("services list"), followed by
+    every other word of the command line but the command words themselves,
+    in their order (options and operands). Returns the process exit status.
+    cmd is the table entry being run (for its usage line). */
+typedef int fk_cli_fn(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  One entry of the command table (main.c). A transparent, constant
+    descriptor. */
+struct fk_cli_cmd {
+    const char *name;     /* the command words, one or two: "codes", "services list" */
+    fk_cli_fn *fn;        /* runs the command */
+    const char *synopsis; /* its own options and operands, style(9) order; "" if none */
+};
+
+/*  The options every command but "agent" takes, as a usage fragment. */
+#define FK_CLI_GLOBAL_SYNOPSIS "[--http-addr HOST:PORT] [--data-dir DIR] [--json]"
+
+/*  Find the command words in a full command line (argv[0] is the program).
+    Words are the arguments that are not options, skipping the global
+    options and, for --http-addr and --data-dir given as two words, their
+    values; "--" ends the search. Stores the argv indexes of at most max
+    words in index[] and returns how many were stored (0 when the line has
+    no command word). */
+int fk_cli_find_words(int argc, char **argv, int *index, int max);
+
+/*  Print one usage entry: lead ("usage:" or "      "), the program name, the
+    words of name, then the tokens of synopsis, wrapped before 80 columns;
+    continuation lines start under the synopsis' first token, and a
+    bracketed group ("[--decline KEY]...") is never split. synopsis may be
+    empty. */
+void fk_cli_print_usage(FILE *out, const char *lead, const char *name, const char *synopsis);
+
+/*  The commands (see docs/CLI.md). Each follows fk_cli_fn. */
+
+/*  "info": GET /v1/agent/info, printed as "key: value" lines. */
+int fk_cli_info(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "services list [--local]": GET /v1/services[?local], printed as a table
+    NODE ID SERVICE ADDRESS TAGS (ADDRESS: the first alias, host:port/path). */
+int fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "services register FILE": PUT /v1/services with FILE's bytes ("-" reads
+    stdin), as application/json for a .json name (or content starting with
+    '{'), application/yaml otherwise. The agent validates; its 400 message
+    is printed after the file name. Prints "registered ID (SERVICE)". */
+int fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "services deregister ID": DELETE /v1/services/ID. Prints
+    "deregistered ID". */
+int fk_cli_services_deregister(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "codes": GET /v1/codes, printed as a table USER_CODE APP VERSION SCOPES
+    EXPIRES_IN, each row followed by one indented line per requirement:
+    "key -> service: status (instance)". */
+int fk_cli_codes(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "approve [--decline KEY]... USER_CODE": POST
+    /v1/codes/USER_CODE/approve with {"declined":[KEY...]}. */
+int fk_cli_approve(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "deny USER_CODE": POST /v1/codes/USER_CODE/deny. */
+int fk_cli_deny(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "redeem-token create [--expires-in-days N] [--max-redemptions N]": POST
+    /v1/redeem-tokens. Prints the token alone on a line, so that
+    $(fakts-node redeem-token create) is the token. */
+int fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+#endif
