@@ -27,8 +27,8 @@ int fk_log_parse_level(const char *name, fk_log_level_t *level);
 void fk_log(fk_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define fk_debug(...) fk_log(FK_LOG_DEBUG, __VA_ARGS__)
-#define fk_info(...)  fk_log(FK_LOG_INFO, __VA_ARGS__)
-#define fk_warn(...)  fk_log(FK_LOG_WARN, __VA_ARGS__)
+#define fk_info(...) fk_log(FK_LOG_INFO, __VA_ARGS__)
+#define fk_warn(...) fk_log(FK_LOG_WARN, __VA_ARGS__)
 #define fk_error(...) fk_log(FK_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -258,6 +258,11 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: cannot load tokens state: %s\n", fk_strerror(rc));
         goto done;
     }
+    /*  The banner points people at the services dir: make sure it is
+        there to drop files into (its parent must exist). */
+    if (mkdir(cfg.services_dir, 0700) != 0 && errno != EEXIST) {
+        fk_warn("agent: cannot create services dir %s: %s", cfg.services_dir, fk_strerror(-errno));
+    }
     fk_catalog_sync_dir(store, cfg.services_dir);
 
     /*  Bind first: the real port (with --http HOST:0) is then known to

@@ -37,9 +37,9 @@ typedef enum {
 } s_setting_t;
 
 static const struct {
-    const char *flag;  /* long option */
-    const char *env;   /* environment variable */
-    const char *key;   /* YAML key */
+    const char *flag; /* long option */
+    const char *env;  /* environment variable */
+    const char *key;  /* YAML key */
 } s_settings[S_COUNT] = {
     [S_DATA_DIR] = {"data-dir", "FAKTS_DATA_DIR", "data_dir"},
     [S_NODE] = {"node", "FAKTS_NODE", "node"},
@@ -239,8 +239,7 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     }
     unsigned long long number = 65536;
     if (value[S_MAX_BODY] && s_parse_uint(value[S_MAX_BODY], 64ull << 20, &number) != 0) {
-        snprintf(err, errlen, "max-body: '%s' is not a byte count up to 64 MiB",
-                 value[S_MAX_BODY]);
+        snprintf(err, errlen, "max-body: '%s' is not a byte count up to 64 MiB", value[S_MAX_BODY]);
         rc = FK_EINVAL_INPUT;
         goto done;
     }

@@ -13,18 +13,18 @@
     optional ones are NULL when unset. Transparent on purpose: it is a
     plain bag of values that the agent reads once. */
 typedef struct {
-    char *config_file;         /* the YAML file read, or NULL */
-    char *data_dir;            /* data directory */
-    char *node;                /* node name */
-    char *http_host;           /* HTTP bind address (IPv4) */
-    uint16_t http_port;        /* HTTP port (0: any free port) */
-    char *public_url;          /* base URL of answers, or NULL */
-    char *services_dir;        /* service definitions directory */
-    char *deployment_name;     /* the deployment's name in discovery */
-    fk_log_level_t log_level;  /* log threshold */
-    size_t max_body;           /* request body limit in bytes */
+    char *config_file;          /* the YAML file read, or NULL */
+    char *data_dir;             /* data directory */
+    char *node;                 /* node name */
+    char *http_host;            /* HTTP bind address (IPv4) */
+    uint16_t http_port;         /* HTTP port (0: any free port) */
+    char *public_url;           /* base URL of answers, or NULL */
+    char *services_dir;         /* service definitions directory */
+    char *deployment_name;      /* the deployment's name in discovery */
+    fk_log_level_t log_level;   /* log threshold */
+    size_t max_body;            /* request body limit in bytes */
     unsigned authorize_per_min; /* app-authorization requests per minute per IP (0: off) */
-    unsigned token_per_min;    /* token requests per minute per IP (0: off) */
+    unsigned token_per_min;     /* token requests per minute per IP (0: off) */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

@@ -16,11 +16,9 @@
 #include <strings.h>
 
 static void
-s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error,
-        const char *message)
+s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error, const char *message)
 {
-    fk__api_respond(self, req, status,
-                    json_pack("{s:s, s:s}", "error", error, "message", message));
+    fk__api_respond(self, req, status, json_pack("{s:s, s:s}", "error", error, "message", message));
 }
 
 static bool
@@ -55,12 +53,11 @@ s_info(fk_api_t *self, fk_http_req_t *req)
     json_t *services = fk_catalog_list(self->store, txn, false);
     fk_store_txn_end(&txn);
     json_t *pending = fk_grants_pending(self->grants);
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
-                             fk_store_node(self->store), "version", "0.1.0", "http",
-                             self->http_addr, "data_dir", self->data_dir, "services_dir",
-                             self->services_dir, "view", view, "services",
-                             (json_int_t)json_array_size(services), "pending_codes",
-                             (json_int_t)json_array_size(pending));
+    json_t *info = json_pack(
+        "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node", fk_store_node(self->store), "version",
+        "0.1.0", "http", self->http_addr, "data_dir", self->data_dir, "services_dir",
+        self->services_dir, "view", view, "services", (json_int_t)json_array_size(services),
+        "pending_codes", (json_int_t)json_array_size(pending));
     json_decref(services);
     json_decref(pending);
     fk__api_respond(self, req, 200, info);

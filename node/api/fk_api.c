@@ -105,8 +105,8 @@ fk__api_origin(fk_api_t *self, fk_http_req_t *req, fk__api_origin_t *out)
     s_split_host(host_only, &host, &port);
     out->owned[0] = fk_strdup(scheme);
     out->owned[1] = host;
-    out->owned[2] = self->public_url ? fk_strdup(self->public_url)
-                                     : fk_asprintf("%s://%s", scheme, host_only);
+    out->owned[2] =
+        self->public_url ? fk_strdup(self->public_url) : fk_asprintf("%s://%s", scheme, host_only);
     free(host_only);
     out->origin.scheme = out->owned[0];
     out->origin.host = out->owned[1];

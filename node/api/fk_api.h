@@ -16,16 +16,16 @@
 typedef struct fk_api fk_api_t;
 
 typedef struct {
-    fk_store_t *store;            /* borrowed */
-    fk_grants_t *grants;          /* borrowed */
-    const char *admin_token;      /* required on /v1/ (copied) */
-    const char *public_url;       /* base URL of answers, or NULL to follow Host (copied) */
-    const char *deployment_name;  /* discovery "name" and self.deployment_name (copied) */
-    const char *data_dir;         /* reported by /v1/agent/info (copied) */
-    const char *services_dir;     /* reported by /v1/agent/info (copied) */
-    const char *http_addr;        /* "host:port" bound, the fallback Host (copied) */
-    unsigned authorize_per_min;   /* app-authorization requests per minute per IP (0: no limit) */
-    unsigned token_per_min;       /* token requests per minute per IP (0: no limit) */
+    fk_store_t *store;           /* borrowed */
+    fk_grants_t *grants;         /* borrowed */
+    const char *admin_token;     /* required on /v1/ (copied) */
+    const char *public_url;      /* base URL of answers, or NULL to follow Host (copied) */
+    const char *deployment_name; /* discovery "name" and self.deployment_name (copied) */
+    const char *data_dir;        /* reported by /v1/agent/info (copied) */
+    const char *services_dir;    /* reported by /v1/agent/info (copied) */
+    const char *http_addr;       /* "host:port" bound, the fallback Host (copied) */
+    unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: no limit) */
+    unsigned token_per_min;      /* token requests per minute per IP (0: no limit) */
 } fk_api_opts_t;
 
 /*  Create the router. Never fails (aborts on OOM). */

@@ -10,18 +10,18 @@
 #include <stdbool.h>
 
 struct fk_api {
-    fk_store_t *store;           /* borrowed */
-    fk_grants_t *grants;         /* borrowed */
-    char *admin_token;           /* the operators' secret */
-    char *public_url;            /* configured base URL, or NULL */
-    char *deployment_name;       /* deployment name */
-    char *data_dir;              /* data directory, for info */
-    char *services_dir;          /* services directory, for info */
-    char *http_addr;             /* bound address, fallback Host */
-    unsigned authorize_per_min;  /* rate limit of app-authorization */
-    unsigned token_per_min;      /* rate limit of the token endpoint */
-    pthread_mutex_t lock;        /* guards rates */
-    json_t *rates;               /* "<bucket>|<ip>" -> [window start ms, count] */
+    fk_store_t *store;          /* borrowed */
+    fk_grants_t *grants;        /* borrowed */
+    char *admin_token;          /* the operators' secret */
+    char *public_url;           /* configured base URL, or NULL */
+    char *deployment_name;      /* deployment name */
+    char *data_dir;             /* data directory, for info */
+    char *services_dir;         /* services directory, for info */
+    char *http_addr;            /* bound address, fallback Host */
+    unsigned authorize_per_min; /* rate limit of app-authorization */
+    unsigned token_per_min;     /* rate limit of the token endpoint */
+    pthread_mutex_t lock;       /* guards rates */
+    json_t *rates;              /* "<bucket>|<ip>" -> [window start ms, count] */
 };
 
 /*  The origin of a request; strings live in buf (owned by the caller's

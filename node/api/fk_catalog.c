@@ -48,11 +48,11 @@ s_instance(const fk_store_entry_t *entry)
 }
 
 typedef struct {
-    fk_store_txn_t *txn;  /* the transaction being scanned */
-    const char *owner;    /* only this owner's records, or NULL */
-    const char *id;       /* only records with this id, or NULL */
-    json_t *out;          /* array collecting instances */
-    char *found_key;      /* first matching key (for lookups) */
+    fk_store_txn_t *txn; /* the transaction being scanned */
+    const char *owner;   /* only this owner's records, or NULL */
+    const char *id;      /* only records with this id, or NULL */
+    json_t *out;         /* array collecting instances */
+    char *found_key;     /* first matching key (for lookups) */
 } s_scan_t;
 
 static int
@@ -153,8 +153,8 @@ fk_catalog_deregister(fk_store_t *store, const char *id)
 json_t *
 fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only)
 {
-    s_scan_t scan = {.txn = txn, .owner = local_only ? fk_store_node(store) : NULL,
-                     .out = json_array()};
+    s_scan_t scan = {
+        .txn = txn, .owner = local_only ? fk_store_node(store) : NULL, .out = json_array()};
     fk_store_scan(txn, S_PREFIX, s_collect, &scan);
     return scan.out;
 }
@@ -171,8 +171,8 @@ fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
 }
 
 typedef struct {
-    const char *tag;  /* keep instances carrying this tag */
-    json_t *out;      /* collected instances */
+    const char *tag; /* keep instances carrying this tag */
+    json_t *out;     /* collected instances */
 } s_tag_scan_t;
 
 static int
@@ -304,8 +304,8 @@ fk_catalog_sync_dir(fk_store_t *store, const char *dir)
             json_object_set_new(seen, source,
                                 err ? json_true() : json_string(fk_json_str(canonical, "id")));
             if (err) {
-                fk_error("services: %s: %s (file skipped; what it registered before stays)",
-                         path, reason);
+                fk_error("services: %s: %s (file skipped; what it registered before stays)", path,
+                         reason);
                 failures++;
             } else {
                 fk_info("services: %s: registered %s", path, fk_json_str(canonical, "id"));

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_GRANT_DEVICE  "urn:ietf:params:oauth:grant-type:device_code"
-#define S_GRANT_REDEEM  "urn:fakts:grant-type:redeem"
+#define S_GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
+#define S_GRANT_REDEEM "urn:fakts:grant-type:redeem"
 #define S_GRANT_REFRESH "refresh_token"
 
 static bool
@@ -103,8 +103,8 @@ static void
 s_authorize_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *description)
 {
     json_t *body = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "status", "error", "error",
-                             "invalid_request", "error_description", description, "details",
-                             "type", "value_error", "msg", description);
+                             "invalid_request", "error_description", description, "details", "type",
+                             "value_error", "msg", description);
     fk__api_respond(self, req, status, body);
 }
 
@@ -153,14 +153,14 @@ s_app_authorization(fk_api_t *self, fk_http_req_t *req)
             char *uri = fk_asprintf("%s/configure/{code}", o.origin.base);
             char *complete =
                 fk_asprintf("%s/configure/%s", o.origin.base, fk_json_str(answer, "user_code"));
-            json_t *out = json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:s, s:O, s:O}", "status",
-                                    "granted", "device_code",
-                                    json_object_get(answer, "device_code"), "user_code",
-                                    json_object_get(answer, "user_code"), "client_id",
-                                    json_object_get(answer, "client_id"), "token_endpoint", token,
-                                    "verification_uri", uri, "verification_uri_complete", complete,
-                                    "expires_in", json_object_get(answer, "expires_in"),
-                                    "interval", json_object_get(answer, "interval"));
+            json_t *out =
+                json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:s, s:O, s:O}", "status", "granted",
+                          "device_code", json_object_get(answer, "device_code"), "user_code",
+                          json_object_get(answer, "user_code"), "client_id",
+                          json_object_get(answer, "client_id"), "token_endpoint", token,
+                          "verification_uri", uri, "verification_uri_complete", complete,
+                          "expires_in", json_object_get(answer, "expires_in"), "interval",
+                          json_object_get(answer, "interval"));
             free(token);
             free(uri);
             free(complete);
@@ -235,8 +235,7 @@ s_token(fk_api_t *self, fk_http_req_t *req)
             snprintf(err.description, sizeof err.description, "Malformed request: manifest.%.200s",
                      reason);
         } else {
-            rc = fk_grants_exchange_redeem(self->grants, token, manifest, &o.origin, &answer,
-                                           &err);
+            rc = fk_grants_exchange_redeem(self->grants, token, manifest, &o.origin, &answer, &err);
         }
         json_decref(parsed);
         json_decref(manifest);
@@ -244,8 +243,7 @@ s_token(fk_api_t *self, fk_http_req_t *req)
         rc = -1;
         err.status = 400;
         err.error = "unsupported_grant_type";
-        snprintf(err.description, sizeof err.description, "Unsupported grant type '%.100s'",
-                 grant);
+        snprintf(err.description, sizeof err.description, "Unsupported grant type '%.100s'", grant);
     }
     fk__api_origin_clear(&o);
     json_decref(form);
@@ -273,8 +271,7 @@ s_revoke(fk_api_t *self, fk_http_req_t *req)
     }
     fk_grant_error_t err;
     if (fk_grants_revoke(self->grants, fk_json_str(form, "token"),
-                         fk_json_str(form, "token_type_hint"), fk_json_str(form, "client_id"),
-                         &err)
+                         fk_json_str(form, "token_type_hint"), fk_json_str(form, "client_id"), &err)
         != 0) {
         s_grant_error(self, req, &err);
     } else {
@@ -288,8 +285,7 @@ s_report_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
 {
     fk__api_respond(self, req, err->status,
                     json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "error", err->error,
-                              "error_description", err->description, "message",
-                              err->description));
+                              "error_description", err->description, "message", err->description));
 }
 
 static void
@@ -360,8 +356,8 @@ fk__fakts_route(fk_api_t *self, fk_http_req_t *req)
         return true;
     }
     static const struct {
-        const char *path;                           /* route */
-        void (*fn)(fk_api_t *, fk_http_req_t *);    /* POST handler */
+        const char *path;                        /* route */
+        void (*fn)(fk_api_t *, fk_http_req_t *); /* POST handler */
     } posts[] = {
         {"/lok/o/app-authorization/", s_app_authorization},
         {"/lok/o/token/", s_token},

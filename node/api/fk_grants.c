@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,28 +23,27 @@
 /*  RFC 8628 §6.1 suggests a reduced alphabet that people cannot misread;
     this is the v2 server's (fakts-protocol.md §7). */
 #define S_USER_CODE_ALPHABET "ABCDEFGHJKMNPQRSTWXYZ23456789"
-#define S_USER_CODE_LEN      10
-#define S_CODE_TTL_DEFAULT   300
-#define S_CODE_TTL_MAX       900
+#define S_USER_CODE_LEN 10
+#define S_CODE_TTL_DEFAULT 300
+#define S_CODE_TTL_MAX 900
 /*  Expired codes keep answering expired_token for a while before the
     sweeper deletes them, so a slow poller learns why. */
 #define S_EXPIRED_KEEP_MS (10 * 60 * 1000)
 
 struct fk_grants {
-    fk_store_t *store;            /* borrowed */
-    const fk_signer_t *signer;    /* borrowed */
-    fk_verifier_t *verifier;      /* every known public key */
-    char *deployment_name;        /* self.deployment_name */
-    int64_t access_ttl_s;         /* access token lifetime */
-    int64_t refresh_ttl_s;        /* sliding refresh lifetime */
-    int64_t refresh_chain_s;      /* refresh chain cap */
-    int64_t interval_s;           /* device-code polling interval */
-    pthread_mutex_t lock;         /* guards polls */
-    json_t *polls;                /* code hash -> last pending poll (monotonic ms) */
+    fk_store_t *store;         /* borrowed */
+    const fk_signer_t *signer; /* borrowed */
+    fk_verifier_t *verifier;   /* every known public key */
+    char *deployment_name;     /* self.deployment_name */
+    int64_t access_ttl_s;      /* access token lifetime */
+    int64_t refresh_ttl_s;     /* sliding refresh lifetime */
+    int64_t refresh_chain_s;   /* refresh chain cap */
+    int64_t interval_s;        /* device-code polling interval */
+    pthread_mutex_t lock;      /* guards polls */
+    json_t *polls;             /* code hash -> last pending poll (monotonic ms) */
 };
 
-static int
-s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
+static int s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -318,8 +318,8 @@ s_token_response(fk_grants_t *self, const json_t *client, json_t *composed,
 /*  Store a fresh refresh token for client in txn; returns the token (caller
     frees) or NULL with *rc set. chain_start_ms 0 starts a new chain. */
 static char *
-s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id,
-              int64_t chain_start_ms, int *rc)
+s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id, int64_t chain_start_ms,
+              int *rc)
 {
     int64_t now = fk_clock_wall_ms();
     if (!chain_start_ms) {
@@ -329,10 +329,9 @@ s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id,
     int64_t cap = chain_start_ms + self->refresh_chain_s * 1000;
     char *token = fk_random_urlsafe(48);
     char *key = s_hashed_key("refresh", token);
-    json_t *record = json_pack("{s:s, s:I, s:I, s:I}", "client_id", client_id, "issued_ms",
-                               (json_int_t)now, "expires_ms",
-                               (json_int_t)(expires < cap ? expires : cap), "chain_start_ms",
-                               (json_int_t)chain_start_ms);
+    json_t *record = json_pack(
+        "{s:s, s:I, s:I, s:I}", "client_id", client_id, "issued_ms", (json_int_t)now, "expires_ms",
+        (json_int_t)(expires < cap ? expires : cap), "chain_start_ms", (json_int_t)chain_start_ms);
     *rc = s_put(txn, key, record);
     json_decref(record);
     free(key);
@@ -357,8 +356,8 @@ s_issue_and_commit(fk_grants_t *self, fk_store_txn_t **txn_p, const json_t *clie
         fk_store_txn_end(txn_p);
         return s_store_fail(err, rc);
     }
-    json_t *composed = s_compose(*txn_p, json_object_get(client, "manifest"),
-                                 json_object_get(client, "declined"));
+    json_t *composed =
+        s_compose(*txn_p, json_object_get(client, "manifest"), json_object_get(client, "declined"));
     if ((rc = s_commit(txn_p, err)) != 0) {
         json_decref(composed);
         free(refresh);
@@ -412,12 +411,12 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
     char *user_code = fk_random_from_alphabet(S_USER_CODE_LEN, S_USER_CODE_ALPHABET);
     char *client_id = fk_random_uuid4();
     int64_t now = fk_clock_wall_ms();
-    json_t *record = json_pack(
-        "{s:s, s:s, s:O, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "user_code", user_code, "client_id",
-        client_id, "manifest", manifest, "manifest_hash", hash, "dialect", "v2", "kind",
-        kind ? kind : "development", "role", role ? role : "interface", "created_ms",
-        (json_int_t)now, "expires_ms", (json_int_t)(now + ttl * 1000), "interval",
-        (json_int_t)self->interval_s);
+    json_t *record =
+        json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "user_code", user_code,
+                  "client_id", client_id, "manifest", manifest, "manifest_hash", hash, "dialect",
+                  "v2", "kind", kind ? kind : "development", "role", role ? role : "interface",
+                  "created_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + ttl * 1000),
+                  "interval", (json_int_t)self->interval_s);
     char *key = s_hashed_key("code", device_code);
     int rc = 0;
     fk_store_txn_t *txn = s_write(self, err);
@@ -430,9 +429,9 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
         rc = s_commit(&txn, err);
     }
     if (rc == 0) {
-        *answer_p = json_pack("{s:s, s:s, s:s, s:I, s:I}", "device_code", device_code,
-                              "user_code", user_code, "client_id", client_id, "expires_in",
-                              (json_int_t)ttl, "interval", (json_int_t)self->interval_s);
+        *answer_p = json_pack("{s:s, s:s, s:s, s:I, s:I}", "device_code", device_code, "user_code",
+                              user_code, "client_id", client_id, "expires_in", (json_int_t)ttl,
+                              "interval", (json_int_t)self->interval_s);
     }
     json_decref(record);
     free(key);
@@ -443,11 +442,11 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
 }
 
 typedef struct {
-    const char *user_code;  /* looking for this user code, or NULL for all */
-    int64_t now;            /* wall ms */
-    fk_store_txn_t *txn;    /* the transaction being scanned */
-    json_t *found;          /* the code record found (with "_key") */
-    json_t *list;           /* pending listing being built */
+    const char *user_code; /* looking for this user code, or NULL for all */
+    int64_t now;           /* wall ms */
+    fk_store_txn_t *txn;   /* the transaction being scanned */
+    json_t *found;         /* the code record found (with "_key") */
+    json_t *list;          /* pending listing being built */
 } s_code_scan_t;
 
 static int
@@ -522,8 +521,8 @@ fk_grants_pending(fk_grants_t *self)
         {
             json_array_append_new(requirements,
                                   json_pack("{s:O, s:O, s:O}", "key", json_object_get(req, "key"),
-                                            "service", json_object_get(req, "service"),
-                                            "optional", json_object_get(req, "optional")));
+                                            "service", json_object_get(req, "service"), "optional",
+                                            json_object_get(req, "optional")));
         }
         json_array_append_new(
             rows, json_pack("{s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:I, s:I}", "user_code",
@@ -613,11 +612,11 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
             goto done;
         }
     }
-    json_t *approval = json_pack("{s:s, s:o, s:s, s:I, s:I}", "decision", decision, "declined",
-                                 declined ? json_deep_copy(declined) : json_array(), "node",
-                                 fk_store_node(self->store), "at_ms",
-                                 (json_int_t)fk_clock_wall_ms(), "expires_ms",
-                                 (json_int_t)fk_json_int(code, "expires_ms", 0));
+    json_t *approval =
+        json_pack("{s:s, s:o, s:s, s:I, s:I}", "decision", decision, "declined",
+                  declined ? json_deep_copy(declined) : json_array(), "node",
+                  fk_store_node(self->store), "at_ms", (json_int_t)fk_clock_wall_ms(), "expires_ms",
+                  (json_int_t)fk_json_int(code, "expires_ms", 0));
     rc = s_put(txn, approval_key, approval);
     json_decref(approval);
     if (rc) {
@@ -664,10 +663,32 @@ s_poll_forget(fk_grants_t *self, const char *code_key)
     pthread_mutex_unlock(&self->lock);
 }
 
+static int
+s_match_client(void *arg, const fk_store_entry_t *entry)
+{
+    json_t *code = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
+    const char *owner = fk_json_str(code, "client_id");
+    int found = owner && strcmp(owner, arg) == 0;
+    json_decref(code);
+    return found;
+}
+
+/*  A client is known once approved (client/<id>) or while one of its
+    device codes is pending: the v2 server registers the public client at
+    authorization time. */
+static bool
+s_client_known(fk_store_txn_t *txn, const char *client_id)
+{
+    char *key = fk_asprintf("client/%s", client_id);
+    fk_store_entry_t entry;
+    bool known = fk_store_get(txn, key, NULL, &entry) == 0;
+    free(key);
+    return known || fk_store_scan(txn, "code/", s_match_client, (void *)(uintptr_t)client_id) == 1;
+}
+
 int
-fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code,
-                               const char *client_id, const fk_origin_t *origin,
-                               json_t **answer_p, fk_grant_error_t *err)
+fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const char *client_id,
+                               const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
 {
     *answer_p = NULL;
     if (!device_code || !*device_code) {
@@ -690,7 +711,14 @@ fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code,
         goto done;
     }
     if (client_id && *client_id && strcmp(client_id, fk_json_str(code, "client_id")) != 0) {
-        rc = s_fail(err, 400, "unauthorized_client", "The device code belongs to another client");
+        /*  RFC 6749 §5.2: a client we never registered is invalid_client;
+            a known client holding someone else's code is unauthorized. */
+        if (!s_client_known(txn, client_id)) {
+            rc = s_fail(err, 401, "invalid_client", "Unknown client '%.64s'", client_id);
+        } else {
+            rc = s_fail(err, 400, "unauthorized_client",
+                        "The device code belongs to another client");
+        }
         goto done;
     }
     if (fk_json_int(code, "expires_ms", 0) <= fk_clock_wall_ms()) {
@@ -721,13 +749,13 @@ fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code,
         }
         goto done;
     }
-    client = json_pack("{s:O, s:O, s:O, s:s, s:O, s:O, s:O, s:I, s:s}", "client_id",
-                       json_object_get(code, "client_id"), "manifest",
-                       json_object_get(code, "manifest"), "manifest_hash",
-                       json_object_get(code, "manifest_hash"), "dialect", "v2", "kind",
-                       json_object_get(code, "kind"), "role", json_object_get(code, "role"),
-                       "declined", json_object_get(approval, "declined"), "created_ms",
-                       (json_int_t)fk_clock_wall_ms(), "grant", "device_code");
+    client =
+        json_pack("{s:O, s:O, s:O, s:s, s:O, s:O, s:O, s:I, s:s}", "client_id",
+                  json_object_get(code, "client_id"), "manifest", json_object_get(code, "manifest"),
+                  "manifest_hash", json_object_get(code, "manifest_hash"), "dialect", "v2", "kind",
+                  json_object_get(code, "kind"), "role", json_object_get(code, "role"), "declined",
+                  json_object_get(approval, "declined"), "created_ms",
+                  (json_int_t)fk_clock_wall_ms(), "grant", "device_code");
     char *client_key = fk_asprintf("client/%s", fk_json_str(client, "client_id"));
     rc = s_put(txn, client_key, client);
     free(client_key);
@@ -805,9 +833,9 @@ fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const jso
             goto done;
         }
         char *fresh_id = fk_random_uuid4();
-        client = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:[], s:I, s:s}", "client_id",
-                           fresh_id, "manifest", manifest, "manifest_hash", hash, "dialect", "v2",
-                           "kind", "development", "role", "interface", "declined", "created_ms",
+        client = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:[], s:I, s:s}", "client_id", fresh_id,
+                           "manifest", manifest, "manifest_hash", hash, "dialect", "v2", "kind",
+                           "development", "role", "interface", "declined", "created_ms",
                            (json_int_t)fk_clock_wall_ms(), "grant", "redeem");
         free(client_key);
         client_key = fk_asprintf("client/%s", fresh_id);
@@ -914,8 +942,7 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
         json_t *claims = NULL;
         /*  Revoking a token that already expired is a no-op (RFC 7009 §2.2
             success); verify as of "now" and ignore failures. */
-        if (fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000,
-                          &claims)
+        if (fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000, &claims)
             == 0) {
             const char *owner = fk_json_str(claims, "client_id");
             if (client_id && *client_id && owner && strcmp(owner, client_id) != 0) {
@@ -946,8 +973,8 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
 {
     *claims_p = NULL;
     json_t *claims = NULL;
-    int rc = fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000,
-                           &claims);
+    int rc =
+        fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000, &claims);
     if (rc) {
         return s_fail(err, 401, "invalid_grant", "Invalid access token: %s",
                       rc == FK_EEXPIRED ? "expired" : "not a token this cluster signed");
@@ -957,8 +984,10 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
         json_decref(claims);
         return s_store_fail(err, rc);
     }
-    char *revoked_key = fk_asprintf("revoked/%s", fk_json_str(claims, "jti") ? fk_json_str(claims, "jti") : "");
-    char *client_key = fk_asprintf("client/%s", fk_json_str(claims, "client_id") ? fk_json_str(claims, "client_id") : "");
+    char *revoked_key =
+        fk_asprintf("revoked/%s", fk_json_str(claims, "jti") ? fk_json_str(claims, "jti") : "");
+    char *client_key = fk_asprintf(
+        "client/%s", fk_json_str(claims, "client_id") ? fk_json_str(claims, "client_id") : "");
     fk_store_entry_t entry;
     if (fk_store_get(txn, revoked_key, NULL, &entry) == 0) {
         rc = s_fail(err, 401, "invalid_grant", "Invalid access token: revoked");
@@ -977,8 +1006,7 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
 }
 
 int
-fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body,
-                 fk_grant_error_t *err)
+fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk_grant_error_t *err)
 {
     json_t *reports = json_object_get(body, "alias_reports");
     json_t *functional = json_object_get(body, "functional");
@@ -995,10 +1023,9 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body,
                           "Malformed request: alias_reports.%s needs an alias_id", report_key);
         }
     }
-    json_t *record = json_pack("{s:O, s:O, s:I}", "alias_reports",
-                               reports ? reports : json_object(), "functional",
-                               functional ? functional : json_true(), "at_ms",
-                               (json_int_t)fk_clock_wall_ms());
+    json_t *record = json_pack(
+        "{s:O, s:O, s:I}", "alias_reports", reports ? reports : json_object(), "functional",
+        functional ? functional : json_true(), "at_ms", (json_int_t)fk_clock_wall_ms());
     char *key = fk_asprintf("report/%s", fk_json_str(claims, "client_id"));
     int rc = 0;
     fk_store_txn_t *txn = s_write(self, err);
@@ -1028,10 +1055,10 @@ fk_grants_mint_redeem(fk_grants_t *self, int64_t expires_in_days, int64_t max_re
     int64_t expires = fk_clock_wall_ms() + days * 86400 * 1000;
     char *token = fk_random_hex(32);
     char *key = s_hashed_key("redeem", token);
-    json_t *record = json_pack("{s:I, s:I, s:I, s:I, s:n, s:n}", "created_ms",
-                               (json_int_t)fk_clock_wall_ms(), "expires_ms", (json_int_t)expires,
-                               "max_redemptions", (json_int_t)max_redemptions, "redemptions",
-                               (json_int_t)0, "manifest_hash", "client_id");
+    json_t *record =
+        json_pack("{s:I, s:I, s:I, s:I, s:n, s:n}", "created_ms", (json_int_t)fk_clock_wall_ms(),
+                  "expires_ms", (json_int_t)expires, "max_redemptions", (json_int_t)max_redemptions,
+                  "redemptions", (json_int_t)0, "manifest_hash", "client_id");
     int rc = 0;
     fk_store_txn_t *txn = s_write(self, err);
     if (!txn) {
@@ -1054,9 +1081,9 @@ fk_grants_mint_redeem(fk_grants_t *self, int64_t expires_in_days, int64_t max_re
 }
 
 typedef struct {
-    const char *node;  /* only this node's records can be deleted here */
-    int64_t now;       /* wall ms */
-    json_t *expired;   /* keys to delete */
+    const char *node; /* only this node's records can be deleted here */
+    int64_t now;      /* wall ms */
+    json_t *expired;  /* keys to delete */
 } s_sweep_t;
 
 static int
@@ -1081,9 +1108,8 @@ int
 fk_grants_sweep(fk_grants_t *self)
 {
     static const char *const kinds[] = {"code/", "approval/", "refresh/", "revoked/", "redeem/"};
-    s_sweep_t sweep = {.node = fk_store_node(self->store),
-                       .now = fk_clock_wall_ms(),
-                       .expired = json_array()};
+    s_sweep_t sweep = {
+        .node = fk_store_node(self->store), .now = fk_clock_wall_ms(), .expired = json_array()};
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc) {

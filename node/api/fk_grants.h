@@ -38,27 +38,27 @@ typedef struct fk_grants fk_grants_t;
 
 /*  An OAuth-shaped failure. */
 typedef struct {
-    unsigned status;         /* HTTP status: 400, 401, 404, 409, 422, 429, 500 */
-    const char *error;       /* "invalid_grant", "authorization_pending", ... */
-    char description[256];   /* one line a person can act on */
+    unsigned status;       /* HTTP status: 400, 401, 404, 409, 422, 429, 500 */
+    const char *error;     /* "invalid_grant", "authorization_pending", ... */
+    char description[256]; /* one line a person can act on */
 } fk_grant_error_t;
 
 typedef struct {
-    fk_store_t *store;            /* borrowed; outlives the grants */
-    const fk_signer_t *signer;    /* borrowed: signs this node's access tokens */
-    const char *deployment_name;  /* self.deployment_name in envelopes */
-    int64_t access_ttl_s;         /* access token lifetime (0: 3600) */
-    int64_t refresh_ttl_s;        /* sliding refresh lifetime (0: 30 days) */
-    int64_t refresh_chain_s;      /* cap from the first approval (0: 180 days) */
-    int64_t poll_interval_s;      /* device-code polling interval (0: 5) */
+    fk_store_t *store;           /* borrowed; outlives the grants */
+    const fk_signer_t *signer;   /* borrowed: signs this node's access tokens */
+    const char *deployment_name; /* self.deployment_name in envelopes */
+    int64_t access_ttl_s;        /* access token lifetime (0: 3600) */
+    int64_t refresh_ttl_s;       /* sliding refresh lifetime (0: 30 days) */
+    int64_t refresh_chain_s;     /* cap from the first approval (0: 180 days) */
+    int64_t poll_interval_s;     /* device-code polling interval (0: 5) */
 } fk_grants_opts_t;
 
 /*  Where a request arrived, for the URLs an answer contains. */
 typedef struct {
-    const char *scheme;  /* "http" or "https" */
-    const char *host;    /* host without port */
-    int port;            /* port, or 0 when the URL has none */
-    const char *base;    /* "scheme://host[:port]" without a trailing slash */
+    const char *scheme; /* "http" or "https" */
+    const char *host;   /* host without port */
+    int port;           /* port, or 0 when the URL has none */
+    const char *base;   /* "scheme://host[:port]" without a trailing slash */
 } fk_origin_t;
 
 /*  Create the grants over a store; builds the verifier from every signing
@@ -94,8 +94,8 @@ json_t *fk_grants_pending(fk_grants_t *self);
     service has no instance, naming it. On success *answer_p is
     {"user_code","status","statuses"}. 404 unknown or expired code, 409
     already decided, 400 bad decline. */
-int fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve,
-                     const json_t *declined, json_t **answer_p, fk_grant_error_t *err);
+int fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const json_t *declined,
+                     json_t **answer_p, fk_grant_error_t *err);
 
 /*  The device_code grant: on approval burns the code and answers the full
     token response (tokens and envelope) in *answer_p. Otherwise the
@@ -107,18 +107,16 @@ int fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code,
 
 /*  The redeem grant: manifest is the canonical manifest. */
 int fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
-                              const fk_origin_t *origin, json_t **answer_p,
-                              fk_grant_error_t *err);
+                              const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
 
 /*  The refresh_token grant with rotation: the old token stops working. */
-int fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token,
-                               const char *client_id, const fk_origin_t *origin,
-                               json_t **answer_p, fk_grant_error_t *err);
+int fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
+                               const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
 
 /*  RFC 7009 revocation. Unknown tokens succeed; another client's token is
     invalid_grant. hint may be NULL. */
-int fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint,
-                     const char *client_id, fk_grant_error_t *err);
+int fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const char *client_id,
+                     fk_grant_error_t *err);
 
 /*  Check a bearer access token: signature, expiry, revocation, and that its
     client still exists. On success *claims_p holds the claims (new ref). */

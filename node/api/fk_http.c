@@ -28,23 +28,23 @@ struct fk_http {
 };
 
 typedef struct s_header {
-    char *name;             /* response header name */
-    char *value;            /* and value */
-    struct s_header *next;  /* next header, in insertion order reversed */
+    char *name;            /* response header name */
+    char *value;           /* and value */
+    struct s_header *next; /* next header, in insertion order reversed */
 } s_header_t;
 
 struct fk_http_req {
-    fk_http_t *http;               /* the listener */
-    struct MHD_Connection *conn;   /* libmicrohttpd's connection */
-    const char *method;            /* borrowed from libmicrohttpd */
-    const char *path;              /* borrowed from libmicrohttpd */
-    char *body;                    /* collected body, NUL-terminated */
-    size_t body_len;               /* bytes in body */
-    size_t body_cap;               /* allocated bytes of body */
-    bool too_big;                  /* the body went over the limit */
-    bool answered;                 /* a response was queued */
-    s_header_t *headers;           /* response headers to add */
-    char peer[INET6_ADDRSTRLEN];   /* peer address text */
+    fk_http_t *http;             /* the listener */
+    struct MHD_Connection *conn; /* libmicrohttpd's connection */
+    const char *method;          /* borrowed from libmicrohttpd */
+    const char *path;            /* borrowed from libmicrohttpd */
+    char *body;                  /* collected body, NUL-terminated */
+    size_t body_len;             /* bytes in body */
+    size_t body_cap;             /* allocated bytes of body */
+    bool too_big;                /* the body went over the limit */
+    bool answered;               /* a response was queued */
+    s_header_t *headers;         /* response headers to add */
+    char peer[INET6_ADDRSTRLEN]; /* peer address text */
 };
 
 const char *
@@ -74,8 +74,8 @@ fk_http_query(const fk_http_req_t *req, const char *name)
     }
     /*  "?consistent" with no '=' is present but has a NULL value; tell it
         apart from an absent argument. */
-    return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name),
-                                         NULL, NULL)
+    return MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
+                                         NULL)
                    == MHD_YES
                ? ""
                : NULL;
@@ -320,12 +320,12 @@ fk_http_serve(fk_http_t *self, unsigned threads, fk_http_handler_fn fn, void *ar
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     /*  The listening socket is ours (bound in fk_http_bind); libmicrohttpd
         takes it over and closes it when it stops. */
-    self->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, self->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads ? threads : 2),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
-        NULL, MHD_OPTION_END);
+    self->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, self->fd,
+                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads ? threads : 2),
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
+                         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
     if (!self->daemon) {
         return errno ? -errno : -EINVAL;
     }

@@ -21,19 +21,19 @@
 #define FK_STORE_SCHEMA "1"
 
 struct fk_store {
-    MDB_env *env;       /* the environment, one per data directory */
-    MDB_dbi meta;       /* schema version */
-    MDB_dbi local;      /* node-local settings and secrets */
-    MDB_dbi records;    /* "<key>\0<owner>" -> record envelope */
-    MDB_dbi owners;     /* owner -> max version (big-endian uint64) */
-    char *node;         /* local node name: owner of local writes */
+    MDB_env *env;    /* the environment, one per data directory */
+    MDB_dbi meta;    /* schema version */
+    MDB_dbi local;   /* node-local settings and secrets */
+    MDB_dbi records; /* "<key>\0<owner>" -> record envelope */
+    MDB_dbi owners;  /* owner -> max version (big-endian uint64) */
+    char *node;      /* local node name: owner of local writes */
 };
 
 struct fk_store_txn {
-    fk_store_t *store;  /* the store this transaction belongs to */
-    MDB_txn *txn;       /* the LMDB transaction */
-    bool write;         /* a write transaction */
-    char *scratch;      /* key of the last entry returned, for entry->key */
+    fk_store_t *store; /* the store this transaction belongs to */
+    MDB_txn *txn;      /* the LMDB transaction */
+    bool write;        /* a write transaction */
+    char *scratch;     /* key of the last entry returned, for entry->key */
 };
 
 /*  Translate an LMDB code at the module boundary, logging the details the
@@ -323,8 +323,7 @@ fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
 }
 
 static int
-s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *payload,
-              size_t len)
+s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *payload, size_t len)
 {
     if (!txn->write) {
         return FK_EINVAL_INPUT;

@@ -92,9 +92,9 @@ void fk_store_txn_end(fk_store_txn_t **txn_p);
     record.payload borrows from the snapshot and stays valid until the
     transaction ends (in a write transaction, until its next write). */
 typedef struct {
-    const char *key;     /* the record's key, NUL-terminated */
-    const char *owner;   /* the node that wrote it, NUL-terminated */
-    fk_record_t record;  /* version, flags, stamp, payload */
+    const char *key;    /* the record's key, NUL-terminated */
+    const char *owner;  /* the node that wrote it, NUL-terminated */
+    fk_record_t record; /* version, flags, stamp, payload */
 } fk_store_entry_t;
 
 /*  Write payload under key as the local node, with the next version of the

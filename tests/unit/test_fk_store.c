@@ -176,8 +176,7 @@ Test(fk_store, data_dir_refuses_another_node_name)
 {
     fk_store_destroy(&s_store);
     fk_store_t *other = NULL;
-    cr_assert_eq(fk_store_open(&other, s_dir, "node-b", 64u << 20, FK_STORE_SYNC_DATA),
-                 FK_ECONFIG);
+    cr_assert_eq(fk_store_open(&other, s_dir, "node-b", 64u << 20, FK_STORE_SYNC_DATA), FK_ECONFIG);
     cr_assert_null(other);
     cr_assert_eq(fk_store_open(&s_store, s_dir, "node-a", 64u << 20, FK_STORE_SYNC_DATA), 0);
 }
