@@ -71,11 +71,11 @@ int fk_signer_generate(fk_signer_t **self_p, unsigned bits);
     not be NUL-terminated. Returns 0 and sets *self_p (caller destroys);
     FK_EINVAL_INPUT if the text is not such a PEM (encrypted and
     traditional "RSA PRIVATE KEY" PEMs included), holds a key that is not
-    RSA (RSA-PSS included), or has a modulus outside the accepted sizes;
-    FK_ECRYPTO if the key fails OpenSSL's pairwise consistency check or
-    OpenSSL fails. On failure *self_p is NULL. The caller should cleanse
-    its copy of pem. self_p must not be NULL; pem may be NULL only if len
-    is 0. */
+    RSA (RSA-PSS included), has a modulus outside the accepted sizes or a
+    public exponent fk_verifier_add_jwk would refuse; FK_ECRYPTO if the key
+    fails a sign-then-verify self-test (a damaged key) or OpenSSL fails.
+    On failure *self_p is NULL. The caller should cleanse its copy of pem.
+    self_p must not be NULL; pem may be NULL only if len is 0. */
 int fk_signer_from_pem(fk_signer_t **self_p, const char *pem, size_t len);
 
 /*  The private key as an unencrypted PKCS#8 PEM, NUL-terminated. Returns a
@@ -97,7 +97,9 @@ json_t *fk_signer_jwk(const fk_signer_t *self);
     given: the caller sets "exp" (and "iat", "iss", ...), which
     fk_jwt_verify requires. Returns a fresh NUL-terminated token (caller
     frees), or NULL if claims is NULL or not an object, cannot be
-    serialised, the token would exceed FK_JWT_MAX_LEN, or OpenSSL fails.
+    serialised, would not parse back under fk_jwt_verify's rules (a string
+    holding NUL, or invalid UTF-8 set with jansson's _nocheck calls), if
+    the token would exceed FK_JWT_MAX_LEN, or if OpenSSL fails.
     Aborts only on OOM. Thread-safe. */
 char *fk_jwt_sign(const fk_signer_t *self, const json_t *claims);
 
@@ -143,7 +145,8 @@ size_t fk_verifier_size(const fk_verifier_t *self);
       - no key with that kid in the set                     FK_ENOTFOUND
       - signature (PKCS#1 v1.5, SHA-256, over "<header>.<payload>" as
         received) does not verify                             FK_ECRYPTO
-      - payload not a JSON object without duplicate members; "exp"
+      - payload not a JSON object without duplicate members or NUL
+        characters (\u0000) in its strings; "exp"
         missing or not an integer; "nbf" present and not an integer
                                                          FK_EINVAL_INPUT
       - exp <= now_s, or nbf > now_s + FK_JWT_NBF_SKEW_S      FK_EEXPIRED
