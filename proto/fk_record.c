@@ -1,1 +1,238 @@
-/* PLACEHOLDER: being written */ typedef int fk_placeholder_fk_record_t;
+/*  fk_record - the record envelope codec; the contract is in fk_record.h
+    and the wire format in PROTOCOL.md, section "Records". */
+
+#include "fk_record.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "fk_err.h"
+#include "fk_mem.h"
+#include "fk_prescan.h"
+
+/*  The envelope holds only scalars, so one level of nesting is all a record
+    may use (R-RECORD-009). Asking the pre-scan for exactly that also means
+    msgpack-c never builds a nested object tree from our input. */
+#define S_RECORD_DEPTH 1u
+
+/*  The largest header the encoder can write around a payload: array
+    header (1) + uint64 (9) + uint32 (5) + int64 (9) + bin32 header (5). */
+#define S_MAX_OVERHEAD 29u
+
+static _Noreturn void
+s_oom(const char *what)
+{
+    /*  fk_mem's policy: running out of memory is not an error a caller can
+        handle. msgpack-c reports it as a return code, so translate it. */
+    fprintf(stderr, "fakts-node: out of memory in %s\n", what);
+    abort();
+}
+
+/*  The checks shared by encode and decode, except the payload limit, which
+    each side reports separately. Returns 0 or FK_EINVAL_INPUT. */
+static int
+s_check_fields(uint64_t version, uint64_t flags, int64_t stamp_ms, size_t payload_len)
+{
+    if (version == 0) {
+        return FK_EINVAL_INPUT; /* R-RECORD-002: counters start at 1 */
+    }
+    if ((flags & ~(uint64_t)FK_RECORD_TOMBSTONE) != 0) {
+        /*  Reserved bits are refused, not ignored: a peer that set one
+            meant something we cannot honour, and silently dropping it
+            would make replicas disagree (R-RECORD-003). */
+        return FK_EINVAL_INPUT;
+    }
+    if (stamp_ms < 0) {
+        return FK_EINVAL_INPUT; /* R-RECORD-004 */
+    }
+    if ((flags & FK_RECORD_TOMBSTONE) != 0 && payload_len != 0) {
+        return FK_EINVAL_INPUT; /* R-RECORD-006 */
+    }
+    return 0;
+}
+
+int
+fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p)
+{
+    assert(rec != NULL);
+    assert(buf_p != NULL);
+    assert(len_p != NULL);
+    *buf_p = NULL;
+    *len_p = 0;
+
+    if (rec->payload == NULL && rec->payload_len > 0) {
+        return FK_EINVAL_INPUT;
+    }
+    int rc = s_check_fields(rec->version, rec->flags, rec->stamp_ms, rec->payload_len);
+    if (rc != 0) {
+        return rc;
+    }
+    /*  Only after the field checks, so FK_ETOOBIG always means "valid but
+        too large", as it does for decode. */
+    if (rec->payload_len > FK_RECORD_MAX_PAYLOAD) {
+        return FK_ETOOBIG; /* R-RECORD-005 */
+    }
+
+    /*  Size the buffer up front instead of letting msgpack_sbuffer_write()
+        grow it: one allocation, made by fk_malloc (which aborts on OOM),
+        no doubling slack on a 1 MiB payload, and no realloc for msgpack-c
+        to fail. The struct is documented as plain data, so presetting
+        data and alloc is how its owner is meant to use it. */
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    sbuf.alloc = S_MAX_OVERHEAD + rec->payload_len;
+    sbuf.data = fk_malloc(sbuf.alloc);
+
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    /*  msgpack-c picks the shortest form for every integer and bin length,
+        which is what makes the encoding canonical (R-RECORD-007). A
+        non-negative stamp_ms goes out as an unsigned format. */
+    int failed = msgpack_pack_array(&pk, 4);
+    failed |= msgpack_pack_uint64(&pk, rec->version);
+    failed |= msgpack_pack_uint32(&pk, rec->flags);
+    failed |= msgpack_pack_int64(&pk, rec->stamp_ms);
+    failed |= msgpack_pack_bin_with_body(&pk, rec->payload, rec->payload_len);
+    if (failed != 0) {
+        /*  The only way msgpack_sbuffer_write() fails is a failed realloc. */
+        msgpack_sbuffer_destroy(&sbuf);
+        s_oom("fk_record_encode");
+    }
+
+    *len_p = sbuf.size;
+    *buf_p = msgpack_sbuffer_release(&sbuf);
+    return 0;
+}
+
+/*  Is the pre-scanned input's outer object an array of exactly four? Any
+    of the three array header forms is legal MessagePack (R-RECORD-008).
+    The pre-scan has proved the header bytes are present. */
+static int
+s_is_array_of_four(const unsigned char *p)
+{
+    static const unsigned char array16[] = {0xdc, 0x00, 0x04};
+    static const unsigned char array32[] = {0xdd, 0x00, 0x00, 0x00, 0x04};
+
+    if (p[0] == 0x94) {
+        return 1;
+    }
+    if (p[0] == 0xdc) {
+        return memcmp(p, array16, sizeof array16) == 0;
+    }
+    if (p[0] == 0xdd) {
+        return memcmp(p, array32, sizeof array32) == 0;
+    }
+    return 0;
+}
+
+/*  Check the unpacked object and copy its scalars into *out (payload_len
+    included, payload left for the caller). Returns 0, FK_EPROTO_MALFORMED
+    or FK_ETOOBIG. */
+static int
+s_from_object(const msgpack_object *obj, fk_record_t *out)
+{
+    if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size != 4) {
+        return FK_EPROTO_MALFORMED; /* R-RECORD-001 */
+    }
+    const msgpack_object *field = obj->via.array.ptr;
+
+    /*  msgpack-c reports every non-negative integer as POSITIVE_INTEGER,
+        whichever width and signedness the encoder chose, and every
+        negative one as NEGATIVE_INTEGER. So this one type test accepts all
+        widths (R-RECORD-008) and rejects negative numbers, floats, bools
+        and strings alike. */
+    for (int i = 0; i < 3; i++) {
+        if (field[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            return FK_EPROTO_MALFORMED;
+        }
+    }
+    if (field[3].type != MSGPACK_OBJECT_BIN) {
+        return FK_EPROTO_MALFORMED; /* R-RECORD-005: bin, not str */
+    }
+    uint64_t version = field[0].via.u64;
+    uint64_t flags = field[1].via.u64;
+    uint64_t stamp = field[2].via.u64;
+    size_t payload_len = field[3].via.bin.size;
+
+    if (stamp > INT64_MAX) {
+        return FK_EPROTO_MALFORMED; /* R-RECORD-004 */
+    }
+    /*  Unlike encode, a range error here is malformed input, not the
+        caller's mistake. flags above UINT32_MAX have reserved bits set, so
+        the shared check also rejects them before the narrowing below. */
+    if (s_check_fields(version, flags, (int64_t)stamp, payload_len) != 0) {
+        return FK_EPROTO_MALFORMED;
+    }
+    if (payload_len > FK_RECORD_MAX_PAYLOAD) {
+        return FK_ETOOBIG; /* R-RECORD-005 */
+    }
+
+    out->version = version;
+    out->flags = (uint32_t)flags;
+    out->stamp_ms = (int64_t)stamp;
+    out->payload_len = payload_len;
+    return 0;
+}
+
+int
+fk_record_decode(const void *data, size_t len, fk_record_t *rec)
+{
+    assert(rec != NULL);
+    memset(rec, 0, sizeof *rec);
+
+    /*  msgpack-c must never see bytes the pre-scan has not accepted: it
+        would trust a header such as dd dd dd dd dd and try to allocate
+        ~137 GB (msgpack/msgpack-c#1013). */
+    int rc = fk_prescan(data, len, S_RECORD_DEPTH);
+    if (rc != 0) {
+        return rc;
+    }
+    /*  The pre-scan bounds the element count by the input length, which is
+        linear but not small: a 100 MB array of nils would still cost
+        msgpack-c 24 bytes per element. A record is always four elements,
+        so check that first and msgpack-c allocates a constant. */
+    if (!s_is_array_of_four(data)) {
+        return FK_EPROTO_MALFORMED; /* R-RECORD-001 */
+    }
+
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t off = 0;
+    msgpack_unpack_return ret = msgpack_unpack_next(&unpacked, data, len, &off);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
+        /*  After the checks above this can only be a failed malloc: the
+            depth that would overflow msgpack-c's stack is already refused. */
+        msgpack_unpacked_destroy(&unpacked);
+        s_oom("fk_record_decode");
+    }
+    /*  msgpack-c 4.0.0 returns an enum, not a bool (CONTINUE, 0, means
+        truncated), and returns SUCCESS even when bytes follow the object,
+        so both the code and the offset are checked. */
+    if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
+        rc = FK_EPROTO_MALFORMED;
+        goto done;
+    }
+
+    fk_record_t out;
+    rc = s_from_object(&unpacked.data, &out);
+    if (rc != 0) {
+        goto done;
+    }
+    /*  msgpack-c does reference bin bytes inside the input rather than
+        copying them into its zone, but the payload's address does not
+        depend on that: the bin body is the last thing in the encoding and
+        the object ends exactly at len, so the payload is the final
+        payload_len bytes. The pointer therefore stays valid after the
+        zone is destroyed below, for as long as data is. */
+    out.payload = (const char *)data + (len - out.payload_len);
+    *rec = out;
+
+done:
+    msgpack_unpacked_destroy(&unpacked);
+    return rc;
+}
