@@ -23,14 +23,6 @@ s_key(const char *service, const char *id)
     return fk_asprintf(S_PREFIX "%s/%s", service, id);
 }
 
-/*  The id part of "svc/<service>/<id>". */
-static const char *
-s_key_id(const char *key)
-{
-    const char *slash = strrchr(key, '/');
-    return slash ? slash + 1 : key;
-}
-
 /*  Parse a stored payload and add the owner as "node". NULL if the
     payload is unreadable (logged: the store holds only what we wrote). */
 static json_t *
@@ -48,11 +40,8 @@ s_instance(const fk_store_entry_t *entry)
 }
 
 typedef struct {
-    fk_store_txn_t *txn; /* the transaction being scanned */
-    const char *owner;   /* only this owner's records, or NULL */
-    const char *id;      /* only records with this id, or NULL */
-    json_t *out;         /* array collecting instances */
-    char *found_key;     /* first matching key (for lookups) */
+    const char *owner; /* only this owner's records, or NULL */
+    json_t *out;       /* array collecting instances */
 } s_scan_t;
 
 static int
@@ -62,30 +51,34 @@ s_collect(void *arg, const fk_store_entry_t *entry)
     if (scan->owner && strcmp(entry->owner, scan->owner) != 0) {
         return 0;
     }
-    if (scan->id && strcmp(s_key_id(entry->key), scan->id) != 0) {
-        return 0;
-    }
-    if (scan->id && !scan->found_key) {
-        scan->found_key = fk_strdup(entry->key);
-    }
-    if (scan->out) {
-        json_t *instance = s_instance(entry);
-        if (instance) {
-            json_array_append_new(scan->out, instance);
-        }
+    json_t *instance = s_instance(entry);
+    if (instance) {
+        json_array_append_new(scan->out, instance);
     }
     return 0;
 }
 
-/*  The key of the local node's service with this id, or NULL. Ids are
-    unique per node but the key leads with the service name, so this is a
-    scan; registrations are rare and the scan reads keys, not payloads. */
+/*  Node-local index "svcid/<id>" -> record key: ids are unique per node
+    but record keys lead with the service name, and a scan of the whole
+    catalog per registration would grow with the cluster. */
 static char *
-s_find_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
+s_index_name(const char *id)
 {
-    s_scan_t scan = {.txn = txn, .owner = fk_store_node(store), .id = id};
-    fk_store_scan(txn, S_PREFIX, s_collect, &scan);
-    return scan.found_key;
+    return fk_asprintf("svcid/%s", id);
+}
+
+/*  The key of the local node's service with this id, or NULL. */
+static char *
+s_find_local(fk_store_txn_t *txn, const char *id)
+{
+    char *name = s_index_name(id);
+    char *key = NULL;
+    size_t len = 0;
+    if (fk_store_local_get(txn, name, &key, &len) != 0) {
+        key = NULL;
+    }
+    free(name);
+    return key;
 }
 
 int
@@ -105,11 +98,16 @@ fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *sour
     fk_store_txn_t *txn;
     int rc = fk_store_write_begin(store, &txn);
     if (rc == 0) {
-        char *old = s_find_local(store, txn, id);
+        char *old = s_find_local(txn, id);
         if (old && strcmp(old, key) != 0) {
             rc = fk_store_delete(txn, old);
         }
         free(old);
+        char *index = s_index_name(id);
+        if (rc == 0) {
+            rc = fk_store_local_set(txn, index, key, strlen(key));
+        }
+        free(index);
         fk_store_entry_t entry;
         /*  Re-registering an unchanged definition writes nothing, so a
             SIGHUP that changes nothing moves no version and no replica. */
@@ -136,13 +134,18 @@ fk_catalog_deregister(fk_store_t *store, const char *id)
     if (rc) {
         return rc;
     }
-    char *key = s_find_local(store, txn, id);
+    char *key = s_find_local(txn, id);
     if (!key) {
         fk_store_txn_end(&txn);
         return FK_ENOTFOUND;
     }
     rc = fk_store_delete(txn, key);
     free(key);
+    char *index = s_index_name(id);
+    if (rc == 0) {
+        rc = fk_store_local_del(txn, index);
+    }
+    free(index);
     if (rc) {
         fk_store_txn_end(&txn);
         return rc;
@@ -153,8 +156,7 @@ fk_catalog_deregister(fk_store_t *store, const char *id)
 json_t *
 fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only)
 {
-    s_scan_t scan = {
-        .txn = txn, .owner = local_only ? fk_store_node(store) : NULL, .out = json_array()};
+    s_scan_t scan = {.owner = local_only ? fk_store_node(store) : NULL, .out = json_array()};
     fk_store_scan(txn, S_PREFIX, s_collect, &scan);
     return scan.out;
 }
@@ -162,12 +164,14 @@ fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only)
 json_t *
 fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
 {
-    s_scan_t scan = {.txn = txn, .owner = fk_store_node(store), .id = id, .out = json_array()};
-    fk_store_scan(txn, S_PREFIX, s_collect, &scan);
-    free(scan.found_key);
-    json_t *first = json_incref(json_array_get(scan.out, 0));
-    json_decref(scan.out);
-    return first;
+    char *key = s_find_local(txn, id);
+    fk_store_entry_t entry;
+    json_t *instance = NULL;
+    if (key && fk_store_get(txn, key, fk_store_node(store), &entry) == 0) {
+        instance = s_instance(&entry);
+    }
+    free(key);
+    return instance;
 }
 
 typedef struct {
@@ -196,6 +200,20 @@ s_collect_tagged(void *arg, const fk_store_entry_t *entry)
     return 0;
 }
 
+/*  Keep the first instance scanned and stop. Records sort by (id, owner)
+    within a service, the same order in which fk_compose breaks ties, so the
+    first is the one the composition would pick. */
+static int
+s_collect_first(void *arg, const fk_store_entry_t *entry)
+{
+    json_t *instance = s_instance(entry);
+    if (!instance) {
+        return 0;
+    }
+    json_array_append_new(arg, instance);
+    return 1;
+}
+
 json_t *
 fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
 {
@@ -209,8 +227,7 @@ fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
             continue;
         }
         char *prefix = fk_asprintf(S_PREFIX "%s/", service);
-        s_scan_t scan = {.txn = txn, .out = out};
-        fk_store_scan(txn, prefix, s_collect, &scan);
+        fk_store_scan(txn, prefix, s_collect_first, out);
         free(prefix);
         if (json_is_true(json_object_get(req, "match_tags"))) {
             s_tag_scan_t tags = {.tag = service, .out = out};
@@ -218,7 +235,8 @@ fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
         }
     }
     /*  Duplicates (a service both named and tagged) are harmless: the
-        composition picks the smallest (id, node) either way. */
+        composition picks the smallest (id, node) either way. A tag match
+        needs every payload, so only bare-string requirements pay for it. */
     return out;
 }
 
@@ -259,6 +277,31 @@ s_read_file(const char *path, size_t limit, size_t *len_p, int *err_p)
     text[len] = '\0';
     *len_p = len;
     return text;
+}
+
+typedef struct {
+    const char *node; /* the local node */
+    json_t *seen;     /* source -> id its file defines now, or true */
+    json_t *ids;      /* ids to deregister */
+} s_stale_t;
+
+static int
+s_find_stale(void *arg, const fk_store_entry_t *entry)
+{
+    s_stale_t *stale = arg;
+    if (strcmp(entry->owner, stale->node) != 0) {
+        return 0;
+    }
+    json_t *instance = s_instance(entry);
+    const char *source = fk_json_str(instance, "source");
+    const char *id = fk_json_str(instance, "id");
+    json_t *now = source ? json_object_get(stale->seen, source) : NULL;
+    if (id && source && strncmp(source, "file:", 5) == 0
+        && (!now || (json_is_string(now) && strcmp(json_string_value(now), id) != 0))) {
+        json_array_append_new(stale->ids, json_string(id));
+    }
+    json_decref(instance);
+    return 0;
 }
 
 int
@@ -321,30 +364,26 @@ fk_catalog_sync_dir(fk_store_t *store, const char *dir)
     }
 
     /*  Deregister file-sourced services whose file is gone, or whose file
-        now defines another id. */
+        now defines another id. Payloads are parsed one at a time: a node
+        with many services must not hold them all at start-up. */
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(store, &txn);
     if (rc) {
         json_decref(seen);
         return rc;
     }
-    json_t *local = fk_catalog_list(store, txn, true);
+    s_stale_t stale = {.node = fk_store_node(store), .seen = seen, .ids = json_array()};
+    fk_store_scan(txn, S_PREFIX, s_find_stale, &stale);
     fk_store_txn_end(&txn);
     size_t i;
-    json_t *instance;
-    json_array_foreach(local, i, instance)
+    json_t *id;
+    json_array_foreach(stale.ids, i, id)
     {
-        const char *source = fk_json_str(instance, "source");
-        const char *id = fk_json_str(instance, "id");
-        json_t *now = source ? json_object_get(seen, source) : NULL;
-        if (source && strncmp(source, "file:", 5) == 0
-            && (!now || (json_is_string(now) && strcmp(json_string_value(now), id) != 0))) {
-            if (fk_catalog_deregister(store, id) == 0) {
-                fk_info("services: %s removed, deregistered %s", source + 5, id);
-            }
+        if (fk_catalog_deregister(store, json_string_value(id)) == 0) {
+            fk_info("services: file gone or changed, deregistered %s", json_string_value(id));
         }
     }
-    json_decref(local);
+    json_decref(stale.ids);
     json_decref(seen);
     return failures;
 }

@@ -714,7 +714,7 @@ fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const
         /*  RFC 6749 §5.2: a client we never registered is invalid_client;
             a known client holding someone else's code is unauthorized. */
         if (!s_client_known(txn, client_id)) {
-            rc = s_fail(err, 401, "invalid_client", "Unknown client '%.64s'", client_id);
+            rc = s_fail(err, 400, "invalid_client", "Unknown client '%.64s'", client_id);
         } else {
             rc = s_fail(err, 400, "unauthorized_client",
                         "The device code belongs to another client");

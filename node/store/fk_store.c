@@ -516,3 +516,21 @@ fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value, siz
     int rc = mdb_put(txn->txn, txn->store->local, &mkey, &mval, 0);
     return rc ? s_mdb_error(rc, "local set") : 0;
 }
+
+int
+fk_store_local_del(fk_store_txn_t *txn, const char *name)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    MDB_val mkey = s_val(name, strlen(name));
+    int rc = mdb_del(txn->txn, txn->store->local, &mkey, NULL);
+    return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "local del") : 0;
+}
+
+int
+fk_store_sync(fk_store_t *self)
+{
+    int rc = mdb_env_sync(self->env, 1);
+    return rc ? s_mdb_error(rc, "sync") : 0;
+}

@@ -45,7 +45,8 @@ typedef enum {
     FK_STORE_SYNC_FULL = 0, /* fsync data and meta pages on every commit (LMDB default) */
     FK_STORE_SYNC_DATA = 1, /* fsync data pages; a power loss may undo the last commit but never
                                corrupts (MDB_NOMETASYNC) */
-    FK_STORE_SYNC_NONE = 2  /* leave flushing to the OS; survives kill -9, not power loss */
+    FK_STORE_SYNC_NONE = 2  /* commit to the OS page cache only: survives kill -9; a power loss
+                               loses what fk_store_sync has not flushed yet */
 } fk_store_sync_t;
 
 /*  Maximum key length, owner included (LMDB's default key limit is 511). */
@@ -138,5 +139,14 @@ void fk_store_view(fk_store_txn_t *txn, char out[65]);
     a write transaction; returns 0 or FK_ESTORE. */
 int fk_store_local_get(fk_store_txn_t *txn, const char *name, char **value_p, size_t *len_p);
 int fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value, size_t len);
+
+/*  Remove a node-local value, in a write transaction. Returns 0 (also when
+    it was absent) or FK_ESTORE. */
+int fk_store_local_del(fk_store_txn_t *txn, const char *name);
+
+/*  Flush committed transactions to the disk now (fdatasync). With
+    FK_STORE_SYNC_NONE the agent calls this periodically, bounding what a
+    power loss can take. Returns 0 or FK_ESTORE. Any thread. */
+int fk_store_sync(fk_store_t *self);
 
 #endif

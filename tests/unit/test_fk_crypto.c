@@ -64,7 +64,8 @@ Test(fk_crypto, b64url_round_trips_every_length)
 
 Test(fk_crypto, b64_decoders_refuse_bad_input)
 {
-    unsigned char *out = (unsigned char *)"sentinel";
+    unsigned char sentinel[] = "sentinel";
+    unsigned char *out = sentinel;
     size_t len = 0;
     cr_assert_eq(fk_b64url_decode("a", 1, &out, &len), FK_EINVAL_INPUT);
     cr_assert_null(out);

@@ -1,0 +1,199 @@
+/*  Tests for fk_config: flags beat the environment, which beats the file,
+    which beats the defaults; bad values are refused with the setting named. */
+
+#include "fk_config.h"
+#include "fk_err.h"
+#include "fk_testdir.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *s_dir;
+
+static const char *const s_env[] = {"FAKTS_CONFIG",
+                                    "FAKTS_DATA_DIR",
+                                    "FAKTS_NODE",
+                                    "FAKTS_HTTP",
+                                    "FAKTS_PUBLIC_URL",
+                                    "FAKTS_SERVICES_DIR",
+                                    "FAKTS_DEPLOYMENT_NAME",
+                                    "FAKTS_LOG_LEVEL",
+                                    "FAKTS_MAX_BODY",
+                                    "FAKTS_RATE_AUTHORIZE",
+                                    "FAKTS_RATE_TOKEN"};
+
+static void
+s_setup(void)
+{
+    s_dir = fk_testdir_make("fk_config");
+    for (size_t i = 0; i < sizeof s_env / sizeof s_env[0]; i++) {
+        unsetenv(s_env[i]);
+    }
+}
+
+static void
+s_teardown(void)
+{
+    fk_testdir_remove(&s_dir);
+}
+
+TestSuite(fk_config, .init = s_setup, .fini = s_teardown);
+
+static char *
+s_write_config(const char *text)
+{
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/config.yaml", s_dir) > 0);
+    FILE *file = fopen(path, "w");
+    cr_assert_not_null(file);
+    fputs(text, file);
+    fclose(file);
+    return path;
+}
+
+/*  getopt wants mutable strings; the cases are literals. */
+static int
+s_load(fk_config_t *cfg, char *err, size_t errlen, int argc, const char *const *argv)
+{
+    char **copy = calloc((size_t)argc + 1, sizeof *copy);
+    for (int i = 0; i < argc; i++) {
+        copy[i] = strdup(argv[i]);
+    }
+    int rc = fk_config_load(cfg, argc, copy, err, errlen);
+    for (int i = 0; i < argc; i++) {
+        free(copy[i]);
+    }
+    free(copy);
+    return rc;
+}
+
+Test(fk_config, defaults_are_documented_values)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, argv), 0);
+    cr_assert_str_eq(cfg.data_dir, "./fakts-data");
+    cr_assert_str_eq(cfg.http_host, "127.0.0.1");
+    cr_assert_eq(cfg.http_port, 8520);
+    cr_assert_str_eq(cfg.services_dir, "./fakts-data/services.d");
+    cr_assert_eq(cfg.max_body, 65536);
+    cr_assert_eq(cfg.authorize_per_min, 30);
+    cr_assert_eq(cfg.token_per_min, 240);
+    cr_assert_null(cfg.public_url);
+    cr_assert_not_null(cfg.node);
+    fk_config_clear(&cfg);
+}
+
+Test(fk_config, flag_beats_environment_beats_file)
+{
+    char *path = s_write_config("node: from-file\n"
+                                "deployment_name: file-deploy\n"
+                                "http: 127.0.0.3:9000\n"
+                                "max_body: 1000\n");
+    setenv("FAKTS_NODE", "from-env", 1);
+    setenv("FAKTS_HTTP", "127.0.0.2:8000", 1);
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--config", path, "--node", "from-flag", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 5, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.node, "from-flag");
+    cr_assert_str_eq(cfg.http_host, "127.0.0.2", "the environment beats the file");
+    cr_assert_eq(cfg.http_port, 8000);
+    cr_assert_str_eq(cfg.deployment_name, "file-deploy", "the file beats the default");
+    cr_assert_eq(cfg.max_body, 1000);
+    cr_assert_str_eq(cfg.config_file, path);
+    fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, config_file_from_environment)
+{
+    char *path = s_write_config("data_dir: /srv/fakts\n");
+    setenv("FAKTS_CONFIG", path, 1);
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.data_dir, "/srv/fakts");
+    cr_assert_str_eq(cfg.services_dir, "/srv/fakts/services.d");
+    fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, unknown_file_key_is_named)
+{
+    char *path = s_write_config("nodee: typo\n");
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), FK_ECONFIG);
+    cr_assert(strstr(err, "nodee") != NULL, "%s", err);
+    cr_assert(strstr(err, path) != NULL, "%s", err);
+    free(path);
+}
+
+Test(fk_config, malformed_yaml_reports_the_file)
+{
+    char *path = s_write_config("node: [unclosed\n");
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), FK_ECONFIG);
+    cr_assert(strstr(err, path) != NULL, "%s", err);
+    free(path);
+}
+
+Test(fk_config, missing_config_file_is_an_error)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--config", "/nonexistent/fakts.yaml", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), FK_ECONFIG);
+    cr_assert(strstr(err, "/nonexistent/fakts.yaml") != NULL);
+}
+
+Test(fk_config, bad_values_name_the_setting)
+{
+    struct {
+        const char *flag;
+        const char *value;
+        const char *named;
+    } cases[] = {
+        {"--http", "nohostport", "http"},          {"--http", "127.0.0.1:99999", "http"},
+        {"--log-level", "loud", "log-level"},      {"--max-body", "-5", "max-body"},
+        {"--public-url", "ftp://x", "public-url"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fk_config_t cfg;
+        char err[256] = "";
+        const char *argv[] = {"agent", cases[i].flag, cases[i].value, NULL};
+        cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), FK_EINVAL_INPUT, "%s %s",
+                     cases[i].flag, cases[i].value);
+        cr_assert(strstr(err, cases[i].named) != NULL, "%s", err);
+    }
+}
+
+Test(fk_config, unknown_flag_and_stray_argument_are_refused)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--bogus", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 2, argv), FK_EINVAL_INPUT);
+    const char *argv2[] = {"agent", "stray", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 2, argv2), FK_EINVAL_INPUT);
+    cr_assert(strstr(err, "stray") != NULL);
+}
+
+Test(fk_config, port_zero_means_any_free_port)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--http", "127.0.0.5:0", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), 0);
+    cr_assert_eq(cfg.http_port, 0);
+    cr_assert_str_eq(cfg.http_host, "127.0.0.5");
+    fk_config_clear(&cfg);
+}
