@@ -16,7 +16,7 @@ JOBS        ?= $(shell nproc)
 DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
         libssl-dev libcriterion-dev libmicrohttpd-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev clang libclang-rt-14-dev curl
-BENCH_DEPS := wrk
+BENCH_DEPS := wrk nginx-light
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -33,7 +33,8 @@ deps:
 	fi
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_TESTS=OFF >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFK_TESTS=OFF -DFK_SANITIZE=OFF \
+	    -DFK_FUZZ=OFF >/dev/null
 	cmake --build $(BUILD) -j$(JOBS) --target fakts-node
 
 run: build

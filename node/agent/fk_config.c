@@ -18,7 +18,7 @@ const char fk_config_usage[] =
     "usage: fakts-node agent [--config FILE] [--data-dir DIR] [--node NAME]\n"
     "                        [--http HOST:PORT] [--public-url URL] [--services-dir DIR]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
-    "                        [--rate-authorize N] [--rate-token N]\n";
+    "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -33,6 +33,7 @@ typedef enum {
     S_MAX_BODY,
     S_RATE_AUTHORIZE,
     S_RATE_TOKEN,
+    S_FSYNC,
     S_COUNT
 } s_setting_t;
 
@@ -51,6 +52,7 @@ static const struct {
     [S_MAX_BODY] = {"max-body", "FAKTS_MAX_BODY", "max_body"},
     [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
     [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
+    [S_FSYNC] = {"fsync", "FAKTS_FSYNC", "fsync"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -260,6 +262,13 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->token_per_min = (unsigned)number;
+    const char *fsync = value[S_FSYNC] ? value[S_FSYNC] : "periodic";
+    if (strcmp(fsync, "always") != 0 && strcmp(fsync, "periodic") != 0) {
+        snprintf(err, errlen, "fsync: '%s' is not always or periodic", fsync);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->fsync_always = strcmp(fsync, "always") == 0;
 
 done:
     for (int i = 0; i < S_COUNT; i++) {

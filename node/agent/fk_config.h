@@ -6,6 +6,7 @@
 
 #include "fk_log.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ typedef struct {
     size_t max_body;            /* request body limit in bytes */
     unsigned authorize_per_min; /* app-authorization requests per minute per IP (0: off) */
     unsigned token_per_min;     /* token requests per minute per IP (0: off) */
+    bool fsync_always;          /* fdatasync every commit instead of once a second */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

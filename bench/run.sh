@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# bench/run.sh PATH/TO/fakts-node
+#
+# Starts a fresh agent in a temporary data dir, registers 1,000 services (10 service
+# names x 100 instances), then measures on loopback with wrk: the discovery document,
+# a private nginx serving a same-size static file (the same-run peer), and the
+# refresh-token exchange with per-connection rotation chains; and the agent's
+# resident memory idle, after the load and after a fresh restart. Prints a Markdown
+# table and writes it to bench/results.md. See bench/README.md.
+#
+# Exit status: 0 when every measurement is valid (targets may still be missed: they
+# are reported, not enforced); 1 when a measurement failed (wrk socket errors or
+# timeouts, any answer that is not 200, a failed registration or redeem); 2 usage.
+#
+# Environment (all optional):
+#   BENCH_DURATION       wrk duration per run              (10s)
+#   BENCH_CONNS          connections of the loaded runs    (8)
+#   BENCH_NGINX_WORKERS  nginx worker processes            (2: the agent's fixed HTTP pool)
+#   BENCH_OUT            where the Markdown goes           (bench/results.md)
+#   BENCH_FSYNC          the agent's --fsync mode          (periodic, the default)
+#   TMPDIR               parent of the temporary dir      (/tmp)
+
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: bench/run.sh PATH/TO/fakts-node" >&2
+    exit 2
+fi
+BIN=$(realpath -e "$1") || { echo "bench: no such binary: $1" >&2; exit 2; }
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNS:-8}
+NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
+OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
+FSYNC=${BENCH_FSYNC:-periodic}
+N_NAMES=10
+N_INST=100
+PY=/usr/bin/python3   # Debian's interpreter, standard library only
+WRK_TIMEOUT=5s        # a request slower than this counts as an error
+
+# The ten service names; the manifest requires the first one (100 candidate instances).
+NAMES=(live.arkitekt.rekuest live.arkitekt.mikro live.arkitekt.fluss live.arkitekt.kabinet
+       live.arkitekt.kraph org.bench.s5 org.bench.s6 org.bench.s7 org.bench.s8 org.bench.s9)
+REQ_NAME=${NAMES[0]}
+REQ_KEY=rekuest
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# A sanitizer build is several times slower and its allocator quarantine holds up to
+# 256 MiB of freed memory: its figures say nothing about the agent. A build dir once
+# configured with -DFK_SANITIZE=ON keeps it cached even when a later configure omits it.
+if grep -q -a -m1 -e __asan_init -e __ubsan_handle -e __tsan_init -e __msan_init "$BIN"; then
+    if [ "${BENCH_ALLOW_SANITIZED:-0}" = 1 ]; then
+        log "WARNING: $BIN is a sanitizer build; the figures are not representative"
+        SANITIZED=yes
+    else
+        die "$BIN is built with sanitizers (FK_SANITIZE/FK_FUZZ cached in its build dir?);" \
+            "reconfigure it with -DFK_SANITIZE=OFF -DFK_FUZZ=OFF, or set BENCH_ALLOW_SANITIZED=1"
+    fi
+else
+    SANITIZED=no
+fi
+
+# ---- tools -------------------------------------------------------------------------
+for tool in curl wrk "$PY"; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y ${tool##*/})"
+done
+NGINX=$(command -v nginx || true)
+if [ -z "$NGINX" ] && [ -x /usr/sbin/nginx ]; then NGINX=/usr/sbin/nginx; fi
+if [ -z "$NGINX" ]; then
+    log "nginx is missing: installing nginx-light (the same-run peer)"
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        nginx-light >/dev/null || die "cannot install nginx-light"
+    NGINX=/usr/sbin/nginx
+fi
+
+# ---- temporary dir, cleanup ---------------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/fakts-bench.XXXXXX")
+chmod 711 "$TMP"   # nginx workers (user nobody) must traverse it to the static file
+DATA=$TMP/data
+mkdir -m 700 "$DATA"
+AGENT_PID=
+NGINX_PID=
+CHILD_PID=
+
+stop_pid() {   # stop_pid PID: TERM, wait up to 10 s, then KILL
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+# run_child CMD...: run a long command so that a signal to this script is acted on at
+# once (bash runs traps during `wait`, but only after a foreground command ends).
+run_child() {
+    "$@" &
+    CHILD_PID=$!
+    local rc=0
+    wait "$CHILD_PID" || rc=$?
+    CHILD_PID=
+    return "$rc"
+}
+cleanup() {
+    [ -n "$CHILD_PID" ] && stop_pid "$CHILD_PID"
+    [ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+    [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- agent --------------------------------------------------------------------------
+start_agent() {
+    rm -f "$DATA/agent.json"
+    "$BIN" agent --data-dir "$DATA" --http 127.0.0.1:0 --rate-authorize 0 --rate-token 0 \
+        --fsync "$FSYNC" >>"$TMP/agent.log" 2>&1 &
+    AGENT_PID=$!
+    local i
+    for i in $(seq 150); do
+        [ -s "$DATA/agent.json" ] && break
+        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log" >&2; die "agent exited at start"; }
+        sleep 0.1
+    done
+    [ -s "$DATA/agent.json" ] || die "agent did not write agent.json within 15 s"
+    ADDR=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$DATA/agent.json")
+    [ -n "$ADDR" ] || die "no http address in agent.json"
+    TOKEN=$(cat "$DATA/admin-token")
+}
+stop_agent() { stop_pid "$AGENT_PID"; AGENT_PID=; }
+
+# mem LABEL: VmRSS, VmHWM, RssAnon, RssFile of the agent (kB) into M[LABEL.*]
+declare -A M
+mem() {
+    local label=$1 k v _
+    while read -r k v _; do
+        case $k in
+            VmRSS:|VmHWM:|RssAnon:|RssFile:|RssShmem:|Threads:) M[$label.${k%:}]=$v ;;
+        esac
+    done <"/proc/$AGENT_PID/status"
+    M[$label.Pss]=$(awk '/^Pss:/{print $2}' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo 0)
+}
+
+# sched PID...: "<on-CPU ns> <runnable-but-waiting-for-a-CPU ns>" summed over the
+# threads of the processes (and of their children: nginx workers)
+sched() {
+    local pid c tasks=()
+    for pid in "$@"; do
+        tasks+=(/proc/"$pid"/task/*/schedstat)
+        for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+            tasks+=(/proc/"$c"/task/*/schedstat)
+        done
+    done
+    cat "${tasks[@]}" 2>/dev/null | awk '{c += $1; w += $2} END {printf "%.0f %.0f\n", c, w}'
+}
+
+admin() {   # admin METHOD PATH [BODY] -> body on stdout; fails unless 200
+    local method=$1 path=$2 body=${3:-} out code
+    out=$(curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $TOKEN" \
+        -w '\n%{http_code}' ${body:+--data-binary "$body"} "http://$ADDR$path") ||
+        die "$method $path: curl failed"
+    code=${out##*$'\n'}
+    [ "$code" = 200 ] || die "$method $path answered $code: ${out%$'\n'*}"
+    printf '%s' "${out%$'\n'*}"
+}
+
+json() {   # json EXPR < document: print EXPR evaluated on the parsed document d
+    "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+
+START_DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$(date +%s)
+
+log "agent: $BIN (data dir $DATA)"
+start_agent
+sleep 1
+mem empty
+log "agent listening on $ADDR (pid $AGENT_PID)"
+
+# ---- 1. register 1,000 services -----------------------------------------------------
+# One curl process, one keep-alive connection, sequential PUTs: registrations/s is the
+# agent's one-client write rate (each PUT is one committed LMDB transaction).
+CFG=$TMP/register.curl
+awk -v addr="$ADDR" -v token="$TOKEN" -v names="${NAMES[*]}" -v ni="$N_INST" 'BEGIN {
+    n = split(names, name, " ")
+    for (s = 0; s < n; s++) for (i = 0; i < ni; i++) {
+        if (s || i) print "next"
+        id = sprintf("svc-%d-%03d", s, i)
+        body = sprintf("{\\\"id\\\":\\\"%s\\\",\\\"service\\\":\\\"%s\\\",\\\"aliases\\\":[{\\\"host\\\":\\\"10.0.%d.%d\\\",\\\"port\\\":8090,\\\"path\\\":\\\"p%d\\\"}]}", id, name[s + 1], s, i + 1, s)
+        print "url = \"http://" addr "/v1/services\""
+        print "request = \"PUT\""
+        print "header = \"Authorization: Bearer " token "\""
+        print "header = \"Content-Type: application/json\""
+        print "data = \"" body "\""
+        print "output = \"/dev/null\""
+        print "write-out = \"%{http_code}\\n\""
+    }
+}' >"$CFG"
+N_SVC=$((N_NAMES * N_INST))
+log "registering $N_SVC services"
+read -r rc0 rw0 <<<"$(sched "$AGENT_PID")"
+t_a=$(date +%s%N)
+run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
+t_b=$(date +%s%N)
+read -r rc1 rw1 <<<"$(sched "$AGENT_PID")"
+REG_CPU=$(awk -v a="$rc0" -v b="$rc1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", (b-a)/1000/n}')
+REG_WAIT=$(awk -v a="$rw0" -v b="$rw1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", (b-a)/1000/n}')
+REG_OK=$(grep -c '^200$' "$TMP/register.codes" || true)
+[ "$REG_OK" = "$N_SVC" ] || die "registration: $REG_OK of $N_SVC answered 200 ($(sort "$TMP/register.codes" | uniq -c | tr '\n' ' '))"
+REG_S=$(awk -v a="$t_a" -v b="$t_b" 'BEGIN{printf "%.2f", (b-a)/1e9}')
+REG_RATE=$(awk -v a="$t_a" -v b="$t_b" -v n="$N_SVC" 'BEGIN{printf "%.0f", n/((b-a)/1e9)}')
+COUNT=$(admin GET /v1/agent/info | json 'd["services"]')
+[ "$COUNT" = "$N_SVC" ] || die "agent reports $COUNT services, expected $N_SVC"
+log "registered $N_SVC in ${REG_S}s ($REG_RATE/s)"
+sleep 2
+mem registered
+
+# ---- discovery document, nginx peer with a same-size static file ---------------------
+DISC_URL=http://$ADDR/.well-known/fakts
+mkdir -p "$TMP/nginx/www/.well-known" "$TMP/nginx/tmp" "$TMP/nginx/logs"
+DISC_BYTES=$(curl -sS --max-time 10 -o "$TMP/nginx/www/.well-known/fakts" -w '%{size_download}' "$DISC_URL")
+chmod -R a+rX "$TMP/nginx/www"
+NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes $NGINX_WORKERS;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    client_body_temp_path $TMP/nginx/tmp/body;
+    proxy_temp_path $TMP/nginx/tmp/proxy;
+    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+    scgi_temp_path $TMP/nginx/tmp/scgi;
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $TMP/nginx/www;
+    }
+}
+EOF
+"$NGINX" -e "$TMP/nginx/logs/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
+    >>"$TMP/nginx/logs/stdout.log" 2>&1 &
+NGINX_PID=$!
+NGINX_URL=http://127.0.0.1:$NPORT/.well-known/fakts
+for i in $(seq 50); do
+    curl -s --max-time 1 -o /dev/null "$NGINX_URL" && break
+    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/logs/"* >&2; die "nginx exited at start"; }
+    sleep 0.1
+done
+NGINX_BYTES=$(curl -sS --max-time 5 -o /dev/null -w '%{size_download}' "$NGINX_URL") ||
+    die "nginx does not answer on $NGINX_URL"
+[ "$NGINX_BYTES" = "$DISC_BYTES" ] || die "nginx serves $NGINX_BYTES bytes, discovery is $DISC_BYTES"
+NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
+log "nginx $NGINX_VERSION (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NPORT, $NGINX_BYTES-byte file"
+
+# ---- refresh chains: one client per wrk connection -----------------------------------
+# A redeem token is bound to the first manifest redeemed with it, so each chain gets its
+# own token and its own manifest (identifier bench-app-K): K distinct clients.
+CHAIN_NO=0
+make_chains() {   # make_chains N FILE: redeem N new clients, "<refresh> <client_id>" lines
+    local n=$1 file=$2 k out code manifest line rt
+    : >"$file"
+    for k in $(seq 1 "$n"); do
+        CHAIN_NO=$((CHAIN_NO + 1))
+        rt=$(admin POST /v1/redeem-tokens '{"max_redemptions":1}' | json 'd["token"]')
+        manifest="{\"identifier\":\"bench-app-$CHAIN_NO\",\"version\":\"1.0\",\"scopes\":[],\"requirements\":[{\"key\":\"$REQ_KEY\",\"service\":\"$REQ_NAME\",\"optional\":false}]}"
+        out=$(curl -sS --max-time 10 -w '\n%{http_code}' "http://$ADDR/lok/o/token/" \
+            --data-urlencode grant_type=urn:fakts:grant-type:redeem \
+            --data-urlencode "redeem_token=$rt" --data-urlencode "manifest=$manifest") ||
+            die "redeem: curl failed"
+        code=${out##*$'\n'}
+        [ "$code" = 200 ] || die "redeem answered $code: ${out%$'\n'*}"
+        line=$(printf '%s' "${out%$'\n'*}" | json \
+            'd["refresh_token"]+" "+d["client_id"]+" "+d["instances"]["'"$REQ_KEY"'"]["identifier"]')
+        # composition must have chosen the smallest (id, node) of the 100 candidates
+        case ${line##* } in svc-0-000@*) ;; *) die "redeem composed ${line##* }, expected svc-0-000@<node>" ;; esac
+        echo "${line% *}" >>"$file"
+    done
+}
+
+# ---- wrk runs -----------------------------------------------------------------------
+declare -A R
+INVALID=()
+run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...]
+    local name=$1 spid=$2 t=$3 c=$4 url=$5 script=$6
+    shift 6
+    local out=$TMP/wrk-$name.txt line kv c0 w0 c1 w1
+    log "wrk $name: -t$t -c$c -d$DURATION $url"
+    local cmd=(wrk -t"$t" -c"$c" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$script" "$url")
+    [ $# -gt 0 ] && cmd+=(-- "$@")
+    read -r c0 w0 <<<"$(sched "$spid")"
+    if ! run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
+        cat "$out" >&2
+        die "wrk $name failed"
+    fi
+    line=$(grep '^BENCH ' "$out" | tail -n 1)
+    [ -n "$line" ] || { cat "$out" >&2; die "wrk $name: no result line"; }
+    read -r c1 w1 <<<"$(sched "$spid")"
+    for kv in ${line#BENCH }; do R[$name.${kv%%=*}]=${kv#*=}; done
+    # server time per answered request: on a CPU, and runnable but waiting for one
+    R[$name.cpu_us]=$(awk -v a="$c0" -v b="$c1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? (b-a)/1000/n : 0}')
+    R[$name.wait_us]=$(awk -v a="$w0" -v b="$w1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? (b-a)/1000/n : 0}')
+    R[$name.settings]="-t$t -c$c -d$DURATION --timeout $WRK_TIMEOUT --latency"
+    local errs=$((${R[$name.connect]} + ${R[$name.read]} + ${R[$name.write]} + ${R[$name.timeout]}))
+    R[$name.sockerr]=$errs
+    if [ "${R[$name.non200]}" != 0 ] || [ "${R[$name.bad_body]}" != 0 ] || [ "$errs" != 0 ] ||
+        [ "${R[$name.requests]}" = 0 ]; then
+        INVALID+=("$name")
+        log "wrk $name INVALID: non200=${R[$name.non200]} bad_body=${R[$name.bad_body]} socket errors=$errs"
+    fi
+    log "wrk $name: ${R[$name.rps]} req/s, p50 ${R[$name.p50_us]} us, p99 ${R[$name.p99_us]} us"
+}
+
+# Agent and nginx alternate, so slow drift of a shared machine hits both alike.
+run_wrk disc_c "$AGENT_PID" 1 "$CONNS" "$DISC_URL" "$BENCH_DIR/get.lua"
+run_wrk nginx_c "$NGINX_PID" 1 "$CONNS" "$NGINX_URL" "$BENCH_DIR/get.lua"
+run_wrk disc_1 "$AGENT_PID" 1 1 "$DISC_URL" "$BENCH_DIR/get.lua"
+run_wrk nginx_1 "$NGINX_PID" 1 1 "$NGINX_URL" "$BENCH_DIR/get.lua"
+
+make_chains "$CONNS" "$TMP/chains-c.txt"
+run_wrk refresh_c "$AGENT_PID" "$CONNS" "$CONNS" "http://$ADDR/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-c.txt"
+make_chains 1 "$TMP/chains-1.txt"
+run_wrk refresh_1 "$AGENT_PID" 1 1 "http://$ADDR/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-1.txt"
+
+stop_pid "$NGINX_PID"
+NGINX_PID=
+sleep 2
+mem loaded
+
+# ---- fresh restart, idle ------------------------------------------------------------
+log "restarting the agent on the same data dir"
+stop_agent
+start_agent
+sleep 2
+mem restarted
+COUNT2=$(admin GET /v1/agent/info | json 'd["services"]')   # after the reading: idle means idle
+[ "$COUNT2" = "$N_SVC" ] || die "restarted agent reports $COUNT2 services, expected $N_SVC"
+stop_agent
+
+# What one synchronous 4 KiB write costs on the data dir's filesystem right now: the
+# floor under every committed write (each refresh and registration fdatasyncs once).
+log "probing sync-write latency in the data dir (200 x 4 KiB, O_DSYNC)"
+t_a=$(date +%s%N)
+run_child timeout 60 dd if=/dev/zero of="$DATA/sync-probe" bs=4k count=200 oflag=dsync status=none ||
+    die "dd sync probe failed"
+t_b=$(date +%s%N)
+rm -f "$DATA/sync-probe"
+SYNC_MS=$(awk -v a="$t_a" -v b="$t_b" 'BEGIN{printf "%.3f", (b-a)/1e6/200}')
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(($(date +%s) - T0))
+
+# ---- report -------------------------------------------------------------------------
+ms() { awk -v u="$1" 'BEGIN{printf "%.3f", u/1000}'; }
+mib() { awk -v k="$1" 'BEGIN{printf "%.2f", k/1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "n/a" }'; }
+valid() { local n; for n in "${INVALID[@]}"; do [ "$n" = "$1" ] && { echo "**INVALID**"; return; }; done; echo ok; }
+row() {   # row NAME LABEL
+    local n=$1
+    printf '| %s | `%s` | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$2" "${R[$n.settings]}" \
+        "${R[$n.requests]}" "${R[$n.rps]}" "$(ms "${R[$n.p50_us]}")" "$(ms "${R[$n.p90_us]}")" \
+        "$(ms "${R[$n.p99_us]}")" "$(ms "${R[$n.max_us]}")" "${R[$n.cpu_us]}" "${R[$n.wait_us]}" \
+        "${R[$n.non200]}" "${R[$n.sockerr]}" "$(valid "$n")"
+}
+memrow() {
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$(mib "${M[$1.VmRSS]}")" "$(mib "${M[$1.VmHWM]}")" \
+        "$(mib "${M[$1.RssAnon]}")" "$(mib "${M[$1.RssFile]}")" "$(mib "${M[$1.Pss]}")" "${M[$1.Threads]}"
+}
+verdict() {   # verdict MEASURED TARGET UNIT
+    awk -v m="$1" -v t="$2" -v u="$3" 'BEGIN{
+        if (m < t) printf "met (%.2f %s under)", t-m, u;
+        else printf "**missed** by %.2f %s (%.1fx the target)", m-t, u, m/t }'
+}
+
+RSS_IDLE=$(mib "${M[restarted.VmRSS]}")
+RSS_LOADED=$(mib "${M[loaded.VmRSS]}")
+P99_1=$(ms "${R[refresh_1.p99_us]}")
+P99_C=$(ms "${R[refresh_c.p99_us]}")
+MEAN_1=$(ms "${R[refresh_1.mean_us]}")
+CPU_1=$(ms "${R[refresh_1.cpu_us]}")
+WAIT_1=$(ms "${R[refresh_1.wait_us]}")
+REST_1=$(awk -v m="${R[refresh_1.mean_us]}" -v c="${R[refresh_1.cpu_us]}" -v w="${R[refresh_1.wait_us]}" 'BEGIN{printf "%.3f", (m-c-w)/1000}')
+COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+{
+    echo "# fakts-node benchmark results"
+    echo
+    echo "Generated by \`bench/run.sh\` on $START_DATE in ${ELAPSED}s. The machine is shared: compare the"
+    echo "same-run ratios, not absolute numbers across runs."
+    echo
+    echo "| Machine | |"
+    echo "|---|---|"
+    echo "| nproc | $(nproc) |"
+    echo "| CPU | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) |"
+    echo "| kernel | $(uname -r) |"
+    echo "| load average (1/5/15 min) at start / end | $LOAD_START / $LOAD_END |"
+    echo "| data dir filesystem | $(df -T "$DATA" 2>/dev/null | awk 'NR==2{print $2}') (fsync cost applies to token writes) |"
+    echo "| fakts-node | \`$BIN\` (HEAD $COMMIT; working tree may carry uncommitted edits); sanitizer build: $SANITIZED; --fsync $FSYNC |"
+    echo "| wrk | $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2) |"
+    echo "| nginx peer | $NGINX_VERSION, $NGINX_WORKERS workers (the agent's HTTP pool is 2 threads), access log off |"
+    echo
+    echo "## HTTP on loopback (wrk)"
+    echo
+    echo "Latencies in ms. \"non-200\" counts every answer whose status was not 200; a run is valid only"
+    echo "when it and the socket errors (connect/read/write/timeout) are 0. \"server CPU\" is the server's"
+    echo "on-CPU time per answered request, \"CPU-wait\" its time runnable but waiting for a CPU"
+    echo "(from /proc/PID/task/*/schedstat; nginx: master and workers): CPU is the noise-resistant"
+    echo "figure, CPU-wait shows how contended the machine was."
+    echo
+    echo "| Benchmark | wrk settings | Requests | Rate (req/s) | p50 | p90 | p99 | max | server CPU µs/req | server CPU-wait µs/req | non-200 | socket errors | valid |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    row disc_c "fakts-node \`GET /.well-known/fakts\` ($DISC_BYTES B)"
+    row nginx_c "nginx static file, same size ($NGINX_BYTES B)"
+    row disc_1 "fakts-node \`GET /.well-known/fakts\`, 1 connection"
+    row nginx_1 "nginx static file, 1 connection"
+    row refresh_c "fakts-node refresh exchange, $CONNS chains"
+    row refresh_1 "fakts-node refresh exchange, 1 chain"
+    echo
+    echo "| Same-run ratio | |"
+    echo "|---|---|"
+    echo "| fakts-node discovery rate / nginx static rate, -c$CONNS | $(ratio "${R[disc_c.rps]}" "${R[nginx_c.rps]}") |"
+    echo "| fakts-node discovery rate / nginx static rate, -c1 | $(ratio "${R[disc_1.rps]}" "${R[nginx_1.rps]}") |"
+    echo "| fakts-node discovery p99 / nginx p99, -c1 | $(ratio "${R[disc_1.p99_us]}" "${R[nginx_1.p99_us]}") |"
+    echo "| fakts-node discovery CPU per request / nginx CPU per request, -c$CONNS | $(ratio "${R[disc_c.cpu_us]}" "${R[nginx_c.cpu_us]}") |"
+    echo "| fakts-node discovery CPU per request / nginx CPU per request, -c1 | $(ratio "${R[disc_1.cpu_us]}" "${R[nginx_1.cpu_us]}") |"
+    echo "| refresh rate / discovery rate, -c1 | $(ratio "${R[refresh_1.rps]}" "${R[disc_1.rps]}") |"
+    echo
+    echo "With $(nproc) CPUs shared by wrk, the server and everything else on the machine, a rate ratio near 1"
+    echo "can mean the client is the limit; the CPU-per-request ratio compares the servers' own work."
+    echo
+    echo "Refresh: each wrk thread owns one connection and one rotation chain (a client redeemed"
+    echo "up-front with a manifest requiring \`$REQ_NAME\`, which has $N_INST registered instances); every"
+    echo "answer's \`refresh_token\` is the next request's. Each exchange is a committed LMDB write"
+    echo "(rotate the token), a composition over the $N_INST candidates, and an RS256 signature."
+    echo
+    echo "## Registration"
+    echo
+    echo "| What | Count | Time (s) | Rate (registrations/s) | agent CPU µs/registration | agent CPU-wait µs/registration |"
+    echo "|---|---|---|---|---|---|"
+    echo "| \`PUT /v1/services\`, sequential, one keep-alive connection (curl) | $N_SVC ($N_NAMES names x $N_INST) | $REG_S | $REG_RATE | $REG_CPU | $REG_WAIT |"
+    echo
+    echo "## Resident memory of the agent (MiB, /proc/PID/status)"
+    echo
+    echo "| State | VmRSS | VmHWM | RssAnon | RssFile | Pss | Threads |"
+    echo "|---|---|---|---|---|---|---|"
+    memrow empty "idle, empty store, 1 s after start"
+    memrow registered "idle, $N_SVC services, 2 s after registration"
+    memrow loaded "idle, $N_SVC services, 2 s after all the wrk runs"
+    memrow restarted "idle, $N_SVC services, fresh restart, 2 s after start, nothing requested"
+    echo
+    echo "## Targets"
+    echo
+    echo "| Target | Measured | Verdict |"
+    echo "|---|---|---|"
+    echo "| idle RSS < 8 MiB with $N_SVC services (fresh restart) | $RSS_IDLE MiB | $(verdict "$RSS_IDLE" 8 MiB) |"
+    echo "| idle RSS < 8 MiB with $N_SVC services (after the load) | $RSS_LOADED MiB | $(verdict "$RSS_LOADED" 8 MiB) |"
+    echo "| refresh exchange p99 < 1 ms (1 connection) | $P99_1 ms | $(verdict "$P99_1" 1 ms) |"
+    echo "| refresh exchange p99 < 1 ms ($CONNS connections) | $P99_C ms | $(verdict "$P99_C" 1 ms) |"
+    echo
+    echo "Where a refresh's time goes (1 connection, means per request): latency ${MEAN_1} ms = agent"
+    echo "on-CPU ${CPU_1} ms + agent waiting for a CPU ${WAIT_1} ms + the rest ${REST_1} ms (blocked: the"
+    echo "commit's fdatasync, loopback, the client). A synchronous 4 KiB write on the data dir's"
+    echo "filesystem took ${SYNC_MS} ms during this run (\`dd oflag=dsync\`); registration is the same"
+    echo "kind of committed write."
+    if [ ${#INVALID[@]} -gt 0 ]; then
+        echo
+        echo "**Invalid measurements:** ${INVALID[*]} (non-200 answers or socket errors; see the raw output)."
+    fi
+    echo
+    echo "<details><summary>Raw wrk output</summary>"
+    echo
+    for n in disc_c nginx_c disc_1 nginx_1 refresh_c refresh_1; do
+        echo "### $n"
+        echo
+        echo '```'
+        cat "$TMP/wrk-$n.txt"
+        echo '```'
+        echo
+    done
+    echo "</details>"
+} >"$TMP/results.md"
+
+cp "$TMP/results.md" "$OUT"
+cat "$TMP/results.md"
+log "wrote $OUT (${ELAPSED}s)"
+if [ ${#INVALID[@]} -gt 0 ]; then
+    log "invalid measurements: ${INVALID[*]}"
+    exit 1
+fi
