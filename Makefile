@@ -50,12 +50,13 @@ $(FUZZ_BUILD)/.configured: | deps
 fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_record fuzz_yaml fuzz_service \
 	    fuzz_manifest fuzz_jwt fuzz_form
-	@secs=$(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS)); \
+	@set -o pipefail; secs=$(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS)); \
 	for t in fuzz_record fuzz_yaml fuzz_service fuzz_manifest fuzz_jwt fuzz_form; do \
 	    work=$$(mktemp -d); cp tests/fuzz/corpus/$$t/* $$work/; \
 	    echo "fuzzing $$t for $${secs}s"; \
-	    (cd $(FUZZ_BUILD) && ./$$t -seed=1 -max_total_time=$$secs -rss_limit_mb=512 \
-	        -max_len=65536 -print_final_stats=1 $$work 2>&1 | tail -n 3) || exit 1; \
+	    (cd $(FUZZ_BUILD)/tests/fuzz && ./$$t -seed=1 -max_total_time=$$secs -rss_limit_mb=512 \
+	        -max_len=65536 -print_final_stats=1 $$work 2>&1 \
+	        | grep -E 'executed_units|peak_rss|ERROR|SUMMARY') || exit 1; \
 	    rm -rf $$work; \
 	done
 
