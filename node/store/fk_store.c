@@ -18,7 +18,7 @@
 
 /*  Bumped whenever the meaning of a database changes; an older binary
     refuses a newer data directory instead of misreading it. */
-#define FK_STORE_SCHEMA "1"
+#define FK_STORE_SCHEMA "2"
 
 struct fk_store {
     MDB_env *env;    /* the environment, one per data directory */
@@ -26,6 +26,8 @@ struct fk_store {
     MDB_dbi local;   /* node-local settings and secrets */
     MDB_dbi records; /* "<key>\0<owner>" -> record envelope */
     MDB_dbi owners;  /* owner -> max version (big-endian uint64) */
+    MDB_dbi changes; /* "<owner>\0" + big-endian version -> record key: deltas in order */
+    MDB_dbi members; /* member name -> status byte + member JSON */
     char *node;      /* local node name: owner of local writes */
 };
 
@@ -33,6 +35,7 @@ struct fk_store_txn {
     fk_store_t *store; /* the store this transaction belongs to */
     MDB_txn *txn;      /* the LMDB transaction */
     bool write;        /* a write transaction */
+    bool local_writes; /* it wrote local records (replication must push them) */
     char *scratch;     /* key of the last entry returned, for entry->key */
 };
 
@@ -90,6 +93,54 @@ s_get_be64(const unsigned char in[8])
     return value;
 }
 
+/*  "<owner>\0" + big-endian version: the change index key. Returns its
+    length, or 0 when the owner is too long. */
+static size_t
+s_change_key(char *buf, const char *owner, uint64_t version)
+{
+    size_t owner_len = strlen(owner);
+    if (owner_len + 9 > FK_STORE_MAX_KEY) {
+        return 0;
+    }
+    memcpy(buf, owner, owner_len);
+    buf[owner_len] = '\0';
+    s_put_be64((unsigned char *)buf + owner_len + 1, version);
+    return owner_len + 9;
+}
+
+/*  Index every record by (owner, version), for schema upgrades. */
+static int
+s_build_changes(MDB_txn *txn, fk_store_t *self)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, self->records, &cursor);
+    if (rc) {
+        return rc;
+    }
+    MDB_val key;
+    MDB_val val;
+    rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
+    while (rc == 0) {
+        fk_record_t rec;
+        const char *sep = memchr(key.mv_data, '\0', key.mv_size);
+        if (sep && fk_record_decode(val.mv_data, val.mv_size, &rec) == 0) {
+            size_t key_len = (size_t)(sep - (const char *)key.mv_data);
+            char *owner = s_dup_bytes(sep + 1, key.mv_size - key_len - 1);
+            char ckey[FK_STORE_MAX_KEY];
+            size_t ckey_len = s_change_key(ckey, owner, rec.version);
+            free(owner);
+            MDB_val cval = s_val(key.mv_data, key_len);
+            MDB_val cmkey = s_val(ckey, ckey_len);
+            if (ckey_len && (rc = mdb_put(txn, self->changes, &cmkey, &cval, 0)) != 0) {
+                break;
+            }
+        }
+        rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 static int
 s_open_dbs(fk_store_t *self, const char *node)
 {
@@ -101,7 +152,9 @@ s_open_dbs(fk_store_t *self, const char *node)
     if ((rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &self->meta))
         || (rc = mdb_dbi_open(txn, "local", MDB_CREATE, &self->local))
         || (rc = mdb_dbi_open(txn, "records", MDB_CREATE, &self->records))
-        || (rc = mdb_dbi_open(txn, "owners", MDB_CREATE, &self->owners))) {
+        || (rc = mdb_dbi_open(txn, "owners", MDB_CREATE, &self->owners))
+        || (rc = mdb_dbi_open(txn, "changes", MDB_CREATE, &self->changes))
+        || (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &self->members))) {
         mdb_txn_abort(txn);
         return s_mdb_error(rc, "open databases");
     }
@@ -112,6 +165,13 @@ s_open_dbs(fk_store_t *self, const char *node)
     if (rc == MDB_NOTFOUND) {
         val = s_val(FK_STORE_SCHEMA, strlen(FK_STORE_SCHEMA));
         rc = mdb_put(txn, self->meta, &key, &val, 0);
+    } else if (rc == 0 && val.mv_size == 1 && memcmp(val.mv_data, "1", 1) == 0) {
+        /*  Schema 1 had no change index; it is derived from the records. */
+        if ((rc = s_build_changes(txn, self)) == 0) {
+            val = s_val(FK_STORE_SCHEMA, strlen(FK_STORE_SCHEMA));
+            rc = mdb_put(txn, self->meta, &key, &val, 0);
+            fk_info("store: upgraded the data directory to schema %s", FK_STORE_SCHEMA);
+        }
     } else if (rc == 0
                && (val.mv_size != strlen(FK_STORE_SCHEMA)
                    || memcmp(val.mv_data, FK_STORE_SCHEMA, val.mv_size) != 0)) {
@@ -322,15 +382,61 @@ fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
     return s_get_be64(val.mv_data);
 }
 
+/*  Write rec under (key, owner) unless the store already holds that
+    record at the same or a newer version, and keep the change index in
+    step: exactly one index entry per record, at its current version.
+    Returns 1 when written, 0 when stale, or an error. */
+static int
+s_put_record(fk_store_txn_t *txn, const char *key, const char *owner, const fk_record_t *rec)
+{
+    char buf[FK_STORE_MAX_KEY];
+    size_t buf_len = s_record_key(buf, key, owner);
+    char ckey[FK_STORE_MAX_KEY];
+    size_t ckey_len = s_change_key(ckey, owner, rec->version);
+    if (buf_len == 0 || ckey_len == 0) {
+        return FK_EINVAL_INPUT;
+    }
+    MDB_val mkey = s_val(buf, buf_len);
+    MDB_val old;
+    int rc = mdb_get(txn->txn, txn->store->records, &mkey, &old);
+    if (rc == 0) {
+        fk_record_t prev;
+        if (fk_record_decode(old.mv_data, old.mv_size, &prev) == 0) {
+            if (prev.version >= rec->version) {
+                return 0;
+            }
+            char okey[FK_STORE_MAX_KEY];
+            size_t okey_len = s_change_key(okey, owner, prev.version);
+            MDB_val omkey = s_val(okey, okey_len);
+            rc = mdb_del(txn->txn, txn->store->changes, &omkey, NULL);
+            if (rc && rc != MDB_NOTFOUND) {
+                return s_mdb_error(rc, "change index");
+            }
+        }
+    } else if (rc != MDB_NOTFOUND) {
+        return s_mdb_error(rc, "get");
+    }
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    if ((rc = fk_record_encode(rec, &encoded, &encoded_len)) != 0) {
+        return rc;
+    }
+    MDB_val mval = s_val(encoded, encoded_len);
+    rc = mdb_put(txn->txn, txn->store->records, &mkey, &mval, 0);
+    free(encoded);
+    if (rc) {
+        return s_mdb_error(rc, "put");
+    }
+    MDB_val cmkey = s_val(ckey, ckey_len);
+    MDB_val cval = s_val(key, strlen(key));
+    rc = mdb_put(txn->txn, txn->store->changes, &cmkey, &cval, 0);
+    return rc ? s_mdb_error(rc, "change index") : 1;
+}
+
 static int
 s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *payload, size_t len)
 {
     if (!txn->write) {
-        return FK_EINVAL_INPUT;
-    }
-    char buf[FK_STORE_MAX_KEY];
-    size_t buf_len = s_record_key(buf, key, txn->store->node);
-    if (buf_len == 0) {
         return FK_EINVAL_INPUT;
     }
     /*  The version comes from the local counter in the same transaction as
@@ -341,20 +447,184 @@ s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *
                        .stamp_ms = fk_clock_wall_ms(),
                        .payload = payload,
                        .payload_len = len};
-    char *encoded = NULL;
-    size_t encoded_len = 0;
-    int rc = fk_record_encode(&rec, &encoded, &encoded_len);
+    int rc = s_put_record(txn, key, txn->store->node, &rec);
+    if (rc < 0) {
+        return rc;
+    }
+    txn->local_writes = true;
+    return s_bump_owner(txn, txn->store->node, version);
+}
+
+int
+fk_store_apply(fk_store_txn_t *txn, const char *owner, const char *key, const void *data,
+               size_t len)
+{
+    if (!txn->write || !owner || !*owner || strcmp(owner, txn->store->node) == 0) {
+        /*  Only the owner writes its records: a remote copy of our own
+            records can only be older than what we hold. */
+        return FK_EINVAL_INPUT;
+    }
+    fk_record_t rec;
+    int rc = fk_record_decode(data, len, &rec);
     if (rc) {
         return rc;
     }
-    MDB_val mkey = {.mv_size = buf_len, .mv_data = buf};
-    MDB_val mval = {.mv_size = encoded_len, .mv_data = encoded};
-    rc = mdb_put(txn->txn, txn->store->records, &mkey, &mval, 0);
-    free(encoded);
-    if (rc) {
-        return s_mdb_error(rc, "put");
+    return s_put_record(txn, key, owner, &rec);
+}
+
+uint64_t
+fk_store_owner_advance(fk_store_txn_t *txn, const char *owner, uint64_t from, uint64_t to)
+{
+    uint64_t have = fk_store_owner_version(txn, owner);
+    /*  Advance only over a contiguous range: if we lack versions between
+        what we have and "from", claiming "to" would hide them from every
+        later digest exchange. */
+    if (txn->write && have >= from && to > have && s_bump_owner(txn, owner, to) == 0) {
+        return to;
     }
-    return s_bump_owner(txn, txn->store->node, version);
+    return have;
+}
+
+int
+fk_store_changes(fk_store_txn_t *txn, const char *owner, uint64_t after, fk_store_change_fn fn,
+                 void *arg)
+{
+    char ckey[FK_STORE_MAX_KEY];
+    size_t ckey_len = s_change_key(ckey, owner, after + 1);
+    if (ckey_len == 0) {
+        return FK_EINVAL_INPUT;
+    }
+    size_t owner_len = ckey_len - 8; /* "<owner>\0" */
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->store->changes, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "cursor");
+    }
+    MDB_val mkey = s_val(ckey, ckey_len);
+    MDB_val mval;
+    int result = 0;
+    rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_SET_RANGE);
+    while (rc == 0 && mkey.mv_size == owner_len + 8 && memcmp(mkey.mv_data, ckey, owner_len) == 0) {
+        uint64_t version = s_get_be64((const unsigned char *)mkey.mv_data + owner_len);
+        char rkey[FK_STORE_MAX_KEY];
+        if (mval.mv_size + 1 + owner_len > sizeof rkey) {
+            result = FK_ESTORE;
+            break;
+        }
+        memcpy(rkey, mval.mv_data, mval.mv_size);
+        rkey[mval.mv_size] = '\0';
+        memcpy(rkey + mval.mv_size + 1, owner, owner_len - 1);
+        MDB_val rmkey = s_val(rkey, mval.mv_size + owner_len);
+        MDB_val rval;
+        if (mdb_get(txn->txn, txn->store->records, &rmkey, &rval) == 0
+            && (result = fn(arg, rkey, version, rval.mv_data, rval.mv_size)) != 0) {
+            break;
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    if (rc && rc != MDB_NOTFOUND && result == 0) {
+        result = s_mdb_error(rc, "changes");
+    }
+    mdb_cursor_close(cursor);
+    return result;
+}
+
+int
+fk_store_owners(fk_store_txn_t *txn, fk_store_owner_fn fn, void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->store->owners, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "cursor");
+    }
+    MDB_val mkey;
+    MDB_val mval;
+    int result = 0;
+    rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_FIRST);
+    while (rc == 0) {
+        char owner[FK_STORE_MAX_KEY];
+        if (mkey.mv_size < sizeof owner && mval.mv_size == 8) {
+            memcpy(owner, mkey.mv_data, mkey.mv_size);
+            owner[mkey.mv_size] = '\0';
+            if ((result = fn(arg, owner, s_get_be64(mval.mv_data))) != 0) {
+                break;
+            }
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return result;
+}
+
+bool
+fk_store_txn_wrote_local(const fk_store_txn_t *txn)
+{
+    return txn->local_writes;
+}
+
+int
+fk_store_member_put(fk_store_txn_t *txn, const char *name, fk_store_member_status_t status,
+                    const char *json)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    size_t len = strlen(json);
+    char *value = fk_malloc(len + 1);
+    value[0] = (char)status;
+    memcpy(value + 1, json, len);
+    MDB_val mkey = s_val(name, strlen(name));
+    MDB_val mval = s_val(value, len + 1);
+    int rc = mdb_put(txn->txn, txn->store->members, &mkey, &mval, 0);
+    free(value);
+    return rc ? s_mdb_error(rc, "member put") : 0;
+}
+
+int
+fk_store_member_get(fk_store_txn_t *txn, const char *name, fk_store_member_status_t *status_p)
+{
+    MDB_val mkey = s_val(name, strlen(name));
+    MDB_val mval;
+    int rc = mdb_get(txn->txn, txn->store->members, &mkey, &mval);
+    if (rc) {
+        return s_mdb_error(rc, "member get");
+    }
+    if (mval.mv_size < 1) {
+        return FK_ESTORE;
+    }
+    *status_p = (fk_store_member_status_t)((const unsigned char *)mval.mv_data)[0];
+    return 0;
+}
+
+int
+fk_store_members(fk_store_txn_t *txn, fk_store_member_fn fn, void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn->txn, txn->store->members, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "cursor");
+    }
+    MDB_val mkey;
+    MDB_val mval;
+    int result = 0;
+    rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_FIRST);
+    while (rc == 0) {
+        if (mval.mv_size >= 1 && mkey.mv_size < 256) {
+            char name[256];
+            memcpy(name, mkey.mv_data, mkey.mv_size);
+            name[mkey.mv_size] = '\0';
+            char *json = s_dup_bytes((const char *)mval.mv_data + 1, mval.mv_size - 1);
+            result = fn(arg, name,
+                        (fk_store_member_status_t)((const unsigned char *)mval.mv_data)[0], json);
+            free(json);
+            if (result) {
+                break;
+            }
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return result;
 }
 
 int
@@ -472,6 +742,24 @@ fk_store_view(fk_store_txn_t *txn, char out[65])
             EVP_DigestUpdate(ctx, mkey.mv_data, mkey.mv_size);
             EVP_DigestUpdate(ctx, "", 1);
             EVP_DigestUpdate(ctx, mval.mv_data, mval.mv_size);
+            rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+        }
+        mdb_cursor_close(cursor);
+    }
+    /*  Then every member's liveness: the answers leave out the services
+        of failed and departed nodes, so it is part of the state they are
+        composed from. */
+    EVP_DigestUpdate(ctx, "|", 1);
+    if (mdb_cursor_open(txn->txn, txn->store->members, &cursor) == 0) {
+        MDB_val mkey;
+        MDB_val mval;
+        int rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_FIRST);
+        while (rc == 0) {
+            unsigned char status = mval.mv_size ? ((const unsigned char *)mval.mv_data)[0] : 0;
+            unsigned char live =
+                status == FK_STORE_MEMBER_ALIVE || status == FK_STORE_MEMBER_SUSPECT;
+            EVP_DigestUpdate(ctx, mkey.mv_data, mkey.mv_size);
+            EVP_DigestUpdate(ctx, &live, 1);
             rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
         }
         mdb_cursor_close(cursor);

@@ -12,7 +12,11 @@
       meta     schema version
       local    this node's own settings and secrets (never replicated)
       records  "<key>\0<owner>" -> fk_record envelope (proto/fk_record.h)
-      owners   "<owner>" -> big-endian uint64 max version written or seen
+      owners   "<owner>" -> big-endian uint64: every version up to it is held
+      changes  "<owner>\0" + big-endian version -> key: each record once, at
+               its current version, so "what changed after v" is a range read
+      members  member name -> status byte + JSON: this node's view of the
+               cluster (never replicated as records; gossip carries it)
 
     Records are ordered by key first, so a prefix scan ("svc/") sees every
     owner's records of one kind together, and a unique key (a device code,
@@ -34,6 +38,7 @@
 
 #include "fk_record.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -129,9 +134,70 @@ int fk_store_scan(fk_store_txn_t *txn, const char *prefix, fk_store_each_fn fn, 
 uint64_t fk_store_owner_version(fk_store_txn_t *txn, const char *owner);
 
 /*  Write the view digest: lowercase hex SHA-256 over every (owner, max
-    version) pair in owner order. Two stores with equal digests hold the
-    same records, so they compose equal answers. */
+    version) pair in owner order, then every member's name and whether it
+    is live. Two stores with equal digests hold the same records and count
+    the same nodes, so they compose equal answers. */
 void fk_store_view(fk_store_txn_t *txn, char out[65]);
+
+/*  Replication. Apply a record received from another node: data is an
+    encoded fk_record envelope (untrusted bytes, validated here). Written
+    only if newer than what the store holds for (key, owner). Returns 1
+    applied, 0 stale (duplicates are harmless), FK_EINVAL_INPUT (owner is
+    this node, a write to its own records from outside), FK_EPROTO_* or a
+    store error. Only in a write transaction. */
+int fk_store_apply(fk_store_txn_t *txn, const char *owner, const char *key, const void *data,
+                   size_t len);
+
+/*  Record that every change of owner in (from, to] is now held: the
+    owner's version moves to "to" only when the store already holds every
+    version up to "from" (Scuttlebutt's no-gap rule). Returns the owner's
+    version afterwards. Only in a write transaction. */
+uint64_t fk_store_owner_advance(fk_store_txn_t *txn, const char *owner, uint64_t from, uint64_t to);
+
+/*  Called for each change: the record key, its version and the encoded
+    envelope (borrowed until the transaction ends). Non-zero stops. */
+typedef int (*fk_store_change_fn)(void *arg, const char *key, uint64_t version, const void *record,
+                                  size_t len);
+
+/*  Visit owner's records with a version above after, in version order
+    (tombstones included: deletes replicate too). Returns 0, the
+    callback's value, or a store error. */
+int fk_store_changes(fk_store_txn_t *txn, const char *owner, uint64_t after, fk_store_change_fn fn,
+                     void *arg);
+
+/*  Called for each owner with its version; non-zero stops. */
+typedef int (*fk_store_owner_fn)(void *arg, const char *owner, uint64_t version);
+
+/*  Visit every owner in name order (the digest). */
+int fk_store_owners(fk_store_txn_t *txn, fk_store_owner_fn fn, void *arg);
+
+/*  True when this write transaction wrote a local record (so the cluster
+    plane has something to push once it commits). */
+bool fk_store_txn_wrote_local(const fk_store_txn_t *txn);
+
+/*  A member's status as this node sees it. */
+typedef enum {
+    FK_STORE_MEMBER_ALIVE = 0,   /* answering probes */
+    FK_STORE_MEMBER_SUSPECT = 1, /* missed probes; still counted in answers */
+    FK_STORE_MEMBER_FAILED = 2,  /* declared failed: its services leave every answer */
+    FK_STORE_MEMBER_LEFT = 3     /* left gracefully */
+} fk_store_member_status_t;
+
+/*  Store this node's view of a member (status and a JSON description),
+    in a write transaction. Returns 0 or a store error. */
+int fk_store_member_put(fk_store_txn_t *txn, const char *name, fk_store_member_status_t status,
+                        const char *json);
+
+/*  A member's status. Returns 0, FK_ENOTFOUND or a store error. */
+int fk_store_member_get(fk_store_txn_t *txn, const char *name, fk_store_member_status_t *status_p);
+
+/*  Called for each member in name order with its status and JSON
+    (borrowed for the call); non-zero stops. */
+typedef int (*fk_store_member_fn)(void *arg, const char *name, fk_store_member_status_t status,
+                                  const char *json);
+
+/*  Visit every member. */
+int fk_store_members(fk_store_txn_t *txn, fk_store_member_fn fn, void *arg);
 
 /*  Node-local values (the "local" database: never replicated). get returns
     0 with *value_p owning a fresh NUL-terminated copy and *len_p its

@@ -5,6 +5,7 @@
 #include "fk_testdir.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 static char *s_dir;
@@ -237,5 +238,166 @@ Test(fk_store, local_values_round_trip_binary_bytes)
     free(value);
     cr_assert_eq(fk_store_local_get(txn, "missing", &value, &len), FK_ENOTFOUND);
     cr_assert_null(value);
+    fk_store_txn_end(&txn);
+}
+
+/*  Replication: records travel as encoded envelopes between stores. */
+
+typedef struct {
+    fk_store_t *into;    /* store applying the changes */
+    fk_store_txn_t *txn; /* its write transaction */
+    const char *owner;   /* whose changes */
+    uint64_t last;       /* last version visited */
+    int applied;         /* how many were new */
+} s_copy_t;
+
+static int
+s_copy_change(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    s_copy_t *copy = arg;
+    cr_assert_gt(version, copy->last, "changes come in version order");
+    copy->last = version;
+    int rc = fk_store_apply(copy->txn, copy->owner, key, record, len);
+    cr_assert_geq(rc, 0);
+    copy->applied += rc;
+    return 0;
+}
+
+/*  Copy node-a's changes after "after" into other, as a delta would. */
+static int
+s_replicate(fk_store_t *other, uint64_t after)
+{
+    fk_store_txn_t *src;
+    cr_assert_eq(fk_store_read_begin(s_store, &src), 0);
+    s_copy_t copy = {.into = other, .owner = "node-a", .last = after};
+    cr_assert_eq(fk_store_write_begin(other, &copy.txn), 0);
+    cr_assert_eq(fk_store_changes(src, "node-a", after, s_copy_change, &copy), 0);
+    fk_store_owner_advance(copy.txn, "node-a", after, copy.last);
+    cr_assert_eq(fk_store_commit(&copy.txn), 0);
+    fk_store_txn_end(&src);
+    return copy.applied;
+}
+
+Test(fk_store, deltas_bring_a_replica_to_the_same_view)
+{
+    char *dir = fk_testdir_make("fk_store_b");
+    fk_store_t *other;
+    cr_assert_eq(fk_store_open(&other, dir, "node-b", 64u << 20, FK_STORE_SYNC_NONE), 0);
+    s_put("svc/x/1", "one");
+    s_put("svc/x/2", "two");
+    s_put("svc/x/1", "uno");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_delete(txn, "svc/x/2"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+
+    cr_assert_eq(s_replicate(other, 0), 2, "one record and one tombstone");
+    cr_assert_eq(s_replicate(other, 0), 0, "applying twice changes nothing");
+
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_read_begin(other, &txn), 0);
+    cr_assert_eq(fk_store_get(txn, "svc/x/1", "node-a", &entry), 0);
+    cr_assert_eq(memcmp(entry.record.payload, "uno", 3), 0);
+    cr_assert_eq(fk_store_get(txn, "svc/x/2", NULL, &entry), FK_ENOTFOUND);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 4);
+    char view_b[65];
+    fk_store_view(txn, view_b);
+    fk_store_txn_end(&txn);
+
+    /*  node-b's own view also counts its (empty) counter: compare the
+        owner entries through a fresh store holding only node-a's data. */
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    char view_a[65];
+    fk_store_view(txn, view_a);
+    fk_store_txn_end(&txn);
+    cr_assert_str_eq(view_a, view_b);
+    fk_store_destroy(&other);
+    fk_testdir_remove(&dir);
+}
+
+Test(fk_store, owner_version_never_skips_a_gap)
+{
+    char *dir = fk_testdir_make("fk_store_b");
+    fk_store_t *other;
+    cr_assert_eq(fk_store_open(&other, dir, "node-b", 64u << 20, FK_STORE_SYNC_NONE), 0);
+    s_put("a", "1");
+    s_put("b", "2");
+    s_put("c", "3");
+    /*  Deliver only what came after version 2, as a late eager push. */
+    cr_assert_eq(s_replicate(other, 2), 1);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(other, &txn), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 0, "versions 1-2 are still missing");
+    fk_store_txn_end(&txn);
+    cr_assert_eq(s_replicate(other, 0), 2);
+    cr_assert_eq(fk_store_read_begin(other, &txn), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "node-a"), 3);
+    fk_store_txn_end(&txn);
+    fk_store_destroy(&other);
+    fk_testdir_remove(&dir);
+}
+
+Test(fk_store, apply_refuses_records_of_the_local_node_and_garbage)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_apply(txn, "node-a", "k", "\x94\x01\x00\x00\xc4\x00", 6),
+                 FK_EINVAL_INPUT);
+    cr_assert_lt(fk_store_apply(txn, "node-x", "k", "\xdd\xdd\xdd\xdd\xdd", 5), 0);
+    cr_assert_eq(fk_store_apply(txn, "node-x", "k", "\x94\x01\x00\x00\xc4\x00", 6), 1);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+}
+
+static int
+s_member_line(void *arg, const char *name, fk_store_member_status_t status, const char *json)
+{
+    char *out = arg;
+    char line[128];
+    snprintf(line, sizeof line, "%s=%d:%s;", name, (int)status, json);
+    strcat(out, line);
+    return 0;
+}
+
+Test(fk_store, members_round_trip_and_count_in_the_view)
+{
+    char before[65];
+    char after[65];
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_view(txn, before);
+    fk_store_txn_end(&txn);
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_member_put(txn, "node-b", FK_STORE_MEMBER_ALIVE, "{}"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_view(txn, after);
+    fk_store_member_status_t status;
+    cr_assert_eq(fk_store_member_get(txn, "node-b", &status), 0);
+    cr_assert_eq(status, FK_STORE_MEMBER_ALIVE);
+    cr_assert_eq(fk_store_member_get(txn, "node-z", &status), FK_ENOTFOUND);
+    char lines[256] = "";
+    cr_assert_eq(fk_store_members(txn, s_member_line, lines), 0);
+    cr_assert_str_eq(lines, "node-b=0:{};");
+    fk_store_txn_end(&txn);
+    cr_assert_str_neq(before, after);
+
+    /*  Suspect still counts as live: the view does not change. */
+    char suspect[65];
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_member_put(txn, "node-b", FK_STORE_MEMBER_SUSPECT, "{\"x\":1}"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_view(txn, suspect);
+    fk_store_txn_end(&txn);
+    cr_assert_str_eq(suspect, after);
+}
+
+Test(fk_store, local_writes_are_flagged_for_the_cluster_plane)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_not(fk_store_txn_wrote_local(txn));
+    cr_assert_eq(fk_store_put(txn, "k", "v", 1), 0);
+    cr_assert(fk_store_txn_wrote_local(txn));
     fk_store_txn_end(&txn);
 }
