@@ -10,6 +10,7 @@
 
 #include "fk_api.h"
 #include "fk_catalog.h"
+#include "fk_cluster.h"
 #include "fk_clock.h"
 #include "fk_config.h"
 #include "fk_crypto.h"
@@ -123,12 +124,12 @@ s_signer(fk_store_t *store, fk_signer_t **signer_p)
 /*  Write <data-dir>/agent.json atomically (write, then rename), so a
     command never reads half a file. */
 static int
-s_write_agent_file(const fk_config_t *cfg, const char *http_addr)
+s_write_agent_file(const fk_config_t *cfg, const char *http_addr, const char *gossip_addr)
 {
     char *path = fk_asprintf("%s/agent.json", cfg->data_dir);
     char *tmp = fk_asprintf("%s/.agent.json.tmp", cfg->data_dir);
-    json_t *doc = json_pack("{s:s, s:s, s:I}", "node", cfg->node, "http", http_addr, "pid",
-                            (json_int_t)getpid());
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I}", "node", cfg->node, "http", http_addr, "gossip",
+                            gossip_addr, "pid", (json_int_t)getpid());
     char *text = fk_json_dump(doc);
     json_decref(doc);
     int rc = 0;
@@ -149,7 +150,7 @@ s_write_agent_file(const fk_config_t *cfg, const char *http_addr)
 }
 
 static void
-s_banner(const fk_config_t *cfg, const char *http_addr)
+s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
 {
     const char *host = strcmp(cfg->http_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->http_host;
     const char *colon = strrchr(http_addr, ':');
@@ -158,11 +159,12 @@ s_banner(const fk_config_t *cfg, const char *http_addr)
     fprintf(stdout,
             "fakts-node agent '%s' is running.\n"
             "  Fakts URL:    %s   (apps discover %s/.well-known/fakts)\n"
+            "  Gossip:       %s (others join with: fakts-node join %s)\n"
             "  Admin token:  %s/admin-token (mode 0600)\n"
             "  Services dir: %s (SIGHUP re-reads it)\n"
             "  Approve an app: fakts-node codes, then fakts-node approve USER_CODE\n"
             "                  (add --data-dir %s when run elsewhere)\n",
-            cfg->node, url, url, cfg->data_dir, cfg->services_dir, cfg->data_dir);
+            cfg->node, url, url, gossip, gossip, cfg->data_dir, cfg->services_dir, cfg->data_dir);
     fflush(stdout);
     free(url);
 }
@@ -230,6 +232,7 @@ fk_agent_main(int argc, char **argv)
     fk_signer_t *signer = NULL;
     fk_grants_t *grants = NULL;
     fk_api_t *api = NULL;
+    fk_cluster_t *cluster = NULL;
     fk_http_t *http = NULL;
     char *admin = NULL;
     char *http_addr = NULL;
@@ -276,6 +279,22 @@ fk_agent_main(int argc, char **argv)
         freed heap back so an idle agent stays small. */
     malloc_trim(0);
 
+    /*  The cluster plane starts before the listener: answers filter out
+        failed nodes from the member table it keeps. */
+    fk_cluster_opts_t cluster_opts = {.store = store,
+                                      .bind = cfg.gossip,
+                                      .advertise = cfg.advertise,
+                                      .join = (const char *const *)cfg.join,
+                                      .join_count = cfg.join_count,
+                                      .retry_join = (const char *const *)cfg.retry_join,
+                                      .retry_join_count = cfg.retry_join_count};
+    if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
+                fk_strerror(rc));
+        status = rc == FK_ECONFIG ? EX_CONFIG : 1;
+        goto done;
+    }
+
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */
     rc = fk_http_bind(&http, cfg.http_host, cfg.http_port, cfg.max_body);
@@ -287,6 +306,7 @@ fk_agent_main(int argc, char **argv)
     http_addr = fk_asprintf("%s:%u", cfg.http_host, (unsigned)fk_http_port(http));
     fk_api_opts_t api_opts = {.store = store,
                               .grants = grants,
+                              .cluster = cluster,
                               .admin_token = admin,
                               .public_url = cfg.public_url,
                               .deployment_name = cfg.deployment_name,
@@ -300,13 +320,13 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
-    if ((rc = s_write_agent_file(&cfg, http_addr)) != 0) {
+    if ((rc = s_write_agent_file(&cfg, http_addr, fk_cluster_addr(cluster))) != 0) {
         fprintf(stderr, "fakts-node agent: cannot write %s/agent.json: %s\n", cfg.data_dir,
                 fk_strerror(rc));
         goto done;
     }
     fk_info("agent: node %s serving HTTP on %s", cfg.node, http_addr);
-    s_banner(&cfg, http_addr);
+    s_banner(&cfg, http_addr, fk_cluster_addr(cluster));
     s_run(store, grants, &cfg, &signals);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
@@ -317,6 +337,7 @@ done:
     free(http_addr);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
+    fk_cluster_destroy(&cluster);
     fk_grants_destroy(&grants);
     fk_signer_destroy(&signer);
     fk_store_destroy(&store);

@@ -18,7 +18,9 @@ const char fk_config_usage[] =
     "usage: fakts-node agent [--config FILE] [--data-dir DIR] [--node NAME]\n"
     "                        [--http HOST:PORT] [--public-url URL] [--services-dir DIR]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
-    "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n";
+    "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n"
+    "                        [--gossip HOST:PORT] [--advertise HOST]\n"
+    "                        [--join ADDR]... [--retry-join ADDR]...\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -34,6 +36,10 @@ typedef enum {
     S_RATE_AUTHORIZE,
     S_RATE_TOKEN,
     S_FSYNC,
+    S_GOSSIP,
+    S_ADVERTISE,
+    S_JOIN,
+    S_RETRY_JOIN,
     S_COUNT
 } s_setting_t;
 
@@ -53,6 +59,10 @@ static const struct {
     [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
     [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
     [S_FSYNC] = {"fsync", "FAKTS_FSYNC", "fsync"},
+    [S_GOSSIP] = {"gossip", "FAKTS_GOSSIP", "gossip"},
+    [S_ADVERTISE] = {"advertise", "FAKTS_ADVERTISE", "advertise"},
+    [S_JOIN] = {"join", "FAKTS_JOIN", "join"},
+    [S_RETRY_JOIN] = {"retry-join", "FAKTS_RETRY_JOIN", "retry_join"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -105,7 +115,24 @@ s_read_file(const char *path, char *values[S_COUNT], char *err, size_t errlen)
             json_decref(doc);
             return FK_ECONFIG;
         }
-        if (json_is_string(value)) {
+        if (json_is_array(value) && (found == S_JOIN || found == S_RETRY_JOIN)) {
+            /*  Lists travel as comma-separated text, like the environment. */
+            size_t i;
+            json_t *item;
+            json_array_foreach(value, i, item)
+            {
+                if (!json_is_string(item)) {
+                    snprintf(err, errlen, "%s: %s[%zu]: must be a string", path, key, i);
+                    json_decref(doc);
+                    return FK_ECONFIG;
+                }
+                char *joined = values[found]
+                                   ? fk_asprintf("%s,%s", values[found], json_string_value(item))
+                                   : fk_strdup(json_string_value(item));
+                free(values[found]);
+                values[found] = joined;
+            }
+        } else if (json_is_string(value)) {
             values[found] = fk_strdup(json_string_value(value));
         } else if (json_is_integer(value)) {
             values[found] = fk_asprintf("%lld", (long long)json_integer_value(value));
@@ -156,6 +183,48 @@ s_default_node(void)
     return fk_strdup(host);
 }
 
+/*  Split comma-separated text into a NULL-terminated array of trimmed,
+    non-empty strings (caller frees with s_free_list). */
+static char **
+s_split(const char *text, size_t *count_p)
+{
+    char **list = fk_calloc(1, sizeof *list);
+    size_t count = 0;
+    const char *p = text;
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        const char *start = p;
+        size_t n = len;
+        while (n > 0 && (*start == ' ' || *start == '\t')) {
+            start++;
+            n--;
+        }
+        while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t')) {
+            n--;
+        }
+        if (n > 0) {
+            list = fk_realloc(list, (count + 2) * sizeof *list);
+            list[count++] = fk_strndup(start, n);
+            list[count] = NULL;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    *count_p = count;
+    return list;
+}
+
+static void
+s_free_list(char **list, size_t count)
+{
+    for (size_t i = 0; list && i < count; i++) {
+        free(list[i]);
+    }
+    free(list);
+}
+
 int
 fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -184,6 +253,11 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         if (opt == 'c') {
             free(config);
             config = fk_strdup(optarg);
+        } else if ((opt == S_JOIN || opt == S_RETRY_JOIN) && flags[opt]) {
+            /*  Repeatable: --join A --join B. */
+            char *joined = fk_asprintf("%s,%s", flags[opt], optarg);
+            free(flags[opt]);
+            flags[opt] = joined;
         } else if (opt >= 0 && opt < S_COUNT) {
             free(flags[opt]);
             flags[opt] = fk_strdup(optarg);
@@ -269,6 +343,17 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->fsync_always = strcmp(fsync, "always") == 0;
+    cfg->gossip = fk_strdup(value[S_GOSSIP] ? value[S_GOSSIP] : "127.0.0.1:8521");
+    const char *colon = strrchr(cfg->gossip, ':');
+    unsigned long long gossip_port = 0;
+    if (!colon || colon == cfg->gossip || s_parse_uint(colon + 1, 65535, &gossip_port) != 0) {
+        snprintf(err, errlen, "gossip: '%s' is not HOST:PORT", cfg->gossip);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->advertise = value[S_ADVERTISE] ? fk_strdup(value[S_ADVERTISE]) : NULL;
+    cfg->join = s_split(value[S_JOIN], &cfg->join_count);
+    cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
 
 done:
     for (int i = 0; i < S_COUNT; i++) {
@@ -292,5 +377,9 @@ fk_config_clear(fk_config_t *cfg)
     free(cfg->public_url);
     free(cfg->services_dir);
     free(cfg->deployment_name);
+    free(cfg->gossip);
+    free(cfg->advertise);
+    s_free_list(cfg->join, cfg->join_count);
+    s_free_list(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -26,6 +26,12 @@ typedef struct {
     size_t max_body;            /* request body limit in bytes */
     unsigned authorize_per_min; /* app-authorization requests per minute per IP (0: off) */
     unsigned token_per_min;     /* token requests per minute per IP (0: off) */
+    char *gossip;               /* gossip bind address "host:port" (port 0: any) */
+    char *advertise;            /* host others reach our gossip at, or NULL */
+    char **join;                /* --join addresses (NULL-terminated) */
+    size_t join_count;          /* entries in join */
+    char **retry_join;          /* --retry-join addresses (NULL-terminated) */
+    size_t retry_join_count;    /* entries in retry_join */
     bool fsync_always;          /* fdatasync every commit instead of once a second */
 } fk_config_t;
 

@@ -9,11 +9,14 @@
 #include "fk_mem.h"
 #include "fk_service.h"
 
+#include <errno.h>
 #include <microhttpd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static void
 s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error, const char *message)
@@ -50,14 +53,15 @@ s_info(fk_api_t *self, fk_http_req_t *req)
     }
     char view[65];
     fk_store_view(txn, view);
-    json_t *services = fk_catalog_list(self->store, txn, false);
+    json_t *services = fk_catalog_list(self->store, txn, false, false);
     fk_store_txn_end(&txn);
     json_t *pending = fk_grants_pending(self->grants);
-    json_t *info = json_pack(
-        "{s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node", fk_store_node(self->store), "version",
-        "0.1.0", "http", self->http_addr, "data_dir", self->data_dir, "services_dir",
-        self->services_dir, "view", view, "services", (json_int_t)json_array_size(services),
-        "pending_codes", (json_int_t)json_array_size(pending));
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
+                             fk_store_node(self->store), "version", "0.1.0", "http",
+                             self->http_addr, "gossip", fk_cluster_addr(self->cluster), "data_dir",
+                             self->data_dir, "services_dir", self->services_dir, "view", view,
+                             "services", (json_int_t)json_array_size(services), "pending_codes",
+                             (json_int_t)json_array_size(pending));
     json_decref(services);
     json_decref(pending);
     fk__api_respond(self, req, 200, info);
@@ -71,7 +75,8 @@ s_services_list(fk_api_t *self, fk_http_req_t *req)
         s_error(self, req, 500, "internal", "cannot read the store");
         return;
     }
-    json_t *list = fk_catalog_list(self->store, txn, fk_http_query(req, "local") != NULL);
+    json_t *list = fk_catalog_list(self->store, txn, fk_http_query(req, "local") != NULL,
+                                   fk_http_query(req, "all") != NULL);
     fk_store_txn_end(&txn);
     fk__api_respond(self, req, 200, list);
 }
@@ -186,6 +191,112 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
     json_decref(body);
 }
 
+static int
+s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
+{
+    static const char *const names[] = {"alive", "suspect", "failed", "left"};
+    json_t *doc = json_loads(json, 0, NULL);
+    json_array_append_new(arg,
+                          json_pack("{s:s, s:s, s:s, s:I}", "name", name, "addr",
+                                    fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "",
+                                    "status", names[status <= FK_STORE_MEMBER_LEFT ? status : 0],
+                                    "incarnation", (json_int_t)fk_json_int(doc, "incarnation", 0)));
+    json_decref(doc);
+    return 0;
+}
+
+static void
+s_members(fk_api_t *self, fk_http_req_t *req)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    json_t *rows = json_array();
+    fk_store_members(txn, s_member_row, rows);
+    fk_store_txn_end(&txn);
+    fk__api_respond(self, req, 200, rows);
+}
+
+/*  POST /v1/agent/join {"addrs":["host:port",...]}: join through each;
+    succeeds when at least one answered (as serf join does). */
+static void
+s_join(fk_api_t *self, fk_http_req_t *req)
+{
+    json_t *body = NULL;
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    char reason[256];
+    if (fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
+        s_error(self, req, 400, "invalid", reason);
+        return;
+    }
+    json_t *addrs = json_object_get(body, "addrs");
+    if (!json_is_array(addrs) || json_array_size(addrs) == 0) {
+        s_error(self, req, 400, "invalid", "addrs: must be a non-empty list of HOST:PORT");
+        json_decref(body);
+        return;
+    }
+    json_t *joined = json_array();
+    json_t *failed = json_object();
+    size_t i;
+    json_t *addr;
+    json_array_foreach(addrs, i, addr)
+    {
+        const char *a = json_string_value(addr);
+        int rc = a ? fk_cluster_join(self->cluster, a) : FK_EINVAL_INPUT;
+        if (rc == 0) {
+            json_array_append(joined, addr);
+        } else {
+            json_object_set_new(
+                failed, a ? a : "?",
+                json_string(rc == -ETIMEDOUT ? "no answer within 5 s" : "not a HOST:PORT address"));
+        }
+    }
+    if (json_array_size(joined) == 0) {
+        char message[300];
+        const char *first_addr = NULL;
+        json_t *first_reason = NULL;
+        json_object_foreach(failed, first_addr, first_reason)
+        {
+            break;
+        }
+        snprintf(message, sizeof message, "could not join %s: %s", first_addr ? first_addr : "?",
+                 json_string_value(first_reason));
+        s_error(self, req, 502, "unreachable", message);
+        json_decref(joined);
+        json_decref(failed);
+    } else {
+        fk__api_respond(self, req, 200,
+                        json_pack("{s:o, s:o}", "joined", joined, "failed", failed));
+    }
+    json_decref(body);
+}
+
+static void
+s_leave(fk_api_t *self, fk_http_req_t *req)
+{
+    fk_cluster_leave(self->cluster);
+    fk__api_respond(self, req, 200, json_pack("{s:s}", "left", fk_store_node(self->store)));
+    /*  A node that left stops, as a Consul or Serf agent does; the main
+        thread takes this signal like any other SIGTERM. */
+    kill(getpid(), SIGTERM);
+}
+
+static void
+s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
+{
+    int rc = fk_cluster_force_leave(self->cluster, name);
+    if (rc) {
+        char message[300];
+        snprintf(message, sizeof message, "no failed member named '%.200s'", name);
+        s_error(self, req, 404, "not_found", message);
+        return;
+    }
+    fk__api_respond(self, req, 200, json_pack("{s:s}", "left", name));
+}
+
 static void
 s_not_allowed(fk_api_t *self, fk_http_req_t *req)
 {
@@ -209,7 +320,15 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
         return true;
     }
     const char *rest = path + 4;
-    if (strcmp(rest, "agent/info") == 0) {
+    if (strcmp(rest, "agent/members") == 0) {
+        s_is(req, "GET") ? s_members(self, req) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "agent/join") == 0) {
+        s_is(req, "POST") ? s_join(self, req) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "agent/leave") == 0) {
+        s_is(req, "POST") ? s_leave(self, req) : s_not_allowed(self, req);
+    } else if (strncmp(rest, "agent/force-leave/", 18) == 0 && rest[18]) {
+        s_is(req, "POST") ? s_force_leave(self, req, rest + 18) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "agent/info") == 0) {
         s_is(req, "GET") ? s_info(self, req) : s_not_allowed(self, req);
     } else if (strcmp(rest, "services") == 0) {
         if (s_is(req, "GET")) {

@@ -22,6 +22,7 @@ fk_api_new(const fk_api_opts_t *opts)
     fk_api_t *self = fk_calloc(1, sizeof *self);
     self->store = opts->store;
     self->grants = opts->grants;
+    self->cluster = opts->cluster;
     self->admin_token = fk_strdup(opts->admin_token);
     self->public_url = opts->public_url && *opts->public_url ? fk_strdup(opts->public_url) : NULL;
     /*  A trailing slash would double up when paths are appended. */

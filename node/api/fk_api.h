@@ -9,6 +9,8 @@
 #ifndef FK_API_H_INCLUDED
 #define FK_API_H_INCLUDED
 
+#include "fk_cluster.h"
+#include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
 #include "fk_store.h"
@@ -18,6 +20,7 @@ typedef struct fk_api fk_api_t;
 typedef struct {
     fk_store_t *store;           /* borrowed */
     fk_grants_t *grants;         /* borrowed */
+    fk_cluster_t *cluster;       /* borrowed: join, leave, force-leave */
     const char *admin_token;     /* required on /v1/ (copied) */
     const char *public_url;      /* base URL of answers, or NULL to follow Host (copied) */
     const char *deployment_name; /* discovery "name" and self.deployment_name (copied) */

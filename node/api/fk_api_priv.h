@@ -12,6 +12,7 @@
 struct fk_api {
     fk_store_t *store;          /* borrowed */
     fk_grants_t *grants;        /* borrowed */
+    fk_cluster_t *cluster;      /* borrowed */
     char *admin_token;          /* the operators' secret */
     char *public_url;           /* configured base URL, or NULL */
     char *deployment_name;      /* deployment name */

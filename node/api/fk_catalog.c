@@ -39,9 +39,31 @@ s_instance(const fk_store_entry_t *entry)
     return value;
 }
 
+/*  The status of a record's owner as this node sees it. An owner missing
+    from the member table is this node itself or one not yet heard of:
+    both count as live. */
+static fk_store_member_status_t
+s_owner_status(fk_store_txn_t *txn, const char *owner)
+{
+    fk_store_member_status_t status = FK_STORE_MEMBER_ALIVE;
+    if (fk_store_member_get(txn, owner, &status) != 0) {
+        status = FK_STORE_MEMBER_ALIVE;
+    }
+    return status;
+}
+
+static bool
+s_owner_live(fk_store_txn_t *txn, const char *owner)
+{
+    fk_store_member_status_t status = s_owner_status(txn, owner);
+    return status == FK_STORE_MEMBER_ALIVE || status == FK_STORE_MEMBER_SUSPECT;
+}
+
 typedef struct {
-    const char *owner; /* only this owner's records, or NULL */
-    json_t *out;       /* array collecting instances */
+    fk_store_txn_t *txn; /* the transaction scanned */
+    const char *owner;   /* only this owner's records, or NULL */
+    bool all;            /* include services of failed and departed nodes */
+    json_t *out;         /* array collecting instances */
 } s_scan_t;
 
 static int
@@ -51,8 +73,18 @@ s_collect(void *arg, const fk_store_entry_t *entry)
     if (scan->owner && strcmp(entry->owner, scan->owner) != 0) {
         return 0;
     }
+    fk_store_member_status_t status = s_owner_status(scan->txn, entry->owner);
+    bool live = status == FK_STORE_MEMBER_ALIVE || status == FK_STORE_MEMBER_SUSPECT;
+    if (!live && !scan->all) {
+        return 0;
+    }
     json_t *instance = s_instance(entry);
     if (instance) {
+        if (scan->all) {
+            static const char *const names[] = {"alive", "suspect", "failed", "left"};
+            json_object_set_new(instance, "node_status",
+                                json_string(names[status <= FK_STORE_MEMBER_LEFT ? status : 0]));
+        }
         json_array_append_new(scan->out, instance);
     }
     return 0;
@@ -154,9 +186,12 @@ fk_catalog_deregister(fk_store_t *store, const char *id)
 }
 
 json_t *
-fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only)
+fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only, bool all)
 {
-    s_scan_t scan = {.owner = local_only ? fk_store_node(store) : NULL, .out = json_array()};
+    s_scan_t scan = {.txn = txn,
+                     .owner = local_only ? fk_store_node(store) : NULL,
+                     .all = all,
+                     .out = json_array()};
     fk_store_scan(txn, S_PREFIX, s_collect, &scan);
     return scan.out;
 }
@@ -175,14 +210,18 @@ fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char *id)
 }
 
 typedef struct {
-    const char *tag; /* keep instances carrying this tag */
-    json_t *out;     /* collected instances */
+    fk_store_txn_t *txn; /* the transaction scanned */
+    const char *tag;     /* keep instances carrying this tag */
+    json_t *out;         /* collected instances */
 } s_tag_scan_t;
 
 static int
 s_collect_tagged(void *arg, const fk_store_entry_t *entry)
 {
     s_tag_scan_t *scan = arg;
+    if (!s_owner_live(scan->txn, entry->owner)) {
+        return 0;
+    }
     json_t *instance = s_instance(entry);
     if (!instance) {
         return 0;
@@ -206,11 +245,16 @@ s_collect_tagged(void *arg, const fk_store_entry_t *entry)
 static int
 s_collect_first(void *arg, const fk_store_entry_t *entry)
 {
+    s_scan_t *scan = arg;
+    /*  Services of failed and departed nodes leave every answer at once. */
+    if (!s_owner_live(scan->txn, entry->owner)) {
+        return 0;
+    }
     json_t *instance = s_instance(entry);
     if (!instance) {
         return 0;
     }
-    json_array_append_new(arg, instance);
+    json_array_append_new(scan->out, instance);
     return 1;
 }
 
@@ -227,10 +271,11 @@ fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
             continue;
         }
         char *prefix = fk_asprintf(S_PREFIX "%s/", service);
-        fk_store_scan(txn, prefix, s_collect_first, out);
+        s_scan_t scan = {.txn = txn, .out = out};
+        fk_store_scan(txn, prefix, s_collect_first, &scan);
         free(prefix);
         if (json_is_true(json_object_get(req, "match_tags"))) {
-            s_tag_scan_t tags = {.tag = service, .out = out};
+            s_tag_scan_t tags = {.txn = txn, .tag = service, .out = out};
             fk_store_scan(txn, S_PREFIX, s_collect_tagged, &tags);
         }
     }

@@ -30,16 +30,19 @@ int fk_catalog_deregister(fk_store_t *store, const char *id);
 
 /*  Every service instance in txn, as a new JSON array of canonical
     definitions with "node" and "source" added, in (service, id, node)
-    order. With local_only, only the local node's. */
-json_t *fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only);
+    order. Services of failed or departed nodes are left out unless all
+    is set, in which case each instance also gets "node_status" (alive,
+    suspect, failed, left). With local_only, only the local node's. */
+json_t *fk_catalog_list(fk_store_t *store, fk_store_txn_t *txn, bool local_only, bool all);
 
 /*  The local service with this id as a new JSON object, or NULL. */
 json_t *fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char *id);
 
 /*  The instances that could satisfy a canonical manifest's requirements
-    (fk_manifest.h): those of each required service name, and for a
-    bare-string requirement also those tagged with it. A new JSON array in
-    the input shape of fk_compose. */
+    (fk_manifest.h): the first live instance (smallest id, then node) of
+    each required service name, and for a bare-string requirement also
+    those tagged with it. Instances of failed or departed nodes never
+    count. A new JSON array in the input shape of fk_compose. */
 json_t *fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest);
 
 /*  Make the local node's file-sourced services equal to the definitions in

@@ -31,16 +31,17 @@
 #define S_EXPIRED_KEEP_MS (10 * 60 * 1000)
 
 struct fk_grants {
-    fk_store_t *store;         /* borrowed */
-    const fk_signer_t *signer; /* borrowed */
-    fk_verifier_t *verifier;   /* every known public key */
-    char *deployment_name;     /* self.deployment_name */
-    int64_t access_ttl_s;      /* access token lifetime */
-    int64_t refresh_ttl_s;     /* sliding refresh lifetime */
-    int64_t refresh_chain_s;   /* refresh chain cap */
-    int64_t interval_s;        /* device-code polling interval */
-    pthread_mutex_t lock;      /* guards polls */
-    json_t *polls;             /* code hash -> last pending poll (monotonic ms) */
+    fk_store_t *store;          /* borrowed */
+    const fk_signer_t *signer;  /* borrowed */
+    pthread_rwlock_t keys_lock; /* guards verifier: many verify, a reload swaps */
+    fk_verifier_t *verifier;    /* every known public key */
+    char *deployment_name;      /* self.deployment_name */
+    int64_t access_ttl_s;       /* access token lifetime */
+    int64_t refresh_ttl_s;      /* sliding refresh lifetime */
+    int64_t refresh_chain_s;    /* refresh chain cap */
+    int64_t interval_s;         /* device-code polling interval */
+    pthread_mutex_t lock;       /* guards polls */
+    json_t *polls;              /* code hash -> last pending poll (monotonic ms) */
 };
 
 static int s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
@@ -88,6 +89,37 @@ s_get(fk_store_txn_t *txn, const char *key)
         return NULL;
     }
     return value;
+}
+
+/*  Like s_get, and tells whether the record is this node's own. */
+static json_t *
+s_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_p)
+{
+    fk_store_entry_t entry;
+    *local_p = false;
+    if (fk_store_get(txn, key, NULL, &entry) != 0) {
+        return NULL;
+    }
+    *local_p = strcmp(entry.owner, node) == 0;
+    json_t *value = json_loadb(entry.record.payload, entry.record.payload_len, 0, NULL);
+    if (!json_is_object(value)) {
+        json_decref(value);
+        return NULL;
+    }
+    return value;
+}
+
+/*  A refresh token revoked on a node that did not issue it: that node
+    cannot delete the issuer's record, so it writes this marker, which
+    replicates and is checked everywhere. */
+static bool
+s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
+{
+    char *marker = fk_asprintf("refresh-revoked/%s", refresh_key + strlen("refresh/"));
+    fk_store_entry_t entry;
+    bool revoked = fk_store_get(txn, marker, NULL, &entry) == 0;
+    free(marker);
+    return revoked;
 }
 
 static int
@@ -138,6 +170,47 @@ s_load_key(void *arg, const fk_store_entry_t *entry)
     return 0;
 }
 
+/*  A verifier holding every key/ record of the store: every node's key
+    once replication brought it. */
+static int
+s_build_verifier(fk_store_t *store, fk_verifier_t **verifier_p)
+{
+    *verifier_p = fk_verifier_new();
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(store, &txn);
+    if (rc == 0) {
+        rc = fk_store_scan(txn, "key/", s_load_key, *verifier_p);
+        fk_store_txn_end(&txn);
+    }
+    return rc;
+}
+
+/*  Verify a JWT against the known keys. A kid we do not know may belong to
+    a node whose key arrived by replication since: rebuild the verifier
+    from the store once and try again. */
+static int
+s_verify(fk_grants_t *self, const char *token, int64_t now_s, json_t **claims_p)
+{
+    pthread_rwlock_rdlock(&self->keys_lock);
+    int rc = fk_jwt_verify(self->verifier, token, strlen(token), now_s, claims_p);
+    pthread_rwlock_unlock(&self->keys_lock);
+    if (rc != FK_ENOTFOUND) {
+        return rc;
+    }
+    fk_verifier_t *fresh = NULL;
+    if (s_build_verifier(self->store, &fresh) != 0) {
+        fk_verifier_destroy(&fresh);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&self->keys_lock);
+    fk_verifier_t *old = self->verifier;
+    self->verifier = fresh;
+    rc = fk_jwt_verify(self->verifier, token, strlen(token), now_s, claims_p);
+    pthread_rwlock_unlock(&self->keys_lock);
+    fk_verifier_destroy(&old);
+    return rc;
+}
+
 int
 fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
 {
@@ -151,13 +224,8 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     self->interval_s = opts->poll_interval_s ? opts->poll_interval_s : 5;
     self->polls = json_object();
     pthread_mutex_init(&self->lock, NULL);
-    self->verifier = fk_verifier_new();
-    fk_store_txn_t *txn;
-    int rc = fk_store_read_begin(self->store, &txn);
-    if (rc == 0) {
-        rc = fk_store_scan(txn, "key/", s_load_key, self->verifier);
-        fk_store_txn_end(&txn);
-    }
+    pthread_rwlock_init(&self->keys_lock, NULL);
+    int rc = s_build_verifier(self->store, &self->verifier);
     if (rc) {
         fk_grants_destroy(&self);
     }
@@ -173,6 +241,7 @@ fk_grants_destroy(fk_grants_t **self_p)
     }
     fk_grants_t *self = *self_p;
     fk_verifier_destroy(&self->verifier);
+    pthread_rwlock_destroy(&self->keys_lock);
     json_decref(self->polls);
     pthread_mutex_destroy(&self->lock);
     free(self->deployment_name);
@@ -200,7 +269,9 @@ fk_grants_publish_key(fk_grants_t *self)
     /*  The verifier is built before threads start; adding our own key here
         is still single-threaded (the agent publishes before serving). */
     if (rc == 0) {
+        pthread_rwlock_wrlock(&self->keys_lock);
         fk_verifier_add_jwk(self->verifier, jwk);
+        pthread_rwlock_unlock(&self->keys_lock);
     }
     free(key);
     json_decref(jwk);
@@ -880,9 +951,19 @@ fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const c
         rc = FK_ESTORE;
         goto done;
     }
-    record = s_get(txn, key);
-    if (!record || strcmp(fk_json_str(record, "client_id"), client_id) != 0) {
+    bool local = false;
+    record = s_get_owned(txn, key, fk_store_node(self->store), &local);
+    if (!record || strcmp(fk_json_str(record, "client_id"), client_id) != 0
+        || s_refresh_revoked(txn, key)) {
         rc = s_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
+        goto done;
+    }
+    if (!local) {
+        /*  Rotation must happen once cluster-wide, and only the issuing
+            node can guarantee that; forwarding is not built yet. */
+        rc = s_fail(err, 400, "invalid_grant",
+                    "This refresh token was issued by another node; refresh it at the token "
+                    "endpoint of the node that issued it");
         goto done;
     }
     if (fk_json_int(record, "expires_ms", 0) <= fk_clock_wall_ms()) {
@@ -928,12 +1009,22 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
     }
     if (try_refresh) {
         char *key = s_hashed_key("refresh", token);
-        json_t *record = s_get(txn, key);
+        bool local = false;
+        json_t *record = s_get_owned(txn, key, fk_store_node(self->store), &local);
         if (record && client_id && *client_id
             && strcmp(fk_json_str(record, "client_id"), client_id) != 0) {
             rc = s_fail(err, 400, "invalid_grant", "The token belongs to another client");
-        } else if (record && (rc = s_delete(txn, key)) != 0) {
+        } else if (record && local && (rc = s_delete(txn, key)) != 0) {
             s_store_fail(err, rc);
+        } else if (record && !local) {
+            char *marker = fk_asprintf("refresh-revoked/%s", key + strlen("refresh/"));
+            json_t *mark =
+                json_pack("{s:I}", "expires_ms", (json_int_t)fk_json_int(record, "expires_ms", 0));
+            if ((rc = s_put(txn, marker, mark)) != 0) {
+                s_store_fail(err, rc);
+            }
+            json_decref(mark);
+            free(marker);
         }
         json_decref(record);
         free(key);
@@ -942,8 +1033,7 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
         json_t *claims = NULL;
         /*  Revoking a token that already expired is a no-op (RFC 7009 §2.2
             success); verify as of "now" and ignore failures. */
-        if (fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000, &claims)
-            == 0) {
+        if (s_verify(self, token, fk_clock_wall_ms() / 1000, &claims) == 0) {
             const char *owner = fk_json_str(claims, "client_id");
             if (client_id && *client_id && owner && strcmp(owner, client_id) != 0) {
                 rc = s_fail(err, 400, "invalid_grant", "The token belongs to another client");
@@ -973,8 +1063,7 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
 {
     *claims_p = NULL;
     json_t *claims = NULL;
-    int rc =
-        fk_jwt_verify(self->verifier, token, strlen(token), fk_clock_wall_ms() / 1000, &claims);
+    int rc = s_verify(self, token, fk_clock_wall_ms() / 1000, &claims);
     if (rc) {
         return s_fail(err, 401, "invalid_grant", "Invalid access token: %s",
                       rc == FK_EEXPIRED ? "expired" : "not a token this cluster signed");
@@ -1107,7 +1196,8 @@ s_find_expired(void *arg, const fk_store_entry_t *entry)
 int
 fk_grants_sweep(fk_grants_t *self)
 {
-    static const char *const kinds[] = {"code/", "approval/", "refresh/", "revoked/", "redeem/"};
+    static const char *const kinds[] = {"code/",    "approval/", "refresh/",
+                                        "revoked/", "redeem/",   "refresh-revoked/"};
     s_sweep_t sweep = {
         .node = fk_store_node(self->store), .now = fk_clock_wall_ms(), .expired = json_array()};
     fk_store_txn_t *txn;

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,7 +34,7 @@
 
 /*  No command takes more than one operand; a few more slots let the
     "unexpected argument" message name the first extra one. */
-#define S_MAX_OPERANDS 4
+#define S_MAX_OPERANDS 16
 
 /*  s_parse's "keep going": every exit status is >= 0. */
 #define S_CONTINUE (-1)
@@ -47,6 +48,7 @@ enum {
     S_OPT_DATA_DIR,
     S_OPT_JSON,
     S_OPT_LOCAL,
+    S_OPT_ALL,
     S_OPT_DECLINE,
     S_OPT_EXPIRES_IN_DAYS,
     S_OPT_MAX_REDEMPTIONS
@@ -311,10 +313,15 @@ s_parse(s_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
     }
 
     int want = operand != NULL ? 1 : 0;
+    /*  An operand named "X..." takes one or more. */
+    bool many = operand != NULL && strstr(operand, "...") != NULL;
     if (ctx->noperands < want) {
         return s_usage_error(ctx, "missing %s", operand);
     }
-    if (ctx->noperands > want) {
+    if (many && ctx->noperands > S_MAX_OPERANDS) {
+        return s_usage_error(ctx, "at most %d %s", S_MAX_OPERANDS, operand);
+    }
+    if (!many && ctx->noperands > want) {
         return s_usage_error(ctx, "unexpected argument '%s'", ctx->operands[want]);
     }
     return S_CONTINUE;
@@ -766,8 +773,11 @@ s_list_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
 {
     (void)ctx;
     (void)arg;
+    int *flags = data;
     if (opt == S_OPT_LOCAL) {
-        *(int *)data = 1;
+        flags[0] = 1;
+    } else if (opt == S_OPT_ALL) {
+        flags[1] = 1;
     }
     return 0;
 }
@@ -777,20 +787,26 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     static const struct option options[] = {
         {"local", no_argument, NULL, S_OPT_LOCAL},
+        {"all", no_argument, NULL, S_OPT_ALL},
         {NULL, 0, NULL, 0},
     };
     static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "TAGS"};
 
     s_ctx_t ctx;
-    int local = 0;
-    int rc = s_parse(&ctx, cmd, argc, argv, options, NULL, s_list_option, &local);
+    int flags[2] = {0, 0};
+    int rc = s_parse(&ctx, cmd, argc, argv, options, NULL, s_list_option, flags);
+    int local = flags[0];
+    int all = flags[1];
     if (rc != S_CONTINUE) {
         return rc;
     }
     fk_client_reply_t reply = {0};
     rc = s_connect(&ctx);
     if (rc == 0) {
-        const char *path = local ? "/v1/services?local" : "/v1/services";
+        const char *path = local && all ? "/v1/services?local&all"
+                           : local      ? "/v1/services?local"
+                           : all        ? "/v1/services?all"
+                                        : "/v1/services";
         rc = s_call(&ctx, "GET", path, NULL, NULL, 0, NULL, &reply);
     }
     if (rc == 0 && ctx.json) {
@@ -804,7 +820,11 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
         json_array_foreach(reply.json, i, svc)
         {
             char *cells[5];
-            cells[0] = s_text(json_object_get(svc, "node"));
+            const char *node_status = json_string_value(json_object_get(svc, "node_status"));
+            cells[0] = node_status != NULL && strcmp(node_status, "alive") != 0
+                           ? fk_asprintf("%s (%s)", json_string_value(json_object_get(svc, "node")),
+                                         node_status)
+                           : s_text(json_object_get(svc, "node"));
             cells[1] = s_text(json_object_get(svc, "id"));
             cells[2] = s_text(json_object_get(svc, "service"));
             const json_t *alias = json_array_get(json_object_get(svc, "aliases"), 0);
@@ -1156,5 +1176,127 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
     fk_client_reply_clear(&reply);
     s_ctx_fini(&ctx);
     free(body);
+    return rc;
+}
+
+int
+fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION"};
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        rc = s_call(&ctx, "GET", "/v1/agent/members", NULL, NULL, 0, NULL, &reply);
+    }
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        s_table_t table;
+        s_table_init(&table, 4);
+        s_table_header(&table, header);
+        size_t i;
+        const json_t *member;
+        json_array_foreach(reply.json, i, member)
+        {
+            char *cells[4];
+            cells[0] = s_text(json_object_get(member, "name"));
+            cells[1] = s_text(json_object_get(member, "addr"));
+            cells[2] = s_text(json_object_get(member, "status"));
+            cells[3] = s_text(json_object_get(member, "incarnation"));
+            s_table_add(&table, cells, NULL);
+        }
+        s_table_print(&table);
+        s_table_fini(&table);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "ADDR...", NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    json_t *addrs = json_array();
+    for (int i = 0; i < ctx.noperands; i++) {
+        json_array_append_new(addrs, json_string(ctx.operands[i]));
+    }
+    json_t *body = json_pack("{s:o}", "addrs", addrs);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        rc = s_call(&ctx, "POST", "/v1/agent/join", "application/json", text, strlen(text), NULL,
+                    &reply);
+    }
+    free(text);
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        printf("joined through %zu of %d address(es)\n",
+               json_array_size(json_object_get(reply.json, "joined")), ctx.noperands);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        rc = s_call(&ctx, "POST", "/v1/agent/leave", NULL, NULL, 0, NULL, &reply);
+    }
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        printf("left the cluster; the agent is stopping\n");
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "NAME", NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        char *escaped = fk_client_escape(ctx.client, ctx.operands[0]);
+        char *path = fk_asprintf("/v1/agent/force-leave/%s", escaped);
+        rc = s_call(&ctx, "POST", path, NULL, NULL, 0, NULL, &reply);
+        free(path);
+        free(escaped);
+    }
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        printf("%s marked as left\n", ctx.operands[0]);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
     return rc;
 }

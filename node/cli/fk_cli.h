@@ -108,4 +108,17 @@ int fk_cli_deny(const fk_cli_cmd_t *cmd, int argc, char **argv);
     $(fakts-node redeem-token create) is the token. */
 int fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  members: GET /v1/agent/members as a table (NAME ADDRESS STATUS
+    INCARNATION). */
+int fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  join ADDR...: POST /v1/agent/join; succeeds when one address answered. */
+int fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  leave: POST /v1/agent/leave; the agent tells every member, then stops. */
+int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  force-leave NAME: POST /v1/agent/force-leave/NAME (a failed member). */
+int fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 #endif

@@ -28,7 +28,11 @@ static const fk_cli_cmd_t s_commands[] = {
      "[--services-dir DIR] [--deployment-name NAME] [--log-level debug|info|warn|error] "
      "[--max-body BYTES]"},
     {"info", fk_cli_info, ""},
-    {"services list", fk_cli_services_list, "[--local]"},
+    {"members", fk_cli_members, ""},
+    {"join", fk_cli_join, "ADDR..."},
+    {"leave", fk_cli_leave, ""},
+    {"force-leave", fk_cli_force_leave, "NAME"},
+    {"services list", fk_cli_services_list, "[--local] [--all]"},
     {"services register", fk_cli_services_register, "FILE"},
     {"services deregister", fk_cli_services_deregister, "ID"},
     {"codes", fk_cli_codes, ""},

@@ -29,6 +29,8 @@ struct fk_store {
     MDB_dbi changes; /* "<owner>\0" + big-endian version -> record key: deltas in order */
     MDB_dbi members; /* member name -> status byte + member JSON */
     char *node;      /* local node name: owner of local writes */
+    fk_store_commit_fn on_commit; /* called after commits with local writes */
+    void *on_commit_arg;          /* its argument */
 };
 
 struct fk_store_txn {
@@ -300,11 +302,21 @@ fk_store_write_begin(fk_store_t *self, fk_store_txn_t **txn_p)
     return s_begin(self, true, txn_p);
 }
 
+void
+fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg)
+{
+    self->on_commit = fn;
+    self->on_commit_arg = arg;
+}
+
 int
 fk_store_commit(fk_store_txn_t **txn_p)
 {
     fk_store_txn_t *handle = *txn_p;
     int rc = mdb_txn_commit(handle->txn);
+    if (rc == 0 && handle->local_writes && handle->store->on_commit) {
+        handle->store->on_commit(handle->store->on_commit_arg);
+    }
     free(handle->scratch);
     free(handle);
     *txn_p = NULL;

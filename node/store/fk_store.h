@@ -171,6 +171,15 @@ typedef int (*fk_store_owner_fn)(void *arg, const char *owner, uint64_t version)
 /*  Visit every owner in name order (the digest). */
 int fk_store_owners(fk_store_txn_t *txn, fk_store_owner_fn fn, void *arg);
 
+/*  Called after every commit of a transaction that wrote local records,
+    from the committing thread (any thread): the cluster plane's cue to
+    push them. Must be quick and thread-safe. */
+typedef void (*fk_store_commit_fn)(void *arg);
+
+/*  Install the commit hook (NULL removes it). Call before other threads
+    use the store. */
+void fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg);
+
 /*  True when this write transaction wrote a local record (so the cluster
     plane has something to push once it commits). */
 bool fk_store_txn_wrote_local(const fk_store_txn_t *txn);

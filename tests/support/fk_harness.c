@@ -53,6 +53,7 @@ struct fk_node {
     char *base_url;       /* http://HOST:PORT */
     char *admin_token;    /* contents of <data-dir>/admin-token */
     json_t *agent_doc;    /* agent.json of the current run, NULL before a start */
+    char *gossip_port;    /* gossip port of the first run, kept across restarts */
     fk_node_t *next;      /* next node in s_nodes */
 };
 
@@ -558,6 +559,12 @@ s_launch(fk_node_t *self)
     s_strv_push(&argv, &argc, listen);
     s_strv_push(&argv, &argc, "--node");
     s_strv_push(&argv, &argc, self->name);
+    /*  Gossip on the node's own address; the port the first run got is
+        kept, so members that remember it find a restarted node again. */
+    char *gossip = fk_asprintf("%s:%s", self->addr, self->gossip_port ? self->gossip_port : "0");
+    s_strv_push(&argv, &argc, "--gossip");
+    s_strv_push(&argv, &argc, gossip);
+    free(gossip);
     for (char **it = self->args; *it; it++) {
         s_strv_push(&argv, &argc, *it);
     }
@@ -612,6 +619,11 @@ s_boot(fk_node_t *self)
         ok = fk_poll_until(left > 0 ? left : 0, s_agent_info_ready, &wait) && !wait.died;
     }
     if (ok) {
+        const char *gossip = json_string_value(json_object_get(self->agent_doc, "gossip"));
+        const char *colon = gossip ? strrchr(gossip, ':') : NULL;
+        if (colon && !self->gossip_port) {
+            self->gossip_port = fk_strdup(colon + 1);
+        }
         return 0;
     }
     if (wait.died) {
@@ -728,6 +740,7 @@ fk_harness_remove(fk_node_t **self_p)
     free(self->log_path);
     free(self->addr);
     free(self->name);
+    free(self->gossip_port);
     free(self->binary);
     s_strv_free(&self->args);
     s_strv_free(&self->env);
@@ -1343,7 +1356,6 @@ fk_harness_admin(const fk_node_t *self, const char *method, const char *path, co
 /*  ---------------------------------------------------------------------
     JWT and base64url
     --------------------------------------------------------------------- */
-
 
 int
 fk_jwt_segments(const char *s)

@@ -58,7 +58,7 @@ s_list(bool local_only)
 {
     fk_store_txn_t *txn;
     cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
-    json_t *list = fk_catalog_list(s_store, txn, local_only);
+    json_t *list = fk_catalog_list(s_store, txn, local_only, false);
     fk_store_txn_end(&txn);
     return list;
 }

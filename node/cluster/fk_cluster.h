@@ -1,0 +1,72 @@
+/*  fk_cluster - the node's cluster actor: membership (fk_members) and
+    replication (fk_replica) carried over ZeroMQ.
+
+    One CZMQ actor owns a ROUTER socket bound on the gossip address, which
+    receives every message from every peer, and one DEALER per peer for
+    sending (a 64-message high-water mark, non-blocking sends, no linger:
+    a dead peer costs a few stale messages, never a blocked actor).
+    Liveness is never read off the sockets: ZeroMQ reconnects and queues
+    silently, so only application-level acks with sequence numbers count.
+
+    What the actor does, on its own clock:
+    - every probe interval: ping one member; no ack within the probe
+      timeout: ask k others to ping it; no ack by the end of the interval:
+      suspect it (fk_members);
+    - on every local commit (the store's commit hook): push the new
+      records to 3 random members at once; a member that learns something
+      new from a push relays it to 3 others (epidemic broadcast);
+    - every 500 ms: send its digest to one random member, which answers
+      with what we lack and asks for what it lacks (anti-entropy);
+    - on every membership change: write the member table to the store, so
+      the answers plane (HTTP threads) sees failed nodes at once.
+
+    Threads: fk_cluster_start/destroy from the agent's main thread; join,
+    leave and force_leave from any thread (serialised internally);
+    fk_cluster_addr from any thread. */
+
+#ifndef FK_CLUSTER_H_INCLUDED
+#define FK_CLUSTER_H_INCLUDED
+
+#include "fk_store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fk_cluster fk_cluster_t;
+
+typedef struct {
+    fk_store_t *store;             /* borrowed; outlives the cluster */
+    const char *bind;              /* "host:port" to bind (port 0: any free port) */
+    const char *advertise;         /* host others reach us at, or NULL for the bind host */
+    const char *const *join;       /* addresses to join at start (tried for 10 s) */
+    size_t join_count;             /* entries in join */
+    const char *const *retry_join; /* addresses to keep trying while alone */
+    size_t retry_join_count;       /* entries in retry_join */
+    int64_t probe_interval_ms;     /* 0: 200 */
+} fk_cluster_opts_t;
+
+/*  Bind, load the member table from the store, and start the actor.
+    Returns 0, FK_ECONFIG (bad address, or binding 0.0.0.0 without an
+    advertise address), or -errno (address in use). */
+int fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts);
+
+/*  Stop the actor and free; sets *self_p to NULL. Safe on NULL. */
+void fk_cluster_destroy(fk_cluster_t **self_p);
+
+/*  The advertised gossip address "host:port" (borrowed). */
+const char *fk_cluster_addr(const fk_cluster_t *self);
+
+/*  Join the cluster through a member's gossip address. Returns 0 once
+    that member answered, -ETIMEDOUT after 5 s without an answer, or
+    FK_EINVAL_INPUT for a malformed address. */
+int fk_cluster_join(fk_cluster_t *self, const char *addr);
+
+/*  Leave gracefully: every member is told directly, so they mark us left
+    at once rather than failed. Returns 0. The node should stop after. */
+int fk_cluster_leave(fk_cluster_t *self);
+
+/*  Mark a failed member as left (it stops being retried). Returns 0, or
+    FK_ENOTFOUND when no failed member has that name. */
+int fk_cluster_force_leave(fk_cluster_t *self, const char *name);
+
+#endif

@@ -1,0 +1,148 @@
+/*  fk_members - the membership plane's state machine: who is in the
+    cluster and whether they are alive, by the rules of SWIM (Das, Gupta,
+    Motivala, 2002) with Lifeguard's refinements (Dadgar et al., 2018).
+
+    This module decides; it does no I/O and reads no clock. The cluster
+    actor feeds it what arrived (gossip entries, acks, probe timeouts) and
+    the current time, and asks it what to do next (whom to probe, what to
+    piggyback, which suspicions expired). That keeps every rule testable
+    with a fake clock and no sockets.
+
+    Rules, in short:
+    - Each member has an incarnation number only it may raise. Entries
+      about a member order by (incarnation, status rank), rank being
+      alive < suspect < failed < left: a higher incarnation always wins,
+      at equal incarnation the graver status wins.
+    - A member hearing itself suspected or declared failed refutes it by
+      raising its incarnation above the accusation.
+    - A suspect that is not refuted in time becomes failed. The timeout
+      starts long and shrinks with every independent confirmation
+      (Lifeguard's dynamic suspicion), so a lone accuser from an
+      overloaded node cannot fail a healthy member quickly.
+    - Local health (Lifeguard): missed probes and refuting our own
+      suspicion raise a multiplier that stretches our probe timeouts; good
+      probes lower it. A slow node thus stops accusing healthy ones.
+
+    Threads: one owner (the cluster actor); not thread-safe. */
+
+#ifndef FK_MEMBERS_H_INCLUDED
+#define FK_MEMBERS_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fk_members fk_members_t;
+
+typedef enum {
+    FK_MEMBER_ALIVE = 0,   /* answering */
+    FK_MEMBER_SUSPECT = 1, /* missed a probe; counted live until it fails */
+    FK_MEMBER_FAILED = 2,  /* declared failed */
+    FK_MEMBER_LEFT = 3     /* left gracefully */
+} fk_member_status_t;
+
+/*  A member as this node sees it. Strings are borrowed from the table and
+    valid until the next call that changes it. */
+typedef struct {
+    const char *name;          /* node name, unique in the cluster */
+    const char *addr;          /* advertised gossip address "host:port" */
+    fk_member_status_t status; /* current status */
+    uint64_t incarnation;      /* the member's incarnation as last heard */
+    int64_t since_ms;          /* when the status last changed (caller's clock) */
+} fk_member_t;
+
+/*  Timing, in milliseconds of the caller's clock. */
+typedef struct {
+    int64_t probe_interval_ms;   /* one probe per interval (0: 200) */
+    int64_t probe_timeout_ms;    /* direct ack wait before indirect probes (0: 100) */
+    unsigned suspicion_mult;     /* min suspicion = mult x log10(n) x interval (0: 4) */
+    unsigned suspicion_max_mult; /* max suspicion = this x min (0: 6) */
+    unsigned indirect_checks;    /* k members asked to probe indirectly (0: 3) */
+    unsigned max_health;         /* cap of the local health multiplier (0: 8) */
+    uint64_t seed;               /* random seed for probe order and fan-out (0: from the clock) */
+} fk_members_opts_t;
+
+/*  Create the table holding only this node, alive at incarnation. opts
+    may be NULL for the defaults. Never fails (aborts on OOM). */
+fk_members_t *fk_members_new(const char *self_name, const char *self_addr, uint64_t incarnation,
+                             const fk_members_opts_t *opts);
+
+/*  Free; sets *self_p to NULL. Safe on NULL. */
+void fk_members_destroy(fk_members_t **self_p);
+
+/*  This node's name and current incarnation. */
+const char *fk_members_self(const fk_members_t *self);
+uint64_t fk_members_incarnation(const fk_members_t *self);
+
+/*  What a merge did. */
+typedef enum {
+    FK_MEMBERS_UNCHANGED = 0, /* nothing new */
+    FK_MEMBERS_CHANGED = 1,   /* a member was added or changed */
+    FK_MEMBERS_REFUTED = 2    /* we refuted an accusation: raised our incarnation */
+} fk_members_change_t;
+
+/*  Merge one gossip entry heard from the network (from a message header
+    or a piggybacked list). Invalid statuses are ignored. now is the
+    caller's clock. */
+fk_members_change_t fk_members_merge(fk_members_t *self, const char *name, const char *addr,
+                                     fk_member_status_t status, uint64_t incarnation, int64_t now);
+
+/*  The next member to probe (round robin over a shuffled list of the live
+    members other than us), or NULL when there is none. Borrowed. */
+const char *fk_members_next_probe(fk_members_t *self);
+
+/*  A member that should get a reconnection probe now (failed members are
+    retried every 5 seconds, so partitions heal), or NULL. Borrowed. */
+const char *fk_members_next_reconnect(fk_members_t *self, int64_t now);
+
+/*  A probe of name was answered (directly or indirectly). */
+void fk_members_probe_ok(fk_members_t *self, const char *name, int64_t now);
+
+/*  A probe of name went unanswered through a whole protocol period: mark
+    it suspect (if alive) or count our accusation (if already suspect). */
+fk_members_change_t fk_members_probe_failed(fk_members_t *self, const char *name, int64_t now);
+
+/*  Fail every suspect whose time ran out. Returns how many failed. */
+unsigned fk_members_expire(fk_members_t *self, int64_t now);
+
+/*  Mark us as leaving (incarnation + 1, status left). */
+void fk_members_leave(fk_members_t *self, int64_t now);
+
+/*  Operator's force-leave: a failed member is marked left, so it stops
+    being retried. Returns 0, or -1 when name is unknown or not failed. */
+int fk_members_force_leave(fk_members_t *self, const char *name, int64_t now);
+
+/*  Up to max live members other than us and exclude, chosen at random
+    (for indirect probes and gossip fan-out). Returns how many were written
+    to out (borrowed names). */
+size_t fk_members_random(fk_members_t *self, const char *exclude, const char **out, size_t max);
+
+/*  The current probe interval and probe timeout, stretched by local
+    health. */
+int64_t fk_members_probe_interval(const fk_members_t *self);
+int64_t fk_members_probe_timeout(const fk_members_t *self);
+
+/*  Local health multiplier (0 = healthy). */
+unsigned fk_members_health(const fk_members_t *self);
+
+/*  Number of members, us included, and the i-th in name order. */
+size_t fk_members_count(const fk_members_t *self);
+bool fk_members_get(const fk_members_t *self, size_t i, fk_member_t *out);
+
+/*  Look a member up by name. */
+bool fk_members_find(const fk_members_t *self, const char *name, fk_member_t *out);
+
+/*  Number of live (alive or suspect) members, us included. */
+size_t fk_members_live(const fk_members_t *self);
+
+/*  Members changed since the last call, for persisting: calls fn for each
+    and clears the marks. */
+typedef void (*fk_members_fn)(void *arg, const fk_member_t *member);
+void fk_members_drain_changed(fk_members_t *self, fk_members_fn fn, void *arg);
+
+/*  Entries to piggyback on the next message: recent changes first (each
+    is gossiped about 3 log2(n) times), then a rotating sample of the rest,
+    at most max in all, us always included. Calls fn for each. */
+void fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg);
+
+#endif

@@ -1,0 +1,261 @@
+/*  fk_replica - Scuttlebutt digests and deltas over the store. */
+
+#include "fk_replica.h"
+
+#include "fk_err.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+#include "fk_record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    fk_msg_t *msg; /* the digest being filled */
+    int rc;        /* first error */
+} s_digest_t;
+
+static int
+s_add_owner(void *arg, const char *owner, uint64_t version)
+{
+    s_digest_t *digest = arg;
+    digest->rc = fk_msg_add_digest(digest->msg, owner, version);
+    return digest->rc;
+}
+
+int
+fk_replica_digest(fk_store_t *store, fk_msg_t *msg)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    s_digest_t digest = {.msg = msg};
+    fk_store_owners(txn, s_add_owner, &digest);
+    fk_store_txn_end(&txn);
+    return digest.rc;
+}
+
+/*  The version a digest message holds for owner, 0 when absent. */
+static uint64_t
+s_peer_version(const fk_msg_t *digest, const char *owner)
+{
+    size_t count = 0;
+    const fk_msg_digest_t *entries = fk_msg_digests(digest, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(entries[i].owner, owner) == 0) {
+            return entries[i].version;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    const fk_replica_self_t *me; /* identity for new messages */
+    fk_replica_send_fn send;     /* where finished messages go */
+    void *arg;                   /* its argument */
+    fk_msg_t *msg;               /* message being filled, or NULL */
+    const char *owner;           /* owner being walked */
+    bool owner_in_msg;           /* owner's range already opened in msg */
+    uint64_t last;               /* last version of owner added */
+    size_t bytes;                /* record bytes sent so far */
+    size_t max_bytes;            /* budget (0: none) */
+    int sent;                    /* messages sent */
+    int rc;                      /* first error */
+} s_builder_t;
+
+static void
+s_flush(s_builder_t *b)
+{
+    if (b->msg) {
+        b->send(b->arg, &b->msg);
+        fk_msg_destroy(&b->msg);
+        b->sent++;
+    }
+    b->owner_in_msg = false;
+}
+
+static int
+s_add_change(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    s_builder_t *b = arg;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!b->msg) {
+            b->msg = fk_msg_new(FK_MSG_DELTA, b->me->name, b->me->addr, b->me->incarnation);
+        }
+        if (!b->owner_in_msg) {
+            /*  The range of this owner in this message starts after the
+                last version the previous message (or the peer) covered. */
+            if ((b->rc = fk_msg_add_digest(b->msg, b->owner, b->last)) != 0) {
+                return b->rc;
+            }
+            b->owner_in_msg = true;
+        }
+        int rc = fk_msg_add_delta(b->msg, b->owner, key, record, len);
+        if (rc == 0) {
+            b->last = version;
+            b->bytes += len;
+            /*  Stop at a record boundary once over budget: the range sent
+                so far is complete, the rest waits for the next exchange. */
+            return b->max_bytes && b->bytes >= b->max_bytes ? 1 : 0;
+        }
+        if (rc != FK_ETOOBIG || attempt == 1) {
+            b->rc = rc;
+            return rc;
+        }
+        s_flush(b);
+    }
+    return 0;
+}
+
+typedef struct {
+    char **owners;      /* owner names */
+    uint64_t *versions; /* and versions */
+    size_t count;       /* entries */
+} s_owners_t;
+
+static int
+s_collect_owner(void *arg, const char *owner, uint64_t version)
+{
+    s_owners_t *list = arg;
+    list->owners = fk_realloc(list->owners, (list->count + 1) * sizeof *list->owners);
+    list->versions = fk_realloc(list->versions, (list->count + 1) * sizeof *list->versions);
+    list->owners[list->count] = fk_strdup(owner);
+    list->versions[list->count] = version;
+    list->count++;
+    return 0;
+}
+
+static void
+s_owners_free(s_owners_t *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        free(list->owners[i]);
+    }
+    free(list->owners);
+    free(list->versions);
+}
+
+static int
+s_walk(fk_store_txn_t *txn, s_builder_t *b, const char *owner, uint64_t after)
+{
+    if (b->msg && b->owner && strcmp(b->owner, owner) != 0) {
+        b->owner_in_msg = false;
+    }
+    b->owner = owner;
+    b->last = after;
+    b->owner_in_msg = false;
+    int rc = fk_store_changes(txn, owner, after, s_add_change, b);
+    return rc < 0 ? rc : b->rc;
+}
+
+int
+fk_replica_answer(fk_store_t *store, const fk_replica_self_t *me, const fk_msg_t *digest,
+                  size_t max_bytes, fk_replica_send_fn send, void *arg)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    s_owners_t ours = {0};
+    fk_store_owners(txn, s_collect_owner, &ours);
+    s_builder_t b = {.me = me, .send = send, .arg = arg, .max_bytes = max_bytes};
+    for (size_t i = 0; i < ours.count && rc == 0; i++) {
+        uint64_t theirs = s_peer_version(digest, ours.owners[i]);
+        if (ours.versions[i] > theirs) {
+            rc = s_walk(txn, &b, ours.owners[i], theirs);
+        }
+        if (max_bytes && b.bytes >= max_bytes) {
+            break;
+        }
+    }
+    s_flush(&b);
+    fk_store_txn_end(&txn);
+    s_owners_free(&ours);
+    return rc < 0 ? rc : b.sent;
+}
+
+int
+fk_replica_push(fk_store_t *store, const fk_replica_self_t *me, const char *owner, uint64_t after,
+                fk_replica_send_fn send, void *arg, uint64_t *upto_p)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(store, &txn);
+    *upto_p = after;
+    if (rc) {
+        return rc;
+    }
+    s_builder_t b = {.me = me, .send = send, .arg = arg};
+    rc = s_walk(txn, &b, owner, after);
+    *upto_p = b.last;
+    s_flush(&b);
+    fk_store_txn_end(&txn);
+    return rc < 0 ? rc : b.sent;
+}
+
+bool
+fk_replica_peer_ahead(fk_store_t *store, const fk_msg_t *digest)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(store, &txn) != 0) {
+        return false;
+    }
+    size_t count = 0;
+    const fk_msg_digest_t *entries = fk_msg_digests(digest, &count);
+    bool ahead = false;
+    for (size_t i = 0; i < count && !ahead; i++) {
+        ahead = strcmp(entries[i].owner, fk_store_node(store)) != 0
+                && entries[i].version > fk_store_owner_version(txn, entries[i].owner);
+    }
+    fk_store_txn_end(&txn);
+    return ahead;
+}
+
+int
+fk_replica_apply(fk_store_t *store, const fk_msg_t *delta)
+{
+    size_t ndeltas = 0;
+    size_t nranges = 0;
+    const fk_msg_delta_t *deltas = fk_msg_deltas(delta, &ndeltas);
+    const fk_msg_digest_t *ranges = fk_msg_digests(delta, &nranges);
+    const char *me = fk_store_node(store);
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    int applied = 0;
+    for (size_t r = 0; r < nranges; r++) {
+        const char *owner = ranges[r].owner;
+        if (strcmp(owner, me) == 0) {
+            continue;
+        }
+        uint64_t to = ranges[r].version;
+        for (size_t i = 0; i < ndeltas; i++) {
+            if (strcmp(deltas[i].owner, owner) != 0) {
+                continue;
+            }
+            fk_record_t rec;
+            if (fk_record_decode(deltas[i].record, deltas[i].record_len, &rec) != 0) {
+                /*  One bad record spoils the batch: a peer that sends
+                    garbage gets none of its message applied. */
+                fk_store_txn_end(&txn);
+                return FK_EPROTO_MALFORMED;
+            }
+            rc = fk_store_apply(txn, owner, deltas[i].key, deltas[i].record, deltas[i].record_len);
+            if (rc < 0) {
+                fk_store_txn_end(&txn);
+                return rc;
+            }
+            applied += rc;
+            if (rec.version > to) {
+                to = rec.version;
+            }
+        }
+        fk_store_owner_advance(txn, owner, ranges[r].version, to);
+    }
+    rc = fk_store_commit(&txn);
+    return rc ? rc : applied;
+}

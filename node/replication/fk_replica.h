@@ -1,0 +1,68 @@
+/*  fk_replica - the replication plane: Scuttlebutt digests and deltas
+    between a node's store and the wire.
+
+    A digest is every owner with the version up to which this node holds
+    all of its changes. A delta answers a digest with the changes the peer
+    lacks, owner by owner in version order; each DELTA message names, per
+    owner, the version its range starts after ("from"), and holds every
+    change of that owner in (from, to], to being its last change in the
+    message. A receiver applies the records (newer versions win, so
+    duplicates and reordering are harmless) and moves an owner's version
+    to "to" only when it already held everything up to "from"; whatever a
+    lost or reordered message leaves missing, the next digest exchange
+    asks for again.
+
+    Every received batch is applied in ONE store write transaction
+    together with the owner versions, so a crash never loses or
+    double-applies part of a delta.
+
+    Threads: the cluster actor's. */
+
+#ifndef FK_REPLICA_H_INCLUDED
+#define FK_REPLICA_H_INCLUDED
+
+#include "fk_msg.h"
+#include "fk_store.h"
+
+#include <stdint.h>
+
+/*  Add this node's digest (every owner and its version) to msg. Returns 0
+    or a store error; FK_ETOOBIG when the digest does not fit one message
+    (more than FK_MSG_MAX_DIGESTS owners). */
+int fk_replica_digest(fk_store_t *store, fk_msg_t *msg);
+
+/*  Called with each finished DELTA message; the callee takes ownership
+    (sets *msg_p to NULL after sending or destroying it). */
+typedef void (*fk_replica_send_fn)(void *arg, fk_msg_t **msg_p);
+
+/*  The identity stamped on messages this node sends. */
+typedef struct {
+    const char *name;     /* our node name */
+    const char *addr;     /* our advertised gossip address */
+    uint64_t incarnation; /* our incarnation */
+} fk_replica_self_t;
+
+/*  Answer a peer's digest: for every owner whose changes we hold beyond
+    the peer's version (an owner missing from the digest counts as 0), send
+    those changes in DELTA messages of about FK_MSG_CHUNK_TARGET bytes.
+    At most max_bytes are sent in all (0: no limit); the rest waits for the
+    next exchange. Returns the number of messages sent, or a store error. */
+int fk_replica_answer(fk_store_t *store, const fk_replica_self_t *me, const fk_msg_t *digest,
+                      size_t max_bytes, fk_replica_send_fn send, void *arg);
+
+/*  Send the changes of one owner after version "after" (the eager push of
+    local writes). Returns the number of messages sent and sets *upto_p to
+    the last version sent (after, if none). */
+int fk_replica_push(fk_store_t *store, const fk_replica_self_t *me, const char *owner,
+                    uint64_t after, fk_replica_send_fn send, void *arg, uint64_t *upto_p);
+
+/*  True when the peer's digest holds some owner beyond our version: we
+    should ask it back (push-pull). */
+bool fk_replica_peer_ahead(fk_store_t *store, const fk_msg_t *digest);
+
+/*  Apply a DELTA message in one transaction. Returns the number of
+    records that were new, or a negative error (nothing applied). Records
+    about this node itself are skipped (only we write them). */
+int fk_replica_apply(fk_store_t *store, const fk_msg_t *delta);
+
+#endif

@@ -1,0 +1,203 @@
+/*  Tests for fk_replica: digests and deltas between two stores, through
+    the real wire codec. */
+
+#include "fk_err.h"
+#include "fk_msg.h"
+#include "fk_replica.h"
+#include "fk_testdir.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *s_dir_a;
+static char *s_dir_b;
+static fk_store_t *s_a;
+static fk_store_t *s_b;
+
+static void
+s_setup(void)
+{
+    s_dir_a = fk_testdir_make("fk_replica_a");
+    s_dir_b = fk_testdir_make("fk_replica_b");
+    cr_assert_eq(fk_store_open(&s_a, s_dir_a, "a", 256u << 20, FK_STORE_SYNC_NONE), 0);
+    cr_assert_eq(fk_store_open(&s_b, s_dir_b, "b", 256u << 20, FK_STORE_SYNC_NONE), 0);
+}
+
+static void
+s_teardown(void)
+{
+    fk_store_destroy(&s_a);
+    fk_store_destroy(&s_b);
+    fk_testdir_remove(&s_dir_a);
+    fk_testdir_remove(&s_dir_b);
+}
+
+TestSuite(fk_replica, .init = s_setup, .fini = s_teardown);
+
+static void
+s_put(fk_store_t *store, const char *key, const char *value, size_t len)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, key, value, len), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+}
+
+typedef struct {
+    fk_store_t *into;  /* store applying */
+    int messages;      /* messages delivered */
+    int applied;       /* records new to the receiver */
+    bool drop_first;   /* lose the first message */
+} s_wire_t;
+
+/*  The "network": encode, decode, apply, as the cluster actor does. */
+static void
+s_deliver(void *arg, fk_msg_t **msg_p)
+{
+    s_wire_t *wire = arg;
+    char *buf = NULL;
+    size_t len = 0;
+    cr_assert_eq(fk_msg_encode(*msg_p, &buf, &len), 0);
+    cr_assert_leq(len, FK_MSG_MAX_SIZE);
+    fk_msg_destroy(msg_p);
+    wire->messages++;
+    if (wire->drop_first && wire->messages == 1) {
+        free(buf);
+        return;
+    }
+    fk_msg_t *msg = NULL;
+    cr_assert_eq(fk_msg_decode(buf, len, &msg), 0);
+    int applied = fk_replica_apply(wire->into, msg);
+    cr_assert_geq(applied, 0);
+    wire->applied += applied;
+    fk_msg_destroy(&msg);
+    free(buf);
+}
+
+/*  One anti-entropy exchange: b sends its digest, a answers. */
+static s_wire_t
+s_sync_a_to_b(bool drop_first)
+{
+    fk_msg_t *digest = fk_msg_new(FK_MSG_DIGEST, "b", "127.0.0.2:1", 1);
+    cr_assert_eq(fk_replica_digest(s_b, digest), 0);
+    s_wire_t wire = {.into = s_b, .drop_first = drop_first};
+    fk_replica_self_t me = {.name = "a", .addr = "127.0.0.1:1", .incarnation = 1};
+    cr_assert_geq(fk_replica_answer(s_a, &me, digest, 0, s_deliver, &wire), 0);
+    fk_msg_destroy(&digest);
+    return wire;
+}
+
+static void
+s_views_equal(void)
+{
+    char va[65];
+    char vb[65];
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_a, &txn), 0);
+    fk_store_view(txn, va);
+    fk_store_txn_end(&txn);
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    fk_store_view(txn, vb);
+    fk_store_txn_end(&txn);
+    cr_assert_str_eq(va, vb);
+}
+
+Test(fk_replica, an_exchange_brings_the_peer_everything_once)
+{
+    s_put(s_a, "svc/x/1", "one", 3);
+    s_put(s_a, "svc/x/2", "two", 3);
+    s_wire_t wire = s_sync_a_to_b(false);
+    cr_assert_eq(wire.messages, 1);
+    cr_assert_eq(wire.applied, 2);
+    s_views_equal();
+    wire = s_sync_a_to_b(false);
+    cr_assert_eq(wire.messages, 0, "an up-to-date peer is sent nothing");
+}
+
+Test(fk_replica, large_states_travel_in_bounded_chunks)
+{
+    char *value = malloc(60000);
+    memset(value, 'v', 60000);
+    for (int i = 0; i < 40; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "big/%02d", i);
+        s_put(s_a, key, value, 60000);
+    }
+    free(value);
+    s_wire_t wire = s_sync_a_to_b(false);
+    cr_assert_geq(wire.messages, 9, "2.4 MB must not travel as one message (%d)", wire.messages);
+    cr_assert_eq(wire.applied, 40);
+    s_views_equal();
+}
+
+Test(fk_replica, a_lost_chunk_is_repaired_by_the_next_exchange_without_a_gap)
+{
+    char *value = malloc(60000);
+    memset(value, 'v', 60000);
+    for (int i = 0; i < 20; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "big/%02d", i);
+        s_put(s_a, key, value, 60000);
+    }
+    free(value);
+    s_wire_t wire = s_sync_a_to_b(true);
+    cr_assert_gt(wire.messages, 1);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "a"), 0,
+                 "later chunks applied, but the version must not pass the lost one");
+    fk_store_txn_end(&txn);
+    s_sync_a_to_b(false);
+    s_views_equal();
+}
+
+Test(fk_replica, peer_ahead_detects_what_we_lack)
+{
+    s_put(s_a, "k", "v", 1);
+    fk_msg_t *digest = fk_msg_new(FK_MSG_DIGEST, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_replica_digest(s_a, digest), 0);
+    cr_assert(fk_replica_peer_ahead(s_b, digest));
+    fk_msg_destroy(&digest);
+    s_sync_a_to_b(false);
+    digest = fk_msg_new(FK_MSG_DIGEST, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_replica_digest(s_a, digest), 0);
+    cr_assert_not(fk_replica_peer_ahead(s_b, digest));
+    fk_msg_destroy(&digest);
+}
+
+Test(fk_replica, push_sends_only_what_came_after)
+{
+    s_put(s_a, "k1", "v", 1);
+    s_put(s_a, "k2", "v", 1);
+    s_wire_t wire = {.into = s_b};
+    fk_replica_self_t me = {.name = "a", .addr = "127.0.0.1:1", .incarnation = 1};
+    uint64_t upto = 0;
+    cr_assert_eq(fk_replica_push(s_a, &me, "a", 1, s_deliver, &wire, &upto), 1);
+    cr_assert_eq(upto, 2);
+    cr_assert_eq(wire.applied, 1);
+    cr_assert_eq(fk_replica_push(s_a, &me, "a", 2, s_deliver, &wire, &upto), 0);
+}
+
+Test(fk_replica, a_delta_about_ourselves_or_with_a_bad_record_changes_nothing)
+{
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "b", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "b", "k", "\x94\x01\x00\x00\xc4\x00", 6), 0);
+    cr_assert_eq(fk_replica_apply(s_b, msg), 0, "only b writes b's records");
+    fk_msg_destroy(&msg);
+
+    msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "x", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "x", "good", "\x94\x01\x00\x00\xc4\x00", 6), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "x", "bad", "\xdd\xdd\xdd\xdd\xdd", 5), 0);
+    cr_assert_lt(fk_replica_apply(s_b, msg), 0);
+    fk_msg_destroy(&msg);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "good", NULL, &entry), FK_ENOTFOUND,
+                 "a batch is applied whole or not at all");
+    fk_store_txn_end(&txn);
+}
