@@ -282,6 +282,8 @@ fk_agent_main(int argc, char **argv)
     /*  The cluster plane starts before the listener: answers filter out
         failed nodes from the member table it keeps. */
     fk_cluster_opts_t cluster_opts = {.store = store,
+                                      .on_request = fk_grants_on_forwarded,
+                                      .on_request_arg = grants,
                                       .bind = cfg.gossip,
                                       .advertise = cfg.advertise,
                                       .join = (const char *const *)cfg.join,
@@ -294,6 +296,7 @@ fk_agent_main(int argc, char **argv)
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
         goto done;
     }
+    fk_grants_set_cluster(grants, cluster);
 
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */

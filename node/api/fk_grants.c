@@ -3,6 +3,7 @@
 #include "fk_grants.h"
 
 #include "fk_catalog.h"
+#include "fk_cluster.h"
 #include "fk_clock.h"
 #include "fk_compose.h"
 #include "fk_crypto.h"
@@ -13,6 +14,7 @@
 #include "fk_mem.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -34,14 +36,16 @@ struct fk_grants {
     fk_store_t *store;          /* borrowed */
     const fk_signer_t *signer;  /* borrowed */
     pthread_rwlock_t keys_lock; /* guards verifier: many verify, a reload swaps */
-    fk_verifier_t *verifier;    /* every known public key */
-    char *deployment_name;      /* self.deployment_name */
-    int64_t access_ttl_s;       /* access token lifetime */
-    int64_t refresh_ttl_s;      /* sliding refresh lifetime */
-    int64_t refresh_chain_s;    /* refresh chain cap */
-    int64_t interval_s;         /* device-code polling interval */
-    pthread_mutex_t lock;       /* guards polls */
-    json_t *polls;              /* code hash -> last pending poll (monotonic ms) */
+    fk_verifier_t *verifier;
+    fk_cluster_t *cluster;
+        /* forwards operations on other nodes' records, or NULL */ /* every known public key */
+    char *deployment_name;                                         /* self.deployment_name */
+    int64_t access_ttl_s;                                          /* access token lifetime */
+    int64_t refresh_ttl_s;                                         /* sliding refresh lifetime */
+    int64_t refresh_chain_s;                                       /* refresh chain cap */
+    int64_t interval_s;   /* device-code polling interval */
+    pthread_mutex_t lock; /* guards polls */
+    json_t *polls;        /* code hash -> last pending poll (monotonic ms) */
 };
 
 static int s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
@@ -91,9 +95,10 @@ s_get(fk_store_txn_t *txn, const char *key)
     return value;
 }
 
-/*  Like s_get, and tells whether the record is this node's own. */
+/*  Like s_get, and tells whether the record is this node's own; when it is
+    not and owner_p is not NULL, *owner_p gets the owner's name (fresh). */
 static json_t *
-s_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_p)
+s_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_p, char **owner_p)
 {
     fk_store_entry_t entry;
     *local_p = false;
@@ -101,6 +106,9 @@ s_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_
         return NULL;
     }
     *local_p = strcmp(entry.owner, node) == 0;
+    if (owner_p && !*local_p) {
+        *owner_p = fk_strdup(entry.owner);
+    }
     json_t *value = json_loadb(entry.record.payload, entry.record.payload_len, 0, NULL);
     if (!json_is_object(value)) {
         json_decref(value);
@@ -757,10 +765,16 @@ s_client_known(fk_store_txn_t *txn, const char *client_id)
     return known || fk_store_scan(txn, "code/", s_match_client, (void *)(uintptr_t)client_id) == 1;
 }
 
-int
-fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const char *client_id,
-                               const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+static int s_forward(fk_grants_t *self, const char *owner, json_t *request,
+                     const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+                     fk_grant_error_t *err);
+
+static int
+s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *client_id,
+                       const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+                       fk_grant_error_t *err)
 {
+    char *owner = NULL;
     *answer_p = NULL;
     if (!device_code || !*device_code) {
         return s_fail(err, 400, "invalid_request", "Missing 'device_code' in payload");
@@ -776,9 +790,20 @@ fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const
         rc = FK_ESTORE;
         goto done;
     }
-    code = s_get(txn, key);
+    bool local = false;
+    code = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
     if (!code) {
         rc = s_fail(err, 400, "invalid_request", "Invalid 'device_code' in payload");
+        goto done;
+    }
+    if (!local) {
+        /*  Only the issuing node burns its code: that is what makes the
+            code single-use without consensus. Ask it. */
+        fk_store_txn_end(&txn);
+        json_t *request = json_pack("{s:s, s:s, s:s?}", "op", "device_code", "device_code",
+                                    device_code, "client_id", client_id);
+        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        json_decref(request);
         goto done;
     }
     if (client_id && *client_id && strcmp(client_id, fk_json_str(code, "client_id")) != 0) {
@@ -836,6 +861,7 @@ fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const
     }
     rc = s_issue_and_commit(self, &txn, client, 0, origin, answer_p, err);
 done:
+    free(owner);
     fk_store_txn_end(&txn);
     json_decref(client);
     json_decref(approval);
@@ -845,10 +871,12 @@ done:
     return rc;
 }
 
-int
-fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
-                          const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+static int
+s_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
+                  const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+                  fk_grant_error_t *err)
 {
+    char *owner = NULL;
     *answer_p = NULL;
     char hash[FK_SHA256_HEX_LEN + 1];
     fk_manifest_hash(manifest, hash);
@@ -861,9 +889,20 @@ fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const jso
         rc = FK_ESTORE;
         goto done;
     }
-    redeem = s_get(txn, key);
+    bool local = false;
+    redeem = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
     if (!redeem) {
         rc = s_fail(err, 400, "invalid_grant", "Invalid redeem token.");
+        goto done;
+    }
+    if (!local) {
+        /*  The first redeem records the manifest on the token, which only
+            its minting node may write. Ask it. */
+        fk_store_txn_end(&txn);
+        json_t *request = json_pack("{s:s, s:s, s:O}", "op", "redeem", "redeem_token", redeem_token,
+                                    "manifest", manifest);
+        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        json_decref(request);
         goto done;
     }
     json_int_t expires = fk_json_int(redeem, "expires_ms", 0);
@@ -927,6 +966,7 @@ fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const jso
     }
     rc = s_issue_and_commit(self, &txn, client, 0, origin, answer_p, err);
 done:
+    free(owner);
     fk_store_txn_end(&txn);
     json_decref(client);
     json_decref(redeem);
@@ -934,10 +974,12 @@ done:
     return rc;
 }
 
-int
-fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
-                           const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+static int
+s_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
+                   const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+                   fk_grant_error_t *err)
 {
+    char *owner = NULL;
     *answer_p = NULL;
     if (!refresh_token || !*refresh_token || !client_id || !*client_id) {
         return s_fail(err, 400, "invalid_request", "refresh_token and client_id are required");
@@ -952,7 +994,7 @@ fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const c
         goto done;
     }
     bool local = false;
-    record = s_get_owned(txn, key, fk_store_node(self->store), &local);
+    record = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
     if (!record || strcmp(fk_json_str(record, "client_id"), client_id) != 0
         || s_refresh_revoked(txn, key)) {
         rc = s_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
@@ -960,10 +1002,12 @@ fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const c
     }
     if (!local) {
         /*  Rotation must happen once cluster-wide, and only the issuing
-            node can guarantee that; forwarding is not built yet. */
-        rc = s_fail(err, 400, "invalid_grant",
-                    "This refresh token was issued by another node; refresh it at the token "
-                    "endpoint of the node that issued it");
+            node's write lock guarantees that. Ask it. */
+        fk_store_txn_end(&txn);
+        json_t *request = json_pack("{s:s, s:s, s:s}", "op", "refresh", "refresh_token",
+                                    refresh_token, "client_id", client_id);
+        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        json_decref(request);
         goto done;
     }
     if (fk_json_int(record, "expires_ms", 0) <= fk_clock_wall_ms()) {
@@ -986,11 +1030,142 @@ fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const c
     rc = s_issue_and_commit(self, &txn, client, fk_json_int(record, "chain_start_ms", 0), origin,
                             answer_p, err);
 done:
+    free(owner);
     fk_store_txn_end(&txn);
     json_decref(client);
     json_decref(record);
     free(key);
     return rc;
+}
+
+int
+fk_grants_exchange_device_code(fk_grants_t *self, const char *device_code, const char *client_id,
+                               const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+{
+    return s_exchange_device_code(self, device_code, client_id, origin, true, answer_p, err);
+}
+
+int
+fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
+                          const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+{
+    return s_exchange_redeem(self, redeem_token, manifest, origin, true, answer_p, err);
+}
+
+int
+fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
+                           const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+{
+    return s_exchange_refresh(self, refresh_token, client_id, origin, true, answer_p, err);
+}
+
+void
+fk_grants_set_cluster(fk_grants_t *self, fk_cluster_t *cluster)
+{
+    self->cluster = cluster;
+}
+
+/*  The OAuth error codes a forwarded reply may carry, as static strings
+    (fk_grant_error_t points at static text). */
+static const char *
+s_static_error(const char *error)
+{
+    static const char *const known[] = {
+        "invalid_request",       "invalid_client", "invalid_grant",          "unauthorized_client",
+        "authorization_pending", "slow_down",      "access_denied",          "expired_token",
+        "invalid_scope",         "server_error",   "temporarily_unavailable"};
+    for (size_t i = 0; error && i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(error, known[i]) == 0) {
+            return known[i];
+        }
+    }
+    return "server_error";
+}
+
+/*  Forwarded requests wait this long for the owner's answer. */
+#define S_FORWARD_TIMEOUT_MS 3000
+
+/*  Ask the node that owns a record to perform the operation: only it may
+    burn its device code, record a redeem token's first manifest or rotate
+    its refresh token, which is what makes those single-use cluster-wide
+    without consensus. The answer names this node's URLs (origin), since
+    the client talks to us. */
+static int
+s_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin_t *origin,
+          bool may_forward, json_t **answer_p, fk_grant_error_t *err)
+{
+    if (!may_forward || !self->cluster || !owner) {
+        return s_fail(err, 400, "invalid_grant",
+                      "The token or code belongs to node %.64s, which did not take the request",
+                      owner ? owner : "?");
+    }
+    json_object_set_new(request, "origin",
+                        json_pack("{s:s, s:s, s:i, s:s}", "scheme", origin->scheme, "host",
+                                  origin->host, "port", origin->port, "base", origin->base));
+    char *body = fk_json_dump(request);
+    char *reply = NULL;
+    size_t reply_len = 0;
+    int rc = fk_cluster_request(self->cluster, owner, body, strlen(body), S_FORWARD_TIMEOUT_MS,
+                                &reply, &reply_len);
+    free(body);
+    if (rc) {
+        return s_fail(err, 503, "temporarily_unavailable",
+                      "Node %.64s, which issued this token or code, is %s", owner,
+                      rc == -ETIMEDOUT ? "not answering" : "not a live member");
+    }
+    json_t *doc = json_loadb(reply, reply_len, 0, NULL);
+    free(reply);
+    if (json_is_true(json_object_get(doc, "ok"))
+        && json_is_object(json_object_get(doc, "answer"))) {
+        *answer_p = json_incref(json_object_get(doc, "answer"));
+        rc = 0;
+    } else {
+        json_int_t status = fk_json_int(doc, "status", 500);
+        rc = s_fail(err, (unsigned)(status >= 400 && status < 600 ? status : 500),
+                    s_static_error(fk_json_str(doc, "error")), "%s",
+                    fk_json_str(doc, "description") ? fk_json_str(doc, "description") : "");
+    }
+    json_decref(doc);
+    return rc;
+}
+
+int
+fk_grants_on_forwarded(void *arg, const char *body, size_t len, char **reply_p, size_t *reply_len_p)
+{
+    fk_grants_t *self = arg;
+    json_t *request = json_loadb(body, len, 0, NULL);
+    json_t *origin_doc = json_object_get(request, "origin");
+    const char *op = fk_json_str(request, "op");
+    fk_origin_t origin = {.scheme = fk_json_str(origin_doc, "scheme"),
+                          .host = fk_json_str(origin_doc, "host"),
+                          .port = (int)fk_json_int(origin_doc, "port", 0),
+                          .base = fk_json_str(origin_doc, "base")};
+    json_t *answer = NULL;
+    fk_grant_error_t err = {.status = 400, .error = "invalid_request"};
+    int rc = -1;
+    snprintf(err.description, sizeof err.description, "Malformed forwarded request");
+    if (!op || !origin.scheme || !origin.host || !origin.base) {
+        rc = -1;
+    } else if (strcmp(op, "device_code") == 0) {
+        rc = s_exchange_device_code(self, fk_json_str(request, "device_code"),
+                                    fk_json_str(request, "client_id"), &origin, false, &answer,
+                                    &err);
+    } else if (strcmp(op, "refresh") == 0) {
+        rc = s_exchange_refresh(self, fk_json_str(request, "refresh_token"),
+                                fk_json_str(request, "client_id"), &origin, false, &answer, &err);
+    } else if (strcmp(op, "redeem") == 0 && fk_json_str(request, "redeem_token")
+               && json_is_object(json_object_get(request, "manifest"))) {
+        rc = s_exchange_redeem(self, fk_json_str(request, "redeem_token"),
+                               json_object_get(request, "manifest"), &origin, false, &answer, &err);
+    }
+    json_t *reply = rc == 0 ? json_pack("{s:b, s:o}", "ok", 1, "answer", answer)
+                            : json_pack("{s:b, s:i, s:s, s:s}", "ok", 0, "status", (int)err.status,
+                                        "error", err.error, "description", err.description);
+    *reply_p = fk_json_dump(reply);
+    *reply_len_p = strlen(*reply_p);
+    json_decref(reply);
+    json_decref(request);
+    return 0;
 }
 
 int
@@ -1010,7 +1185,7 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
     if (try_refresh) {
         char *key = s_hashed_key("refresh", token);
         bool local = false;
-        json_t *record = s_get_owned(txn, key, fk_store_node(self->store), &local);
+        json_t *record = s_get_owned(txn, key, fk_store_node(self->store), &local, NULL);
         if (record && client_id && *client_id
             && strcmp(fk_json_str(record, "client_id"), client_id) != 0) {
             rc = s_fail(err, 400, "invalid_grant", "The token belongs to another client");

@@ -27,6 +27,7 @@
 #ifndef FK_GRANTS_H_INCLUDED
 #define FK_GRANTS_H_INCLUDED
 
+#include "fk_cluster.h"
 #include "fk_jwt.h"
 #include "fk_store.h"
 
@@ -112,6 +113,17 @@ int fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const
 /*  The refresh_token grant with rotation: the old token stops working. */
 int fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
                                const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
+
+/*  Let the grants forward operations on records another node owns (a
+    device code, redeem token or refresh token issued there) to that node.
+    Call before serving; without it those operations are refused. */
+void fk_grants_set_cluster(fk_grants_t *self, fk_cluster_t *cluster);
+
+/*  The fk_cluster_request_fn of the owning side: performs a forwarded
+    exchange as if it arrived here, and replies {"ok":true,"answer":...} or
+    {"ok":false,"status","error","description"}. arg is the fk_grants_t. */
+int fk_grants_on_forwarded(void *arg, const char *body, size_t len, char **reply_p,
+                           size_t *reply_len_p);
 
 /*  RFC 7009 revocation. Unknown tokens succeed; another client's token is
     invalid_grant. hint may be NULL. */

@@ -69,6 +69,10 @@ typedef struct {
     char **retry;                         /* retry-join addresses */
     size_t retry_count;                   /* entries in retry */
     int64_t join_until;                   /* keep sending --join until then */
+    fk_cluster_request_fn on_request;     /* handler of requests forwarded to us */
+    void *on_request_arg;                 /* its argument */
+    uint64_t request_seq;                 /* our forwarded request in flight, 0 if none */
+    int64_t request_deadline;             /* when it gives up */
     char *join_addr;                      /* a join command waiting for this address */
     int64_t join_deadline;                /* when it gives up */
     bool stopping;                        /* $TERM received */
@@ -391,6 +395,43 @@ s_on_join(s_actor_t *self, const fk_msg_t *msg)
     s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_REPLY);
 }
 
+/*  A request forwarded to us because we own the record it is about. */
+static void
+s_on_request(s_actor_t *self, const fk_msg_t *msg)
+{
+    if (!self->on_request) {
+        return;
+    }
+    size_t len = 0;
+    const char *body = fk_msg_body(msg, &len);
+    char *reply = NULL;
+    size_t reply_len = 0;
+    if (self->on_request(self->on_request_arg, body, len, &reply, &reply_len) == 0) {
+        fk_msg_t *answer = s_new_msg(self, FK_MSG_REPLY);
+        fk_msg_set_seq(answer, fk_msg_seq(msg));
+        if (fk_msg_set_body(answer, reply, reply_len) == 0) {
+            s_send(self, fk_msg_from_addr(msg), &answer);
+        }
+        fk_msg_destroy(&answer);
+    }
+    free(reply);
+}
+
+static void
+s_on_reply(s_actor_t *self, const fk_msg_t *msg)
+{
+    if (self->request_seq == 0 || fk_msg_seq(msg) != self->request_seq) {
+        return; /* late or foreign: the requester already gave up */
+    }
+    size_t len = 0;
+    const char *body = fk_msg_body(msg, &len);
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, "0");
+    zmsg_addmem(reply, body, len);
+    zmsg_send(&reply, self->pipe);
+    self->request_seq = 0;
+}
+
 static void
 s_join_answered(s_actor_t *self, const char *from_addr)
 {
@@ -438,6 +479,12 @@ s_on_router(zloop_t *loop, zsock_t *router, void *arg)
             break;
         case FK_MSG_JOIN:
             s_on_join(self, msg);
+            break;
+        case FK_MSG_REQUEST:
+            s_on_request(self, msg);
+            break;
+        case FK_MSG_REPLY:
+            s_on_reply(self, msg);
             break;
         default:
             /*  LEAVE carries its news in the header and gossip, merged
@@ -522,6 +569,10 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         fk_msg_t *ping = s_new_msg(self, FK_MSG_PING);
         fk_msg_set_seq(ping, ++self->seq);
         s_send(self, s_member_addr(self, retry), &ping);
+    }
+    if (self->request_seq && now >= self->request_deadline) {
+        zstr_send(self->pipe, "timeout");
+        self->request_seq = 0;
     }
     if (self->join_addr && now >= self->join_deadline) {
         zstr_send(self->pipe, "timeout");
@@ -622,6 +673,28 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
         self->join_addr = fk_strdup(operand);
         self->join_deadline = fk_clock_mono_ms() + S_JOIN_WAIT_MS;
         s_send_join(self, operand);
+    } else if (strcmp(verb, "REQUEST") == 0 && operand && zmsg_size(command) == 2) {
+        char *timeout = zmsg_popstr(command);
+        zframe_t *body = zmsg_pop(command);
+        fk_member_t member;
+        if (!fk_members_find(self->members, operand, &member)
+            || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
+            zstr_send(pipe, "notfound");
+        } else {
+            fk_msg_t *msg = s_new_msg(self, FK_MSG_REQUEST);
+            self->request_seq = ++self->seq;
+            fk_msg_set_seq(msg, self->request_seq);
+            self->request_deadline = fk_clock_mono_ms() + atoi(timeout ? timeout : "0");
+            if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
+                self->request_seq = 0;
+                zstr_send(pipe, "toobig");
+            } else {
+                s_send(self, member.addr, &msg);
+            }
+            fk_msg_destroy(&msg);
+        }
+        free(timeout);
+        zframe_destroy(&body);
     } else if (strcmp(verb, "LEAVE") == 0) {
         s_leave(self);
         zstr_send(pipe, "0");
@@ -698,6 +771,8 @@ s_actor(zsock_t *pipe, void *arg)
     zhashx_set_destructor(self.peers, (zhashx_destructor_fn *)zsock_destroy);
     fk_members_opts_t mopts = {.probe_interval_ms = start->opts.probe_interval_ms};
     self.members = fk_members_new(self.name, self.addr, start->incarnation, &mopts);
+    self.on_request = start->opts.on_request;
+    self.on_request_arg = start->opts.on_request_arg;
     self.retry = start->retry;
     self.retry_count = start->retry_count;
     self.join_until = fk_clock_mono_ms() + 10000;
@@ -901,6 +976,48 @@ fk_cluster_join(fk_cluster_t *self, const char *addr)
         return FK_EINVAL_INPUT;
     }
     return s_command(self, "JOIN", addr);
+}
+
+int
+fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
+                   int timeout_ms, char **reply_p, size_t *reply_len_p)
+{
+    *reply_p = NULL;
+    *reply_len_p = 0;
+    if (len > FK_MSG_MAX_BODY) {
+        return FK_ETOOBIG;
+    }
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    zmsg_t *command = zmsg_new();
+    zmsg_addstr(command, "REQUEST");
+    zmsg_addstr(command, node);
+    zmsg_addstr(command, timeout);
+    zmsg_addmem(command, body, len);
+    pthread_mutex_lock(&self->lock);
+    zmsg_send(&command, self->actor);
+    zmsg_t *reply = zmsg_recv(self->actor);
+    pthread_mutex_unlock(&self->lock);
+    char *status = reply ? zmsg_popstr(reply) : NULL;
+    int rc = !status                           ? FK_ESTORE
+             : strcmp(status, "0") == 0        ? 0
+             : strcmp(status, "timeout") == 0  ? -ETIMEDOUT
+             : strcmp(status, "notfound") == 0 ? FK_ENOTFOUND
+                                               : FK_ETOOBIG;
+    if (rc == 0) {
+        zframe_t *frame = zmsg_pop(reply);
+        size_t size = frame ? zframe_size(frame) : 0;
+        *reply_p = fk_malloc(size + 1);
+        if (size) {
+            memcpy(*reply_p, zframe_data(frame), size);
+        }
+        (*reply_p)[size] = '\0';
+        *reply_len_p = size;
+        zframe_destroy(&frame);
+    }
+    free(status);
+    zmsg_destroy(&reply);
+    return rc;
 }
 
 int

@@ -34,15 +34,24 @@
 
 typedef struct fk_cluster fk_cluster_t;
 
+/*  Answers a request another node forwarded to us (the owner of the
+    record it concerns). Called in the actor's thread; body is the
+    requester's bytes; *reply_p gets a fresh buffer (freed by the caller)
+    with *reply_len_p bytes. Returns 0, or non-zero to send no reply. */
+typedef int (*fk_cluster_request_fn)(void *arg, const char *body, size_t len, char **reply_p,
+                                     size_t *reply_len_p);
+
 typedef struct {
-    fk_store_t *store;             /* borrowed; outlives the cluster */
-    const char *bind;              /* "host:port" to bind (port 0: any free port) */
-    const char *advertise;         /* host others reach us at, or NULL for the bind host */
-    const char *const *join;       /* addresses to join at start (tried for 10 s) */
-    size_t join_count;             /* entries in join */
-    const char *const *retry_join; /* addresses to keep trying while alone */
-    size_t retry_join_count;       /* entries in retry_join */
-    int64_t probe_interval_ms;     /* 0: 200 */
+    fk_store_t *store;                /* borrowed; outlives the cluster */
+    fk_cluster_request_fn on_request; /* handler of forwarded requests, or NULL */
+    void *on_request_arg;             /* its argument */
+    const char *bind;                 /* "host:port" to bind (port 0: any free port) */
+    const char *advertise;            /* host others reach us at, or NULL for the bind host */
+    const char *const *join;          /* addresses to join at start (tried for 10 s) */
+    size_t join_count;                /* entries in join */
+    const char *const *retry_join;    /* addresses to keep trying while alone */
+    size_t retry_join_count;          /* entries in retry_join */
+    int64_t probe_interval_ms;        /* 0: 200 */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.
@@ -64,6 +73,15 @@ int fk_cluster_join(fk_cluster_t *self, const char *addr);
 /*  Leave gracefully: every member is told directly, so they mark us left
     at once rather than failed. Returns 0. The node should stop after. */
 int fk_cluster_leave(fk_cluster_t *self);
+
+/*  Forward a request to member node and wait up to timeout_ms for its
+    reply. On success returns 0 and *reply_p owns the reply bytes (caller
+    frees). Returns FK_ENOTFOUND when node is not a live member,
+    -ETIMEDOUT without an answer, FK_ETOOBIG for a body over
+    FK_MSG_MAX_BODY. Requests are serialised: this node has one forwarded
+    request in flight at a time. */
+int fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
+                       int timeout_ms, char **reply_p, size_t *reply_len_p);
 
 /*  Mark a failed member as left (it stops being retried). Returns 0, or
     FK_ENOTFOUND when no failed member has that name. */

@@ -194,3 +194,53 @@ Test(cluster, a_whole_cluster_restart_reforms_from_lmdb)
     cr_assert(fk_testcluster_wait_service(&s_cluster, "kabinet-1", true, 10000));
     cr_assert(fk_testcluster_wait_same_view(&s_cluster, 10000));
 }
+
+Test(cluster, operations_on_another_nodes_tokens_are_forwarded_to_it)
+{
+    s_start(3, 71);
+    /*  A redeem token minted on n0, redeemed through n1. */
+    char *token = fk_e2e_redeem_token(s_cluster.nodes[0]);
+    json_t *manifest = fk_e2e_manifest("forwarded-app", "1.0", NULL);
+    char *text = fk_e2e_manifest_text(manifest);
+    fk_http_resp_t *redeemed = NULL;
+    int64_t deadline = fk_harness_now_ms() + 10000;
+    while (fk_harness_now_ms() < deadline) {
+        fk_http_resp_destroy(&redeemed);
+        redeemed = fk_e2e_redeem(s_cluster.nodes[1], token, text);
+        if (redeemed->status == 200) {
+            break;
+        }
+        fk_harness_wait_until(fk_harness_now_ms() + 50);
+    }
+    cr_assert_eq(redeemed->status, 200, "n1 did not redeem n0's token: %s", redeemed->body);
+    const char *client_id = fk_e2e_str(redeemed->json, "client_id");
+    const char *refresh = fk_e2e_str(redeemed->json, "refresh_token");
+    cr_assert(strstr(fk_e2e_str(json_object_get(redeemed->json, "self"), "jwks_url"),
+                     fk_harness_http_addr(s_cluster.nodes[1]))
+                  != NULL,
+              "the answer must name the node the client talks to");
+
+    /*  The refresh token was issued by n0 (the owner); rotate it through n2. */
+    fk_http_resp_t *rotated = NULL;
+    deadline = fk_harness_now_ms() + 10000;
+    while (fk_harness_now_ms() < deadline) {
+        fk_http_resp_destroy(&rotated);
+        rotated = fk_e2e_refresh(s_cluster.nodes[2], refresh, client_id);
+        if (rotated->status == 200) {
+            break;
+        }
+        fk_harness_wait_until(fk_harness_now_ms() + 50);
+    }
+    cr_assert_eq(rotated->status, 200, "n2 did not rotate n0's token: %s", rotated->body);
+    /*  The old token is dead on every node, at once: the owner rotated it. */
+    for (size_t i = 0; i < 3; i++) {
+        fk_http_resp_t *again = fk_e2e_refresh(s_cluster.nodes[i], refresh, client_id);
+        fk_e2e_assert_oauth_error(again, 400, "invalid_grant");
+        fk_http_resp_destroy(&again);
+    }
+    fk_http_resp_destroy(&rotated);
+    fk_http_resp_destroy(&redeemed);
+    free(text);
+    free(token);
+    json_decref(manifest);
+}

@@ -915,7 +915,7 @@ Test(fk_msg, rejects_the_allocation_bomb_inside_every_container, .timeout = 20)
     s_raw_fini(&raw);
 
     long grown = s_peak_rss_kib() - before;
-    cr_assert_lt(grown, 32 * 1024, "peak RSS grew by %ld KiB", grown);
+    cr_assert_lt(grown, 32L * 1024, "peak RSS grew by %ld KiB", grown);
 }
 
 Test(fk_msg, bounds_what_msgpack_c_allocates_for_a_large_honest_list, .timeout = 20)
@@ -947,7 +947,7 @@ Test(fk_msg, bounds_what_msgpack_c_allocates_for_a_large_honest_list, .timeout =
     s_expect_fail(bytes, len, FK_EPROTO_MALFORMED);
     long grown = s_peak_rss_kib() - before;
     /*  The decode copies the input (4 MB); msgpack-c would add ~96 MB. */
-    cr_assert_lt(grown, 32 * 1024, "peak RSS grew by %ld KiB", grown);
+    cr_assert_lt(grown, 32L * 1024, "peak RSS grew by %ld KiB", grown);
     free(bytes);
 }
 
