@@ -62,8 +62,10 @@ enum {
     by the input length, so without this budget a 4 MiB frame of nils inside
     one list would cost ~100 MB; with it, at most ~0.8 MB (R-MSG-017). */
 #define S_MAX_ELEMENTS                                                                             \
-    ((uint64_t)S_FIELDS + S_TARGET_FIELDS + FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS)            \
-     + FK_MSG_MAX_DIGESTS * (1u + S_DIGEST_FIELDS) + FK_MSG_MAX_DELTAS * (1u + S_DELTA_FIELDS))
+    ((uint64_t)S_FIELDS + S_TARGET_FIELDS + (uint64_t)FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS)  \
+     + (uint64_t)FK_MSG_MAX_DIGESTS * (1u + S_DIGEST_FIELDS)                                       \
+     + (uint64_t)FK_MSG_MAX_DELTAS * (1u + S_DELTA_FIELDS))
+_Static_assert(S_MAX_ELEMENTS == 33807, "PROTOCOL.md, R-MSG-017, states this number");
 
 /*  Arena block sizes. The first block fits a typical header (from,
     from_addr, a target); later ones double up to S_BLOCK_MAX. A copy of at
@@ -668,7 +670,7 @@ s_read_head(const unsigned char *p, const unsigned char *end, s_head_t *h)
         h->is_uint = 1;
         h->value = lead;
     } else if (lead <= 0x8f) {
-        h->children = 2u * (lead & 0x0fu);
+        h->children = 2u * (uint64_t)(lead & 0x0fu);
     } else if (lead <= 0x9f) {
         h->is_array = 1;
         h->children = lead & 0x0fu;

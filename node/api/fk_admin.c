@@ -81,6 +81,20 @@ s_services_list(fk_api_t *self, fk_http_req_t *req)
     fk__api_respond(self, req, 200, list);
 }
 
+/*  Wait until a majority of the live members hold every local write up
+    to now: then every consistent read, on any node, sees them. */
+static int
+s_wait_quorum(fk_api_t *self)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        return FK_ESTORE;
+    }
+    uint64_t version = fk_store_owner_version(txn, fk_store_node(self->store));
+    fk_store_txn_end(&txn);
+    return version ? fk_cluster_sync(self->cluster, version, 5000) : 0;
+}
+
 static void
 s_services_register(fk_api_t *self, fk_http_req_t *req)
 {
@@ -98,9 +112,13 @@ s_services_register(fk_api_t *self, fk_http_req_t *req)
         return;
     }
     rc = fk_catalog_register(self->store, canonical, "api");
+    const char *wait = fk_http_query(req, "wait");
     if (rc) {
         snprintf(reason, sizeof reason, "cannot store the service: %s", fk_strerror(rc));
         s_error(self, req, 500, "internal", reason);
+    } else if (wait && strcmp(wait, "quorum") == 0 && s_wait_quorum(self) != 0) {
+        s_error(self, req, 503, "no_quorum",
+                "registered here, but a majority of the live members did not confirm it in 5 s");
     } else {
         fk__api_respond(self, req, 200, json_incref(canonical));
     }
@@ -303,6 +321,24 @@ s_not_allowed(fk_api_t *self, fk_http_req_t *req)
     s_error(self, req, 405, "method_not_allowed", "method not allowed on this path");
 }
 
+/*  "?consistent": reconcile with a majority of live members before
+    reading (Consul's ?consistent, without a leader). Answers 503 and
+    returns false when no majority answered in time. */
+static bool
+s_consistent(fk_api_t *self, fk_http_req_t *req)
+{
+    if (!fk_http_query(req, "consistent") || !s_is(req, "GET")) {
+        return true;
+    }
+    if (fk_cluster_sync(self->cluster, 0, 5000) != 0) {
+        s_error(self, req, 503, "no_quorum",
+                "a consistent read needs a majority of the live members; none answered in 5 s");
+        return false;
+    }
+    fk_http_add_header(req, "X-Fakts-Consistency", "consistent");
+    return true;
+}
+
 bool
 fk__admin_route(fk_api_t *self, fk_http_req_t *req)
 {
@@ -317,6 +353,9 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
     }
     if (fk_http_body_too_big(req)) {
         s_error(self, req, 413, "too_large", "request body over the limit");
+        return true;
+    }
+    if (!s_consistent(self, req)) {
         return true;
     }
     const char *rest = path + 4;

@@ -49,6 +49,8 @@ enum {
     S_OPT_JSON,
     S_OPT_LOCAL,
     S_OPT_ALL,
+    S_OPT_WAIT,
+    S_OPT_CONSISTENT,
     S_OPT_DECLINE,
     S_OPT_EXPIRES_IN_DAYS,
     S_OPT_MAX_REDEMPTIONS
@@ -778,6 +780,8 @@ s_list_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
         flags[0] = 1;
     } else if (opt == S_OPT_ALL) {
         flags[1] = 1;
+    } else if (opt == S_OPT_CONSISTENT) {
+        flags[2] = 1;
     }
     return 0;
 }
@@ -788,12 +792,13 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
     static const struct option options[] = {
         {"local", no_argument, NULL, S_OPT_LOCAL},
         {"all", no_argument, NULL, S_OPT_ALL},
+        {"consistent", no_argument, NULL, S_OPT_CONSISTENT},
         {NULL, 0, NULL, 0},
     };
     static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "TAGS"};
 
     s_ctx_t ctx;
-    int flags[2] = {0, 0};
+    int flags[3] = {0, 0, 0};
     int rc = s_parse(&ctx, cmd, argc, argv, options, NULL, s_list_option, flags);
     int local = flags[0];
     int all = flags[1];
@@ -803,11 +808,10 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
     fk_client_reply_t reply = {0};
     rc = s_connect(&ctx);
     if (rc == 0) {
-        const char *path = local && all ? "/v1/services?local&all"
-                           : local      ? "/v1/services?local"
-                           : all        ? "/v1/services?all"
-                                        : "/v1/services";
+        char *path = fk_asprintf("/v1/services?%s%s%s", local ? "local&" : "", all ? "all&" : "",
+                                 flags[2] ? "consistent" : "");
         rc = s_call(&ctx, "GET", path, NULL, NULL, 0, NULL, &reply);
+        free(path);
     }
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
@@ -859,11 +863,28 @@ s_definition_type(const char *path, const char *data)
     return data[0] == '{' ? "application/json" : "application/yaml";
 }
 
+static int
+s_wait_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    if (opt == S_OPT_WAIT) {
+        if (strcmp(arg, "quorum") != 0) {
+            return s_usage_error(ctx, "--wait takes 'quorum', not '%s'", arg);
+        }
+        *(const char **)data = arg;
+    }
+    return 0;
+}
+
 int
 fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     s_ctx_t ctx;
-    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "FILE", NULL, NULL);
+    static const struct option options[] = {
+        {"wait", required_argument, NULL, S_OPT_WAIT},
+        {NULL, 0, NULL, 0},
+    };
+    const char *wait = NULL;
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "FILE", s_wait_option, &wait);
     if (rc != S_CONTINUE) {
         return rc;
     }
@@ -883,8 +904,8 @@ fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv)
     fk_client_reply_t reply = {0};
     rc = s_connect(&ctx);
     if (rc == 0) {
-        rc = s_call(&ctx, "PUT", "/v1/services", s_definition_type(file, data), data, size, name,
-                    &reply);
+        rc = s_call(&ctx, "PUT", wait ? "/v1/services?wait=quorum" : "/v1/services",
+                    s_definition_type(file, data), data, size, name, &reply);
     }
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);

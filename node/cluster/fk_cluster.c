@@ -28,6 +28,8 @@
 #define S_FANOUT 3                 /* peers an eager push or relay goes to */
 #define S_PIGGYBACK 32             /* member entries piggybacked per message */
 #define S_DIGEST_REPLY 1u          /* DIGEST flag: answer with your own digest if ahead */
+#define S_DIGEST_SYNC 2u           /* DIGEST flag: a quorum round: always answer with SYNC_ACK */
+#define S_DIGEST_SYNC_ACK 4u       /* DIGEST flag: the answer to a SYNC, after the deltas */
 #define S_ANSWER_BUDGET (4u << 20) /* record bytes one digest answer may send */
 #define S_FORWARDS_MAX 64          /* indirect probes relayed at once */
 #define S_PEER_HWM 64              /* messages queued per peer before dropping */
@@ -69,13 +71,18 @@ typedef struct {
     char **retry;                         /* retry-join addresses */
     size_t retry_count;                   /* entries in retry */
     int64_t join_until;                   /* keep sending --join until then */
-    fk_cluster_request_fn on_request;     /* handler of requests forwarded to us */
-    void *on_request_arg;                 /* its argument */
-    uint64_t request_seq;                 /* our forwarded request in flight, 0 if none */
-    int64_t request_deadline;             /* when it gives up */
-    char *join_addr;                      /* a join command waiting for this address */
-    int64_t join_deadline;                /* when it gives up */
-    bool stopping;                        /* $TERM received */
+    bool sync_active;                     /* a quorum round is waiting */
+    uint64_t sync_version;            /* write round: our version a majority must hold (0: read) */
+    size_t sync_needed;               /* other members that must confirm */
+    zlistx_t *sync_confirmed;         /* names of those that did */
+    int64_t sync_deadline;            /* when the round gives up */
+    fk_cluster_request_fn on_request; /* handler of requests forwarded to us */
+    void *on_request_arg;             /* its argument */
+    uint64_t request_seq;             /* our forwarded request in flight, 0 if none */
+    int64_t request_deadline;         /* when it gives up */
+    char *join_addr;                  /* a join command waiting for this address */
+    int64_t join_deadline;            /* when it gives up */
+    bool stopping;                    /* $TERM received */
 } s_actor_t;
 
 /*  ---- sending ------------------------------------------------------- */
@@ -375,14 +382,93 @@ s_on_delta(s_actor_t *self, const fk_msg_t *msg, const char *raw, size_t len)
     }
 }
 
+/*  Does this SYNC_ACK digest confirm the quorum round? A read round needs
+    us to hold everything the peer holds (its deltas arrived before its
+    digest on the same connection); a write round needs the peer to hold
+    our writes up to sync_version. */
+static bool
+s_sync_confirms(s_actor_t *self, const fk_msg_t *msg)
+{
+    size_t count = 0;
+    const fk_msg_digest_t *entries = fk_msg_digests(msg, &count);
+    if (self->sync_version) {
+        for (size_t i = 0; i < count; i++) {
+            if (strcmp(entries[i].owner, self->name) == 0) {
+                return entries[i].version >= self->sync_version;
+            }
+        }
+        return false;
+    }
+    return !fk_replica_peer_ahead(self->store, msg);
+}
+
+static void
+s_sync_check(s_actor_t *self, const fk_msg_t *msg)
+{
+    if (!self->sync_active) {
+        return;
+    }
+    if (!s_sync_confirms(self, msg)) {
+        /*  The deltas it lacked went out just before this (s_on_digest
+            answers every digest first): ask again; its next answer comes
+            after it applied them. Bounded by the round's deadline. */
+        s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_SYNC);
+        return;
+    }
+    for (const char *name = zlistx_first(self->sync_confirmed); name;
+         name = zlistx_next(self->sync_confirmed)) {
+        if (strcmp(name, fk_msg_from(msg)) == 0) {
+            return;
+        }
+    }
+    zlistx_add_end(self->sync_confirmed, fk_strdup(fk_msg_from(msg)));
+    if (zlistx_size(self->sync_confirmed) >= self->sync_needed) {
+        self->sync_active = false;
+        zstr_send(self->pipe, "0");
+    }
+}
+
 static void
 s_on_digest(s_actor_t *self, const fk_msg_t *msg)
 {
     fk_replica_self_t me = s_me(self);
     s_route_t route = {.actor = self, .to = fk_msg_from_addr(msg)};
+    uint32_t flags = fk_msg_flags(msg);
     fk_replica_answer(self->store, &me, msg, S_ANSWER_BUDGET, s_route, &route);
-    if ((fk_msg_flags(msg) & S_DIGEST_REPLY) && fk_replica_peer_ahead(self->store, msg)) {
+    if (flags & S_DIGEST_SYNC) {
+        /*  Our digest goes after the deltas, so when it arrives the peer
+            already applied what we sent. */
+        s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_SYNC_ACK);
+    } else if ((flags & S_DIGEST_REPLY) && fk_replica_peer_ahead(self->store, msg)) {
         s_send_digest(self, fk_msg_from_addr(msg), 0);
+    }
+    if (flags & S_DIGEST_SYNC_ACK) {
+        s_sync_check(self, msg);
+    }
+}
+
+/*  Start a quorum round: ask every other live member for its digest. A
+    majority of the live members (us included) must confirm. */
+static void
+s_sync_start(s_actor_t *self, uint64_t version, int timeout_ms)
+{
+    size_t live = fk_members_live(self->members);
+    size_t needed = live / 2; /* others, beyond us: a majority of live is live/2 + 1 */
+    zlistx_purge(self->sync_confirmed);
+    if (needed == 0) {
+        zstr_send(self->pipe, "0");
+        return;
+    }
+    self->sync_active = true;
+    self->sync_version = version;
+    self->sync_needed = needed;
+    self->sync_deadline = fk_clock_mono_ms() + timeout_ms;
+    for (size_t i = 0; i < fk_members_count(self->members); i++) {
+        fk_member_t member;
+        if (fk_members_get(self->members, i, &member) && strcmp(member.name, self->name) != 0
+            && (member.status == FK_MEMBER_ALIVE || member.status == FK_MEMBER_SUSPECT)) {
+            s_send_digest(self, member.addr, S_DIGEST_SYNC);
+        }
     }
 }
 
@@ -570,6 +656,10 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         fk_msg_set_seq(ping, ++self->seq);
         s_send(self, s_member_addr(self, retry), &ping);
     }
+    if (self->sync_active && now >= self->sync_deadline) {
+        self->sync_active = false;
+        zstr_send(self->pipe, "timeout");
+    }
     if (self->request_seq && now >= self->request_deadline) {
         zstr_send(self->pipe, "timeout");
         self->request_seq = 0;
@@ -695,6 +785,10 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
         }
         free(timeout);
         zframe_destroy(&body);
+    } else if (strcmp(verb, "SYNC") == 0 && operand) {
+        char *version = zmsg_popstr(command);
+        s_sync_start(self, version ? strtoull(version, NULL, 10) : 0, atoi(operand));
+        free(version);
     } else if (strcmp(verb, "LEAVE") == 0) {
         s_leave(self);
         zstr_send(pipe, "0");
@@ -767,6 +861,8 @@ s_actor(zsock_t *pipe, void *arg)
     self.wake_fd = start->wake_fd;
     self.name = fk_strdup(fk_store_node(start->store));
     self.addr = fk_strdup(start->addr);
+    self.sync_confirmed = zlistx_new();
+    zlistx_set_destructor(self.sync_confirmed, (zlistx_destructor_fn *)zstr_free);
     self.peers = zhashx_new();
     zhashx_set_destructor(self.peers, (zhashx_destructor_fn *)zsock_destroy);
     fk_members_opts_t mopts = {.probe_interval_ms = start->opts.probe_interval_ms};
@@ -809,6 +905,7 @@ s_actor(zsock_t *pipe, void *arg)
         free(self.forwards[i].requester);
     }
     zhashx_destroy(&self.peers);
+    zlistx_destroy(&self.sync_confirmed);
     fk_members_destroy(&self.members);
     free(self.name);
     free(self.addr);
@@ -1017,6 +1114,22 @@ fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_
     }
     free(status);
     zmsg_destroy(&reply);
+    return rc;
+}
+
+int
+fk_cluster_sync(fk_cluster_t *self, uint64_t version, int timeout_ms)
+{
+    char timeout[16];
+    char ver[24];
+    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
+    pthread_mutex_lock(&self->lock);
+    zstr_sendx(self->actor, "SYNC", timeout, ver, NULL);
+    char *reply = zstr_recv(self->actor);
+    pthread_mutex_unlock(&self->lock);
+    int rc = reply && strcmp(reply, "0") == 0 ? 0 : -ETIMEDOUT;
+    free(reply);
     return rc;
 }
 

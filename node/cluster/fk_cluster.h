@@ -83,6 +83,15 @@ int fk_cluster_leave(fk_cluster_t *self);
 int fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
                        int timeout_ms, char **reply_p, size_t *reply_len_p);
 
+/*  A quorum round. With version 0 (a consistent read): reconcile with a
+    majority of the live members (us included): each sends what we lack,
+    then confirms with its digest. With a version (a write waiting for a
+    quorum): wait until a majority holds our records up to that version.
+    Since two majorities share a member, a write confirmed this way is seen
+    by every consistent read that starts after it, on any node. Returns 0,
+    or -ETIMEDOUT when no majority confirmed within timeout_ms. */
+int fk_cluster_sync(fk_cluster_t *self, uint64_t version, int timeout_ms);
+
 /*  Mark a failed member as left (it stops being retried). Returns 0, or
     FK_ENOTFOUND when no failed member has that name. */
 int fk_cluster_force_leave(fk_cluster_t *self, const char *name);

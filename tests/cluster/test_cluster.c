@@ -5,6 +5,7 @@
 #include "fk_testcluster.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,4 +244,36 @@ Test(cluster, operations_on_another_nodes_tokens_are_forwarded_to_it)
     free(text);
     free(token);
     json_decref(manifest);
+}
+
+Test(cluster, a_quorum_write_is_seen_by_every_consistent_read_at_once)
+{
+    s_start(5, 81);
+    for (int round = 0; round < 5; round++) {
+        char id[32];
+        snprintf(id, sizeof id, "quorum-%d", round);
+        char *file_text = NULL;
+        cr_assert(asprintf(&file_text,
+                           "id: %s\nservice: live.arkitekt.fluss\naliases:\n  - host: 10.0.0.7\n",
+                           id)
+                  > 0);
+        fk_node_t *writer = s_cluster.nodes[(size_t)round % 5];
+        char *path = fk_harness_write_file(writer, "quorum.yaml", file_text);
+        free(file_text);
+        const char *reg[] = {"services", "register", "--wait", "quorum", path, NULL};
+        int status = -1;
+        char *err = NULL;
+        fk_harness_cli(writer, reg, &status, NULL, &err);
+        free(path);
+        cr_assert_eq(status, 0, "round %d: %s", round, err ? err : "");
+        free(err);
+        /*  No polling: the first consistent read on every node has it. */
+        for (size_t i = 0; i < 5; i++) {
+            fk_http_resp_t *resp =
+                fk_harness_admin(s_cluster.nodes[i], "GET", "/v1/services?consistent", NULL);
+            cr_assert_eq(resp->status, 200);
+            cr_assert(strstr(resp->body, id) != NULL, "n%zu's consistent read misses %s", i, id);
+            fk_http_resp_destroy(&resp);
+        }
+    }
 }
