@@ -967,9 +967,20 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     }
     zsock_set_rcvhwm(router, 10000);
     zsock_set_linger(router, 0);
-    int port = strcmp(colon + 1, "0") == 0 ? zsock_bind(router, "tcp://%s:*", host)
-                                           : zsock_bind(router, "tcp://%s", opts->bind);
-    if (port < 0) {
+    /*  Port 0 goes to the kernel, which picks a random free port. (CZMQ's
+        own "*" scans upward from 49152, so every node of a machine would
+        get the same few ports, and a restarted node would find its old
+        port taken by a neighbour.) The bound port is read back either way. */
+    char *endpoint = fk_asprintf("tcp://%s", opts->bind);
+    int port = -1;
+    if (zmq_bind(zsock_resolve(router), endpoint) == 0) {
+        char *last = zsock_last_endpoint(router);
+        const char *last_colon = last ? strrchr(last, ':') : NULL;
+        port = last_colon ? atoi(last_colon + 1) : -1;
+        free(last);
+    }
+    free(endpoint);
+    if (port <= 0) {
         int err = errno ? -errno : -EADDRINUSE;
         fk_error("cluster: cannot bind %s: %s", opts->bind, zmq_strerror(errno));
         zsock_destroy(&router);
