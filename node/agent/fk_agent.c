@@ -169,6 +169,43 @@ s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
     free(url);
 }
 
+static int
+s_gc_owner(void *arg, const char *owner, uint64_t version)
+{
+    (void)version;
+    json_array_append_new(arg, json_string(owner));
+    return 0;
+}
+
+/*  Forget deletes older than the tombstone TTL, for every owner: a delete
+    must outlive its replication, not the cluster (the reset rule in
+    fk_replica covers peers that were away longer). */
+static void
+s_collect_tombstones(fk_store_t *store, int64_t ttl_s)
+{
+    json_t *owners = json_array();
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(store, &txn) == 0) {
+        fk_store_owners(txn, s_gc_owner, owners);
+        fk_store_txn_end(&txn);
+    }
+    int64_t before = fk_clock_wall_ms() - ttl_s * 1000;
+    size_t i;
+    json_t *owner;
+    json_array_foreach(owners, i, owner)
+    {
+        if (fk_store_write_begin(store, &txn) != 0) {
+            break;
+        }
+        int n = fk_store_gc_tombstones(txn, json_string_value(owner), before);
+        if (n > 0 && fk_store_commit(&txn) == 0) {
+            fk_debug("agent: forgot %d tombstones of %s", n, json_string_value(owner));
+        }
+        fk_store_txn_end(&txn);
+    }
+    json_decref(owners);
+}
+
 /*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir; the
     wait doubles as the sweeper's clock. */
 static void
@@ -190,6 +227,7 @@ s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigs
             fk_store_sync(store);
         }
         if (fk_clock_mono_ms() >= next_sweep) {
+            s_collect_tombstones(store, cfg->tombstone_ttl_s);
             int swept = fk_grants_sweep(grants);
             if (swept > 0) {
                 fk_debug("agent: swept %d expired records", swept);
@@ -289,7 +327,8 @@ fk_agent_main(int argc, char **argv)
                                       .join = (const char *const *)cfg.join,
                                       .join_count = cfg.join_count,
                                       .retry_join = (const char *const *)cfg.retry_join,
-                                      .retry_join_count = cfg.retry_join_count};
+                                      .retry_join_count = cfg.retry_join_count,
+                                      .reconnect_timeout_ms = cfg.reconnect_timeout_s * 1000};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));

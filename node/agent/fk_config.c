@@ -20,7 +20,8 @@ const char fk_config_usage[] =
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
     "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
-    "                        [--join ADDR]... [--retry-join ADDR]...\n";
+    "                        [--join ADDR]... [--retry-join ADDR]...\n"
+    "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -40,6 +41,8 @@ typedef enum {
     S_ADVERTISE,
     S_JOIN,
     S_RETRY_JOIN,
+    S_RECONNECT_TIMEOUT,
+    S_TOMBSTONE_TTL,
     S_COUNT
 } s_setting_t;
 
@@ -63,6 +66,8 @@ static const struct {
     [S_ADVERTISE] = {"advertise", "FAKTS_ADVERTISE", "advertise"},
     [S_JOIN] = {"join", "FAKTS_JOIN", "join"},
     [S_RETRY_JOIN] = {"retry-join", "FAKTS_RETRY_JOIN", "retry_join"},
+    [S_RECONNECT_TIMEOUT] = {"reconnect-timeout", "FAKTS_RECONNECT_TIMEOUT", "reconnect_timeout"},
+    [S_TOMBSTONE_TTL] = {"tombstone-ttl", "FAKTS_TOMBSTONE_TTL", "tombstone_ttl"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -352,6 +357,24 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->advertise = value[S_ADVERTISE] ? fk_strdup(value[S_ADVERTISE]) : NULL;
+    number = 72 * 3600;
+    if (value[S_RECONNECT_TIMEOUT]
+        && s_parse_uint(value[S_RECONNECT_TIMEOUT], 365ull * 86400, &number) != 0) {
+        snprintf(err, errlen, "reconnect-timeout: '%s' is not a number of seconds",
+                 value[S_RECONNECT_TIMEOUT]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->reconnect_timeout_s = (int64_t)number;
+    number = 3600;
+    if (value[S_TOMBSTONE_TTL]
+        && s_parse_uint(value[S_TOMBSTONE_TTL], 365ull * 86400, &number) != 0) {
+        snprintf(err, errlen, "tombstone-ttl: '%s' is not a number of seconds",
+                 value[S_TOMBSTONE_TTL]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->tombstone_ttl_s = (int64_t)number;
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
 

@@ -14,25 +14,27 @@
     optional ones are NULL when unset. Transparent on purpose: it is a
     plain bag of values that the agent reads once. */
 typedef struct {
-    char *config_file;          /* the YAML file read, or NULL */
-    char *data_dir;             /* data directory */
-    char *node;                 /* node name */
-    char *http_host;            /* HTTP bind address (IPv4) */
-    uint16_t http_port;         /* HTTP port (0: any free port) */
-    char *public_url;           /* base URL of answers, or NULL */
-    char *services_dir;         /* service definitions directory */
-    char *deployment_name;      /* the deployment's name in discovery */
-    fk_log_level_t log_level;   /* log threshold */
-    size_t max_body;            /* request body limit in bytes */
-    unsigned authorize_per_min; /* app-authorization requests per minute per IP (0: off) */
-    unsigned token_per_min;     /* token requests per minute per IP (0: off) */
-    char *gossip;               /* gossip bind address "host:port" (port 0: any) */
-    char *advertise;            /* host others reach our gossip at, or NULL */
-    char **join;                /* --join addresses (NULL-terminated) */
-    size_t join_count;          /* entries in join */
-    char **retry_join;          /* --retry-join addresses (NULL-terminated) */
-    size_t retry_join_count;    /* entries in retry_join */
-    bool fsync_always;          /* fdatasync every commit instead of once a second */
+    char *config_file;           /* the YAML file read, or NULL */
+    char *data_dir;              /* data directory */
+    char *node;                  /* node name */
+    char *http_host;             /* HTTP bind address (IPv4) */
+    uint16_t http_port;          /* HTTP port (0: any free port) */
+    char *public_url;            /* base URL of answers, or NULL */
+    char *services_dir;          /* service definitions directory */
+    char *deployment_name;       /* the deployment's name in discovery */
+    fk_log_level_t log_level;    /* log threshold */
+    size_t max_body;             /* request body limit in bytes */
+    unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: off) */
+    unsigned token_per_min;      /* token requests per minute per IP (0: off) */
+    char *gossip;                /* gossip bind address "host:port" (port 0: any) */
+    char *advertise;             /* host others reach our gossip at, or NULL */
+    char **join;                 /* --join addresses (NULL-terminated) */
+    size_t join_count;           /* entries in join */
+    char **retry_join;           /* --retry-join addresses (NULL-terminated) */
+    size_t retry_join_count;     /* entries in retry_join */
+    int64_t reconnect_timeout_s; /* a failed or departed node's records are purged after this */
+    int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */
+    bool fsync_always;           /* fdatasync every commit instead of once a second */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

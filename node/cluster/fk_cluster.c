@@ -23,6 +23,7 @@
 
 #define S_TICK_MS 20               /* granularity of the probe state machine */
 #define S_ANTI_ENTROPY_MS 500      /* one digest exchange per this period */
+#define S_REAP_MS 1000             /* how often gone nodes are checked for purging */
 #define S_RETRY_JOIN_MS 1000       /* retry-join cadence while alone */
 #define S_JOIN_WAIT_MS 5000        /* how long a join command waits for an answer */
 #define S_FANOUT 3                 /* peers an eager push or relay goes to */
@@ -71,6 +72,7 @@ typedef struct {
     char **retry;                         /* retry-join addresses */
     size_t retry_count;                   /* entries in retry */
     int64_t join_until;                   /* keep sending --join until then */
+    int64_t reconnect_timeout_ms;         /* purge failed/left nodes' records after this */
     bool sync_active;                     /* a quorum round is waiting */
     uint64_t sync_version;            /* write round: our version a majority must hold (0: read) */
     size_t sync_needed;               /* other members that must confirm */
@@ -672,6 +674,38 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/*  A node failed or gone for longer than the reconnect timeout will not
+    come back as it was: forget its records, as Consul reaps a member after
+    reconnect_timeout. Should it return, it is sent nothing stale and
+    republishes its own records. */
+static int
+s_on_reap(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_actor_t *self = arg;
+    int64_t now = fk_clock_mono_ms();
+    for (size_t i = 0; i < fk_members_count(self->members); i++) {
+        fk_member_t member;
+        if (!fk_members_get(self->members, i, &member)
+            || (member.status != FK_MEMBER_FAILED && member.status != FK_MEMBER_LEFT)
+            || now - member.since_ms < self->reconnect_timeout_ms) {
+            continue;
+        }
+        fk_store_txn_t *txn;
+        if (fk_store_write_begin(self->store, &txn) != 0) {
+            return 0;
+        }
+        if (fk_store_owner_version(txn, member.name) > 0
+            && fk_store_drop_owner(txn, member.name) == 0 && fk_store_commit(&txn) == 0) {
+            fk_info("cluster: purged the records of %s, gone longer than the reconnect timeout",
+                    member.name);
+        }
+        fk_store_txn_end(&txn);
+    }
+    return 0;
+}
+
 static int
 s_on_anti_entropy(zloop_t *loop, int timer_id, void *arg)
 {
@@ -867,6 +901,8 @@ s_actor(zsock_t *pipe, void *arg)
     zhashx_set_destructor(self.peers, (zhashx_destructor_fn *)zsock_destroy);
     fk_members_opts_t mopts = {.probe_interval_ms = start->opts.probe_interval_ms};
     self.members = fk_members_new(self.name, self.addr, start->incarnation, &mopts);
+    self.reconnect_timeout_ms =
+        start->opts.reconnect_timeout_ms ? start->opts.reconnect_timeout_ms : 72ll * 3600 * 1000;
     self.on_request = start->opts.on_request;
     self.on_request_arg = start->opts.on_request_arg;
     self.retry = start->retry;
@@ -892,6 +928,7 @@ s_actor(zsock_t *pipe, void *arg)
     zloop_timer(loop, S_TICK_MS, 0, s_on_tick, &self);
     zloop_timer(loop, S_ANTI_ENTROPY_MS, 0, s_on_anti_entropy, &self);
     zloop_timer(loop, S_RETRY_JOIN_MS, 0, s_on_retry_join, &self);
+    zloop_timer(loop, S_REAP_MS, 0, s_on_reap, &self);
     for (size_t i = 0; i < start->join_count; i++) {
         s_send_join(&self, start->join[i]);
     }

@@ -52,6 +52,7 @@ typedef struct {
     const char *const *retry_join;    /* addresses to keep trying while alone */
     size_t retry_join_count;          /* entries in retry_join */
     int64_t probe_interval_ms;        /* 0: 200 */
+    int64_t reconnect_timeout_ms;     /* purge a failed/left node's records after this (0: 72 h) */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.

@@ -62,6 +62,7 @@ typedef struct {
     size_t bytes;                /* record bytes sent so far */
     size_t max_bytes;            /* budget (0: none) */
     int sent;                    /* messages sent */
+    bool reset;                  /* the owner's first message tells the peer to drop it first */
     int rc;                      /* first error */
 } s_builder_t;
 
@@ -83,6 +84,10 @@ s_add_change(void *arg, const char *key, uint64_t version, const void *record, s
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!b->msg) {
             b->msg = fk_msg_new(FK_MSG_DELTA, b->me->name, b->me->addr, b->me->incarnation);
+            if (b->reset) {
+                fk_msg_set_flags(b->msg, FK_REPLICA_RESET);
+                b->reset = false;
+            }
         }
         if (!b->owner_in_msg) {
             /*  The range of this owner in this message starts after the
@@ -138,16 +143,48 @@ s_owners_free(s_owners_t *list)
 }
 
 static int
-s_walk(fk_store_txn_t *txn, s_builder_t *b, const char *owner, uint64_t after)
+s_walk(fk_store_txn_t *txn, s_builder_t *b, const char *owner, uint64_t after, bool reset)
 {
-    if (b->msg && b->owner && strcmp(b->owner, owner) != 0) {
-        b->owner_in_msg = false;
+    if (reset) {
+        /*  The reset travels in a message of its own, ahead of the
+            owner's records, so the peer drops the owner exactly once. */
+        s_flush(b);
+        b->reset = true;
     }
     b->owner = owner;
     b->last = after;
     b->owner_in_msg = false;
     int rc = fk_store_changes(txn, owner, after, s_add_change, b);
-    return rc < 0 ? rc : b->rc;
+    if (rc < 0 || b->rc) {
+        return rc < 0 ? rc : b->rc;
+    }
+    uint64_t version = fk_store_owner_version(txn, owner);
+    bool complete = rc == 0;
+    if (complete && (version > b->last || b->reset)) {
+        /*  The walk reached the owner's newest change, yet the owner's
+            version is higher (its newest writes were tombstones since
+            collected), or a reset found nothing to send: say where the
+            range ends explicitly, as a second digest entry. */
+        if (!b->msg) {
+            b->msg = fk_msg_new(FK_MSG_DELTA, b->me->name, b->me->addr, b->me->incarnation);
+            if (b->reset) {
+                fk_msg_set_flags(b->msg, FK_REPLICA_RESET);
+                b->reset = false;
+            }
+        }
+        if (!b->owner_in_msg && (b->rc = fk_msg_add_digest(b->msg, owner, b->last)) != 0) {
+            return b->rc;
+        }
+        b->owner_in_msg = true;
+        if ((b->rc = fk_msg_add_digest(b->msg, owner, version)) != 0) {
+            return b->rc;
+        }
+        b->last = version;
+    }
+    if (reset) {
+        s_flush(b);
+    }
+    return 0;
 }
 
 int
@@ -164,8 +201,13 @@ fk_replica_answer(fk_store_t *store, const fk_replica_self_t *me, const fk_msg_t
     s_builder_t b = {.me = me, .send = send, .arg = arg, .max_bytes = max_bytes};
     for (size_t i = 0; i < ours.count && rc == 0; i++) {
         uint64_t theirs = s_peer_version(digest, ours.owners[i]);
-        if (ours.versions[i] > theirs) {
-            rc = s_walk(txn, &b, ours.owners[i], theirs);
+        /*  The reset rule: a peer below our GC floor may still hold
+            records whose tombstones we forgot; deltas cannot delete them,
+            so it drops the owner and takes everything from version 0. */
+        bool reset = theirs > 0 && theirs < fk_store_gc_floor(txn, ours.owners[i])
+                     && strcmp(ours.owners[i], digest ? fk_msg_from(digest) : "") != 0;
+        if (ours.versions[i] > theirs || reset) {
+            rc = s_walk(txn, &b, ours.owners[i], reset ? 0 : theirs, reset);
         }
         if (max_bytes && b.bytes >= max_bytes) {
             break;
@@ -188,7 +230,7 @@ fk_replica_push(fk_store_t *store, const fk_replica_self_t *me, const char *owne
         return rc;
     }
     s_builder_t b = {.me = me, .send = send, .arg = arg};
-    rc = s_walk(txn, &b, owner, after);
+    rc = s_walk(txn, &b, owner, after, false);
     *upto_p = b.last;
     s_flush(&b);
     fk_store_txn_end(&txn);
@@ -227,12 +269,29 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta)
         return rc;
     }
     int applied = 0;
+    if ((fk_msg_flags(delta) & FK_REPLICA_RESET) && nranges > 0
+        && strcmp(ranges[0].owner, me) != 0) {
+        rc = fk_store_drop_owner(txn, ranges[0].owner);
+        if (rc) {
+            fk_store_txn_end(&txn);
+            return rc;
+        }
+    }
     for (size_t r = 0; r < nranges; r++) {
         const char *owner = ranges[r].owner;
-        if (strcmp(owner, me) == 0) {
-            continue;
+        bool first = true;
+        for (size_t q = 0; q < r && first; q++) {
+            first = strcmp(ranges[q].owner, owner) != 0;
+        }
+        if (!first || strcmp(owner, me) == 0) {
+            continue; /* a second entry is the range's explicit end, read below */
         }
         uint64_t to = ranges[r].version;
+        for (size_t q = r + 1; q < nranges; q++) {
+            if (strcmp(ranges[q].owner, owner) == 0 && ranges[q].version > to) {
+                to = ranges[q].version;
+            }
+        }
         for (size_t i = 0; i < ndeltas; i++) {
             if (strcmp(deltas[i].owner, owner) != 0) {
                 continue;

@@ -12,6 +12,18 @@
     lost or reordered message leaves missing, the next digest exchange
     asks for again.
 
+    A range's end may also be given explicitly, as a second digest entry
+    for the same owner: when the owner's newest versions were tombstones
+    since collected, the last change sent is older than the owner's
+    version, and the peer must still reach that version.
+
+    Tombstones are collected after a grace period (fk_store_gc_tombstones),
+    which leaves a GC floor per owner. A peer whose version lies above 0 but
+    below our floor may hold records whose deletes we forgot: the answer
+    then starts with a DELTA flagged FK_REPLICA_RESET, and the peer drops
+    that owner before applying the full copy that follows (the reset rule,
+    as chitchat has it), so a long-absent node cannot resurrect deletes.
+
     Every received batch is applied in ONE store write transaction
     together with the owner versions, so a crash never loses or
     double-applies part of a delta.
@@ -25,6 +37,9 @@
 #include "fk_store.h"
 
 #include <stdint.h>
+
+/*  DELTA flag: drop the (single) owner of this message before applying. */
+#define FK_REPLICA_RESET 1u
 
 /*  Add this node's digest (every owner and its version) to msg. Returns 0
     or a store error; FK_ETOOBIG when the digest does not fit one message

@@ -834,3 +834,131 @@ fk_store_sync(fk_store_t *self)
     int rc = mdb_env_sync(self->env, 1);
     return rc ? s_mdb_error(rc, "sync") : 0;
 }
+
+uint64_t
+fk_store_gc_floor(fk_store_txn_t *txn, const char *owner)
+{
+    char *name = fk_asprintf("floor/%s", owner);
+    MDB_val key = s_val(name, strlen(name));
+    MDB_val val;
+    uint64_t floor = 0;
+    if (mdb_get(txn->txn, txn->store->local, &key, &val) == 0 && val.mv_size == 8) {
+        floor = s_get_be64(val.mv_data);
+    }
+    free(name);
+    return floor;
+}
+
+/*  Delete a record and its change index entry. */
+static int
+s_remove(fk_store_txn_t *txn, const char *owner, const char *key, uint64_t version)
+{
+    char buf[FK_STORE_MAX_KEY];
+    char ckey[FK_STORE_MAX_KEY];
+    size_t buf_len = s_record_key(buf, key, owner);
+    size_t ckey_len = s_change_key(ckey, owner, version);
+    if (!buf_len || !ckey_len) {
+        return FK_EINVAL_INPUT;
+    }
+    MDB_val mkey = s_val(buf, buf_len);
+    MDB_val cmkey = s_val(ckey, ckey_len);
+    int rc = mdb_del(txn->txn, txn->store->records, &mkey, NULL);
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        rc = mdb_del(txn->txn, txn->store->changes, &cmkey, NULL);
+    }
+    return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "remove") : 0;
+}
+
+typedef struct {
+    int64_t before_ms;  /* tombstones stamped before this go */
+    bool all;           /* drop every record, not only old tombstones */
+    char **keys;        /* keys to remove */
+    uint64_t *versions; /* and their versions */
+    size_t count;       /* entries */
+} s_collect_gc_t;
+
+static int
+s_collect_gc(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    s_collect_gc_t *gc = arg;
+    fk_record_t rec;
+    if (!gc->all
+        && (fk_record_decode(record, len, &rec) != 0 || !(rec.flags & FK_RECORD_TOMBSTONE)
+            || rec.stamp_ms >= gc->before_ms)) {
+        return 0;
+    }
+    gc->keys = fk_realloc(gc->keys, (gc->count + 1) * sizeof *gc->keys);
+    gc->versions = fk_realloc(gc->versions, (gc->count + 1) * sizeof *gc->versions);
+    gc->keys[gc->count] = fk_strdup(key);
+    gc->versions[gc->count] = version;
+    gc->count++;
+    return 0;
+}
+
+/*  Remove the collected records (when remove is set) and free the list. */
+static int
+s_remove_collected(fk_store_txn_t *txn, const char *owner, s_collect_gc_t *gc, bool remove,
+                   uint64_t *max_p)
+{
+    int rc = 0;
+    for (size_t i = 0; i < gc->count; i++) {
+        if (rc == 0 && remove) {
+            rc = s_remove(txn, owner, gc->keys[i], gc->versions[i]);
+        }
+        if (gc->versions[i] > *max_p) {
+            *max_p = gc->versions[i];
+        }
+        free(gc->keys[i]);
+    }
+    free(gc->keys);
+    free(gc->versions);
+    return rc;
+}
+
+int
+fk_store_gc_tombstones(fk_store_txn_t *txn, const char *owner, int64_t before_ms)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    s_collect_gc_t gc = {.before_ms = before_ms};
+    int rc = fk_store_changes(txn, owner, 0, s_collect_gc, &gc);
+    size_t count = gc.count;
+    uint64_t floor = fk_store_gc_floor(txn, owner);
+    int removed = s_remove_collected(txn, owner, &gc, rc == 0, &floor);
+    if (rc == 0) {
+        rc = removed;
+    }
+    if (rc == 0 && count > 0) {
+        /*  The floor remembers the newest delete we forgot: a peer still
+            below it may hold records those deletes removed, and must be
+            reset rather than sent deltas. */
+        char *name = fk_asprintf("floor/%s", owner);
+        unsigned char buf[8];
+        s_put_be64(buf, floor);
+        rc = fk_store_local_set(txn, name, buf, sizeof buf);
+        free(name);
+    }
+    return rc ? rc : (int)count;
+}
+
+int
+fk_store_drop_owner(fk_store_txn_t *txn, const char *owner)
+{
+    if (!txn->write || strcmp(owner, txn->store->node) == 0) {
+        return FK_EINVAL_INPUT;
+    }
+    s_collect_gc_t gc = {.all = true};
+    int rc = fk_store_changes(txn, owner, 0, s_collect_gc, &gc);
+    uint64_t ignored = 0;
+    int removed = s_remove_collected(txn, owner, &gc, rc == 0, &ignored);
+    if (rc == 0) {
+        rc = removed;
+    }
+    MDB_val key = s_val(owner, strlen(owner));
+    int del = mdb_del(txn->txn, txn->store->owners, &key, NULL);
+    if (rc == 0 && del && del != MDB_NOTFOUND) {
+        rc = s_mdb_error(del, "drop owner");
+    }
+    return rc;
+}

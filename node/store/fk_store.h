@@ -180,6 +180,24 @@ typedef void (*fk_store_commit_fn)(void *arg);
     use the store. */
 void fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg);
 
+/*  Tombstone garbage collection. Delete owner's tombstones written (by
+    the owner's clock) before before_ms, and raise the owner's GC floor to
+    the highest version deleted. Returns how many were deleted, or an
+    error. Only in a write transaction. */
+int fk_store_gc_tombstones(fk_store_txn_t *txn, const char *owner, int64_t before_ms);
+
+/*  The highest version of owner whose tombstone this node forgot (0 if
+    none). A peer whose version for owner is above 0 but below the floor
+    may still hold records those tombstones deleted: it must drop the
+    owner and take a full copy (the reset rule), or deletes would come
+    back to life. */
+uint64_t fk_store_gc_floor(fk_store_txn_t *txn, const char *owner);
+
+/*  Forget every record of owner and its version (the receiving side of a
+    reset, or purging a node gone for good). The GC floor is kept. Not for
+    the local node. Only in a write transaction. */
+int fk_store_drop_owner(fk_store_txn_t *txn, const char *owner);
+
 /*  True when this write transaction wrote a local record (so the cluster
     plane has something to push once it commits). */
 bool fk_store_txn_wrote_local(const fk_store_txn_t *txn);

@@ -7,6 +7,7 @@
 #include "fk_testdir.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +47,10 @@ s_put(fk_store_t *store, const char *key, const char *value, size_t len)
 }
 
 typedef struct {
-    fk_store_t *into;  /* store applying */
-    int messages;      /* messages delivered */
-    int applied;       /* records new to the receiver */
-    bool drop_first;   /* lose the first message */
+    fk_store_t *into; /* store applying */
+    int messages;     /* messages delivered */
+    int applied;      /* records new to the receiver */
+    bool drop_first;  /* lose the first message */
 } s_wire_t;
 
 /*  The "network": encode, decode, apply, as the cluster actor does. */
@@ -200,4 +201,81 @@ Test(fk_replica, a_delta_about_ourselves_or_with_a_bad_record_changes_nothing)
     cr_assert_eq(fk_store_get(txn, "good", NULL, &entry), FK_ENOTFOUND,
                  "a batch is applied whole or not at all");
     fk_store_txn_end(&txn);
+}
+
+static void
+s_delete(fk_store_t *store, const char *key)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(store, &txn), 0);
+    cr_assert_eq(fk_store_delete(txn, key), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+}
+
+static int
+s_gc(fk_store_t *store, const char *owner)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(store, &txn), 0);
+    int n = fk_store_gc_tombstones(txn, owner, INT64_MAX);
+    cr_assert_geq(n, 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    return n;
+}
+
+static bool
+s_has(fk_store_t *store, const char *key)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(store, &txn), 0);
+    fk_store_entry_t entry;
+    bool found = fk_store_get(txn, key, NULL, &entry) == 0;
+    fk_store_txn_end(&txn);
+    return found;
+}
+
+Test(fk_replica, collected_tombstones_still_reach_a_new_peer_as_the_right_version)
+{
+    s_put(s_a, "keep", "v", 1);
+    s_put(s_a, "gone", "v", 1);
+    s_delete(s_a, "gone");
+    cr_assert_eq(s_gc(s_a, "a"), 1);
+    s_sync_a_to_b(false);
+    cr_assert(s_has(s_b, "keep"));
+    cr_assert_not(s_has(s_b, "gone"));
+    /*  a's newest version (3) was the collected tombstone: b must still
+        reach 3, or the two views would never agree. */
+    s_views_equal();
+}
+
+Test(fk_replica, a_peer_below_the_gc_floor_is_reset_so_deletes_stay_deleted)
+{
+    s_put(s_a, "stale", "v", 1);
+    s_put(s_a, "other", "v", 1);
+    s_sync_a_to_b(false);
+    cr_assert(s_has(s_b, "stale"));
+    /*  b goes away; meanwhile a deletes "stale" and forgets the tombstone. */
+    s_put(s_a, "filler", "v", 1);
+    s_delete(s_a, "stale");
+    cr_assert_eq(s_gc(s_a, "a"), 1);
+    /*  A plain delta could not delete what b holds: the reset must. */
+    s_wire_t wire = s_sync_a_to_b(false);
+    cr_assert_geq(wire.messages, 1);
+    cr_assert_not(s_has(s_b, "stale"), "a forgotten delete came back to life");
+    cr_assert(s_has(s_b, "other"));
+    cr_assert(s_has(s_b, "filler"));
+    s_views_equal();
+}
+
+Test(fk_replica, a_reset_of_an_owner_with_nothing_left_still_settles_the_version)
+{
+    s_put(s_a, "only", "v", 1);
+    s_sync_a_to_b(false);
+    s_put(s_a, "x", "v", 1);
+    s_delete(s_a, "only");
+    s_delete(s_a, "x");
+    cr_assert_eq(s_gc(s_a, "a"), 2);
+    s_sync_a_to_b(false);
+    cr_assert_not(s_has(s_b, "only"));
+    s_views_equal();
 }
