@@ -356,7 +356,8 @@ fk_agent_main(int argc, char **argv)
                               .services_dir = cfg.services_dir,
                               .http_addr = http_addr,
                               .authorize_per_min = cfg.authorize_per_min,
-                              .token_per_min = cfg.token_per_min};
+                              .token_per_min = cfg.token_per_min,
+                              .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
     if ((rc = fk_http_serve(http, 0, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));

@@ -21,7 +21,8 @@ const char fk_config_usage[] =
     "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
-    "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n";
+    "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
+    "                        [--consistent-answers true|false]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -43,6 +44,7 @@ typedef enum {
     S_RETRY_JOIN,
     S_RECONNECT_TIMEOUT,
     S_TOMBSTONE_TTL,
+    S_CONSISTENT_ANSWERS,
     S_COUNT
 } s_setting_t;
 
@@ -68,6 +70,8 @@ static const struct {
     [S_RETRY_JOIN] = {"retry-join", "FAKTS_RETRY_JOIN", "retry_join"},
     [S_RECONNECT_TIMEOUT] = {"reconnect-timeout", "FAKTS_RECONNECT_TIMEOUT", "reconnect_timeout"},
     [S_TOMBSTONE_TTL] = {"tombstone-ttl", "FAKTS_TOMBSTONE_TTL", "tombstone_ttl"},
+    [S_CONSISTENT_ANSWERS] = {"consistent-answers", "FAKTS_CONSISTENT_ANSWERS",
+                              "consistent_answers"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -375,6 +379,13 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->tombstone_ttl_s = (int64_t)number;
+    const char *consistent = value[S_CONSISTENT_ANSWERS] ? value[S_CONSISTENT_ANSWERS] : "false";
+    if (strcmp(consistent, "true") != 0 && strcmp(consistent, "false") != 0) {
+        snprintf(err, errlen, "consistent-answers: '%s' is not true or false", consistent);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->consistent_answers = strcmp(consistent, "true") == 0;
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
 

@@ -21,6 +21,7 @@ struct fk_api {
     char *http_addr;            /* bound address, fallback Host */
     unsigned authorize_per_min; /* rate limit of app-authorization */
     unsigned token_per_min;     /* rate limit of the token endpoint */
+    bool consistent_answers;    /* quorum round before every token answer */
     pthread_mutex_t lock;       /* guards rates */
     json_t *rates;              /* "<bucket>|<ip>" -> [window start ms, count] */
 };

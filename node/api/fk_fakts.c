@@ -184,6 +184,13 @@ s_token(fk_api_t *self, fk_http_req_t *req)
         s_too_big(self, req);
         return;
     }
+    if (self->consistent_answers && fk_cluster_sync(self->cluster, 0, 5000) != 0) {
+        /*  The operator asked for answers composed from a state a majority
+            agrees on; without one, say so rather than answer stale. */
+        s_oauth_error(self, req, 503, "temporarily_unavailable",
+                      "No majority of the cluster answered; try again");
+        return;
+    }
     size_t len = 0;
     const char *text = fk_http_body(req, &len);
     json_t *form = fk__api_form(text, len);

@@ -38,14 +38,14 @@ struct fk_grants {
     pthread_rwlock_t keys_lock; /* guards verifier: many verify, a reload swaps */
     fk_verifier_t *verifier;
     fk_cluster_t *cluster;
-        /* forwards operations on other nodes' records, or NULL */ /* every known public key */
-    char *deployment_name;                                         /* self.deployment_name */
-    int64_t access_ttl_s;                                          /* access token lifetime */
-    int64_t refresh_ttl_s;                                         /* sliding refresh lifetime */
-    int64_t refresh_chain_s;                                       /* refresh chain cap */
-    int64_t interval_s;   /* device-code polling interval */
-    pthread_mutex_t lock; /* guards polls */
-    json_t *polls;        /* code hash -> last pending poll (monotonic ms) */
+    /* forwards operations on other nodes' records, or NULL */ /* every known public key */
+    char *deployment_name;                                     /* self.deployment_name */
+    int64_t access_ttl_s;                                      /* access token lifetime */
+    int64_t refresh_ttl_s;                                     /* sliding refresh lifetime */
+    int64_t refresh_chain_s;                                   /* refresh chain cap */
+    int64_t interval_s;                                        /* device-code polling interval */
+    pthread_mutex_t lock;                                      /* guards polls */
+    json_t *polls; /* code hash -> last pending poll (monotonic ms) */
 };
 
 static int s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)

@@ -277,3 +277,27 @@ Test(cluster, a_quorum_write_is_seen_by_every_consistent_read_at_once)
         }
     }
 }
+
+Test(cluster, consistent_answers_need_a_majority)
+{
+    const char *args[] = {"--consistent-answers", "true", NULL};
+    cr_assert(fk_testcluster_start(&s_cluster, 3, 91, args));
+    for (size_t i = 0; i < 3; i++) {
+        cr_assert(fk_testcluster_wait_status(&s_cluster, fk_harness_name(s_cluster.nodes[i]),
+                                             "alive", 15000));
+    }
+    json_t *manifest = fk_e2e_manifest("consistent-app", "1.0", NULL);
+    fk_http_resp_t *login = fk_e2e_login_redeem(s_cluster.nodes[0], manifest);
+    const char *refresh = fk_e2e_str(login->json, "refresh_token");
+    const char *client_id = fk_e2e_str(login->json, "client_id");
+
+    /*  With both peers gone (still counted live until declared failed),
+        no majority answers: the node says so instead of answering. */
+    cr_assert_eq(fk_harness_kill9(s_cluster.nodes[1]), 0);
+    cr_assert_eq(fk_harness_kill9(s_cluster.nodes[2]), 0);
+    fk_http_resp_t *refused = fk_e2e_refresh(s_cluster.nodes[0], refresh, client_id);
+    fk_e2e_assert_oauth_error(refused, 503, "temporarily_unavailable");
+    fk_http_resp_destroy(&refused);
+    fk_http_resp_destroy(&login);
+    json_decref(manifest);
+}
