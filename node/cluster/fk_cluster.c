@@ -27,7 +27,7 @@
 #define S_RETRY_JOIN_MS 1000       /* retry-join cadence while alone */
 #define S_JOIN_WAIT_MS 5000        /* how long a join command waits for an answer */
 #define S_FANOUT 3                 /* peers an eager push or relay goes to */
-#define S_PIGGYBACK 32             /* member entries piggybacked per message */
+#define S_PIGGYBACK 10             /* member entries piggybacked per message */
 #define S_DIGEST_REPLY 1u          /* DIGEST flag: answer with your own digest if ahead */
 #define S_DIGEST_SYNC 2u           /* DIGEST flag: a quorum round: always answer with SYNC_ACK */
 #define S_DIGEST_SYNC_ACK 4u       /* DIGEST flag: the answer to a SYNC, after the deltas */
