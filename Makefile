@@ -60,7 +60,7 @@ fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	    rm -rf $$work; \
 	done
 
-test: deps fuzz-smoke
+test: deps build fuzz-smoke
 	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)

@@ -109,7 +109,7 @@ s_peer(s_actor_t *self, const char *addr)
     zsock_set_sndhwm(dealer, S_PEER_HWM);
     zsock_set_linger(dealer, 0);
     zsock_set_reconnect_ivl(dealer, 100);
-    zsock_set_reconnect_ivl_max(dealer, 2000);
+    zsock_set_reconnect_ivl_max(dealer, 500);
     if (zsock_connect(dealer, "tcp://%s", addr) != 0) {
         zsock_destroy(&dealer);
         return NULL;
@@ -287,6 +287,14 @@ static void
 s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
 {
     bool changed = false;
+    /*  A member back with a new incarnation restarted: our connection to it
+        may sit in ZeroMQ's reconnect backoff, which would fail our first
+        probes of it and make us suspect a healthy node. Start afresh. */
+    fk_member_t known;
+    if (fk_members_find(self->members, fk_msg_from(msg), &known)
+        && fk_msg_incarnation(msg) > known.incarnation) {
+        zhashx_delete(self->peers, known.addr);
+    }
     /*  A message from X proves X was alive at the incarnation it states. */
     fk_members_change_t c = fk_members_merge(self->members, fk_msg_from(msg), fk_msg_from_addr(msg),
                                              FK_MEMBER_ALIVE, fk_msg_incarnation(msg), now);

@@ -78,6 +78,18 @@ s_find(const fk_members_t *self, const char *name)
     return NULL;
 }
 
+/*  Our own entry, which the table always holds (it is created first and
+    never removed); a table without it is corrupt beyond recovery. */
+static s_member_t *
+s_me(const fk_members_t *self)
+{
+    s_member_t *me = s_find(self, self->self);
+    if (!me) {
+        abort();
+    }
+    return me;
+}
+
 static unsigned
 s_gossip_budget(const fk_members_t *self)
 {
@@ -188,7 +200,7 @@ fk_members_self(const fk_members_t *self)
 uint64_t
 fk_members_incarnation(const fk_members_t *self)
 {
-    return s_find(self, self->self)->incarnation;
+    return s_me(self)->incarnation;
 }
 
 static void
@@ -394,7 +406,7 @@ fk_members_expire(fk_members_t *self, int64_t now)
 void
 fk_members_leave(fk_members_t *self, int64_t now)
 {
-    s_member_t *me = s_find(self, self->self);
+    s_member_t *me = s_me(self);
     s_set_status(self, me, FK_MEMBER_LEFT, me->incarnation + 1, now);
 }
 
