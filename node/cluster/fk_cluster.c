@@ -82,6 +82,8 @@ typedef struct {
     void *on_request_arg;             /* its argument */
     uint64_t request_seq;             /* our forwarded request in flight, 0 if none */
     int64_t request_deadline;         /* when it gives up */
+    char *request_addr;               /* where our request in flight went */
+    char *source_host;                /* our bind host, source of our connections (NULL: any) */
     char *join_addr;                  /* a join command waiting for this address */
     int64_t join_deadline;            /* when it gives up */
     bool stopping;                    /* $TERM received */
@@ -110,7 +112,12 @@ s_peer(s_actor_t *self, const char *addr)
     zsock_set_linger(dealer, 0);
     zsock_set_reconnect_ivl(dealer, 100);
     zsock_set_reconnect_ivl_max(dealer, 500);
-    if (zsock_connect(dealer, "tcp://%s", addr) != 0) {
+    /*  Connect from our own gossip host, so a peer (and a firewall) sees
+        our traffic come from the address we advertise, not from whatever
+        the kernel routes by (on loopback: always 127.0.0.1). */
+    int rc = self->source_host ? zsock_connect(dealer, "tcp://%s:0;%s", self->source_host, addr)
+                               : zsock_connect(dealer, "tcp://%s", addr);
+    if (rc != 0) {
         zsock_destroy(&dealer);
         return NULL;
     }
@@ -662,6 +669,12 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         incarnation brings it back, and split clusters merge again. */
     const char *retry = fk_members_next_reconnect(self->members, now);
     if (retry) {
+        /*  A fresh connection each time: the old one may sit in TCP
+            retransmission backoff for minutes after a long partition. */
+        const char *retry_addr = s_member_addr(self, retry);
+        if (retry_addr) {
+            zhashx_delete(self->peers, retry_addr);
+        }
         fk_msg_t *ping = s_new_msg(self, FK_MSG_PING);
         fk_msg_set_seq(ping, ++self->seq);
         s_send(self, s_member_addr(self, retry), &ping);
@@ -671,6 +684,12 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         zstr_send(self->pipe, "timeout");
     }
     if (self->request_seq && now >= self->request_deadline) {
+        /*  Drop what is still queued for the owner: a request it would
+            carry out after we answered "unavailable" would burn the
+            client's token behind its back. */
+        if (self->request_addr) {
+            zhashx_delete(self->peers, self->request_addr);
+        }
         zstr_send(self->pipe, "timeout");
         self->request_seq = 0;
     }
@@ -821,6 +840,8 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
                 self->request_seq = 0;
                 zstr_send(pipe, "toobig");
             } else {
+                free(self->request_addr);
+                self->request_addr = fk_strdup(member.addr);
                 s_send(self, member.addr, &msg);
             }
             fk_msg_destroy(&msg);
@@ -884,6 +905,7 @@ struct s_start {
     fk_store_t *store; /* the store */
     zsock_t *router;   /* bound in fk_cluster_start */
     char *addr;        /* advertised address */
+    char *source_host; /* bind host when not a wildcard, else NULL */
     int wake_fd;       /* commit signal */
     uint64_t incarnation; /* our incarnation for this run */
     char **join;          /* --join addresses (copied) */
@@ -911,6 +933,7 @@ s_actor(zsock_t *pipe, void *arg)
     self.members = fk_members_new(self.name, self.addr, start->incarnation, &mopts);
     self.reconnect_timeout_ms =
         start->opts.reconnect_timeout_ms ? start->opts.reconnect_timeout_ms : 72ll * 3600 * 1000;
+    self.source_host = start->source_host ? fk_strdup(start->source_host) : NULL;
     self.on_request = start->opts.on_request;
     self.on_request_arg = start->opts.on_request_arg;
     self.retry = start->retry;
@@ -945,6 +968,8 @@ s_actor(zsock_t *pipe, void *arg)
 
     zloop_destroy(&loop);
     free(self.probe_target);
+    free(self.request_addr);
+    free(self.source_host);
     free(self.join_addr);
     for (size_t i = 0; i < S_FORWARDS_MAX; i++) {
         free(self.forwards[i].requester);
@@ -1034,6 +1059,8 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     }
     fk_cluster_t *self = fk_calloc(1, sizeof *self);
     self->addr = fk_asprintf("%s:%d", advertise, port);
+    char *source_host =
+        strcmp(host, "0.0.0.0") != 0 && strcmp(host, "*") != 0 ? fk_strdup(host) : NULL;
     free(host);
     self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&self->lock, NULL);
@@ -1057,6 +1084,7 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     start->store = opts->store;
     start->router = router;
     start->addr = self->addr;
+    start->source_host = source_host;
     start->wake_fd = self->wake_fd;
     start->incarnation = incarnation;
     start->join = s_copy_list(opts->join, opts->join_count);
@@ -1086,6 +1114,7 @@ fk_cluster_destroy(fk_cluster_t **self_p)
     zactor_destroy(&self->actor);
     fk_store_on_local_commit(self->start->store, NULL, NULL);
     zsock_destroy(&self->start->router);
+    free(self->start->source_host);
     s_free_list(self->start->retry, self->start->retry_count);
     free(self->start);
     close(self->wake_fd);

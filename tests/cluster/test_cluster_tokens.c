@@ -1,0 +1,145 @@
+/*  Refresh tokens across nodes (ARCHITECTURE.md, "Single-use steps happen
+    on the record's owner; other nodes forward"): a rotated token is dead
+    on every node at once, whichever node rotated it; a node that did not
+    issue a token forwards its rotation to the issuer; while the issuer is
+    down the rotation fails with 503 temporarily_unavailable and the token
+    stays valid. Addresses 127.0.0.230-232. */
+
+#include "fk_e2e.h"
+#include "fk_mem.h"
+#include "fk_testcluster.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static fk_testcluster_t s_cluster;
+
+static void
+s_teardown(void)
+{
+    fk_harness_cleanup();
+}
+
+TestSuite(cluster_tokens, .fini = s_teardown, .timeout = 180);
+
+static void
+s_dump_logs(void)
+{
+    for (size_t i = 0; i < s_cluster.count; i++) {
+        fprintf(stderr, "==== log of %s ====\n", fk_harness_name(s_cluster.nodes[i]));
+        fk_harness_dump_log(s_cluster.nodes[i], 4000);
+    }
+}
+
+static void
+s_start(size_t count, unsigned base)
+{
+    cr_assert(fk_testcluster_start(&s_cluster, count, base, NULL), "cluster did not form");
+    char *stuck = NULL;
+    bool alive = fk_testcluster_wait_all_alive(&s_cluster, 20000, &stuck);
+    cr_assert(alive, "the cluster is not all alive after start (%s)", stuck ? stuck : "");
+    free(stuck);
+}
+
+/*  Every running node answers the refresh grant for token with 400
+    invalid_grant. */
+static void
+s_assert_dead_everywhere(const char *token, const char *client_id, const char *when)
+{
+    for (size_t i = 0; i < s_cluster.count; i++) {
+        if (!fk_harness_running(s_cluster.nodes[i])) {
+            continue;
+        }
+        fk_http_resp_t *resp = fk_e2e_refresh(s_cluster.nodes[i], token, client_id);
+        if (resp->status != 400) {
+            s_dump_logs();
+        }
+        cr_assert_eq(resp->status, 400, "%s: n%zu answered %ld to a used refresh token: %s", when,
+                     i, resp->status, resp->body);
+        fk_e2e_assert_oauth_error(resp, 400, "invalid_grant");
+        fk_http_resp_destroy(&resp);
+    }
+}
+
+/*  Rotate token at node, asserting a full token envelope; returns the new
+    refresh token (caller frees). */
+static char *
+s_rotate(size_t node, const char *token, const char *client_id)
+{
+    fk_http_resp_t *resp = fk_e2e_refresh(s_cluster.nodes[node], token, client_id);
+    if (resp->status != 200) {
+        s_dump_logs();
+    }
+    cr_assert_eq(resp->status, 200, "n%zu did not rotate the token: %ld %s", node, resp->status,
+                 resp->body);
+    fk_e2e_assert_envelope(s_cluster.nodes[node], resp);
+    char *next = fk_strdup(fk_e2e_str(resp->json, "refresh_token"));
+    fk_http_resp_destroy(&resp);
+    cr_assert_str_neq(next, token, "rotation returned the same refresh token");
+    return next;
+}
+
+Test(cluster_tokens, a_refresh_token_rotates_once_cluster_wide)
+{
+    s_start(3, 230);
+    json_t *manifest = fk_e2e_manifest("rotation-app", "1.0", NULL);
+    fk_http_resp_t *login = fk_e2e_login_redeem(s_cluster.nodes[0], manifest);
+    char *r0 = fk_strdup(fk_e2e_str(login->json, "refresh_token"));
+    char *client_id = fk_strdup(fk_e2e_str(login->json, "client_id"));
+    fk_http_resp_destroy(&login);
+    cr_assert(fk_testcluster_wait_same_view(&s_cluster, 10000), "the login did not replicate");
+
+    /*  Rotated on its issuing node, the old token is dead everywhere: at
+        once (the others forward to the issuer, which no longer has it) and
+        after the rotation has replicated. */
+    char *r1 = s_rotate(0, r0, client_id);
+    s_assert_dead_everywhere(r0, client_id, "right after a rotation at the issuer");
+    cr_assert(fk_testcluster_wait_same_view(&s_cluster, 10000), "the rotation did not replicate");
+    s_assert_dead_everywhere(r0, client_id, "after replication");
+
+    /*  Rotated through a node that did not issue it (forwarded to n0), it
+        is dead at once on the other nodes too, before anything
+        replicated: one use cluster-wide. */
+    char *r2 = s_rotate(2, r1, client_id);
+    s_assert_dead_everywhere(r1, client_id, "right after a forwarded rotation");
+
+    /*  With the issuer down, a rotation elsewhere cannot happen: 503
+        temporarily_unavailable, and the token stays valid for when the
+        issuer is back. */
+    cr_assert(fk_testcluster_wait_same_view(&s_cluster, 10000));
+    cr_assert_eq(fk_harness_kill9(s_cluster.nodes[0]), 0);
+    fk_http_resp_t *refused = fk_e2e_refresh(s_cluster.nodes[1], r2, client_id);
+    fk_e2e_assert_oauth_error(refused, 503, "temporarily_unavailable");
+    fk_http_resp_destroy(&refused);
+    cr_assert_eq(fk_harness_restart(s_cluster.nodes[0]), 0);
+    const size_t observers[] = {1};
+    cr_assert(fk_testcluster_wait_status_on(&s_cluster, observers, 1, "n0", "alive", 20000),
+              "n1 does not see the restarted n0 alive");
+    /*  n1's connection to n0 may still be reconnecting: retry while the
+        answer is 503 (which burns nothing), up to a deadline. */
+    fk_http_resp_t *resp = NULL;
+    int64_t deadline = fk_harness_now_ms() + 10000;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        fk_http_resp_destroy(&resp);
+        resp = fk_e2e_refresh(s_cluster.nodes[1], r2, client_id);
+        if (resp->status != 503 || fk_harness_now_ms() >= deadline) {
+            break;
+        }
+        fk_harness_wait_until(fk_harness_now_ms() + 200);
+    }
+    if (resp->status != 200) {
+        s_dump_logs();
+    }
+    cr_assert_eq(resp->status, 200, "the token did not survive its issuer's outage: %ld %s",
+                 resp->status, resp->body);
+    fk_http_resp_destroy(&resp);
+    s_assert_dead_everywhere(r2, client_id, "after the issuer came back and rotated it");
+
+    free(r2);
+    free(r1);
+    free(client_id);
+    free(r0);
+    json_decref(manifest);
+}
