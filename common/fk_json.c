@@ -52,3 +52,35 @@ fk_json_int(const json_t *object, const char *key, long long fallback)
     json_t *value = json_object_get(object, key);
     return json_is_integer(value) ? json_integer_value(value) : fallback;
 }
+
+static void
+s_oom(void)
+{
+    fprintf(stderr, "fakts-node: out of memory building JSON\n");
+    abort();
+}
+
+json_t *
+fk_json_must(json_t *value)
+{
+    if (!value) {
+        s_oom();
+    }
+    return value;
+}
+
+void
+fk_json_set(json_t *object, const char *key, json_t *value)
+{
+    if (json_object_set_new(object, key, fk_json_must(value)) != 0) {
+        s_oom();
+    }
+}
+
+void
+fk_json_append(json_t *array, json_t *value)
+{
+    if (json_array_append_new(array, fk_json_must(value)) != 0) {
+        s_oom();
+    }
+}

@@ -29,4 +29,14 @@ const char *fk_json_str(const json_t *object, const char *key);
     integer. */
 long long fk_json_int(const json_t *object, const char *key, long long fallback);
 
+/*  Abort-on-OOM builders, the house rule of fk_mem.h applied to jansson,
+    which reports a failed allocation as NULL (constructors) or -1 (set,
+    append). fk_json_must returns value, aborting when it is NULL;
+    fk_json_set and fk_json_append steal value like their _new jansson
+    counterparts and abort instead of failing. Only for values whose input
+    is known valid (jansson also returns NULL for invalid UTF-8). */
+json_t *fk_json_must(json_t *value);
+void fk_json_set(json_t *object, const char *key, json_t *value);
+void fk_json_append(json_t *array, json_t *value);
+
 #endif

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "fk_err.h"
+#include "fk_json.h"
 #include "fk_mem.h"
 
 /*  Write a message into err (when there is room) and return code. */
@@ -50,38 +51,14 @@ s_oom(void)
     abort();
 }
 
-static json_t *
-s_must(json_t *value)
-{
-    if (!value) {
-        s_oom();
-    }
-    return value;
-}
-
-static void
-s_set(json_t *object, const char *key, json_t *value)
-{
-    if (json_object_set_new(object, key, s_must(value)) != 0) {
-        s_oom();
-    }
-}
-
 /*  Set under a key given as a string value, so that an embedded NUL cannot
     shorten it. */
 static void
 s_set_key(json_t *object, const json_t *key, json_t *value)
 {
-    if (json_object_setn_new(object, json_string_value(key), json_string_length(key), s_must(value))
+    if (json_object_setn_new(object, json_string_value(key), json_string_length(key),
+                             fk_json_must(value))
         != 0) {
-        s_oom();
-    }
-}
-
-static void
-s_append(json_t *array, json_t *value)
-{
-    if (json_array_append_new(array, s_must(value)) != 0) {
         s_oom();
     }
 }
@@ -281,21 +258,21 @@ s_render(const json_t *inst)
     memcpy(identifier + id_len + 1, json_string_value(node), node_len);
     identifier[id_len + 1 + node_len] = '\0';
 
-    json_t *out = s_must(json_object());
-    s_set(out, "service", json_deep_copy(service));
+    json_t *out = fk_json_must(json_object());
+    fk_json_set(out, "service", json_deep_copy(service));
     /*  Both halves are jansson strings, hence valid UTF-8, and so is their
         concatenation around '@'. */
-    s_set(out, "identifier", json_stringn_nocheck(identifier, id_len + 1 + node_len));
+    fk_json_set(out, "identifier", json_stringn_nocheck(identifier, id_len + 1 + node_len));
     free(identifier);
     const json_t *aliases = json_object_get(inst, "aliases");
-    json_t *copies = s_must(json_array());
+    json_t *copies = fk_json_must(json_array());
     for (size_t i = 0; i < json_array_size(aliases); i++) {
-        s_append(copies, json_deep_copy(json_array_get(aliases, i)));
+        fk_json_append(copies, json_deep_copy(json_array_get(aliases, i)));
     }
-    s_set(out, "aliases", copies);
+    fk_json_set(out, "aliases", copies);
     const json_t *key = json_object_get(inst, "challenge_key");
     if (json_is_object(key)) {
-        s_set(out, "challenge_key", json_deep_copy(key));
+        fk_json_set(out, "challenge_key", json_deep_copy(key));
     }
     return out;
 }
@@ -329,8 +306,8 @@ fk_compose(const json_t *manifest, const json_t *instances, const json_t *declin
         return rc;
     }
 
-    json_t *granted = s_must(json_object());
-    json_t *statuses = s_must(json_object());
+    json_t *granted = fk_json_must(json_object());
+    json_t *statuses = fk_json_must(json_object());
     for (size_t i = 0; i < json_array_size(reqs); i++) {
         const json_t *req = json_array_get(reqs, i);
         const json_t *key = json_object_get(req, "key");
@@ -353,9 +330,9 @@ fk_compose(const json_t *manifest, const json_t *instances, const json_t *declin
                           json_string_value(json_object_get(req, "service")));
         }
     }
-    json_t *result = s_must(json_object());
-    s_set(result, "instances", granted);
-    s_set(result, "statuses", statuses);
+    json_t *result = fk_json_must(json_object());
+    fk_json_set(result, "instances", granted);
+    fk_json_set(result, "statuses", statuses);
     *result_p = result;
     return 0;
 }
@@ -364,8 +341,8 @@ json_t *
 fk_compose_aud(const json_t *result)
 {
     assert(result);
-    json_t *aud = s_must(json_array());
-    s_append(aud, json_string("lok"));
+    json_t *aud = fk_json_must(json_array());
+    fk_json_append(aud, json_string("lok"));
     const json_t *granted = json_object_get(result, "instances");
     const char *key;
     json_t *value;
@@ -373,7 +350,7 @@ fk_compose_aud(const json_t *result)
     {
         const json_t *identifier = json_object_get(value, "identifier");
         if (json_is_string(identifier) && !s_contains(aud, identifier)) {
-            s_append(aud, json_deep_copy(identifier));
+            fk_json_append(aud, json_deep_copy(identifier));
         }
     }
     return aud;

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "fk_err.h"
+#include "fk_json.h"
 #include "fk_mem.h"
 
 /*  Optional string fields, in canonical order, between version and node_id. */
@@ -51,37 +52,12 @@ s_oom(void)
     abort();
 }
 
-static json_t *
-s_must(json_t *value)
-{
-    if (!value) {
-        s_oom();
-    }
-    return value;
-}
-
-static void
-s_set(json_t *object, const char *key, json_t *value)
-{
-    if (json_object_set_new(object, key, s_must(value)) != 0) {
-        s_oom();
-    }
-}
-
-static void
-s_append(json_t *array, json_t *value)
-{
-    if (json_array_append_new(array, s_must(value)) != 0) {
-        s_oom();
-    }
-}
-
 /*  A fresh copy of a string value. jansson keeps strings valid UTF-8, so the
     copy can skip the check; the length carries over exactly. */
 static json_t *
 s_copy_string(const json_t *value)
 {
-    return s_must(json_stringn_nocheck(json_string_value(value), json_string_length(value)));
+    return fk_json_must(json_stringn_nocheck(json_string_value(value), json_string_length(value)));
 }
 
 /*  Characters as Python's len() counts them (code points), which is what the
@@ -142,7 +118,7 @@ s_required_string(const json_t *manifest, const char *name, size_t max, json_t *
     if (rc != 0) {
         return rc;
     }
-    s_set(out, name, s_copy_string(value));
+    fk_json_set(out, name, s_copy_string(value));
     return 0;
 }
 
@@ -153,7 +129,7 @@ s_optional_string(const json_t *value, const char *path, json_t *out, const char
 {
     if (!value || json_is_null(value)) {
         if (out) {
-            s_set(out, name, json_null());
+            fk_json_set(out, name, json_null());
         }
         return 0;
     }
@@ -164,7 +140,7 @@ s_optional_string(const json_t *value, const char *path, json_t *out, const char
         return s_fail(err, errlen, "%s: must not contain NUL", path);
     }
     if (out) {
-        s_set(out, name, s_copy_string(value));
+        fk_json_set(out, name, s_copy_string(value));
     }
     return 0;
 }
@@ -202,7 +178,7 @@ s_node_id(const json_t *manifest, json_t *out, char *err, size_t errlen)
         return s_fail(err, errlen, "device_id: conflicts with node_id");
     }
     const json_t *chosen = json_is_string(node_id) ? node_id : device_id;
-    s_set(out, "node_id", json_is_string(chosen) ? s_copy_string(chosen) : json_null());
+    fk_json_set(out, "node_id", json_is_string(chosen) ? s_copy_string(chosen) : json_null());
     return 0;
 }
 
@@ -235,7 +211,7 @@ s_scopes(const json_t *manifest, json_t *out, char *err, size_t errlen)
     if (rc != 0) {
         return rc;
     }
-    json_t *scopes = s_must(json_array());
+    json_t *scopes = fk_json_must(json_array());
     for (size_t i = 0; i < json_array_size(list); i++) {
         const json_t *scope = json_array_get(list, i);
         char path[32];
@@ -252,9 +228,9 @@ s_scopes(const json_t *manifest, json_t *out, char *err, size_t errlen)
                               json_string_value(scope));
             }
         }
-        s_append(scopes, s_copy_string(scope));
+        fk_json_append(scopes, s_copy_string(scope));
     }
-    s_set(out, "scopes", scopes);
+    fk_json_set(out, "scopes", scopes);
     return 0;
 }
 
@@ -271,12 +247,12 @@ s_requirement(const json_t *entry, size_t index, json_t **req_p, char *err, size
         if (rc != 0) {
             return rc;
         }
-        json_t *req = s_must(json_object());
-        s_set(req, "key", s_copy_string(entry));
-        s_set(req, "service", s_copy_string(entry));
-        s_set(req, "optional", json_false());
-        s_set(req, "description", json_null());
-        s_set(req, "match_tags", json_true());
+        json_t *req = fk_json_must(json_object());
+        fk_json_set(req, "key", s_copy_string(entry));
+        fk_json_set(req, "service", s_copy_string(entry));
+        fk_json_set(req, "optional", json_false());
+        fk_json_set(req, "description", json_null());
+        fk_json_set(req, "match_tags", json_true());
         *req_p = req;
         return 0;
     }
@@ -317,13 +293,13 @@ s_requirement(const json_t *entry, size_t index, json_t **req_p, char *err, size
     if (rc != 0) {
         return rc;
     }
-    json_t *req = s_must(json_object());
-    s_set(req, "key", s_copy_string(json_object_get(entry, "key")));
-    s_set(req, "service", s_copy_string(json_object_get(entry, "service")));
-    s_set(req, "optional", json_boolean(optional));
-    s_set(req, "description",
-          json_is_string(description) ? s_copy_string(description) : json_null());
-    s_set(req, "match_tags", json_boolean(match_tags));
+    json_t *req = fk_json_must(json_object());
+    fk_json_set(req, "key", s_copy_string(json_object_get(entry, "key")));
+    fk_json_set(req, "service", s_copy_string(json_object_get(entry, "service")));
+    fk_json_set(req, "optional", json_boolean(optional));
+    fk_json_set(req, "description",
+                json_is_string(description) ? s_copy_string(description) : json_null());
+    fk_json_set(req, "match_tags", json_boolean(match_tags));
     *req_p = req;
     return 0;
 }
@@ -336,7 +312,7 @@ s_requirements(const json_t *manifest, json_t *out, char *err, size_t errlen)
     if (rc != 0) {
         return rc;
     }
-    json_t *reqs = s_must(json_array());
+    json_t *reqs = fk_json_must(json_array());
     for (size_t i = 0; i < json_array_size(list); i++) {
         json_t *req;
         rc = s_requirement(json_array_get(list, i), i, &req, err, errlen);
@@ -355,9 +331,9 @@ s_requirements(const json_t *manifest, json_t *out, char *err, size_t errlen)
                 return rc;
             }
         }
-        s_append(reqs, req);
+        fk_json_append(reqs, req);
     }
-    s_set(out, "requirements", reqs);
+    fk_json_set(out, "requirements", reqs);
     return 0;
 }
 
@@ -370,10 +346,10 @@ s_public_sources(const json_t *manifest, json_t *out, char *err, size_t errlen)
         return rc;
     }
     if (!list) {
-        s_set(out, "public_sources", json_null());
+        fk_json_set(out, "public_sources", json_null());
         return 0;
     }
-    json_t *sources = s_must(json_array());
+    json_t *sources = fk_json_must(json_array());
     for (size_t i = 0; i < json_array_size(list); i++) {
         const json_t *entry = json_array_get(list, i);
         if (!json_is_object(entry)) {
@@ -400,12 +376,12 @@ s_public_sources(const json_t *manifest, json_t *out, char *err, size_t errlen)
             json_decref(sources);
             return rc;
         }
-        json_t *source = s_must(json_object());
-        s_set(source, "kind", s_copy_string(kind));
-        s_set(source, "url", s_copy_string(url));
-        s_append(sources, source);
+        json_t *source = fk_json_must(json_object());
+        fk_json_set(source, "kind", s_copy_string(kind));
+        fk_json_set(source, "url", s_copy_string(url));
+        fk_json_append(sources, source);
     }
-    s_set(out, "public_sources", sources);
+    fk_json_set(out, "public_sources", sources);
     return 0;
 }
 
@@ -420,7 +396,7 @@ fk_manifest_parse(const json_t *manifest, json_t **canonical_p, char *err, size_
     if (!json_is_object(manifest)) {
         return s_fail(err, errlen, "manifest: must be a JSON object");
     }
-    json_t *out = s_must(json_object());
+    json_t *out = fk_json_must(json_object());
     int rc =
         s_required_string(manifest, "identifier", FK_MANIFEST_IDENTIFIER_MAX, out, err, errlen);
     if (rc == 0 && strchr(json_string_value(json_object_get(out, "identifier")), '/')) {
@@ -511,21 +487,21 @@ s_sort_list(json_t *object, const char *name, int (*cmp)(const void *, const voi
         items[i] = json_array_get(list, i);
     }
     qsort(items, size, sizeof *items, cmp);
-    json_t *sorted = s_must(json_array());
+    json_t *sorted = fk_json_must(json_array());
     for (size_t i = 0; i < size; i++) {
         if (json_array_append(sorted, items[i]) != 0) {
             s_oom();
         }
     }
     free(items);
-    s_set(object, name, sorted);
+    fk_json_set(object, name, sorted);
 }
 
 void
 fk_manifest_hash(const json_t *canonical, char out[FK_SHA256_HEX_LEN + 1])
 {
     assert(canonical && out);
-    json_t *copy = s_must(json_deep_copy(canonical));
+    json_t *copy = fk_json_must(json_deep_copy(canonical));
     s_sort_list(copy, "scopes", s_cmp_scope);
     s_sort_list(copy, "requirements", s_cmp_requirement);
     s_sort_list(copy, "public_sources", s_cmp_source);

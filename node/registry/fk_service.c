@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "fk_err.h"
+#include "fk_json.h"
 #include "fk_mem.h"
 #include "fk_yaml.h"
 
@@ -58,46 +59,12 @@ s_fail(struct fk_service_ctx *ctx, const char *fmt, ...)
     return FK_EINVAL_INPUT;
 }
 
-static void
-s_oom(void)
-{
-    fprintf(stderr, "fakts-node: out of memory in fk_service\n");
-    abort();
-}
-
-/*  Abort-on-OOM wrappers: jansson's constructors return NULL only for want
-    of memory once their input is known to be valid UTF-8. */
-static json_t *
-s_new(json_t *value)
-{
-    if (!value) {
-        s_oom();
-    }
-    return value;
-}
-
-static void
-s_set(json_t *object, const char *key, json_t *value)
-{
-    if (json_object_set_new(object, key, s_new(value)) != 0) {
-        s_oom();
-    }
-}
-
 /*  A fresh copy of a string already checked to be free of NUL and control
     characters. */
 static json_t *
 s_copy_string(const json_t *value)
 {
     return json_stringn(json_string_value(value), json_string_length(value));
-}
-
-static void
-s_append(json_t *array, json_t *value)
-{
-    if (json_array_append_new(array, s_new(value)) != 0) {
-        s_oom();
-    }
 }
 
 /*  What a value is, for "got ..." in messages. */
@@ -370,7 +337,7 @@ s_alias(struct fk_service_ctx *ctx, const json_t *in, size_t index, const char *
     if (json_object_get(ids, id)) {
         return s_fail(ctx, "%s: duplicate alias id \"%s\"", path, id);
     }
-    s_set(ids, id, json_true());
+    fk_json_set(ids, id, json_true());
 
     /*  host: required. */
     v = json_object_get(in, "host");
@@ -454,15 +421,16 @@ s_alias(struct fk_service_ctx *ctx, const json_t *in, size_t index, const char *
         kind = s;
     }
 
-    json_t *alias = s_new(json_object());
-    s_set(alias, "id", json_string(id));
-    s_set(alias, "host", s_copy_string(host));
-    s_set(alias, "port", port ? json_integer(json_integer_value(port)) : json_null());
-    s_set(alias, "path", url_path_len > 0 ? json_stringn(url_path, url_path_len) : json_null());
-    s_set(alias, "ssl", json_boolean(ssl));
-    s_set(alias, "challenge", json_string(challenge));
-    s_set(alias, "public", json_boolean(public));
-    s_set(alias, "kind", json_string(kind));
+    json_t *alias = fk_json_must(json_object());
+    fk_json_set(alias, "id", json_string(id));
+    fk_json_set(alias, "host", s_copy_string(host));
+    fk_json_set(alias, "port", port ? json_integer(json_integer_value(port)) : json_null());
+    fk_json_set(alias, "path",
+                url_path_len > 0 ? json_stringn(url_path, url_path_len) : json_null());
+    fk_json_set(alias, "ssl", json_boolean(ssl));
+    fk_json_set(alias, "challenge", json_string(challenge));
+    fk_json_set(alias, "public", json_boolean(public));
+    fk_json_set(alias, "kind", json_string(kind));
     *alias_p = alias;
     return 0;
 }
@@ -482,14 +450,14 @@ s_aliases(struct fk_service_ctx *ctx, const json_t *in, const char *service_id, 
         return s_fail(ctx, "aliases: must be an array of 1 to %d aliases, got %zu",
                       FK_SERVICE_MAX_ALIASES, json_array_size(in));
     }
-    json_t *ids = s_new(json_object());
-    json_t *list = s_new(json_array());
+    json_t *ids = fk_json_must(json_object());
+    json_t *list = fk_json_must(json_array());
     int rc = 0;
     for (size_t i = 0; i < json_array_size(in) && rc == 0; i++) {
         json_t *alias = NULL;
         rc = s_alias(ctx, json_array_get(in, i), i, service_id, ids, &alias);
         if (rc == 0) {
-            s_append(list, alias);
+            fk_json_append(list, alias);
         }
     }
     json_decref(ids);
@@ -497,16 +465,16 @@ s_aliases(struct fk_service_ctx *ctx, const json_t *in, const char *service_id, 
         json_decref(list);
         return rc;
     }
-    s_set(out, "aliases", list);
+    fk_json_set(out, "aliases", list);
     return 0;
 }
 
 static int
 s_tags(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
 {
-    json_t *list = s_new(json_array());
+    json_t *list = fk_json_must(json_array());
     if (!in || json_is_null(in)) {
-        s_set(out, "tags", list);
+        fk_json_set(out, "tags", list);
         return 0;
     }
     if (!json_is_array(in) || json_array_size(in) > FK_SERVICE_MAX_TAGS) {
@@ -541,9 +509,9 @@ s_tags(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
             json_decref(list);
             return rc;
         }
-        s_append(list, s_copy_string(tag));
+        fk_json_append(list, s_copy_string(tag));
     }
-    s_set(out, "tags", list);
+    fk_json_set(out, "tags", list);
     return 0;
 }
 
@@ -557,7 +525,7 @@ static int
 s_meta(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
 {
     if (!in || json_is_null(in)) {
-        s_set(out, "meta", json_object());
+        fk_json_set(out, "meta", json_object());
         return 0;
     }
     if (!json_is_object(in) || json_object_size(in) > FK_SERVICE_MAX_META) {
@@ -602,11 +570,11 @@ s_meta(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
         Keys hold no NUL (control characters are refused), so strcmp orders
         them completely. */
     qsort(keys, count, sizeof keys[0], s_compare_keys);
-    json_t *meta = s_new(json_object());
+    json_t *meta = fk_json_must(json_object());
     for (size_t i = 0; i < count; i++) {
-        s_set(meta, keys[i], s_copy_string(json_object_get(in, keys[i])));
+        fk_json_set(meta, keys[i], s_copy_string(json_object_get(in, keys[i])));
     }
-    s_set(out, "meta", meta);
+    fk_json_set(out, "meta", meta);
     return 0;
 }
 
@@ -615,7 +583,7 @@ s_challenge_key(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
 {
     static const char *const known[] = {"kind", "key", NULL};
     if (!in || json_is_null(in)) {
-        s_set(out, "challenge_key", json_null());
+        fk_json_set(out, "challenge_key", json_null());
         return 0;
     }
     if (!json_is_object(in)) {
@@ -642,10 +610,10 @@ s_challenge_key(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
     if (rc != 0) {
         return rc;
     }
-    json_t *canonical = s_new(json_object());
-    s_set(canonical, "kind", s_copy_string(kind));
-    s_set(canonical, "key", s_copy_string(key));
-    s_set(out, "challenge_key", canonical);
+    json_t *canonical = fk_json_must(json_object());
+    fk_json_set(canonical, "kind", s_copy_string(kind));
+    fk_json_set(canonical, "key", s_copy_string(key));
+    fk_json_set(out, "challenge_key", canonical);
     return 0;
 }
 
@@ -683,9 +651,9 @@ fk_service_parse(const json_t *def, json_t **canonical_p, char *err, size_t errl
         return rc;
     }
 
-    json_t *out = s_new(json_object());
-    s_set(out, "id", s_copy_string(id));
-    s_set(out, "service", s_copy_string(service));
+    json_t *out = fk_json_must(json_object());
+    fk_json_set(out, "id", s_copy_string(id));
+    fk_json_set(out, "service", s_copy_string(service));
     rc = s_aliases(&ctx, json_object_get(def, "aliases"), json_string_value(id), out);
     if (rc == 0) {
         rc = s_tags(&ctx, json_object_get(def, "tags"), out);
