@@ -314,6 +314,10 @@ s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
     for (size_t i = 0; i < count; i++) {
         c = fk_members_merge(self->members, entries[i].name, entries[i].addr,
                              (fk_member_status_t)entries[i].status, entries[i].incarnation, now);
+        if (entries[i].status == FK_MEMBER_SUSPECT) {
+            fk_members_confirm(self->members, entries[i].name, entries[i].incarnation,
+                               fk_msg_from(msg));
+        }
         if (c == FK_MEMBERS_CHANGED) {
             s_log_change(self, entries[i].name);
             changed = true;

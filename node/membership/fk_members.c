@@ -10,6 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+/*  Confirmations counted per suspicion (Lifeguard needs only k = 3). */
+#define S_MAX_ACCUSERS 8
+
 /*  Failed members are retried this often, so a healed partition merges. */
 #define S_RECONNECT_MS 5000
 
@@ -21,6 +24,7 @@ typedef struct {
     int64_t since_ms;          /* status change time */
     int64_t suspect_start;     /* when the suspicion began */
     unsigned confirmations;    /* independent accusations of the current suspicion */
+    uint64_t accusers[8];      /* hashes of the nodes that confirmed it */
     unsigned gossip_left;      /* times this entry is still piggybacked first */
     int64_t next_reconnect;    /* next retry of a failed member */
     bool changed;              /* not yet drained for persisting */
@@ -268,12 +272,6 @@ fk_members_merge(fk_members_t *self, const char *name, const char *addr, fk_memb
     bool newer = incarnation > member->incarnation
                  || (incarnation == member->incarnation && s_rank(status) > s_rank(member->status));
     if (!newer) {
-        /*  The same suspicion heard again from someone else is a
-            confirmation (Lifeguard): it shortens the timeout. */
-        if (status == FK_MEMBER_SUSPECT && member->status == FK_MEMBER_SUSPECT
-            && incarnation == member->incarnation) {
-            member->confirmations++;
-        }
         return FK_MEMBERS_UNCHANGED;
     }
     if (addr && *addr && strcmp(addr, member->addr) != 0 && status == FK_MEMBER_ALIVE) {
@@ -360,10 +358,39 @@ fk_members_probe_failed(fk_members_t *self, const char *name, int64_t now)
         s_set_status(self, member, FK_MEMBER_SUSPECT, member->incarnation, now);
         return FK_MEMBERS_CHANGED;
     }
-    if (member->status == FK_MEMBER_SUSPECT) {
-        member->confirmations++;
-    }
+    /*  Our own repeated failures are not independent confirmations. */
     return FK_MEMBERS_UNCHANGED;
+}
+
+static uint64_t
+s_hash(const char *text)
+{
+    uint64_t hash = 1469598103934665603ull; /* FNV-1a */
+    for (; *text; text++) {
+        hash = (hash ^ (unsigned char)*text) * 1099511628211ull;
+    }
+    return hash;
+}
+
+void
+fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, const char *via)
+{
+    s_member_t *member = s_find(self, name);
+    if (!member || !via || member->status != FK_MEMBER_SUSPECT || member->incarnation != incarnation
+        || strcmp(via, self->self) == 0 || strcmp(via, name) == 0) {
+        return;
+    }
+    /*  Lifeguard counts independent suspicions: the same node repeating
+        its accusation, however often it is gossiped, counts once. */
+    uint64_t hash = s_hash(via);
+    for (unsigned i = 0; i < member->confirmations && i < S_MAX_ACCUSERS; i++) {
+        if (member->accusers[i] == hash) {
+            return;
+        }
+    }
+    if (member->confirmations < S_MAX_ACCUSERS) {
+        member->accusers[member->confirmations++] = hash;
+    }
 }
 
 /*  Lifeguard's dynamic suspicion timeout: from max down to min as

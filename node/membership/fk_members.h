@@ -87,6 +87,13 @@ typedef enum {
 fk_members_change_t fk_members_merge(fk_members_t *self, const char *name, const char *addr,
                                      fk_member_status_t status, uint64_t incarnation, int64_t now);
 
+/*  A gossiped suspicion of name at incarnation, relayed to us by via:
+    counts as one independent confirmation per distinct via (Lifeguard),
+    shortening the suspicion timeout. Ignored unless name is suspect at
+    that incarnation, or when via is us or name itself. */
+void fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation,
+                        const char *via);
+
 /*  The next member to probe (round robin over a shuffled list of the live
     members other than us), or NULL when there is none. Borrowed. */
 const char *fk_members_next_probe(fk_members_t *self);

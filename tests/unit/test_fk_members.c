@@ -49,8 +49,8 @@ Test(fk_members, higher_incarnation_wins_and_graver_status_wins_a_tie)
     cr_assert_eq(s_status("b"), FK_MEMBER_SUSPECT);
     cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, 0),
                  FK_MEMBERS_UNCHANGED, "alive does not beat suspect at the same incarnation");
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 4, 0),
-                 FK_MEMBERS_CHANGED, "the member's refutation wins");
+    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 4, 0), FK_MEMBERS_CHANGED,
+                 "the member's refutation wins");
     cr_assert_eq(s_status("b"), FK_MEMBER_ALIVE);
 }
 
@@ -82,12 +82,17 @@ Test(fk_members, confirmations_shorten_the_suspicion_lifeguard)
 {
     fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, 0);
     fk_members_probe_failed(s_members, "b", 0);
-    for (int i = 0; i < 3; i++) {
-        /*  Three other members accuse b at the same incarnation. */
-        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, 10);
+    /*  One accuser repeating itself is not a confirmation. */
+    for (int i = 0; i < 5; i++) {
+        fk_members_confirm(s_members, "b", 1, "c");
     }
-    cr_assert_eq(fk_members_expire(s_members, 499), 0);
-    cr_assert_eq(fk_members_expire(s_members, 500), 1, "fully confirmed: the minimum, 500 ms");
+    fk_members_probe_failed(s_members, "b", 5);
+    cr_assert_eq(fk_members_expire(s_members, 1500), 0, "one confirmation: far from the minimum");
+    /*  Three distinct members accuse b at the same incarnation. */
+    fk_members_confirm(s_members, "b", 1, "d");
+    fk_members_confirm(s_members, "b", 1, "e");
+    fk_members_confirm(s_members, "b", 1, "b");
+    cr_assert_eq(fk_members_expire(s_members, 1501), 1, "fully confirmed: the minimum, 500 ms");
 }
 
 Test(fk_members, failed_and_left_members_are_not_probed_but_failed_are_retried)
