@@ -505,6 +505,18 @@ s_ctx_fini(s_ctx_t *ctx)
     by "<prefix>: " for a 400 or 413 when prefix is not NULL (the file whose
     content the agent judged); EX_UNAVAILABLE when no agent answered or the
     answer was not the agent API's. */
+static int s_call(s_ctx_t *ctx, const char *method, const char *path, const char *content_type,
+                  const char *body, size_t size, const char *prefix, fk_client_reply_t *reply);
+
+/*  Connect to the agent and make one call: what every command does. */
+static int
+s_request(s_ctx_t *ctx, const char *method, const char *path, const char *content_type,
+          const char *body, size_t size, const char *prefix, fk_client_reply_t *reply)
+{
+    int rc = s_connect(ctx);
+    return rc ? rc : s_call(ctx, method, path, content_type, body, size, prefix, reply);
+}
+
 static int
 s_call(s_ctx_t *ctx, const char *method, const char *path, const char *content_type,
        const char *body, size_t size, const char *prefix, fk_client_reply_t *reply)
@@ -735,10 +747,7 @@ fk_cli_info(const fk_cli_cmd_t *cmd, int argc, char **argv)
         return rc;
     }
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "GET", "/v1/agent/info", NULL, NULL, 0, NULL, &reply);
-    }
+    rc = s_request(&ctx, "GET", "/v1/agent/info", NULL, NULL, 0, NULL, &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -902,11 +911,8 @@ fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv)
     }
 
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "PUT", wait ? "/v1/services?wait=quorum" : "/v1/services",
-                    s_definition_type(file, data), data, size, name, &reply);
-    }
+    rc = s_request(&ctx, "PUT", wait ? "/v1/services?wait=quorum" : "/v1/services",
+                   s_definition_type(file, data), data, size, name, &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -991,10 +997,7 @@ fk_cli_codes(const fk_cli_cmd_t *cmd, int argc, char **argv)
         return rc;
     }
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "GET", "/v1/codes", NULL, NULL, 0, NULL, &reply);
-    }
+    rc = s_request(&ctx, "GET", "/v1/codes", NULL, NULL, 0, NULL, &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -1178,11 +1181,8 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
     }
 
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "POST", "/v1/redeem-tokens", "application/json", body, strlen(body), NULL,
-                    &reply);
-    }
+    rc = s_request(&ctx, "POST", "/v1/redeem-tokens", "application/json", body, strlen(body), NULL,
+                   &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -1210,10 +1210,7 @@ fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
         return rc;
     }
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "GET", "/v1/agent/members", NULL, NULL, 0, NULL, &reply);
-    }
+    rc = s_request(&ctx, "GET", "/v1/agent/members", NULL, NULL, 0, NULL, &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -1255,11 +1252,8 @@ fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "POST", "/v1/agent/join", "application/json", text, strlen(text), NULL,
-                    &reply);
-    }
+    rc = s_request(&ctx, "POST", "/v1/agent/join", "application/json", text, strlen(text), NULL,
+                   &reply);
     free(text);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
@@ -1281,10 +1275,7 @@ fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
         return rc;
     }
     fk_client_reply_t reply = {0};
-    rc = s_connect(&ctx);
-    if (rc == 0) {
-        rc = s_call(&ctx, "POST", "/v1/agent/leave", NULL, NULL, 0, NULL, &reply);
-    }
+    rc = s_request(&ctx, "POST", "/v1/agent/leave", NULL, NULL, 0, NULL, &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
