@@ -23,6 +23,11 @@
 #   BENCH_SERF_BW_SECONDS Serf idle bandwidth window (0: skip)               (BENCH_BW_SECONDS)
 #   BENCH_POLL_MS         convergence poll period per node, ms               (max(5, N/2))
 #   BENCH_DETECT_TIMEOUT  seconds a kill may take to be detected everywhere  (30)
+#   BENCH_LOSS_SECONDS    packet-loss window (fakts-node; 0: skip)           (600)
+#   BENCH_LOSS_SIZES      the cluster sizes that get the packet-loss window  (10)
+#   BENCH_LOSS            share of gossip packets dropped in that window      (0.05)
+#   BENCH_LOSS_RATE       registrations per second during that window        (1)
+#   BENCH_LOSS_KILLS      kill -9 runs under that loss, after the window      (3)
 #   BENCH_SEED            seed of the random choices                         ($$)
 #   BENCH_OUT             where the Markdown goes                 (bench/cluster-results.md)
 #   BENCH_KEEP_LOGS       copy every agent log into this dir before cleanup  (unset: none)
@@ -56,6 +61,11 @@ SERF_ROUNDS=${BENCH_SERF_ROUNDS:-10}
 SERF_KILLS=${BENCH_SERF_KILLS:-3}
 SERF_BW_SECONDS=${BENCH_SERF_BW_SECONDS:-$BW_SECONDS}
 DETECT_TIMEOUT=${BENCH_DETECT_TIMEOUT:-30}
+LOSS_SECONDS=${BENCH_LOSS_SECONDS:-600}
+LOSS_SIZES=${BENCH_LOSS_SIZES:-10}
+LOSS=${BENCH_LOSS:-0.05}
+LOSS_RATE=${BENCH_LOSS_RATE:-1}
+LOSS_KILLS=${BENCH_LOSS_KILLS:-3}
 SEED=${BENCH_SEED:-$$}
 OUT=${BENCH_OUT:-$BENCH_DIR/cluster-results.md}
 CONV_TIMEOUT=30       # a registration not on every node by then is a failed measurement
@@ -307,6 +317,87 @@ fk_nodes() {   # the node list cluster_probe.py reads
     done >"$FKD/nodes.tsv"
 }
 
+# fk_kill_cycle PREFIX K V RUNS: kill -9 node V, time its detection everywhere into
+# R[PREFIX.killK.*], restart it on the same gossip address and data dir, and wait until it
+# is alive everywhere again (R[PREFIX.backK.*]). Fails (status 1, INVALID noted) when the
+# kill was not detected in time; the node is restarted either way.
+fk_kill_cycle() {
+    local pre=$1 k=$2 v=$3 runs=$4 pid g rc=0
+    pid=${FK_PID[$v]}
+    g=${FK_GOSSIP[$v]}
+    log "fakts-node N=$FK_N: kill -9 n$v (pid $pid, gossip $g), run $k of $runs"
+    if probe "$pre.kill$k" fk-detect "$FKD/nodes.tsv" "n$v" "$pid" "own-n$v" "$dpoll" "$DETECT_TIMEOUT"; then
+        log "fakts-node N=$FK_N: n$v failed everywhere after $(r "$pre.kill$k.ms") ms (first suspect $(r "$pre.kill$k.first_suspect_ms") ms)"
+    else
+        INVALID+=("$pre kill $k: n$v not failed everywhere within ${DETECT_TIMEOUT}s ($(r "$pre.kill$k.stuck"))")
+        rc=1
+    fi
+    ! kill -0 "$pid" 2>/dev/null || die "fakts-node N=$FK_N: n$v was not killed (see above)"
+    wait "$pid" 2>/dev/null || true
+    fk_start "$v" "$g"   # same gossip address, same data dir
+    fk_ready "$v" $(( $(date +%s) + 30 ))
+    [ "${FK_GOSSIP[$v]}" = "$g" ] || die "restarted n$v gossips on ${FK_GOSSIP[$v]}, not $g"
+    fk_nodes
+    probe "$pre.back$k" fk-wait-back "$FKD/nodes.tsv" "n$v" "own-n$v" 60 "$OBSERVE" ||
+        die "fakts-node N=$FK_N: restarted n$v is not alive everywhere"
+    log "fakts-node N=$FK_N: n$v alive everywhere again $(r "$pre.back$k.ms") ms after its restart;" \
+        "$(r "$pre.back$k.flaps") false suspect/failed sightings in the ${OBSERVE} s after it"
+    return "$rc"
+}
+
+# log_offsets: the current size of every agent log, "path:bytes" per line
+log_offsets() { local f; for f in "$FKD"/n*/agent.log; do printf '%s:%s\n' "$f" "$(stat -c %s "$f")"; done; }
+# log_since OFFSETS OUTFILE: what each agent logged after OFFSETS, concatenated
+log_since() {
+    local f off
+    : >"$2"
+    while IFS=: read -r f off; do tail -c +$((off + 1)) "$f" >>"$2"; done <<<"$1"
+}
+
+# fk_loss N: drop LOSS of the packets to and from every gossip port (both directions of
+# every TCP connection) for LOSS_SECONDS under LOSS_RATE registrations/s and count false
+# suspicions and failures in the agents' logs; then LOSS_KILLS kill -9 runs under the same
+# loss; then lift it and require equal views.
+fk_loss() {
+    local N=$1 i k v off0 off1 victims det=()
+    if [ -z "$IPT" ]; then
+        INVALID+=("fakts-node N=$N packet loss: needs root and iptables; skipped")
+        return 0
+    fi
+    chain_make
+    for i in $(seq 0 $((N - 1))); do
+        for dir in "-d $(fk_ip "$i") --dport" "-s $(fk_ip "$i") --sport"; do
+            # shellcheck disable=SC2086
+            iptables -w -A "$CHAIN" -i lo -p tcp $dir "${FK_GOSSIP[$i]##*:}" \
+                -m statistic --mode random --probability "$LOSS" -j DROP
+        done
+    done
+    R[$N.loss.share]=$LOSS
+    off0=$(log_offsets)
+    log "fakts-node N=$N: $LOSS packet loss on every gossip port for ${LOSS_SECONDS} s, $LOSS_RATE registrations/s"
+    probe "$N.loss.load" fk-load "$FKD/nodes.tsv" "$LOSS_RATE" "$LOSS_SECONDS" lossload "$SEED" ||
+        die "fakts-node N=$N: the registration load under loss failed"
+    off1=$(log_offsets)
+    log_since "$off0" "$TMP/loss-window.log"
+    logscan "$N.loss.win" "" "$TMP/loss-window.log"
+    log "fakts-node N=$N: under loss $(r "$N.loss.win.fail_other") false failures, $(r "$N.loss.win.susp_other") suspicions"
+    victims=$(pick_victims "$N" "$LOSS_KILLS" "$((SEED + 1))")
+    R[$N.loss.victims]=$victims
+    k=0
+    for v in $victims; do
+        k=$((k + 1))
+        fk_kill_cycle "$N.loss" "$k" "$v" "$LOSS_KILLS" && det+=("$(r "$N.loss.kill$k.ms")")
+    done
+    R[$N.loss.det.samples]=$(join_by , "${det[@]}")
+    probe "$N.loss.det" stats "" "${R[$N.loss.det.samples]}"
+    R[$N.loss.dropped]=$(iptables -w -L "$CHAIN" -v -x -n | awk '$3 == "DROP" {p += $1} END {print p + 0}')
+    chain_drop
+    log_since "$off1" "$TMP/loss-kills.log"
+    logscan "$N.loss.kills" "$(for v in $victims; do printf 'n%s ' "$v"; done)" "$TMP/loss-kills.log"
+    probe "$N.loss.view" fk-wait-view "$FKD/nodes.tsv" "$CONV_TIMEOUT" ||
+        INVALID+=("fakts-node N=$N: X-Fakts-View differs between nodes ${CONV_TIMEOUT}s after the loss was lifted")
+}
+
 fk_run() {   # fk_run N
     local N=$1 i k v pid end g t_a t_b victims det=() back=() sus=() first=() others=0 flaps=0
     FK_N=$N
@@ -353,30 +444,13 @@ fk_run() {   # fk_run N
     k=0
     for v in $victims; do
         k=$((k + 1))
-        pid=${FK_PID[$v]}
-        g=${FK_GOSSIP[$v]}
-        log "fakts-node N=$N: kill -9 n$v (pid $pid, gossip $g), run $k of $KILLS"
-        if probe "$N.fk.kill$k" fk-detect "$FKD/nodes.tsv" "n$v" "$pid" "own-n$v" "$dpoll" "$DETECT_TIMEOUT"; then
-            det+=("$(r "$N.fk.kill$k.ms")")
-            first+=("$(r "$N.fk.kill$k.first_failed_ms")")
-            [ "$(r "$N.fk.kill$k.first_suspect_ms")" = n/a ] || sus+=("$(r "$N.fk.kill$k.first_suspect_ms")")
-            log "fakts-node N=$N: n$v failed everywhere after $(r "$N.fk.kill$k.ms") ms (first suspect $(r "$N.fk.kill$k.first_suspect_ms") ms)"
-        else
-            INVALID+=("fakts-node N=$N kill $k: n$v not failed everywhere within ${DETECT_TIMEOUT}s ($(r "$N.fk.kill$k.stuck"))")
-        fi
+        fk_kill_cycle "$N.fk" "$k" "$v" "$KILLS" || continue
+        det+=("$(r "$N.fk.kill$k.ms")")
+        first+=("$(r "$N.fk.kill$k.first_failed_ms")")
+        [ "$(r "$N.fk.kill$k.first_suspect_ms")" = n/a ] || sus+=("$(r "$N.fk.kill$k.first_suspect_ms")")
         others=$((others + $(r "$N.fk.kill$k.others_not_alive" | sed 's/n\/a/0/')))
-        ! kill -0 "$pid" 2>/dev/null || die "fakts-node N=$N: n$v was not killed (see above)"
-        wait "$pid" 2>/dev/null || true
-        fk_start "$v" "$g"   # same gossip address, same data dir
-        fk_ready "$v" $(( $(date +%s) + 30 ))
-        [ "${FK_GOSSIP[$v]}" = "$g" ] || die "restarted n$v gossips on ${FK_GOSSIP[$v]}, not $g"
-        fk_nodes
-        probe "$N.fk.back$k" fk-wait-back "$FKD/nodes.tsv" "n$v" "own-n$v" 60 "$OBSERVE" ||
-            die "fakts-node N=$N: restarted n$v is not alive everywhere"
         back+=("$(r "$N.fk.back$k.ms")")
         flaps=$((flaps + $(r "$N.fk.back$k.flaps")))
-        log "fakts-node N=$N: n$v alive everywhere again $(r "$N.fk.back$k.ms") ms after its restart;" \
-            "$(r "$N.fk.back$k.flaps") false suspect/failed sightings in the ${OBSERVE} s after it"
     done
     R[$N.fk.det.samples]=$(join_by , "${det[@]}")
     probe "$N.fk.det" stats "" "${R[$N.fk.det.samples]}"
@@ -408,6 +482,9 @@ fk_run() {   # fk_run N
     memstat "$N.fk.mem" "${FK_PID[@]}"
     log "fakts-node N=$N: VmRSS median $(r "$N.fk.mem.rss.median") KiB"
     logscan "$N.fk.log" "$(for v in $victims; do printf 'n%s ' "$v"; done)" "$FKD"/n*/agent.log
+
+    # ---- 6. packet loss --------------------------------------------------------------------
+    if [ "$LOSS_SECONDS" -gt 0 ] && [[ " $LOSS_SIZES " == *" $N "* ]]; then fk_loss "$N"; fi
     stop_pids "${FK_PID[@]}"
     FK_PID=()
 }
@@ -669,6 +746,26 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
         echo "- N=$n: after the loaded window every fakts-node answered the same X-Fakts-View after $(r "$n.fk.view.ms") ms."
     done
     echo
+    if [ "$LOSS_SECONDS" -gt 0 ]; then
+        echo "## Under packet loss"
+        echo
+        echo "iptables drops a random share of the TCP packets to and from every node's gossip port"
+        echo "(both directions of every connection) for ${LOSS_SECONDS} s while $LOSS_RATE registration(s)/s"
+        echo "go to random nodes; no node is killed in that window, so every \"failed\" logged in it is"
+        echo "false (target: zero). Then $LOSS_KILLS kill -9 runs under the same loss, timed as above."
+        echo
+        echo "| N | Loss | Seconds | Packets dropped | false failures (log lines) | false suspicions (log lines) | refuted | kill -9 detection median / max (ms) | samples | false failures during the kills | views equal after (ms) |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|"
+        for n in $LOSS_SIZES; do
+            [[ " ${SIZES[*]} " == *" $n "* ]] || continue
+            echo "| $n | $(r "$n.loss.share") | $(r "$n.loss.load.seconds") | $(r "$n.loss.dropped") | $(r "$n.loss.win.fail_other") | $(r "$n.loss.win.susp_other") | $(r "$n.loss.win.refuted") | $(r "$n.loss.det.median") / $(r "$n.loss.det.max") | $(r "$n.loss.det.samples") | $(r "$n.loss.kills.fail_other") | $(r "$n.loss.view.ms") |"
+        done
+        echo
+        for n in $LOSS_SIZES; do
+            [ -n "${R[$n.loss.win.who]:-}" ] && echo "- N=$n under loss, false suspicions by member: ${R[$n.loss.win.who]}"
+        done
+        echo
+    fi
     echo "## Resident memory per node (MiB)"
     echo
     echo "| N | System | When | VmRSS median | VmRSS min | VmRSS max | Pss median |"
