@@ -1085,6 +1085,14 @@ s_static_error(const char *error)
 /*  Forwarded requests wait this long for the owner's answer. */
 #define S_FORWARD_TIMEOUT_MS 3000
 
+/*  The owner carries out a forwarded request only before this much of the
+    requester's timeout has passed (by the wall clock, which the nodes
+    already must agree on to within seconds for token expiry): the rest
+    is left for doing it and for the reply to travel. A request that
+    arrives later is refused, since its requester has answered "503" and
+    a single-use step done now would be lost with its unread reply. */
+#define S_FORWARD_EXECUTE_MS 2000
+
 /*  Ask the node that owns a record to perform the operation: only it may
     burn its device code, record a redeem token's first manifest or rotate
     its refresh token, which is what makes those single-use cluster-wide
@@ -1102,6 +1110,8 @@ s_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin
     json_object_set_new(request, "origin",
                         json_pack("{s:s, s:s, s:i, s:s}", "scheme", origin->scheme, "host",
                                   origin->host, "port", origin->port, "base", origin->base));
+    json_object_set_new(request, "deadline_ms",
+                        json_integer(fk_clock_wall_ms() + S_FORWARD_EXECUTE_MS));
     char *body = fk_json_dump(request);
     char *reply = NULL;
     size_t reply_len = 0;
@@ -1144,8 +1154,13 @@ fk_grants_on_forwarded(void *arg, const char *body, size_t len, char **reply_p, 
     fk_grant_error_t err = {.status = 400, .error = "invalid_request"};
     int rc = -1;
     snprintf(err.description, sizeof err.description, "Malformed forwarded request");
-    if (!op || !origin.scheme || !origin.host || !origin.base) {
+    json_int_t deadline_ms = fk_json_int(request, "deadline_ms", 0);
+    if (!op || !origin.scheme || !origin.host || !origin.base || deadline_ms <= 0) {
         rc = -1;
+    } else if (fk_clock_wall_ms() > deadline_ms) {
+        rc = s_fail(&err, 503, "temporarily_unavailable",
+                    "The request reached node %.64s after its requester gave up; try again",
+                    fk_store_node(self->store));
     } else if (strcmp(op, "device_code") == 0) {
         rc = s_exchange_device_code(self, fk_json_str(request, "device_code"),
                                     fk_json_str(request, "client_id"), &origin, false, &answer,

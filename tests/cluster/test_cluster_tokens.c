@@ -3,13 +3,15 @@
     on every node at once, whichever node rotated it; a node that did not
     issue a token forwards its rotation to the issuer; while the issuer is
     down the rotation fails with 503 temporarily_unavailable and the token
-    stays valid. Addresses 127.0.0.230-232. */
+    stays valid; a forwarded rotation that reaches a frozen issuer after
+    the requester gave up is not carried out. Addresses 127.0.0.230-235. */
 
 #include "fk_e2e.h"
 #include "fk_mem.h"
 #include "fk_testcluster.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,53 @@ Test(cluster_tokens, a_refresh_token_rotates_once_cluster_wide)
 
     free(r2);
     free(r1);
+    free(client_id);
+    free(r0);
+    json_decref(manifest);
+}
+
+/*  The requester answers 503 after its forwarding timeout. A request that
+    reaches the issuer later (here: it sat in the frozen issuer's socket
+    buffer) must not be carried out, or the client, told "unavailable",
+    would find its token rotated by an answer nobody received. */
+Test(cluster_tokens, a_late_forwarded_rotation_is_not_carried_out)
+{
+    s_start(3, 233);
+    json_t *manifest = fk_e2e_manifest("late-app", "1.0", NULL);
+    fk_http_resp_t *login = fk_e2e_login_redeem(s_cluster.nodes[0], manifest);
+    char *r0 = fk_strdup(fk_e2e_str(login->json, "refresh_token"));
+    char *client_id = fk_strdup(fk_e2e_str(login->json, "client_id"));
+    fk_http_resp_destroy(&login);
+    cr_assert(fk_testcluster_wait_same_view(&s_cluster, 10000), "the login did not replicate");
+
+    pid_t issuer = fk_harness_pid(s_cluster.nodes[0]);
+    cr_assert_eq(kill(issuer, SIGSTOP), 0);
+    fk_http_resp_t *refused = fk_e2e_refresh(s_cluster.nodes[1], r0, client_id);
+    cr_assert_eq(kill(issuer, SIGCONT), 0);
+    fk_e2e_assert_oauth_error(refused, 503, "temporarily_unavailable");
+    fk_http_resp_destroy(&refused);
+
+    const size_t observers[] = {1};
+    cr_assert(fk_testcluster_wait_status_on(&s_cluster, observers, 1, "n0", "alive", 20000),
+              "n1 does not see the resumed n0 alive");
+    fk_http_resp_t *resp = NULL;
+    int64_t deadline = fk_harness_now_ms() + 10000;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        fk_http_resp_destroy(&resp);
+        resp = fk_e2e_refresh(s_cluster.nodes[1], r0, client_id);
+        if (resp->status != 503 || fk_harness_now_ms() >= deadline) {
+            break;
+        }
+        fk_harness_wait_until(fk_harness_now_ms() + 200);
+    }
+    if (resp->status != 200) {
+        s_dump_logs();
+    }
+    cr_assert_eq(resp->status, 200, "the late request rotated the token: %ld %s", resp->status,
+                 resp->body);
+    fk_http_resp_destroy(&resp);
+    s_assert_dead_everywhere(r0, client_id, "after the retried rotation");
+
     free(client_id);
     free(r0);
     json_decref(manifest);
