@@ -582,9 +582,13 @@ fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg
             sent++;
         }
     }
-    /*  Fill with a rotating sample so every entry keeps circulating: a
-        member that missed an update converges by anti-entropy of views. */
-    for (size_t k = 0; k < self->count && sent < max; k++) {
+    /*  Add a small rotating sample so every entry keeps circulating (a
+        member that missed an update converges by this anti-entropy of
+        views) without resending the whole table on every probe, which
+        would make idle traffic grow with n on each message. */
+    size_t sampled = 0;
+    size_t k = 0;
+    for (; k < self->count && sent < max && sampled < FK_MEMBERS_SAMPLE; k++) {
         size_t i = (self->sample_next + k) % self->count;
         if (!taken[i]) {
             fk_member_t view;
@@ -592,8 +596,9 @@ fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg
             fn(arg, &view);
             taken[i] = true;
             sent++;
+            sampled++;
         }
     }
-    self->sample_next = (self->sample_next + max) % self->count;
+    self->sample_next = (self->sample_next + k) % self->count;
     free(taken);
 }

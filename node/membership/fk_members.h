@@ -147,9 +147,11 @@ size_t fk_members_live(const fk_members_t *self);
 typedef void (*fk_members_fn)(void *arg, const fk_member_t *member);
 void fk_members_drain_changed(fk_members_t *self, fk_members_fn fn, void *arg);
 
-/*  Entries to piggyback on the next message: recent changes first (each
-    is gossiped about 3 log2(n) times), then a rotating sample of the rest,
-    at most max in all, us always included. Calls fn for each. */
+/*  Entries to piggyback on the next message: us, then recent changes
+    (each is gossiped about 3 log2(n) times), then FK_MEMBERS_SAMPLE
+    entries of a rotating sample of the rest; at most max in all. Calls fn
+    for each. */
+#define FK_MEMBERS_SAMPLE 2
 void fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg);
 
 #endif

@@ -193,3 +193,42 @@ Test(fk_members, local_health_stretches_probe_timing)
     fk_members_probe_ok(s_members, "b", 1);
     cr_assert_eq(fk_members_probe_timeout(s_members), base);
 }
+
+typedef struct {
+    int sent;
+    bool seen[8];
+} s_sample_t;
+
+static void
+s_note(void *arg, const fk_member_t *member)
+{
+    s_sample_t *sample = arg;
+    sample->sent++;
+    if (member->name[0] == 'm') {
+        sample->seen[member->name[1] - '0'] = true;
+    }
+}
+
+Test(fk_members, quiet_piggyback_is_us_plus_a_small_sample_that_rotates_through_all)
+{
+    char name[4];
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, "m%d", i);
+        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, 0);
+    }
+    /*  Gossip the joins out until nothing is recent any more. */
+    s_sample_t sample = {0};
+    for (int round = 0; round < 1000 && sample.sent != 1 + FK_MEMBERS_SAMPLE; round++) {
+        sample.sent = 0;
+        fk_members_piggyback(s_members, 32, s_note, &sample);
+    }
+    cr_assert_eq(sample.sent, 1 + FK_MEMBERS_SAMPLE, "a quiet message carries us and the sample");
+    memset(&sample, 0, sizeof sample);
+    for (int round = 0; round < 8; round++) {
+        fk_members_piggyback(s_members, 32, s_note, &sample);
+    }
+    cr_assert_eq(sample.sent, 8 * (1 + FK_MEMBERS_SAMPLE));
+    for (int i = 0; i < 8; i++) {
+        cr_assert(sample.seen[i], "m%d never rode along", i);
+    }
+}
