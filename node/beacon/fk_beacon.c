@@ -108,9 +108,13 @@ s_send_error(s_actor_t *self, const char *ifname, const char *what, int err)
         self->errors_unlogged++;
         return;
     }
-    fk_warn("beacon: %s on %s failed: %s (%u more send errors in the last minute; logged at most "
-            "once a minute)",
-            what, ifname, fk_strerror(err), self->errors_unlogged);
+    if (self->errors_unlogged > 0) {
+        fk_warn("beacon: %s on %s failed: %s (and %u more errors since the last report; they are "
+                "reported at most once a minute)",
+                what, ifname, fk_strerror(err), self->errors_unlogged);
+    } else {
+        fk_warn("beacon: %s on %s failed: %s", what, ifname, fk_strerror(err));
+    }
     self->error_logged_ms = now;
     self->errors_unlogged = 0;
 }
@@ -179,11 +183,12 @@ s_round(s_actor_t *self)
         uint32_t mask = sin.sin_addr.s_addr;
         /*  The configured broadcast address, else the subnet's all-ones
             address: "ip addr add A/24 dev X" without "brd +" configures
-            none, but the kernel still routes the subnet's broadcast. */
+            none (glibc then reports the address itself, or 0), but the
+            kernel still routes the subnet's broadcast. */
         struct in_addr broadcast = {.s_addr = addr.s_addr | ~mask};
         if (ifa->ifa_broadaddr && ifa->ifa_broadaddr->sa_family == AF_INET) {
             memcpy(&sin, ifa->ifa_broadaddr, sizeof sin);
-            if (sin.sin_addr.s_addr != 0) {
+            if (sin.sin_addr.s_addr != 0 && sin.sin_addr.s_addr != addr.s_addr) {
                 broadcast = sin.sin_addr;
             }
         }
