@@ -9,6 +9,7 @@
 #include "fk_agent.h"
 
 #include "fk_api.h"
+#include "fk_beacon.h"
 #include "fk_catalog.h"
 #include "fk_cluster.h"
 #include "fk_clock.h"
@@ -206,6 +207,26 @@ s_collect_tombstones(fk_store_t *store, int64_t ttl_s)
     json_decref(owners);
 }
 
+/*  Start the LAN beacon (--beacon) once HTTP answers, so no listener is
+    sent to a URL that does not answer yet. It advertises the public URL
+    when one is set, else the HTTP address, else (HTTP on 0.0.0.0) each
+    interface's own address (fk_beacon). */
+static int
+s_start_beacon(const fk_config_t *cfg, const char *http_addr, uint16_t http_port,
+               fk_beacon_t **beacon_p)
+{
+    char *url = cfg->public_url                          ? fk_strdup(cfg->public_url)
+                : strcmp(cfg->http_host, "0.0.0.0") != 0 ? fk_asprintf("http://%s/", http_addr)
+                                                         : NULL;
+    fk_beacon_opts_t opts = {.url = url,
+                             .http_port = http_port,
+                             .port = cfg->beacon_port,
+                             .interval_ms = (int64_t)cfg->beacon_interval_s * 1000};
+    int rc = fk_beacon_start(beacon_p, &opts);
+    free(url);
+    return rc;
+}
+
 /*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir; the
     wait doubles as the sweeper's clock. */
 static void
@@ -272,6 +293,7 @@ fk_agent_main(int argc, char **argv)
     fk_api_t *api = NULL;
     fk_cluster_t *cluster = NULL;
     fk_http_t *http = NULL;
+    fk_beacon_t *beacon = NULL;
     char *admin = NULL;
     char *http_addr = NULL;
 
@@ -363,6 +385,11 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
+    if (cfg.beacon && (rc = s_start_beacon(&cfg, http_addr, fk_http_port(http), &beacon)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot start the LAN beacon: %s\n", fk_strerror(rc));
+        status = EX_CONFIG;
+        goto done;
+    }
     if ((rc = s_write_agent_file(&cfg, http_addr, fk_cluster_addr(cluster))) != 0) {
         fprintf(stderr, "fakts-node agent: cannot write %s/agent.json: %s\n", cfg.data_dir,
                 fk_strerror(rc));
@@ -376,6 +403,8 @@ fk_agent_main(int argc, char **argv)
     free(agent_file);
     status = 0;
 done:
+    /*  The beacon stops first: no listener is sent to a stopping node. */
+    fk_beacon_destroy(&beacon);
     free(admin);
     free(http_addr);
     fk_http_destroy(&http);

@@ -2,6 +2,7 @@
 
 #include "fk_config.h"
 
+#include "fk_beacon.h"
 #include "fk_err.h"
 #include "fk_json.h"
 #include "fk_mem.h"
@@ -22,7 +23,9 @@ const char fk_config_usage[] =
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
-    "                        [--consistent-answers true|false]\n";
+    "                        [--consistent-answers true|false]\n"
+    "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
+    "                        [--beacon-port PORT]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -45,6 +48,9 @@ typedef enum {
     S_RECONNECT_TIMEOUT,
     S_TOMBSTONE_TTL,
     S_CONSISTENT_ANSWERS,
+    S_BEACON,
+    S_BEACON_INTERVAL,
+    S_BEACON_PORT,
     S_COUNT
 } s_setting_t;
 
@@ -72,6 +78,9 @@ static const struct {
     [S_TOMBSTONE_TTL] = {"tombstone-ttl", "FAKTS_TOMBSTONE_TTL", "tombstone_ttl"},
     [S_CONSISTENT_ANSWERS] = {"consistent-answers", "FAKTS_CONSISTENT_ANSWERS",
                               "consistent_answers"},
+    [S_BEACON] = {"beacon", "FAKTS_BEACON", "beacon"},
+    [S_BEACON_INTERVAL] = {"beacon-interval", "FAKTS_BEACON_INTERVAL", "beacon_interval"},
+    [S_BEACON_PORT] = {"beacon-port", "FAKTS_BEACON_PORT", "beacon_port"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -145,8 +154,11 @@ s_read_file(const char *path, char *values[S_COUNT], char *err, size_t errlen)
             values[found] = fk_strdup(json_string_value(value));
         } else if (json_is_integer(value)) {
             values[found] = fk_asprintf("%lld", (long long)json_integer_value(value));
+        } else if (json_is_boolean(value)) {
+            /*  "beacon: true" reads as YAML's boolean, not as text. */
+            values[found] = fk_strdup(json_is_true(value) ? "true" : "false");
         } else {
-            snprintf(err, errlen, "%s: %s: must be a string or a number", path, key);
+            snprintf(err, errlen, "%s: %s: must be a string, a number or a boolean", path, key);
             json_decref(doc);
             return FK_ECONFIG;
         }
@@ -247,6 +259,8 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     for (int i = 0; i < S_COUNT; i++) {
         options[i] = (struct option){s_settings[i].flag, required_argument, NULL, i};
     }
+    /*  A switch: "--beacon" alone turns it on, "--beacon=false" off. */
+    options[S_BEACON].has_arg = optional_argument;
     options[S_COUNT] = (struct option){"config", required_argument, NULL, 'c'};
     options[S_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
     options[S_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
@@ -269,7 +283,7 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
             flags[opt] = joined;
         } else if (opt >= 0 && opt < S_COUNT) {
             free(flags[opt]);
-            flags[opt] = fk_strdup(optarg);
+            flags[opt] = fk_strdup(optarg ? optarg : "true");
         } else {
             snprintf(err, errlen, "unknown or incomplete option '%s'",
                      optind > 0 && optind <= argc ? argv[optind - 1] : "?");
@@ -386,6 +400,41 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->consistent_answers = strcmp(consistent, "true") == 0;
+    const char *beacon = value[S_BEACON] ? value[S_BEACON] : "false";
+    if (strcmp(beacon, "true") != 0 && strcmp(beacon, "false") != 0) {
+        snprintf(err, errlen, "beacon: '%s' is not true or false", beacon);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->beacon = strcmp(beacon, "true") == 0;
+    number = FK_BEACON_INTERVAL_S;
+    if (value[S_BEACON_INTERVAL]
+        && (s_parse_uint(value[S_BEACON_INTERVAL], 3600, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "beacon-interval: '%s' is not a number of seconds from 1 to 3600",
+                 value[S_BEACON_INTERVAL]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->beacon_interval_s = (unsigned)number;
+    number = FK_BEACON_PORT;
+    if (value[S_BEACON_PORT]
+        && (s_parse_uint(value[S_BEACON_PORT], 65535, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "beacon-port: '%s' is not a port from 1 to 65535",
+                 value[S_BEACON_PORT]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->beacon_port = (uint16_t)number;
+    /*  A loopback URL on the LAN would send every listener to itself. */
+    if (cfg->beacon && !cfg->public_url
+        && (strncmp(cfg->http_host, "127.", 4) == 0 || strcmp(cfg->http_host, "localhost") == 0)) {
+        snprintf(err, errlen,
+                 "beacon: HTTP listens on %s, which no other machine reaches; set --http to "
+                 "0.0.0.0:PORT or a LAN address, or --public-url",
+                 cfg->http_host);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
 

@@ -36,6 +36,9 @@ typedef struct {
     int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */
     bool consistent_answers;     /* reconcile with a majority before every token answer */
     bool fsync_always;           /* fdatasync every commit instead of once a second */
+    bool beacon;                 /* broadcast the Fakts URL on the LAN (fk_beacon) */
+    unsigned beacon_interval_s;  /* seconds between two beacon rounds */
+    uint16_t beacon_port;        /* UDP port the beacon broadcasts to */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

@@ -22,7 +22,10 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_LOG_LEVEL",
                                     "FAKTS_MAX_BODY",
                                     "FAKTS_RATE_AUTHORIZE",
-                                    "FAKTS_RATE_TOKEN"};
+                                    "FAKTS_RATE_TOKEN",
+                                    "FAKTS_BEACON",
+                                    "FAKTS_BEACON_INTERVAL",
+                                    "FAKTS_BEACON_PORT"};
 
 static void
 s_setup(void)
@@ -84,6 +87,9 @@ Test(fk_config, defaults_are_documented_values)
     cr_assert_eq(cfg.token_per_min, 240);
     cr_assert_null(cfg.public_url);
     cr_assert_not_null(cfg.node);
+    cr_assert(!cfg.beacon, "the LAN beacon is off by default");
+    cr_assert_eq(cfg.beacon_interval_s, 5);
+    cr_assert_eq(cfg.beacon_port, 45678);
     fk_config_clear(&cfg);
 }
 
@@ -195,5 +201,73 @@ Test(fk_config, port_zero_means_any_free_port)
     cr_assert_eq(s_load(&cfg, err, sizeof err, 3, argv), 0);
     cr_assert_eq(cfg.http_port, 0);
     cr_assert_str_eq(cfg.http_host, "127.0.0.5");
+    fk_config_clear(&cfg);
+}
+
+Test(fk_config, beacon_switch_from_flag_environment_and_file)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *on[] = {"agent", "--http", "0.0.0.0:8520", "--beacon", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 4, on), 0, "%s", err);
+    cr_assert(cfg.beacon, "--beacon alone turns it on");
+    fk_config_clear(&cfg);
+
+    setenv("FAKTS_BEACON", "true", 1);
+    const char *off[] = {"agent", "--beacon=false", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 2, off), 0, "%s", err);
+    cr_assert(!cfg.beacon, "--beacon=false beats FAKTS_BEACON=true");
+    fk_config_clear(&cfg);
+    unsetenv("FAKTS_BEACON");
+
+    char *path = s_write_config("beacon: true\n"
+                                "beacon_interval: 2\n"
+                                "beacon_port: 45679\n"
+                                "http: 198.18.7.1:8520\n");
+    const char *file[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, file), 0, "%s", err);
+    cr_assert(cfg.beacon, "a YAML boolean is read");
+    cr_assert_eq(cfg.beacon_interval_s, 2);
+    cr_assert_eq(cfg.beacon_port, 45679);
+    fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, bad_beacon_values_name_the_setting)
+{
+    struct {
+        const char *flag;
+        const char *value;
+        const char *named;
+    } cases[] = {
+        {"--beacon-interval", "0", "beacon-interval"},
+        {"--beacon-interval", "3601", "beacon-interval"},
+        {"--beacon-interval", "1.5", "beacon-interval"},
+        {"--beacon-port", "0", "beacon-port"},
+        {"--beacon-port", "65536", "beacon-port"},
+        {"--beacon=maybe", NULL, "beacon"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fk_config_t cfg;
+        char err[256] = "";
+        const char *argv[] = {"agent", cases[i].flag, cases[i].value, NULL};
+        int argc = cases[i].value ? 3 : 2;
+        cr_assert_eq(s_load(&cfg, err, sizeof err, argc, argv), FK_EINVAL_INPUT, "%s %s",
+                     cases[i].flag, cases[i].value ? cases[i].value : "");
+        cr_assert(strstr(err, cases[i].named) != NULL, "%s", err);
+    }
+}
+
+Test(fk_config, beacon_refuses_a_loopback_only_listener)
+{
+    /*  Advertising 127.0.0.1 on the LAN would send every listener to itself. */
+    fk_config_t cfg;
+    char err[256] = "";
+    const char *argv[] = {"agent", "--beacon", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 2, argv), FK_EINVAL_INPUT);
+    cr_assert(strstr(err, "beacon") != NULL && strstr(err, "127.0.0.1") != NULL, "%s", err);
+    const char *with_url[] = {"agent", "--beacon", "--public-url", "http://fakts.lan:8520", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 4, with_url), 0, "%s", err);
+    cr_assert(cfg.beacon);
     fk_config_clear(&cfg);
 }
