@@ -56,8 +56,8 @@ s_decide(fk_node_t *node, const char *verb, const char *code)
     if (status != 0) {
         s_dump_logs();
     }
-    cr_assert_eq(status, 0, "`%s %s` on %s never succeeded: %s", verb, code,
-                 fk_harness_name(node), err);
+    cr_assert_eq(status, 0, "`%s %s` on %s never succeeded: %s", verb, code, fk_harness_name(node),
+                 err);
     free(err);
 }
 

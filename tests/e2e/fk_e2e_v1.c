@@ -16,10 +16,9 @@ fk_e2e_v1_manifest(const char *identifier, const char *version, const fk_e2e_req
 {
     json_t *requirements = json_array();
     for (size_t i = 0; reqs && reqs[i].key; i++) {
-        json_array_append_new(requirements,
-                              json_pack("{s:s, s:s, s:b, s:n}", "key", reqs[i].key, "service",
-                                        reqs[i].service, "optional", reqs[i].optional,
-                                        "description"));
+        json_array_append_new(requirements, json_pack("{s:s, s:s, s:b, s:n}", "key", reqs[i].key,
+                                                      "service", reqs[i].service, "optional",
+                                                      reqs[i].optional, "description"));
     }
     return json_pack("{s:s, s:s, s:[s,s], s:n, s:o, s:n, s:[], s:n}", "identifier", identifier,
                      "version", version, "scopes", "openid", "read", "logo", "requirements",
@@ -56,9 +55,9 @@ char *
 fk_e2e_v1_start(const fk_node_t *node, const json_t *manifest, int expiration_time_seconds,
                 const char *kind)
 {
-    json_t *body = json_pack("{s:O, s:i, s:[], s:s}", "manifest", manifest,
-                             "expiration_time_seconds", expiration_time_seconds, "redirect_uris",
-                             "requested_client_kind", kind);
+    json_t *body =
+        json_pack("{s:O, s:i, s:[], s:s}", "manifest", manifest, "expiration_time_seconds",
+                  expiration_time_seconds, "redirect_uris", "requested_client_kind", kind);
     fk_http_resp_t *resp = fk_e2e_v1_post(node, "start", body);
     json_decref(body);
     fk_e2e_v1_assert(resp, "granted", NULL, NULL);
@@ -120,7 +119,7 @@ fk_e2e_v1_claim(const fk_node_t *node, const char *client_token)
     cr_assert(json_is_null(json_object_get(auth, "ionscale_auth_key")), "ionscale_auth_key null");
     cr_assert_str_eq(fk_e2e_str(auth, "client_token"), client_token);
     cr_assert(fk_e2e_str(auth, "client_id") && fk_e2e_str(auth, "client_secret"),
-                 "auth without client credentials: %s", resp->body);
+              "auth without client credentials: %s", resp->body);
     cr_assert(json_is_array(json_object_get(auth, "scopes")), "auth.scopes: %s", resp->body);
     char *token_url = fk_harness_url(node, "/lok/o/token/");
     char *report_url = fk_harness_url(node, "/lok/f/report/");
@@ -135,8 +134,7 @@ fk_e2e_v1_claim(const fk_node_t *node, const char *client_token)
 
 fk_http_resp_t *
 fk_e2e_v1_client_credentials(const fk_node_t *node, const char *client_id,
-                             const char *client_secret, const char *form_secret,
-                             const char *scope)
+                             const char *client_secret, const char *form_secret, const char *scope)
 {
     form_secret = form_secret ? form_secret : client_secret;
     char *pair = fk_asprintf("%s:%s", client_id, client_secret);
@@ -154,9 +152,9 @@ fk_e2e_v1_client_credentials(const fk_node_t *node, const char *client_id,
                                      scope_form, form_secret, client_id)
                        : fk_asprintf("grant_type=client_credentials&client_secret=%s&client_id=%s",
                                      form_secret, client_id);
-    const char *headers[] = {
-        "Accept: application/json",
-        "Content-Type: application/x-www-form-urlencoded;charset=UTF-8", auth, NULL};
+    const char *headers[] = {"Accept: application/json",
+                             "Content-Type: application/x-www-form-urlencoded;charset=UTF-8", auth,
+                             NULL};
     char *url = fk_harness_url(node, "/lok/o/token/");
     fk_http_resp_t *resp = fk_http_send("POST", url, headers, body, strlen(body));
     free(url);

@@ -146,9 +146,9 @@ Test(e2e_v1, device_flow_claim_client_credentials_and_reports)
     free(report_url);
 
     /* The v1 report: same URL, token in the body, no bearer. */
-    json_t *report = json_pack("{s:s, s:{s:{s:s, s:b, s:n}}, s:b}", "token", token,
-                               "alias_reports", "rekuest", "alias_id", alias_id, "valid", 1,
-                               "reason", "functional", 1);
+    json_t *report =
+        json_pack("{s:s, s:{s:{s:s, s:b, s:n}}, s:b}", "token", token, "alias_reports", "rekuest",
+                  "alias_id", alias_id, "valid", 1, "reason", "functional", 1);
     resp = fk_e2e_v1_post(s_node, "report", report);
     fk_e2e_v1_assert(resp, "reported", "message", "Report processed successfully");
     fk_http_resp_destroy(&resp);
@@ -191,10 +191,10 @@ Test(e2e_v1, retrieve_and_claim_as_the_npm_client_sends_them)
 
     /* npm 0.1.16: text/plain, its headers inside the body, a manifest of
        version and identifier only (quirk 2). */
-    fk_http_resp_t *resp =
-        s_post_text("retrieve", "{\"headers\":{\"Content-Type\":\"application/json\"},"
-                                "\"manifest\":{\"version\":\"1.0\",\"identifier\":\"org.example.web\"},"
-                                "\"redirect_uris\":[]}");
+    fk_http_resp_t *resp = s_post_text(
+        "retrieve", "{\"headers\":{\"Content-Type\":\"application/json\"},"
+                    "\"manifest\":{\"version\":\"1.0\",\"identifier\":\"org.example.web\"},"
+                    "\"redirect_uris\":[]}");
     fk_e2e_v1_assert(resp, "granted", "token", public_token);
     fk_http_resp_destroy(&resp);
 
@@ -262,8 +262,8 @@ Test(e2e_v1, redeem_gives_the_same_token_for_the_same_manifest_only)
     fk_http_resp_destroy(&resp);
     json_decref(body);
 
-    body = json_pack("{s:s, s:O}", "token", "0123456789abcdef0123456789abcdef", "manifest",
-                     manifest);
+    body =
+        json_pack("{s:s, s:O}", "token", "0123456789abcdef0123456789abcdef", "manifest", manifest);
     resp = fk_e2e_v1_post(s_node, "redeem", body);
     fk_e2e_v1_assert(resp, "error", "message", "Invalid redeem token");
     fk_http_resp_destroy(&resp);
@@ -287,8 +287,7 @@ Test(e2e_v1, challenge_outcomes_unknown_expired_denied_and_kind)
        (quirk 7: the client's next poll reads "does not exist"). */
     char *code = fk_e2e_v1_start(s_node, manifest, 1, "development");
     resp = fk_e2e_v1_poll(s_node, code, S_BUDGET_MS);
-    fk_e2e_v1_assert(resp, "expired", "message",
-                     "The user has not given an answer in enough time");
+    fk_e2e_v1_assert(resp, "expired", "message", "The user has not given an answer in enough time");
     fk_http_resp_destroy(&resp);
     resp = fk_e2e_v1_challenge(s_node, code);
     fk_e2e_v1_assert(resp, "error", "error", "Challenge does not exist");
@@ -362,8 +361,8 @@ Test(e2e_v1, malformed_bodies_and_methods_answer_in_each_endpoints_shape)
 
 Test(e2e_v1, unknown_clients_wrong_secrets_and_foreign_scopes_are_refused)
 {
-    json_t *body = json_pack("{s:s, s:b}", "token", "00000000-0000-4000-8000-000000000000",
-                             "secure", 1);
+    json_t *body =
+        json_pack("{s:s, s:b}", "token", "00000000-0000-4000-8000-000000000000", "secure", 1);
     fk_http_resp_t *resp = fk_e2e_v1_post(s_node, "claim", body);
     fk_e2e_v1_assert(resp, "error", "message", "No Client found for this token");
     fk_http_resp_destroy(&resp);
@@ -405,8 +404,8 @@ Test(e2e_v1, unknown_clients_wrong_secrets_and_foreign_scopes_are_refused)
 
     /* The form alone (client_secret_post) is enough. */
     char *url = fk_harness_url(s_node, "/lok/o/token/");
-    const char *pairs[] = {"grant_type", "client_credentials", "client_id", client_id,
-                           "client_secret", secret, NULL};
+    const char *pairs[] = {
+        "grant_type", "client_credentials", "client_id", client_id, "client_secret", secret, NULL};
     resp = fk_http_post_form(url, NULL, pairs);
     cr_assert_eq(resp->status, 200, "client_secret_post: %ld %s", resp->status, resp->body);
     fk_http_resp_destroy(&resp);

@@ -19,8 +19,7 @@ Test(fk_grants_v1, client_secret_is_stable_and_depends_on_the_token)
     cr_assert_str_neq(a, other, "different tokens must give different secrets");
     /*  base64url of 32 bytes without padding, as token_urlsafe(32). */
     cr_assert_eq(strlen(a), 43);
-    cr_assert_eq(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-                 43);
+    cr_assert_eq(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 43);
     cr_assert(strstr(a, token) == NULL, "the secret must not contain the token");
     free(a);
     free(b);
@@ -33,8 +32,8 @@ Test(fk_grants_v1, redeem_client_token_is_a_stable_uuid4_per_token_and_client)
     char *a = fk_grants_v1_redeem_client_token(redeem, "client-1");
     char *b = fk_grants_v1_redeem_client_token(redeem, "client-1");
     char *other_client = fk_grants_v1_redeem_client_token(redeem, "client-2");
-    char *other_token = fk_grants_v1_redeem_client_token("fedcba9876543210fedcba9876543210",
-                                                         "client-1");
+    char *other_token =
+        fk_grants_v1_redeem_client_token("fedcba9876543210fedcba9876543210", "client-1");
     cr_assert_str_eq(a, b);
     cr_assert_str_neq(a, other_client);
     cr_assert_str_neq(a, other_token);
