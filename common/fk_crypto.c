@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -162,15 +163,33 @@ fk_random_hex(size_t len)
 }
 
 char *
-fk_random_uuid4(void)
+fk_uuid4_from_bytes(const unsigned char bytes[16])
 {
     unsigned char b[16];
-    s_random_bytes(b, sizeof b);
+    memcpy(b, bytes, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     return fk_asprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
                        b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
                        b[13], b[14], b[15]);
+}
+
+char *
+fk_random_uuid4(void)
+{
+    unsigned char b[16];
+    s_random_bytes(b, sizeof b);
+    return fk_uuid4_from_bytes(b);
+}
+
+void
+fk_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int out_len = 0;
+    if (key_len > INT32_MAX || !HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len)) {
+        fprintf(stderr, "fakts-node: OpenSSL HMAC-SHA256 failed\n");
+        abort();
+    }
 }
 
 void

@@ -25,6 +25,15 @@ char *fk_random_from_alphabet(size_t len, const char *alphabet);
 /*  A random RFC 4122 version-4 UUID in canonical lowercase form. */
 char *fk_random_uuid4(void);
 
+/*  The first 16 bytes of bytes as a UUID in canonical lowercase form, with
+    the version-4 and RFC 4122 variant bits set (so a UUID derived from a
+    digest looks like any uuid4 to a client that parses it). */
+char *fk_uuid4_from_bytes(const unsigned char bytes[16]);
+
+/*  HMAC-SHA256 (RFC 2104) of data under key into out. */
+void fk_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                    unsigned char out[32]);
+
 /*  len lowercase hex characters from random bytes (len even or odd). */
 char *fk_random_hex(size_t len);
 

@@ -6,8 +6,10 @@
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
+#include "fk_manifest.h"
 #include "fk_mem.h"
 #include "fk_service.h"
+#include "fk_yaml.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -209,6 +211,56 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
     json_decref(body);
 }
 
+/*  POST /v1/apps: a v1 or v2 manifest, YAML or JSON (JSON is YAML). */
+static void
+s_app_create(fk_api_t *self, fk_http_req_t *req)
+{
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    json_t *doc = NULL;
+    json_t *manifest = NULL;
+    char reason[256];
+    char message[300];
+    if (fk_yaml_parse(text, len, &doc, reason, sizeof reason) != 0) {
+        snprintf(message, sizeof message, "manifest: %s", reason);
+        s_error(self, req, 400, "invalid", message);
+    } else if (fk_manifest_parse(doc, &manifest, reason, sizeof reason) != 0) {
+        snprintf(message, sizeof message, "manifest.%s", reason);
+        s_error(self, req, 400, "invalid", message);
+    } else {
+        json_t *answer = NULL;
+        fk_grant_error_t err;
+        if (fk_grants_app_create(self->grants, manifest, &answer, &err) != 0) {
+            s_grant_error(self, req, &err);
+        } else {
+            fk__api_respond(self, req, 200, answer);
+        }
+    }
+    json_decref(manifest);
+    json_decref(doc);
+}
+
+/*  DELETE /v1/apps/{identifier}/{version}: identifiers have no '/', so
+    the first slash ends the identifier. */
+static void
+s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || !slash[1]) {
+        s_error(self, req, 404, "not_found", "no such path (DELETE /v1/apps/IDENTIFIER/VERSION)");
+        return;
+    }
+    char *identifier = fk_strndup(rest, (size_t)(slash - rest));
+    json_t *answer = NULL;
+    fk_grant_error_t err;
+    if (fk_grants_app_delete(self->grants, identifier, slash + 1, &answer, &err) != 0) {
+        s_grant_error(self, req, &err);
+    } else {
+        fk__api_respond(self, req, 200, answer);
+    }
+    free(identifier);
+}
+
 static int
 s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
 {
@@ -407,6 +459,16 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
         } else {
             s_decide(self, req, user_code, approve);
         }
+    } else if (strcmp(rest, "apps") == 0) {
+        if (s_is(req, "GET")) {
+            fk__api_respond(self, req, 200, fk_grants_apps(self->grants));
+        } else if (s_is(req, "POST")) {
+            s_app_create(self, req);
+        } else {
+            s_not_allowed(self, req);
+        }
+    } else if (strncmp(rest, "apps/", 5) == 0) {
+        s_is(req, "DELETE") ? s_app_delete(self, req, rest + 5) : s_not_allowed(self, req);
     } else if (strcmp(rest, "redeem-tokens") == 0) {
         s_is(req, "POST") ? s_redeem_create(self, req) : s_not_allowed(self, req);
     } else {

@@ -51,6 +51,19 @@ void fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t
 /*  The Fakts (protocol) routes; returns false when the path is not one. */
 bool fk__fakts_route(fk_api_t *self, fk_http_req_t *req);
 
+/*  The v1 dialect's routes under /lok/f/ (fk_v1.c) but report/, which
+    fk_fakts.c shares with v2; returns false when the path is not one. */
+bool fk__v1_route(fk_api_t *self, fk_http_req_t *req);
+
+/*  The v1 report/ (no bearer): answer it. */
+void fk__v1_report(fk_api_t *self, fk_http_req_t *req);
+
+/*  The client_credentials grant of the token endpoint: credentials from
+    HTTP Basic and/or the form (which must agree when both are given),
+    then fk_grants_client_credentials. Returns 0 or fills err. */
+int fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
+                              const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
+
 /*  The agent API routes (/v1/...); returns false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
 

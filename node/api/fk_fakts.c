@@ -1,5 +1,8 @@
-/*  fk_fakts - the Fakts protocol endpoints (v2 dialect), exactly as
-    fakts-protocol.md describes what the real clients send and expect. */
+/*  fk_fakts - the Fakts protocol endpoints (v2 dialect, and the routes the
+    dialects share: discovery, the token endpoint with the v1
+    client_credentials grant, report/), exactly as fakts-protocol.md
+    describes what the real clients send and expect. The v1 endpoints are
+    in fk_v1.c. */
 
 #include "fk_api_priv.h"
 
@@ -15,6 +18,7 @@
 #define S_GRANT_DEVICE "urn:ietf:params:oauth:grant-type:device_code"
 #define S_GRANT_REDEEM "urn:fakts:grant-type:redeem"
 #define S_GRANT_REFRESH "refresh_token"
+#define S_GRANT_CLIENT_CREDENTIALS "client_credentials"
 
 static bool
 s_method(fk_http_req_t *req, const char *method)
@@ -75,14 +79,15 @@ s_discovery(fk_api_t *self, fk_http_req_t *req)
         for fakts 6.x, a v1-usable base_url for fakts-next, only strings
         and string lists, and no retrieve_url (quirk 10). */
     json_t *doc = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s,s,s], "
-        "s:[s]}",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s,s,s,s], "
+        "s:[s,s,s]}",
         "name", name, "version", "0.1.0", "protocol_version", "2", "description",
         "fakts-node cluster", "base_url", base_url, "claim", claim, "frontend_url", b,
         "configure_url", configure_url, "configure", configure, "issuer", issuer,
         "device_authorization_endpoint", device, "token_endpoint", token, "revocation_endpoint",
         revoke, "jwks_uri", jwks, "grant_types_supported", S_GRANT_DEVICE, S_GRANT_REDEEM,
-        S_GRANT_REFRESH, "token_endpoint_auth_methods_supported", "none");
+        S_GRANT_REFRESH, S_GRANT_CLIENT_CREDENTIALS, "token_endpoint_auth_methods_supported",
+        "none", "client_secret_basic", "client_secret_post");
     free(name);
     free(base_url);
     free(claim);
@@ -246,6 +251,8 @@ s_token(fk_api_t *self, fk_http_req_t *req)
         }
         json_decref(parsed);
         json_decref(manifest);
+    } else if (strcmp(grant, S_GRANT_CLIENT_CREDENTIALS) == 0) {
+        rc = fk__v1_client_credentials(self, req, form, &o.origin, &answer, &err);
     } else {
         rc = -1;
         err.status = 400;
@@ -255,6 +262,11 @@ s_token(fk_api_t *self, fk_http_req_t *req)
     fk__api_origin_clear(&o);
     json_decref(form);
     if (rc != 0) {
+        if (err.status == 401) {
+            /*  RFC 6749 §5.2: a failed client authentication names the
+                scheme the client may use. */
+            fk_http_add_header(req, "WWW-Authenticate", "Basic realm=\"lok\"");
+        }
         s_grant_error(self, req, &err);
         return;
     }
@@ -295,23 +307,21 @@ s_report_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
                               "error_description", err->description, "message", err->description));
 }
 
+/*  One URL, two dialects (§6.6, §5.7): a bearer makes it the v2 report,
+    its absence the v1 report with the client token in the body. */
 static void
 s_report(fk_api_t *self, fk_http_req_t *req)
 {
     fk_grant_error_t err = {.status = 400, .error = "invalid_request"};
+    const char *auth = fk_http_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        fk__v1_report(self, req);
+        return;
+    }
     if (fk_http_body_too_big(req)) {
         snprintf(err.description, sizeof err.description, "Request body exceeds %zu bytes",
                  fk_http_max_body(req));
         err.status = 413;
-        s_report_error(self, req, &err);
-        return;
-    }
-    const char *auth = fk_http_header(req, "Authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        /*  The v1 report (token in the body) comes with the v1 dialect. */
-        err.status = 401;
-        err.error = "invalid_grant";
-        snprintf(err.description, sizeof err.description, "Missing bearer access token");
         s_report_error(self, req, &err);
         return;
     }
@@ -371,6 +381,10 @@ fk__fakts_route(fk_api_t *self, fk_http_req_t *req)
         {"/lok/o/revoke/", s_revoke},
         {"/lok/f/report/", s_report},
     };
+    if (strcmp(path, "/lok/f/report/") != 0 && strcmp(path, "/lok/f/report") != 0
+        && fk__v1_route(self, req)) {
+        return true;
+    }
     for (size_t i = 0; i < sizeof posts / sizeof posts[0]; i++) {
         size_t n = strlen(posts[i].path);
         /*  Accept the path with or without its trailing slash. */

@@ -1,6 +1,6 @@
 /*  fk_grants - device codes, approvals, clients and tokens as records. */
 
-#include "fk_grants.h"
+#include "fk_grants_priv.h"
 
 #include "fk_catalog.h"
 #include "fk_cluster.h"
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*  RFC 8628 §6.1 suggests a reduced alphabet that people cannot misread;
     this is the v2 server's (fakts-protocol.md §7). */
@@ -32,27 +33,8 @@
     sweeper deletes them, so a slow poller learns why. */
 #define S_EXPIRED_KEEP_MS (10 * 60 * 1000)
 
-struct fk_grants {
-    fk_store_t *store;          /* borrowed */
-    const fk_signer_t *signer;  /* borrowed */
-    pthread_rwlock_t keys_lock; /* guards verifier: many verify, a reload swaps */
-    fk_verifier_t *verifier;
-    fk_cluster_t *cluster;
-    /* forwards operations on other nodes' records, or NULL */ /* every known public key */
-    char *deployment_name;                                     /* self.deployment_name */
-    int64_t access_ttl_s;                                      /* access token lifetime */
-    int64_t refresh_ttl_s;                                     /* sliding refresh lifetime */
-    int64_t refresh_chain_s;                                   /* refresh chain cap */
-    int64_t interval_s;                                        /* device-code polling interval */
-    pthread_mutex_t lock;                                      /* guards polls */
-    json_t *polls; /* code hash -> last pending poll (monotonic ms) */
-};
-
-static int s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
+int
+fk__grants_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fmt, ...)
 {
     err->status = status;
     err->error = error;
@@ -63,15 +45,15 @@ s_fail(fk_grant_error_t *err, unsigned status, const char *error, const char *fm
     return FK_EINVAL_INPUT;
 }
 
-static int
-s_store_fail(fk_grant_error_t *err, int rc)
+int
+fk__grants_store_fail(fk_grant_error_t *err, int rc)
 {
-    s_fail(err, 500, "server_error", "storage failure: %s", fk_strerror(rc));
+    fk__grants_fail(err, 500, "server_error", "storage failure: %s", fk_strerror(rc));
     return rc;
 }
 
-static char *
-s_hashed_key(const char *kind, const char *secret)
+char *
+fk__grants_hashed_key(const char *kind, const char *secret)
 {
     char hex[FK_SHA256_HEX_LEN + 1];
     fk_sha256_hex(secret, strlen(secret), hex);
@@ -79,8 +61,8 @@ s_hashed_key(const char *kind, const char *secret)
 }
 
 /*  Read the JSON payload of the live record under key (any owner). */
-static json_t *
-s_get(fk_store_txn_t *txn, const char *key)
+json_t *
+fk__grants_get(fk_store_txn_t *txn, const char *key)
 {
     fk_store_entry_t entry;
     if (fk_store_get(txn, key, NULL, &entry) != 0) {
@@ -95,10 +77,11 @@ s_get(fk_store_txn_t *txn, const char *key)
     return value;
 }
 
-/*  Like s_get, and tells whether the record is this node's own; when it is
+/*  Like fk__grants_get, and tells whether the record is this node's own; when it is
     not and owner_p is not NULL, *owner_p gets the owner's name (fresh). */
-static json_t *
-s_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_p, char **owner_p)
+json_t *
+fk__grants_get_owned(fk_store_txn_t *txn, const char *key, const char *node, bool *local_p,
+                     char **owner_p)
 {
     fk_store_entry_t entry;
     *local_p = false;
@@ -130,8 +113,8 @@ s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
     return revoked;
 }
 
-static int
-s_put(fk_store_txn_t *txn, const char *key, const json_t *value)
+int
+fk__grants_put(fk_store_txn_t *txn, const char *key, const json_t *value)
 {
     char *text = fk_json_dump(value);
     int rc = fk_store_put(txn, key, text, strlen(text));
@@ -141,29 +124,29 @@ s_put(fk_store_txn_t *txn, const char *key, const json_t *value)
 
 /*  Delete a record whoever wrote it; only the local node's can go, which
     is all a single node has (the cluster plane forwards the rest). */
-static int
-s_delete(fk_store_txn_t *txn, const char *key)
+int
+fk__grants_delete(fk_store_txn_t *txn, const char *key)
 {
     int rc = fk_store_delete(txn, key);
     return rc == FK_ENOTFOUND ? 0 : rc;
 }
 
-static fk_store_txn_t *
-s_write(fk_grants_t *self, fk_grant_error_t *err)
+fk_store_txn_t *
+fk__grants_write(fk_grants_t *self, fk_grant_error_t *err)
 {
     fk_store_txn_t *txn = NULL;
     int rc = fk_store_write_begin(self->store, &txn);
     if (rc) {
-        s_store_fail(err, rc);
+        fk__grants_store_fail(err, rc);
     }
     return txn;
 }
 
-static int
-s_commit(fk_store_txn_t **txn_p, fk_grant_error_t *err)
+int
+fk__grants_commit(fk_store_txn_t **txn_p, fk_grant_error_t *err)
 {
     int rc = fk_store_commit(txn_p);
-    return rc ? s_store_fail(err, rc) : 0;
+    return rc ? fk__grants_store_fail(err, rc) : 0;
 }
 
 static int
@@ -268,7 +251,7 @@ fk_grants_publish_key(fk_grants_t *self)
         fk_store_entry_t entry;
         if (fk_store_get(txn, key, fk_store_node(self->store), &entry) == 0) {
             fk_store_txn_end(&txn); /* already published: write nothing */
-        } else if ((rc = s_put(txn, key, jwk)) == 0) {
+        } else if ((rc = fk__grants_put(txn, key, jwk)) == 0) {
             rc = fk_store_commit(&txn);
         } else {
             fk_store_txn_end(&txn);
@@ -311,8 +294,8 @@ fk_grants_jwks(fk_grants_t *self)
 
 /*  Compose a manifest against the catalog in txn; never fails (preview):
     an approved app whose service vanished sees it "unavailable". */
-static json_t *
-s_compose(fk_store_txn_t *txn, const json_t *manifest, const json_t *declined)
+json_t *
+fk__grants_compose(fk_store_txn_t *txn, const json_t *manifest, const json_t *declined)
 {
     json_t *candidates = fk_catalog_candidates(txn, manifest);
     json_t *result = NULL;
@@ -328,8 +311,8 @@ s_compose(fk_store_txn_t *txn, const json_t *manifest, const json_t *declined)
     return result;
 }
 
-static json_t *
-s_scopes_string(const json_t *scopes)
+json_t *
+fk__grants_scopes_string(const json_t *scopes)
 {
     size_t i;
     json_t *scope;
@@ -351,6 +334,30 @@ s_scopes_string(const json_t *scopes)
     return out;
 }
 
+char *
+fk__grants_sign_access(fk_grants_t *self, const json_t *client, const json_t *aud,
+                       const char *scope, int64_t ttl_s, const fk_origin_t *origin)
+{
+    const json_t *manifest = json_object_get(client, "manifest");
+    int64_t now_s = fk_clock_wall_ms() / 1000;
+    char *issuer = fk_asprintf("%s/lok", origin->base);
+    char *jti = fk_random_urlsafe(16);
+    json_t *claims = json_pack(
+        "{s:s, s:s, s:O, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:[], s:s}", "iss", issuer,
+        "sub", fk_json_str(client, "client_id"), "aud", aud, "iat", (json_int_t)now_s, "exp",
+        (json_int_t)(now_s + ttl_s), "jti", jti, "scope", scope, "client_id",
+        fk_json_str(client, "client_id"), "client_app", fk_json_str(manifest, "identifier"),
+        "client_release", fk_json_str(manifest, "version"), "client_device",
+        json_object_get(manifest, "node_id"), "client_role",
+        fk_json_str(client, "role") ? fk_json_str(client, "role") : "interface", "roles", "node",
+        fk_store_node(self->store));
+    char *access = fk_jwt_sign(self->signer, claims);
+    json_decref(claims);
+    free(jti);
+    free(issuer);
+    return access;
+}
+
 /*  The token response for client: tokens plus the envelope (§4). The
     caller has already stored the refresh token. */
 static json_t *
@@ -359,21 +366,10 @@ s_token_response(fk_grants_t *self, const json_t *client, json_t *composed,
 {
     const json_t *manifest = json_object_get(client, "manifest");
     const json_t *scopes = json_object_get(manifest, "scopes");
-    int64_t now_s = fk_clock_wall_ms() / 1000;
-    char *issuer = fk_asprintf("%s/lok", origin->base);
-    char *jti = fk_random_urlsafe(16);
-    json_t *claims = json_pack(
-        "{s:s, s:s, s:O, s:I, s:I, s:s, s:o, s:s, s:s, s:s, s:O, s:s, s:[], s:s}", "iss", issuer,
-        "sub", fk_json_str(client, "client_id"), "aud", json_object_get(composed, "aud"), "iat",
-        (json_int_t)now_s, "exp", (json_int_t)(now_s + self->access_ttl_s), "jti", jti, "scope",
-        s_scopes_string(scopes), "client_id", fk_json_str(client, "client_id"), "client_app",
-        fk_json_str(manifest, "identifier"), "client_release", fk_json_str(manifest, "version"),
-        "client_device", json_object_get(manifest, "node_id"), "client_role",
-        fk_json_str(client, "role") ? fk_json_str(client, "role") : "interface", "roles", "node",
-        fk_store_node(self->store));
-    char *access = fk_jwt_sign(self->signer, claims);
-    json_decref(claims);
-    free(jti);
+    json_t *scope = fk__grants_scopes_string(scopes);
+    char *access = fk__grants_sign_access(self, client, json_object_get(composed, "aud"),
+                                          json_string_value(scope), self->access_ttl_s, origin);
+    json_decref(scope);
 
     json_t *alias = json_pack("{s:s, s:b, s:s, s:o, s:s, s:s, s:b, s:s}", "id", "self", "ssl",
                               strcmp(origin->scheme, "https") == 0, "host", origin->host, "port",
@@ -385,12 +381,11 @@ s_token_response(fk_grants_t *self, const json_t *client, json_t *composed,
     json_t *answer = json_pack(
         "{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:O, s:O}", "access_token", access ? access : "",
         "refresh_token", refresh_token, "token_type", "Bearer", "expires_in",
-        (json_int_t)self->access_ttl_s, "scope", s_scopes_string(scopes), "client_id",
+        (json_int_t)self->access_ttl_s, "scope", fk__grants_scopes_string(scopes), "client_id",
         fk_json_str(client, "client_id"), "self", self_obj, "instances",
         json_object_get(composed, "instances"), "statuses", json_object_get(composed, "statuses"));
     free(jwks_url);
     free(access);
-    free(issuer);
     return answer;
 }
 
@@ -407,11 +402,11 @@ s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id, int
     int64_t expires = now + self->refresh_ttl_s * 1000;
     int64_t cap = chain_start_ms + self->refresh_chain_s * 1000;
     char *token = fk_random_urlsafe(48);
-    char *key = s_hashed_key("refresh", token);
+    char *key = fk__grants_hashed_key("refresh", token);
     json_t *record = json_pack(
         "{s:s, s:I, s:I, s:I}", "client_id", client_id, "issued_ms", (json_int_t)now, "expires_ms",
         (json_int_t)(expires < cap ? expires : cap), "chain_start_ms", (json_int_t)chain_start_ms);
-    *rc = s_put(txn, key, record);
+    *rc = fk__grants_put(txn, key, record);
     json_decref(record);
     free(key);
     if (*rc) {
@@ -433,11 +428,11 @@ s_issue_and_commit(fk_grants_t *self, fk_store_txn_t **txn_p, const json_t *clie
         s_new_refresh(self, *txn_p, fk_json_str(client, "client_id"), chain_start_ms, &rc);
     if (!refresh) {
         fk_store_txn_end(txn_p);
-        return s_store_fail(err, rc);
+        return fk__grants_store_fail(err, rc);
     }
-    json_t *composed =
-        s_compose(*txn_p, json_object_get(client, "manifest"), json_object_get(client, "declined"));
-    if ((rc = s_commit(txn_p, err)) != 0) {
+    json_t *composed = fk__grants_compose(*txn_p, json_object_get(client, "manifest"),
+                                          json_object_get(client, "declined"));
+    if ((rc = fk__grants_commit(txn_p, err)) != 0) {
         json_decref(composed);
         free(refresh);
         return rc;
@@ -471,8 +466,9 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
     json_int_t ttl = S_CODE_TTL_DEFAULT;
     if (ttl_value && !json_is_null(ttl_value)) {
         if (!json_is_integer(ttl_value)) {
-            return s_fail(err, 400, "invalid_request",
-                          "Malformed request: expiration_time_seconds: must be an integer");
+            return fk__grants_fail(
+                err, 400, "invalid_request",
+                "Malformed request: expiration_time_seconds: must be an integer");
         }
         ttl = json_integer_value(ttl_value);
     }
@@ -481,8 +477,9 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
     const char *kind = fk_json_str(request, "requested_client_kind");
     const char *role = fk_json_str(request, "requested_client_role");
     if (role && strcmp(role, "interface") != 0 && strcmp(role, "agent") != 0) {
-        return s_fail(err, 400, "invalid_request",
-                      "Malformed request: requested_client_role: must be interface or agent");
+        return fk__grants_fail(
+            err, 400, "invalid_request",
+            "Malformed request: requested_client_role: must be interface or agent");
     }
     char hash[FK_SHA256_HEX_LEN + 1];
     fk_manifest_hash(manifest, hash);
@@ -496,16 +493,16 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
                   "v2", "kind", kind ? kind : "development", "role", role ? role : "interface",
                   "created_ms", (json_int_t)now, "expires_ms", (json_int_t)(now + ttl * 1000),
                   "interval", (json_int_t)self->interval_s);
-    char *key = s_hashed_key("code", device_code);
+    char *key = fk__grants_hashed_key("code", device_code);
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
-    } else if ((rc = s_put(txn, key, record)) != 0) {
+    } else if ((rc = fk__grants_put(txn, key, record)) != 0) {
         fk_store_txn_end(&txn);
-        s_store_fail(err, rc);
+        fk__grants_store_fail(err, rc);
     } else {
-        rc = s_commit(&txn, err);
+        rc = fk__grants_commit(&txn, err);
     }
     if (rc == 0) {
         *answer_p = json_pack("{s:s, s:s, s:s, s:I, s:I}", "device_code", device_code, "user_code",
@@ -539,7 +536,9 @@ s_scan_codes(void *arg, const fk_store_entry_t *entry)
     }
     if (scan->user_code) {
         const char *uc = fk_json_str(code, "user_code");
-        if (uc && strcmp(uc, scan->user_code) == 0) {
+        /*  v1 codes are lowercase hex, v2 codes uppercase: people may
+            type either in either case. */
+        if (uc && strcasecmp(uc, scan->user_code) == 0) {
             json_object_set_new(code, "_key", json_string(entry->key));
             scan->found = code;
             return 1;
@@ -578,14 +577,14 @@ fk_grants_pending(fk_grants_t *self)
         const char *key = json_string_value(json_array_get(scan.list, i + 1));
         int64_t expires = fk_json_int(code, "expires_ms", 0);
         char *approval_key = fk_asprintf("approval/%s", key + strlen("code/"));
-        json_t *approval = s_get(txn, approval_key);
+        json_t *approval = fk__grants_get(txn, approval_key);
         free(approval_key);
         if (expires <= now || approval) {
             json_decref(approval);
             continue;
         }
         const json_t *manifest = json_object_get(code, "manifest");
-        json_t *composed = s_compose(txn, manifest, NULL);
+        json_t *composed = fk__grants_compose(txn, manifest, NULL);
         json_t *instances = json_object();
         const char *req_key;
         json_t *instance;
@@ -604,9 +603,10 @@ fk_grants_pending(fk_grants_t *self)
                                             json_object_get(req, "optional")));
         }
         json_array_append_new(
-            rows, json_pack("{s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:I, s:I}", "user_code",
-                            json_object_get(code, "user_code"), "identifier",
-                            json_object_get(manifest, "identifier"), "version",
+            rows, json_pack("{s:O, s:s, s:O, s:O, s:O, s:o, s:O, s:o, s:I, s:I}", "user_code",
+                            json_object_get(code, "user_code"), "dialect",
+                            fk_json_str(code, "dialect") ? fk_json_str(code, "dialect") : "v2",
+                            "identifier", json_object_get(manifest, "identifier"), "version",
                             json_object_get(manifest, "version"), "scopes",
                             json_object_get(manifest, "scopes"), "requirements", requirements,
                             "statuses", json_object_get(composed, "statuses"), "instances",
@@ -651,9 +651,9 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
 {
     *answer_p = NULL;
     if (declined && !json_is_array(declined)) {
-        return s_fail(err, 400, "invalid", "declined: must be a list of requirement keys");
+        return fk__grants_fail(err, 400, "invalid", "declined: must be a list of requirement keys");
     }
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         return FK_ESTORE;
     }
@@ -662,18 +662,25 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
     json_t *code = s_find_user_code(txn, user_code);
     char *approval_key = NULL;
     if (!code || fk_json_int(code, "expires_ms", 0) <= fk_clock_wall_ms()) {
-        rc = s_fail(err, 404, "not_found", "no pending code %s (unknown or expired)", user_code);
+        rc = fk__grants_fail(err, 404, "not_found", "no pending code %s (unknown or expired)",
+                             user_code);
         goto done;
     }
     approval_key = fk_asprintf("approval/%s", fk_json_str(code, "_key") + strlen("code/"));
-    json_t *earlier = s_get(txn, approval_key);
+    json_t *earlier = fk__grants_get(txn, approval_key);
     if (earlier) {
-        rc = s_fail(err, 409, "conflict", "code %s was already %s", user_code,
-                    fk_json_str(earlier, "decision"));
+        rc = fk__grants_fail(err, 409, "conflict", "code %s was already %s", user_code,
+                             fk_json_str(earlier, "decision"));
         json_decref(earlier);
         goto done;
     }
     const char *decision = approve ? "approved" : "denied";
+    bool v1 = fk_json_str(code, "dialect") && strcmp(fk_json_str(code, "dialect"), "v1") == 0;
+    if (approve && v1 && strcmp(fk_json_str(code, "kind"), "development") != 0) {
+        /*  The v1 server approves development clients only (§5.2). */
+        rc = fk__grants_fail(err, 422, "unavailable", "Unknown client kind or no longer supported");
+        goto done;
+    }
     if (approve) {
         /*  Compose for real (not a preview): approving an app whose
             required service has no instance must fail, naming it. */
@@ -683,11 +690,11 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
                              reason, sizeof reason);
         json_decref(candidates);
         if (crc == FK_EUNAVAILABLE) {
-            rc = s_fail(err, 422, "unavailable", "%s", reason);
+            rc = fk__grants_fail(err, 422, "unavailable", "%s", reason);
             goto done;
         }
         if (crc) {
-            rc = s_fail(err, 400, "invalid", "%s", reason);
+            rc = fk__grants_fail(err, 400, "invalid", "%s", reason);
             goto done;
         }
     }
@@ -696,13 +703,18 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
                   declined ? json_deep_copy(declined) : json_array(), "node",
                   fk_store_node(self->store), "at_ms", (json_int_t)fk_clock_wall_ms(), "expires_ms",
                   (json_int_t)fk_json_int(code, "expires_ms", 0));
-    rc = s_put(txn, approval_key, approval);
-    json_decref(approval);
-    if (rc) {
-        s_store_fail(err, rc);
+    if (approve && v1
+        && (rc = fk__grants_v1_approve(self, txn, code, declined, approval, err)) != 0) {
+        json_decref(approval);
         goto done;
     }
-    if ((rc = s_commit(&txn, err)) == 0) {
+    rc = fk__grants_put(txn, approval_key, approval);
+    json_decref(approval);
+    if (rc) {
+        fk__grants_store_fail(err, rc);
+        goto done;
+    }
+    if ((rc = fk__grants_commit(&txn, err)) == 0) {
         *answer_p = json_pack("{s:O, s:s, s:O}", "user_code", json_object_get(code, "user_code"),
                               "status", decision, "statuses",
                               composed ? json_object_get(composed, "statuses") : json_null());
@@ -765,10 +777,6 @@ s_client_known(fk_store_txn_t *txn, const char *client_id)
     return known || fk_store_scan(txn, "code/", s_match_client, (void *)(uintptr_t)client_id) == 1;
 }
 
-static int s_forward(fk_grants_t *self, const char *owner, json_t *request,
-                     const fk_origin_t *origin, bool may_forward, json_t **answer_p,
-                     fk_grant_error_t *err);
-
 static int
 s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *client_id,
                        const fk_origin_t *origin, bool may_forward, json_t **answer_p,
@@ -777,23 +785,25 @@ s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *c
     char *owner = NULL;
     *answer_p = NULL;
     if (!device_code || !*device_code) {
-        return s_fail(err, 400, "invalid_request", "Missing 'device_code' in payload");
+        return fk__grants_fail(err, 400, "invalid_request", "Missing 'device_code' in payload");
     }
-    char *key = s_hashed_key("code", device_code);
+    char *key = fk__grants_hashed_key("code", device_code);
     char *approval_key = fk_asprintf("approval/%s", key + strlen("code/"));
     json_t *code = NULL;
     json_t *approval = NULL;
     json_t *client = NULL;
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
         goto done;
     }
     bool local = false;
-    code = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
-    if (!code) {
-        rc = s_fail(err, 400, "invalid_request", "Invalid 'device_code' in payload");
+    code = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
+    if (!code
+        || (fk_json_str(code, "dialect") && strcmp(fk_json_str(code, "dialect"), "v2") != 0)) {
+        /*  A v1 code is polled at {B}challenge/, never here. */
+        rc = fk__grants_fail(err, 400, "invalid_request", "Invalid 'device_code' in payload");
         goto done;
     }
     if (!local) {
@@ -802,7 +812,7 @@ s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *c
         fk_store_txn_end(&txn);
         json_t *request = json_pack("{s:s, s:s, s:s?}", "op", "device_code", "device_code",
                                     device_code, "client_id", client_id);
-        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        rc = fk__grants_forward(self, owner, request, origin, may_forward, answer_p, err);
         json_decref(request);
         goto done;
     }
@@ -810,38 +820,40 @@ s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *c
         /*  RFC 6749 §5.2: a client we never registered is invalid_client;
             a known client holding someone else's code is unauthorized. */
         if (!s_client_known(txn, client_id)) {
-            rc = s_fail(err, 400, "invalid_client", "Unknown client '%.64s'", client_id);
+            rc = fk__grants_fail(err, 400, "invalid_client", "Unknown client '%.64s'", client_id);
         } else {
-            rc = s_fail(err, 400, "unauthorized_client",
-                        "The device code belongs to another client");
+            rc = fk__grants_fail(err, 400, "unauthorized_client",
+                                 "The device code belongs to another client");
         }
         goto done;
     }
     if (fk_json_int(code, "expires_ms", 0) <= fk_clock_wall_ms()) {
-        rc = s_fail(err, 400, "expired_token", "The device code has expired");
+        rc = fk__grants_fail(err, 400, "expired_token", "The device code has expired");
         goto done;
     }
-    approval = s_get(txn, approval_key);
+    approval = fk__grants_get(txn, approval_key);
     if (!approval) {
         fk_store_txn_end(&txn);
         if (s_poll_too_soon(self, key, fk_json_int(code, "interval", self->interval_s))) {
-            rc = s_fail(err, 400, "slow_down", "Polling faster than every %lld seconds",
-                        fk_json_int(code, "interval", self->interval_s));
+            rc = fk__grants_fail(err, 400, "slow_down", "Polling faster than every %lld seconds",
+                                 fk_json_int(code, "interval", self->interval_s));
         } else {
-            rc = s_fail(err, 400, "authorization_pending", "The user has not answered yet");
+            rc =
+                fk__grants_fail(err, 400, "authorization_pending", "The user has not answered yet");
         }
         goto done;
     }
     /*  Decided: the code is burnt either way, in this transaction, so a
         second exchange finds nothing (single use). */
-    if ((rc = s_delete(txn, key)) != 0 || (rc = s_delete(txn, approval_key)) != 0) {
-        s_store_fail(err, rc);
+    if ((rc = fk__grants_delete(txn, key)) != 0
+        || (rc = fk__grants_delete(txn, approval_key)) != 0) {
+        fk__grants_store_fail(err, rc);
         goto done;
     }
     s_poll_forget(self, key);
     if (strcmp(fk_json_str(approval, "decision"), "approved") != 0) {
-        if ((rc = s_commit(&txn, err)) == 0) {
-            rc = s_fail(err, 400, "access_denied", "The user has denied the request");
+        if ((rc = fk__grants_commit(&txn, err)) == 0) {
+            rc = fk__grants_fail(err, 400, "access_denied", "The user has denied the request");
         }
         goto done;
     }
@@ -853,10 +865,10 @@ s_exchange_device_code(fk_grants_t *self, const char *device_code, const char *c
                   json_object_get(approval, "declined"), "created_ms",
                   (json_int_t)fk_clock_wall_ms(), "grant", "device_code");
     char *client_key = fk_asprintf("client/%s", fk_json_str(client, "client_id"));
-    rc = s_put(txn, client_key, client);
+    rc = fk__grants_put(txn, client_key, client);
     free(client_key);
     if (rc) {
-        s_store_fail(err, rc);
+        fk__grants_store_fail(err, rc);
         goto done;
     }
     rc = s_issue_and_commit(self, &txn, client, 0, origin, answer_p, err);
@@ -871,63 +883,72 @@ done:
     return rc;
 }
 
-static int
-s_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
-                  const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+int
+fk__grants_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
+                  const fk_origin_t *origin, bool v1, bool may_forward, json_t **answer_p,
                   fk_grant_error_t *err)
 {
     char *owner = NULL;
     *answer_p = NULL;
     char hash[FK_SHA256_HEX_LEN + 1];
     fk_manifest_hash(manifest, hash);
-    char *key = s_hashed_key("redeem", redeem_token);
+    char *key = fk__grants_hashed_key("redeem", redeem_token);
     json_t *redeem = NULL;
     json_t *client = NULL;
+    char *client_key = NULL;
+    char *client_token = NULL;
+    bool client_changed = false;
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
         goto done;
     }
     bool local = false;
-    redeem = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
+    redeem = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
     if (!redeem) {
-        rc = s_fail(err, 400, "invalid_grant", "Invalid redeem token.");
+        /*  The v1 server's messages have no final period (§5.4). */
+        rc = fk__grants_fail(err, 400, "invalid_grant", "%s",
+                             v1 ? "Invalid redeem token" : "Invalid redeem token.");
         goto done;
     }
     if (!local) {
         /*  The first redeem records the manifest on the token, which only
             its minting node may write. Ask it. */
         fk_store_txn_end(&txn);
-        json_t *request = json_pack("{s:s, s:s, s:O}", "op", "redeem", "redeem_token", redeem_token,
-                                    "manifest", manifest);
-        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        json_t *request = json_pack("{s:s, s:s, s:O, s:b}", "op", "redeem", "redeem_token",
+                                    redeem_token, "manifest", manifest, "v1", v1);
+        rc = fk__grants_forward(self, owner, request, origin, may_forward, answer_p, err);
         json_decref(request);
         goto done;
     }
     json_int_t expires = fk_json_int(redeem, "expires_ms", 0);
     if (expires && expires <= fk_clock_wall_ms()) {
-        if ((rc = s_delete(txn, key)) == 0 && (rc = s_commit(&txn, err)) == 0) {
-            rc = s_fail(err, 400, "invalid_grant", "Redeem token expired.");
+        if ((rc = fk__grants_delete(txn, key)) == 0 && (rc = fk__grants_commit(&txn, err)) == 0) {
+            rc = fk__grants_fail(err, 400, "invalid_grant", "%s",
+                                 v1 ? "Redeem token expired" : "Redeem token expired.");
         }
         goto done;
     }
     json_int_t max = fk_json_int(redeem, "max_redemptions", 0);
     json_int_t used = fk_json_int(redeem, "redemptions", 0);
     if (max && used >= max) {
-        rc = s_fail(err, 400, "invalid_grant", "Redeem token exhausted (%lld redemptions).",
-                    (long long)max);
+        rc = fk__grants_fail(err, 400, "invalid_grant",
+                             "Redeem token exhausted (%lld redemptions).", (long long)max);
         goto done;
     }
     const char *stored_hash = fk_json_str(redeem, "manifest_hash");
     if (stored_hash && strcmp(stored_hash, hash) != 0) {
-        rc = s_fail(err, 400, "invalid_grant",
-                    "This redeem token was already redeemed with a different manifest.");
+        rc = fk__grants_fail(
+            err, 400, "invalid_grant", "%s",
+            v1 ? "This redeem token was already redeemed with a different manifest. Re-redeeming "
+                 "with a changed manifest is not allowed unless allow_reredeem is set."
+               : "This redeem token was already redeemed with a different manifest.");
         goto done;
     }
     const char *client_id = fk_json_str(redeem, "client_id");
-    char *client_key = client_id ? fk_asprintf("client/%s", client_id) : NULL;
-    client = client_key ? s_get(txn, client_key) : NULL;
+    client_key = client_id ? fk_asprintf("client/%s", client_id) : NULL;
+    client = client_key ? fk__grants_get(txn, client_key) : NULL;
     if (!client) {
         /*  First redeem: the manifest must be satisfiable now, exactly as
             an approval must be. */
@@ -938,38 +959,53 @@ s_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *man
         json_decref(candidates);
         json_decref(composed);
         if (crc) {
-            free(client_key);
-            rc = s_fail(err, 400, "invalid_grant", "%s", reason);
+            rc = fk__grants_fail(err, 400, "invalid_grant", "%s", reason);
             goto done;
         }
         char *fresh_id = fk_random_uuid4();
         client = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:[], s:I, s:s}", "client_id", fresh_id,
-                           "manifest", manifest, "manifest_hash", hash, "dialect", "v2", "kind",
-                           "development", "role", "interface", "declined", "created_ms",
+                           "manifest", manifest, "manifest_hash", hash, "dialect", v1 ? "v1" : "v2",
+                           "kind", "development", "role", "interface", "declined", "created_ms",
                            (json_int_t)fk_clock_wall_ms(), "grant", "redeem");
         free(client_key);
         client_key = fk_asprintf("client/%s", fresh_id);
         json_object_set_new(redeem, "client_id", json_string(fresh_id));
         json_object_set_new(redeem, "manifest_hash", json_string(hash));
         free(fresh_id);
-        if ((rc = s_put(txn, client_key, client)) != 0) {
-            free(client_key);
-            s_store_fail(err, rc);
-            goto done;
+        client_changed = true;
+    }
+    if (v1) {
+        /*  The client token is derived from the redeem token, so every
+            redeem of the same manifest answers the same token without
+            storing it. A client first redeemed through v2 gets its v1
+            credentials now (the redeem token's owner wrote it). */
+        client_token =
+            fk_grants_v1_redeem_client_token(redeem_token, fk_json_str(client, "client_id"));
+        if (!fk_json_str(client, "secret_sha256")) {
+            if ((rc = fk__grants_v1_credentials(txn, client, client_token, err)) != 0) {
+                goto done;
+            }
+            client_changed = true;
         }
     }
-    free(client_key);
     json_object_set_new(redeem, "redemptions", json_integer(used + 1));
-    if ((rc = s_put(txn, key, redeem)) != 0) {
-        s_store_fail(err, rc);
+    if ((client_changed && (rc = fk__grants_put(txn, client_key, client)) != 0)
+        || (rc = fk__grants_put(txn, key, redeem)) != 0) {
+        fk__grants_store_fail(err, rc);
         goto done;
     }
-    rc = s_issue_and_commit(self, &txn, client, 0, origin, answer_p, err);
+    if (!v1) {
+        rc = s_issue_and_commit(self, &txn, client, 0, origin, answer_p, err);
+    } else if ((rc = fk__grants_commit(&txn, err)) == 0) {
+        *answer_p = json_pack("{s:s, s:s}", "status", "granted", "token", client_token);
+    }
 done:
     free(owner);
     fk_store_txn_end(&txn);
     json_decref(client);
     json_decref(redeem);
+    free(client_key);
+    free(client_token);
     free(key);
     return rc;
 }
@@ -982,22 +1018,24 @@ s_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *cli
     char *owner = NULL;
     *answer_p = NULL;
     if (!refresh_token || !*refresh_token || !client_id || !*client_id) {
-        return s_fail(err, 400, "invalid_request", "refresh_token and client_id are required");
+        return fk__grants_fail(err, 400, "invalid_request",
+                               "refresh_token and client_id are required");
     }
-    char *key = s_hashed_key("refresh", refresh_token);
+    char *key = fk__grants_hashed_key("refresh", refresh_token);
     json_t *record = NULL;
     json_t *client = NULL;
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
         goto done;
     }
     bool local = false;
-    record = s_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
+    record = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
     if (!record || strcmp(fk_json_str(record, "client_id"), client_id) != 0
         || s_refresh_revoked(txn, key)) {
-        rc = s_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
+        rc =
+            fk__grants_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
         goto done;
     }
     if (!local) {
@@ -1006,25 +1044,26 @@ s_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *cli
         fk_store_txn_end(&txn);
         json_t *request = json_pack("{s:s, s:s, s:s}", "op", "refresh", "refresh_token",
                                     refresh_token, "client_id", client_id);
-        rc = s_forward(self, owner, request, origin, may_forward, answer_p, err);
+        rc = fk__grants_forward(self, owner, request, origin, may_forward, answer_p, err);
         json_decref(request);
         goto done;
     }
     if (fk_json_int(record, "expires_ms", 0) <= fk_clock_wall_ms()) {
-        rc = s_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
+        rc =
+            fk__grants_fail(err, 400, "invalid_grant", "Invalid, expired or revoked refresh token");
         goto done;
     }
     char *client_key = fk_asprintf("client/%s", client_id);
-    client = s_get(txn, client_key);
+    client = fk__grants_get(txn, client_key);
     free(client_key);
     if (!client) {
-        rc = s_fail(err, 400, "invalid_grant", "The client of this refresh token is gone");
+        rc = fk__grants_fail(err, 400, "invalid_grant", "The client of this refresh token is gone");
         goto done;
     }
     /*  Rotation: the old token dies in the same transaction that creates
         its successor, so exactly one of two racing uses wins. */
-    if ((rc = s_delete(txn, key)) != 0) {
-        s_store_fail(err, rc);
+    if ((rc = fk__grants_delete(txn, key)) != 0) {
+        fk__grants_store_fail(err, rc);
         goto done;
     }
     rc = s_issue_and_commit(self, &txn, client, fk_json_int(record, "chain_start_ms", 0), origin,
@@ -1049,7 +1088,7 @@ int
 fk_grants_exchange_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
                           const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
 {
-    return s_exchange_redeem(self, redeem_token, manifest, origin, true, answer_p, err);
+    return fk__grants_redeem(self, redeem_token, manifest, origin, false, true, answer_p, err);
 }
 
 int
@@ -1098,14 +1137,15 @@ s_static_error(const char *error)
     its refresh token, which is what makes those single-use cluster-wide
     without consensus. The answer names this node's URLs (origin), since
     the client talks to us. */
-static int
-s_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin_t *origin,
-          bool may_forward, json_t **answer_p, fk_grant_error_t *err)
+int
+fk__grants_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin_t *origin,
+                   bool may_forward, json_t **answer_p, fk_grant_error_t *err)
 {
     if (!may_forward || !self->cluster || !owner) {
-        return s_fail(err, 400, "invalid_grant",
-                      "The token or code belongs to node %.64s, which did not take the request",
-                      owner ? owner : "?");
+        return fk__grants_fail(
+            err, 400, "invalid_grant",
+            "The token or code belongs to node %.64s, which did not take the request",
+            owner ? owner : "?");
     }
     json_object_set_new(request, "origin",
                         json_pack("{s:s, s:s, s:i, s:s}", "scheme", origin->scheme, "host",
@@ -1119,9 +1159,9 @@ s_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin
                                 &reply, &reply_len);
     free(body);
     if (rc) {
-        return s_fail(err, 503, "temporarily_unavailable",
-                      "Node %.64s, which issued this token or code, is %s", owner,
-                      rc == -ETIMEDOUT ? "not answering" : "not a live member");
+        return fk__grants_fail(err, 503, "temporarily_unavailable",
+                               "Node %.64s, which issued this token or code, is %s", owner,
+                               rc == -ETIMEDOUT ? "not answering" : "not a live member");
     }
     json_t *doc = json_loadb(reply, reply_len, 0, NULL);
     free(reply);
@@ -1131,9 +1171,10 @@ s_forward(fk_grants_t *self, const char *owner, json_t *request, const fk_origin
         rc = 0;
     } else {
         json_int_t status = fk_json_int(doc, "status", 500);
-        rc = s_fail(err, (unsigned)(status >= 400 && status < 600 ? status : 500),
-                    s_static_error(fk_json_str(doc, "error")), "%s",
-                    fk_json_str(doc, "description") ? fk_json_str(doc, "description") : "");
+        rc =
+            fk__grants_fail(err, (unsigned)(status >= 400 && status < 600 ? status : 500),
+                            s_static_error(fk_json_str(doc, "error")), "%s",
+                            fk_json_str(doc, "description") ? fk_json_str(doc, "description") : "");
     }
     json_decref(doc);
     return rc;
@@ -1170,8 +1211,12 @@ fk_grants_on_forwarded(void *arg, const char *body, size_t len, char **reply_p, 
                                 fk_json_str(request, "client_id"), &origin, false, &answer, &err);
     } else if (strcmp(op, "redeem") == 0 && fk_json_str(request, "redeem_token")
                && json_is_object(json_object_get(request, "manifest"))) {
-        rc = s_exchange_redeem(self, fk_json_str(request, "redeem_token"),
-                               json_object_get(request, "manifest"), &origin, false, &answer, &err);
+        rc = fk__grants_redeem(self, fk_json_str(request, "redeem_token"),
+                               json_object_get(request, "manifest"), &origin,
+                               json_is_true(json_object_get(request, "v1")), false, &answer, &err);
+    } else if (strcmp(op, "v1_challenge") == 0 && fk_json_str(request, "code")) {
+        rc = fk__grants_v1_challenge(self, fk_json_str(request, "code"), &origin, false, &answer,
+                                     &err);
     }
     json_t *reply = rc == 0 ? json_pack("{s:b, s:o}", "ok", 1, "answer", answer)
                             : json_pack("{s:b, s:i, s:s, s:s}", "ok", 0, "status", (int)err.status,
@@ -1188,30 +1233,30 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
                  fk_grant_error_t *err)
 {
     if (!token || !*token) {
-        return s_fail(err, 400, "invalid_request", "Missing 'token' in payload");
+        return fk__grants_fail(err, 400, "invalid_request", "Missing 'token' in payload");
     }
     bool try_refresh = !hint || strcmp(hint, "access_token") != 0;
     bool try_access = !hint || strcmp(hint, "refresh_token") != 0;
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         return FK_ESTORE;
     }
     if (try_refresh) {
-        char *key = s_hashed_key("refresh", token);
+        char *key = fk__grants_hashed_key("refresh", token);
         bool local = false;
-        json_t *record = s_get_owned(txn, key, fk_store_node(self->store), &local, NULL);
+        json_t *record = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, NULL);
         if (record && client_id && *client_id
             && strcmp(fk_json_str(record, "client_id"), client_id) != 0) {
-            rc = s_fail(err, 400, "invalid_grant", "The token belongs to another client");
-        } else if (record && local && (rc = s_delete(txn, key)) != 0) {
-            s_store_fail(err, rc);
+            rc = fk__grants_fail(err, 400, "invalid_grant", "The token belongs to another client");
+        } else if (record && local && (rc = fk__grants_delete(txn, key)) != 0) {
+            fk__grants_store_fail(err, rc);
         } else if (record && !local) {
             char *marker = fk_asprintf("refresh-revoked/%s", key + strlen("refresh/"));
             json_t *mark =
                 json_pack("{s:I}", "expires_ms", (json_int_t)fk_json_int(record, "expires_ms", 0));
-            if ((rc = s_put(txn, marker, mark)) != 0) {
-                s_store_fail(err, rc);
+            if ((rc = fk__grants_put(txn, marker, mark)) != 0) {
+                fk__grants_store_fail(err, rc);
             }
             json_decref(mark);
             free(marker);
@@ -1226,13 +1271,14 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
         if (s_verify(self, token, fk_clock_wall_ms() / 1000, &claims) == 0) {
             const char *owner = fk_json_str(claims, "client_id");
             if (client_id && *client_id && owner && strcmp(owner, client_id) != 0) {
-                rc = s_fail(err, 400, "invalid_grant", "The token belongs to another client");
+                rc = fk__grants_fail(err, 400, "invalid_grant",
+                                     "The token belongs to another client");
             } else if (fk_json_str(claims, "jti")) {
                 char *key = fk_asprintf("revoked/%s", fk_json_str(claims, "jti"));
                 json_t *record = json_pack("{s:I}", "expires_ms",
                                            (json_int_t)fk_json_int(claims, "exp", 0) * 1000);
-                if ((rc = s_put(txn, key, record)) != 0) {
-                    s_store_fail(err, rc);
+                if ((rc = fk__grants_put(txn, key, record)) != 0) {
+                    fk__grants_store_fail(err, rc);
                 }
                 json_decref(record);
                 free(key);
@@ -1241,7 +1287,7 @@ fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const c
         json_decref(claims);
     }
     if (rc == 0) {
-        rc = s_commit(&txn, err);
+        rc = fk__grants_commit(&txn, err);
     }
     fk_store_txn_end(&txn);
     return rc;
@@ -1255,13 +1301,13 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
     json_t *claims = NULL;
     int rc = s_verify(self, token, fk_clock_wall_ms() / 1000, &claims);
     if (rc) {
-        return s_fail(err, 401, "invalid_grant", "Invalid access token: %s",
-                      rc == FK_EEXPIRED ? "expired" : "not a token this cluster signed");
+        return fk__grants_fail(err, 401, "invalid_grant", "Invalid access token: %s",
+                               rc == FK_EEXPIRED ? "expired" : "not a token this cluster signed");
     }
     fk_store_txn_t *txn;
     if ((rc = fk_store_read_begin(self->store, &txn)) != 0) {
         json_decref(claims);
-        return s_store_fail(err, rc);
+        return fk__grants_store_fail(err, rc);
     }
     char *revoked_key =
         fk_asprintf("revoked/%s", fk_json_str(claims, "jti") ? fk_json_str(claims, "jti") : "");
@@ -1269,9 +1315,9 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
         "client/%s", fk_json_str(claims, "client_id") ? fk_json_str(claims, "client_id") : "");
     fk_store_entry_t entry;
     if (fk_store_get(txn, revoked_key, NULL, &entry) == 0) {
-        rc = s_fail(err, 401, "invalid_grant", "Invalid access token: revoked");
+        rc = fk__grants_fail(err, 401, "invalid_grant", "Invalid access token: revoked");
     } else if (fk_store_get(txn, client_key, NULL, &entry) != 0) {
-        rc = s_fail(err, 401, "invalid_grant", "Invalid access token: unknown client");
+        rc = fk__grants_fail(err, 401, "invalid_grant", "Invalid access token: unknown client");
     }
     fk_store_txn_end(&txn);
     free(revoked_key);
@@ -1290,16 +1336,18 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
     json_t *reports = json_object_get(body, "alias_reports");
     json_t *functional = json_object_get(body, "functional");
     if ((reports && !json_is_object(reports)) || (functional && !json_is_boolean(functional))) {
-        return s_fail(err, 400, "invalid_request",
-                      "Malformed request: alias_reports must be an object, functional a boolean");
+        return fk__grants_fail(
+            err, 400, "invalid_request",
+            "Malformed request: alias_reports must be an object, functional a boolean");
     }
     const char *report_key;
     json_t *report;
     json_object_foreach(reports, report_key, report)
     {
         if (!json_is_object(report) || !json_is_string(json_object_get(report, "alias_id"))) {
-            return s_fail(err, 400, "invalid_request",
-                          "Malformed request: alias_reports.%s needs an alias_id", report_key);
+            return fk__grants_fail(err, 400, "invalid_request",
+                                   "Malformed request: alias_reports.%s needs an alias_id",
+                                   report_key);
         }
     }
     json_t *record = json_pack(
@@ -1307,14 +1355,14 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
         functional ? functional : json_true(), "at_ms", (json_int_t)fk_clock_wall_ms());
     char *key = fk_asprintf("report/%s", fk_json_str(claims, "client_id"));
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
-    } else if ((rc = s_put(txn, key, record)) != 0) {
-        s_store_fail(err, rc);
+    } else if ((rc = fk__grants_put(txn, key, record)) != 0) {
+        fk__grants_store_fail(err, rc);
         fk_store_txn_end(&txn);
     } else {
-        rc = s_commit(&txn, err);
+        rc = fk__grants_commit(&txn, err);
     }
     free(key);
     json_decref(record);
@@ -1327,26 +1375,26 @@ fk_grants_mint_redeem(fk_grants_t *self, int64_t expires_in_days, int64_t max_re
 {
     *answer_p = NULL;
     if (expires_in_days < 0 || expires_in_days > 3650 || max_redemptions < 0) {
-        return s_fail(err, 400, "invalid",
-                      "expires_in_days must be 0-3650 and max_redemptions at least 0");
+        return fk__grants_fail(err, 400, "invalid",
+                               "expires_in_days must be 0-3650 and max_redemptions at least 0");
     }
     int64_t days = expires_in_days ? expires_in_days : 7;
     int64_t expires = fk_clock_wall_ms() + days * 86400 * 1000;
     char *token = fk_random_hex(32);
-    char *key = s_hashed_key("redeem", token);
+    char *key = fk__grants_hashed_key("redeem", token);
     json_t *record =
         json_pack("{s:I, s:I, s:I, s:I, s:n, s:n}", "created_ms", (json_int_t)fk_clock_wall_ms(),
                   "expires_ms", (json_int_t)expires, "max_redemptions", (json_int_t)max_redemptions,
                   "redemptions", (json_int_t)0, "manifest_hash", "client_id");
     int rc = 0;
-    fk_store_txn_t *txn = s_write(self, err);
+    fk_store_txn_t *txn = fk__grants_write(self, err);
     if (!txn) {
         rc = FK_ESTORE;
-    } else if ((rc = s_put(txn, key, record)) != 0) {
-        s_store_fail(err, rc);
+    } else if ((rc = fk__grants_put(txn, key, record)) != 0) {
+        fk__grants_store_fail(err, rc);
         fk_store_txn_end(&txn);
     } else {
-        rc = s_commit(&txn, err);
+        rc = fk__grants_commit(&txn, err);
     }
     if (rc == 0) {
         *answer_p = json_pack("{s:s, s:I, s:o}", "token", token, "expires_at",

@@ -12,6 +12,8 @@
       refresh/<sha256(token)>        a live refresh token
       revoked/<jti>                  a revoked access token, until it expires
       report/<client_id>             the app's last alias report
+      ctoken/<sha256(client token)>  v1: {"client_id"} of a client token
+      app/<identifier>/<version>     v1: a public client (retrieve/)
 
     Secrets are stored by SHA-256 only. Operations that must happen once
     (burning a device code, rotating a refresh token, recording a redeem
@@ -143,6 +145,98 @@ int fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body
     unlimited. *answer_p is {"token","expires_at","max_redemptions"}. */
 int fk_grants_mint_redeem(fk_grants_t *self, int64_t expires_in_days, int64_t max_redemptions,
                           json_t **answer_p, fk_grant_error_t *err);
+
+/*  ---------------------------------------------------------------------
+    The v1 dialect (fakts-protocol.md §5), in fk_grants_v1.c.
+
+    A v1 code is a code/ record like a v2 one, with "dialect":"v1" and the
+    8-hex code as both user code and polling secret, so fk_grants_pending
+    lists it and fk_grants_decide decides it. Approving it creates the
+    client: client/<client_id> with "dialect":"v1" and "secret_sha256",
+    the index ctoken/<sha256(client token)>, and the client token inside
+    the approval record (until the code expires) for challenge/ on any
+    node. The client secret is never stored: it is derived from the client
+    token (fk_grants_v1_client_secret).
+
+    Outcomes: a function returns 0 with *answer_p the v1 answer body
+    ({"status":"granted"|"pending"|"expired"|"denied"|"reported",...}), or
+    fails with err->description holding the exact v1 message, which the
+    caller sends as {"status":"error", <the endpoint's key>: message}
+    (§5.1). Malformed bodies are the caller's to refuse.
+    --------------------------------------------------------------------- */
+
+/*  The client secret of a v1 client token: base64url (no padding) of
+    HMAC-SHA256(key = client token, "fakts-node v1 client secret"). Pure;
+    fresh string. */
+char *fk_grants_v1_client_secret(const char *client_token);
+
+/*  The client token a redeem token gives client_id: the first 16 bytes of
+    HMAC-SHA256(key = redeem token, "fakts-node v1 client token:" +
+    client_id) as a uuid4-shaped string. Pure; fresh string. */
+char *fk_grants_v1_redeem_client_token(const char *redeem_token, const char *client_id);
+
+/*  {B}start/: store a v1 code for a canonical manifest. request holds the
+    other body fields (expiration_time_seconds: default 300, clamped to
+    [1, 3600]; requested_client_kind: any of development, website,
+    desktop is stored, and only development can be approved;
+    requested_client_role). Answers {"status":"granted","code"}. */
+int fk_grants_v1_start(fk_grants_t *self, const json_t *manifest, const json_t *request,
+                       json_t **answer_p, fk_grant_error_t *err);
+
+/*  {B}challenge/: pending, granted (repeatable, with the client token),
+    or expired / denied, which delete the code (on its owner: forwarded
+    there from other nodes). Unknown: "Challenge does not exist". */
+int fk_grants_v1_challenge(fk_grants_t *self, const char *code, const fk_origin_t *origin,
+                           json_t **answer_p, fk_grant_error_t *err);
+
+/*  {B}redeem/: the redeem grant for a v1 client (canonical manifest).
+    Answers {"status":"granted","token"}: the same token for the same
+    manifest every time. */
+int fk_grants_v1_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
+                        const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
+
+/*  {B}retrieve/: the token of the public client (fk_grants_app_create) of
+    the manifest's identifier and version. */
+int fk_grants_v1_retrieve(fk_grants_t *self, const json_t *manifest, json_t **answer_p,
+                          fk_grant_error_t *err);
+
+/*  {B}claim/: {"status":"granted","config":<ActiveFakts>} (§4) for the
+    client of client_token, with URLs of origin. Repeatable. */
+int fk_grants_v1_claim(fk_grants_t *self, const char *client_token, const fk_origin_t *origin,
+                       json_t **answer_p, fk_grant_error_t *err);
+
+/*  {B}report/ without a bearer: store body's alias_reports for the client
+    of client_token (as fk_grants_report). An alias_reports key or
+    alias_id the client's configuration does not have fails with "Error
+    creating configuration" (§5.7). */
+int fk_grants_v1_report(fk_grants_t *self, const char *client_token, const json_t *body,
+                        json_t **answer_p, fk_grant_error_t *err);
+
+/*  The client_credentials grant (§5.9): OAuth errors (401 invalid_client
+    for an unknown client or wrong secret, 400 invalid_scope for a scope
+    the client lacks). scope may be NULL or empty (every scope of the
+    client). Answers {"access_token","token_type","expires_in","scope"}. */
+int fk_grants_client_credentials(fk_grants_t *self, const char *client_id,
+                                 const char *client_secret, const char *scope,
+                                 const fk_origin_t *origin, json_t **answer_p,
+                                 fk_grant_error_t *err);
+
+/*  Create the public client of a canonical manifest's identifier and
+    version (records app/<identifier>/<version>, client/<id>, ctoken/).
+    409 when it exists. *answer_p is {"identifier","version","client_id",
+    "client_token","node"}. */
+int fk_grants_app_create(fk_grants_t *self, const json_t *manifest, json_t **answer_p,
+                         fk_grant_error_t *err);
+
+/*  Every public client: an array of the rows fk_grants_app_create answers,
+    plus "created_ms", ordered by identifier and version. */
+json_t *fk_grants_apps(fk_grants_t *self);
+
+/*  Delete a public client and its client records. 404 unknown; 409 when
+    another node created it (only it may delete its records). *answer_p is
+    {"deleted":{"identifier","version"}}. */
+int fk_grants_app_delete(fk_grants_t *self, const char *identifier, const char *version,
+                         json_t **answer_p, fk_grant_error_t *err);
 
 /*  Delete expired codes, approvals, refresh tokens, revocations and redeem
     tokens written by this node. Returns how many were deleted, or a

@@ -237,9 +237,10 @@ fk_cli_find_words(int argc, char **argv, int *index, int max)
 }
 
 /*  Parse a command's arguments: the global options, the command's own
-    (own_options, NULL-terminated or NULL; each one found is passed to own), and zero or one operand
-   named operand (NULL: none). Returns S_CONTINUE to run the command, or an exit status (after
-    printing the usage for --help or a usage error). Allocates nothing. */
+    (own_options, NULL-terminated or NULL; each one found is passed to own), and the operands
+   named by operand (NULL: none; "A B": two; "X...": one or more). Returns S_CONTINUE to run the
+   command, or an exit status (after printing the usage for --help or a usage error). Allocates
+   nothing. */
 static int
 s_parse(s_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
         const struct option *own_options, const char *operand, s_opt_fn *own, void *data)
@@ -314,7 +315,11 @@ s_parse(s_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
         ctx->noperands++;
     }
 
-    int want = operand != NULL ? 1 : 0;
+    /*  "A B" names two operands, both required. */
+    int want = 0;
+    for (const char *p = operand; p != NULL; p = strchr(p + 1, ' ')) {
+        want++;
+    }
     /*  An operand named "X..." takes one or more. */
     bool many = operand != NULL && strstr(operand, "...") != NULL;
     if (ctx->noperands < want) {
@@ -1307,6 +1312,113 @@ fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
         printf("%s marked as left\n", ctx.operands[0]);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "MANIFEST_FILE", NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    const char *file = ctx.operands[0];
+    const char *name = strcmp(file, "-") == 0 ? "stdin" : file;
+    char *data = NULL;
+    size_t size = 0;
+    int err = s_read_file(file, S_MAX_FILE, &data, &size);
+    if (err != 0) {
+        s_fail("%s: %s", name, fk_strerror(err));
+        return EX_NOINPUT;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_request(&ctx, "POST", "/v1/apps", s_definition_type(file, data), data, size, name,
+                   &reply);
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        char *identifier = s_text(json_object_get(reply.json, "identifier"));
+        char *version = s_text(json_object_get(reply.json, "version"));
+        char *client_id = s_text(json_object_get(reply.json, "client_id"));
+        char *token = s_text(json_object_get(reply.json, "client_token"));
+        printf("created public client of %s %s\nclient_id:    %s\nclient_token: %s\n", identifier,
+               version, client_id, token);
+        free(identifier);
+        free(version);
+        free(client_id);
+        free(token);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    free(data);
+    return rc;
+}
+
+int
+fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const char *const header[] = {"IDENTIFIER", "VERSION", "CLIENT_ID", "CLIENT_TOKEN",
+                                         "NODE"};
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_request(&ctx, "GET", "/v1/apps", NULL, NULL, 0, NULL, &reply);
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        s_table_t table;
+        s_table_init(&table, 5);
+        s_table_header(&table, header);
+        size_t i;
+        const json_t *app;
+        json_array_foreach(reply.json, i, app)
+        {
+            char *cells[5];
+            cells[0] = s_text(json_object_get(app, "identifier"));
+            cells[1] = s_text(json_object_get(app, "version"));
+            cells[2] = s_text(json_object_get(app, "client_id"));
+            cells[3] = s_text(json_object_get(app, "client_token"));
+            cells[4] = s_text(json_object_get(app, "node"));
+            s_table_add(&table, cells, NULL);
+        }
+        s_table_print(&table);
+        s_table_fini(&table);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "IDENTIFIER VERSION", NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        char *identifier = fk_client_escape(ctx.client, ctx.operands[0]);
+        char *version = fk_client_escape(ctx.client, ctx.operands[1]);
+        char *path = fk_asprintf("/v1/apps/%s/%s", identifier, version);
+        rc = s_call(&ctx, "DELETE", path, NULL, NULL, 0, NULL, &reply);
+        free(path);
+        free(version);
+        free(identifier);
+    }
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        printf("deleted the public client of %s %s\n", ctx.operands[0], ctx.operands[1]);
     }
     fk_client_reply_clear(&reply);
     s_ctx_fini(&ctx);

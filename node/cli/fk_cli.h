@@ -108,6 +108,20 @@ int fk_cli_deny(const fk_cli_cmd_t *cmd, int argc, char **argv);
     $(fakts-node redeem-token create) is the token. */
 int fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  "apps create MANIFEST_FILE": POST /v1/apps with the file's bytes (a v1
+    or v2 manifest, YAML or JSON; "-" reads stdin): the public client of
+    its identifier and version, for {B}retrieve/. Prints the client_id and
+    the client token. */
+int fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "apps list": GET /v1/apps as a table IDENTIFIER VERSION CLIENT_ID
+    CLIENT_TOKEN NODE. */
+int fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "apps delete IDENTIFIER VERSION": DELETE /v1/apps/IDENTIFIER/VERSION
+    (on the node that created it). */
+int fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 /*  members: GET /v1/agent/members as a table (NAME ADDRESS STATUS
     INCARNATION). */
 int fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv);

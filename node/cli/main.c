@@ -40,6 +40,9 @@ static const fk_cli_cmd_t s_commands[] = {
     {"deny", fk_cli_deny, "USER_CODE"},
     {"redeem-token create", fk_cli_redeem_token_create,
      "[--expires-in-days N] [--max-redemptions N]"},
+    {"apps create", fk_cli_apps_create, "MANIFEST_FILE"},
+    {"apps list", fk_cli_apps_list, ""},
+    {"apps delete", fk_cli_apps_delete, "IDENTIFIER VERSION"},
 };
 
 #define S_NCOMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

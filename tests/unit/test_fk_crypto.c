@@ -43,6 +43,31 @@ Test(fk_crypto, uuid4_is_canonical_version_4)
     free(uuid);
 }
 
+Test(fk_crypto, uuid4_from_bytes_sets_version_and_variant_bits)
+{
+    unsigned char ones[16];
+    memset(ones, 0xff, sizeof ones);
+    char *uuid = fk_uuid4_from_bytes(ones);
+    cr_assert_str_eq(uuid, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    free(uuid);
+    unsigned char zeros[16] = {0};
+    uuid = fk_uuid4_from_bytes(zeros);
+    cr_assert_str_eq(uuid, "00000000-0000-4000-8000-000000000000");
+    free(uuid);
+}
+
+Test(fk_crypto, hmac_sha256_matches_rfc4231_case_2)
+{
+    unsigned char mac[32];
+    const char *data = "what do ya want for nothing?";
+    fk_hmac_sha256("Jefe", 4, data, strlen(data), mac);
+    static const unsigned char expected[32] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                               0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                               0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                               0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    cr_assert_arr_eq(mac, expected, sizeof expected);
+}
+
 Test(fk_crypto, b64url_round_trips_every_length)
 {
     unsigned char data[40];
