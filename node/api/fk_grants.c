@@ -1199,9 +1199,10 @@ fk_grants_on_forwarded(void *arg, const char *body, size_t len, char **reply_p, 
     if (!op || !origin.scheme || !origin.host || !origin.base || deadline_ms <= 0) {
         rc = -1;
     } else if (fk_clock_wall_ms() > deadline_ms) {
-        rc = s_fail(&err, 503, "temporarily_unavailable",
-                    "The request reached node %.64s after its requester gave up; try again",
-                    fk_store_node(self->store));
+        rc =
+            fk__grants_fail(&err, 503, "temporarily_unavailable",
+                            "The request reached node %.64s after its requester gave up; try again",
+                            fk_store_node(self->store));
     } else if (strcmp(op, "device_code") == 0) {
         rc = s_exchange_device_code(self, fk_json_str(request, "device_code"),
                                     fk_json_str(request, "client_id"), &origin, false, &answer,
