@@ -22,7 +22,7 @@ const char fk_config_usage[] =
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
-    "                        [--consistent-answers true|false]\n";
+    "                        [--consistent-answers true|false] [--ui-password-file FILE]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -45,6 +45,7 @@ typedef enum {
     S_RECONNECT_TIMEOUT,
     S_TOMBSTONE_TTL,
     S_CONSISTENT_ANSWERS,
+    S_UI_PASSWORD_FILE,
     S_COUNT
 } s_setting_t;
 
@@ -72,6 +73,7 @@ static const struct {
     [S_TOMBSTONE_TTL] = {"tombstone-ttl", "FAKTS_TOMBSTONE_TTL", "tombstone_ttl"},
     [S_CONSISTENT_ANSWERS] = {"consistent-answers", "FAKTS_CONSISTENT_ANSWERS",
                               "consistent_answers"},
+    [S_UI_PASSWORD_FILE] = {"ui-password-file", "FAKTS_UI_PASSWORD_FILE", "ui_password_file"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -388,6 +390,9 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     cfg->consistent_answers = strcmp(consistent, "true") == 0;
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
+    cfg->ui_password_file = value[S_UI_PASSWORD_FILE] && *value[S_UI_PASSWORD_FILE]
+                                ? fk_strdup(value[S_UI_PASSWORD_FILE])
+                                : NULL;
 
 done:
     for (int i = 0; i < S_COUNT; i++) {
@@ -413,6 +418,7 @@ fk_config_clear(fk_config_t *cfg)
     free(cfg->deployment_name);
     free(cfg->gossip);
     free(cfg->advertise);
+    free(cfg->ui_password_file);
     s_free_list(cfg->join, cfg->join_count);
     s_free_list(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);

@@ -36,6 +36,7 @@ typedef struct {
     int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */
     bool consistent_answers;     /* reconcile with a majority before every token answer */
     bool fsync_always;           /* fdatasync every commit instead of once a second */
+    char *ui_password_file;      /* file holding the web pages' operator password, or NULL */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*
