@@ -98,9 +98,11 @@
             block.append(head);
             const table = el("table");
             const thead = el("thead");
-            thead.append(row(["ID", "Service", "Aliases", "Tags"].map(function (h) {
-                return el("span", h);
-            })));
+            const heads = el("tr");
+            for (const h of ["ID", "Service", "Aliases", "Tags"]) {
+                heads.append(el("th", h));
+            }
+            thead.append(heads);
             const tbody = el("tbody");
             for (const s of list) {
                 const aliases = el("span");
