@@ -15,7 +15,8 @@ JOBS        ?= $(shell nproc)
 # Debian 12 packages the build, the tests and the benchmarks need.
 DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
         libssl-dev libcriterion-dev libmicrohttpd-dev libjansson-dev libyaml-dev \
-        libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3
+        libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3 \
+        chromium chromium-driver python3-selenium
 BENCH_DEPS := wrk nginx-light
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -40,32 +40,47 @@
 /*  Expired codes and tokens are swept this often. */
 #define S_SWEEP_EVERY_MS 60000
 
+/*  Read a secret kept in a file: its first line, at most 255 bytes.
+    Returns 0, -errno when the file cannot be opened, or FK_ECONFIG when
+    it is empty or unreadable. */
+static int
+s_read_secret(const char *path, char **secret_p)
+{
+    char buf[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0) {
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+    }
+    if (n <= 0 || !buf[0]) {
+        fk_error("agent: %s is empty or unreadable", path);
+        return FK_ECONFIG;
+    }
+    *secret_p = fk_strdup(buf);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return 0;
+}
+
 /*  The admin token file: read it, or create it (mode 0600) with the
     token from FAKTS_ADMIN_TOKEN or a fresh random one. */
 static int
 s_admin_token(const char *data_dir, char **token_p)
 {
     char *path = fk_asprintf("%s/admin-token", data_dir);
-    char buf[256];
-    int rc = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0) {
-            fk_error("agent: %s is empty or unreadable", path);
-            rc = FK_ECONFIG;
-        } else {
-            buf[n] = '\0';
-            buf[strcspn(buf, "\r\n")] = '\0';
-            *token_p = fk_strdup(buf);
-        }
+    int rc = s_read_secret(path, token_p);
+    if (rc != -ENOENT) {
         free(path);
         return rc;
     }
+    rc = 0;
     const char *given = getenv("FAKTS_ADMIN_TOKEN");
     char *token = given && *given ? fk_strdup(given) : fk_random_urlsafe(32);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         fk_error("agent: cannot create %s: %s", path, fk_strerror(-errno));
         rc = -errno;
@@ -163,9 +178,11 @@ s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
             "  Gossip:       %s (others join with: fakts-node join %s)\n"
             "  Admin token:  %s/admin-token (mode 0600)\n"
             "  Services dir: %s (SIGHUP re-reads it)\n"
-            "  Approve an app: fakts-node codes, then fakts-node approve USER_CODE\n"
+            "  Approve an app: open the link it prints, or %s/ui/ (log in with the admin\n"
+            "                  token%s); or fakts-node codes, then fakts-node approve USER_CODE\n"
             "                  (add --data-dir %s when run elsewhere)\n",
-            cfg->node, url, url, gossip, gossip, cfg->data_dir, cfg->services_dir, cfg->data_dir);
+            cfg->node, url, url, gossip, gossip, cfg->data_dir, cfg->services_dir, url,
+            cfg->ui_password_file ? " or the operator password" : "", cfg->data_dir);
     fflush(stdout);
     free(url);
 }
@@ -295,6 +312,7 @@ fk_agent_main(int argc, char **argv)
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
+    char *ui_password = NULL;
     char *http_addr = NULL;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
@@ -317,6 +335,23 @@ fk_agent_main(int argc, char **argv)
     if ((rc = s_admin_token(cfg.data_dir, &admin)) != 0) {
         fprintf(stderr, "fakts-node agent: no admin token: %s\n", fk_strerror(rc));
         goto done;
+    }
+    if (cfg.ui_password_file) {
+        rc = s_read_secret(cfg.ui_password_file, &ui_password);
+        if (rc == 0 && strlen(ui_password) < 8) {
+            fprintf(stderr,
+                    "fakts-node agent: ui-password-file %s: the password needs at least 8 "
+                    "characters\n",
+                    cfg.ui_password_file);
+            status = EX_CONFIG;
+            goto done;
+        }
+        if (rc) {
+            fprintf(stderr, "fakts-node agent: ui-password-file %s: %s\n", cfg.ui_password_file,
+                    rc == FK_ECONFIG ? "empty or unreadable" : fk_strerror(rc));
+            status = EX_CONFIG;
+            goto done;
+        }
     }
     if ((rc = s_signer(store, &signer)) != 0) {
         fprintf(stderr, "fakts-node agent: no signing key: %s\n", fk_strerror(rc));
@@ -372,6 +407,7 @@ fk_agent_main(int argc, char **argv)
                               .grants = grants,
                               .cluster = cluster,
                               .admin_token = admin,
+                              .ui_password = ui_password,
                               .public_url = cfg.public_url,
                               .deployment_name = cfg.deployment_name,
                               .data_dir = cfg.data_dir,
@@ -406,6 +442,10 @@ done:
     /*  The beacon stops first: no listener is sent to a stopping node. */
     fk_beacon_destroy(&beacon);
     free(admin);
+    if (ui_password) {
+        OPENSSL_cleanse(ui_password, strlen(ui_password));
+    }
+    free(ui_password);
     free(http_addr);
     fk_http_destroy(&http);
     fk_api_destroy(&api);

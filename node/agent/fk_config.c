@@ -23,7 +23,7 @@ const char fk_config_usage[] =
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
-    "                        [--consistent-answers true|false]\n"
+    "                        [--consistent-answers true|false] [--ui-password-file FILE]\n"
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
     "                        [--beacon-port PORT]\n";
 
@@ -51,6 +51,7 @@ typedef enum {
     S_BEACON,
     S_BEACON_INTERVAL,
     S_BEACON_PORT,
+    S_UI_PASSWORD_FILE,
     S_COUNT
 } s_setting_t;
 
@@ -81,6 +82,7 @@ static const struct {
     [S_BEACON] = {"beacon", "FAKTS_BEACON", "beacon"},
     [S_BEACON_INTERVAL] = {"beacon-interval", "FAKTS_BEACON_INTERVAL", "beacon_interval"},
     [S_BEACON_PORT] = {"beacon-port", "FAKTS_BEACON_PORT", "beacon_port"},
+    [S_UI_PASSWORD_FILE] = {"ui-password-file", "FAKTS_UI_PASSWORD_FILE", "ui_password_file"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -437,6 +439,9 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     }
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
+    cfg->ui_password_file = value[S_UI_PASSWORD_FILE] && *value[S_UI_PASSWORD_FILE]
+                                ? fk_strdup(value[S_UI_PASSWORD_FILE])
+                                : NULL;
 
 done:
     for (int i = 0; i < S_COUNT; i++) {
@@ -462,6 +467,7 @@ fk_config_clear(fk_config_t *cfg)
     free(cfg->deployment_name);
     free(cfg->gossip);
     free(cfg->advertise);
+    free(cfg->ui_password_file);
     s_free_list(cfg->join, cfg->join_count);
     s_free_list(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);

@@ -39,6 +39,7 @@ typedef struct {
     bool beacon;                 /* broadcast the Fakts URL on the LAN (fk_beacon) */
     unsigned beacon_interval_s;  /* seconds between two beacon rounds */
     uint16_t beacon_port;        /* UDP port the beacon broadcasts to */
+    char *ui_password_file;      /* file holding the web pages' operator password, or NULL */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

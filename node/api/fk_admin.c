@@ -275,17 +275,27 @@ s_member_row(void *arg, const char *name, fk_store_member_status_t status, const
     return 0;
 }
 
-static void
-s_members(fk_api_t *self, fk_http_req_t *req)
+json_t *
+fk__admin_members(fk_api_t *self)
 {
     fk_store_txn_t *txn;
     if (fk_store_read_begin(self->store, &txn) != 0) {
-        s_error(self, req, 500, "internal", "cannot read the store");
-        return;
+        return NULL;
     }
     json_t *rows = json_array();
     fk_store_members(txn, s_member_row, rows);
     fk_store_txn_end(&txn);
+    return rows;
+}
+
+static void
+s_members(fk_api_t *self, fk_http_req_t *req)
+{
+    json_t *rows = fk__admin_members(self);
+    if (!rows) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
     fk__api_respond(self, req, 200, rows);
 }
 

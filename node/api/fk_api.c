@@ -41,6 +41,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->consistent_answers = opts->consistent_answers;
     self->rates = json_object();
     pthread_mutex_init(&self->lock, NULL);
+    self->ui = fk__ui_new(opts->ui_password);
     return self;
 }
 
@@ -59,6 +60,7 @@ fk_api_destroy(fk_api_t **self_p)
     free(self->http_addr);
     json_decref(self->rates);
     pthread_mutex_destroy(&self->lock);
+    fk__ui_destroy(&self->ui);
     free(self);
     *self_p = NULL;
 }
@@ -221,7 +223,7 @@ void
 fk_api_handle(void *arg, fk_http_req_t *req)
 {
     fk_api_t *self = arg;
-    if (fk__fakts_route(self, req) || fk__admin_route(self, req)) {
+    if (fk__fakts_route(self, req) || fk__admin_route(self, req) || fk__ui_route(self, req)) {
         return;
     }
     fk__api_respond(self, req, 404,

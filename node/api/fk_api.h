@@ -1,15 +1,15 @@
 /*  fk_api - the answers plane: routes every HTTP request of a node to the
-    Fakts protocol (fk_fakts.c) or the operators' agent API (fk_admin.c),
-    and stamps every answer with the view it was composed from.
+    Fakts protocol (fk_fakts.c), the operators' agent API (fk_admin.c) or
+    the operators' web pages (fk_ui.c), and stamps every JSON answer with
+    the view it was composed from.
 
     Threads: fk_api_handle is called concurrently from the HTTP threads;
     the api object is immutable after fk_api_new apart from its rate-limit
-    table, which has its own lock. */
+    table and the web pages' session table, each with its own lock. */
 
 #ifndef FK_API_H_INCLUDED
 #define FK_API_H_INCLUDED
 
-#include "fk_cluster.h"
 #include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
@@ -21,7 +21,8 @@ typedef struct {
     fk_store_t *store;           /* borrowed */
     fk_grants_t *grants;         /* borrowed */
     fk_cluster_t *cluster;       /* borrowed: join, leave, force-leave */
-    const char *admin_token;     /* required on /v1/ (copied) */
+    const char *admin_token;     /* required on /v1/, logs in to the web pages (copied) */
+    const char *ui_password;     /* also logs in to the web pages, or NULL (copied) */
     const char *public_url;      /* base URL of answers, or NULL to follow Host (copied) */
     const char *deployment_name; /* discovery "name" and self.deployment_name (copied) */
     const char *data_dir;        /* reported by /v1/agent/info (copied) */

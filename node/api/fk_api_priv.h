@@ -1,5 +1,6 @@
 /*  fk_api_priv - what the api module's files share and nothing else may
-    use: the api object, origins, forms and the error answers. */
+    use: the api object, origins, forms, the error answers, and the web
+    pages' state and embedded files. */
 
 #ifndef FK_API_PRIV_H_INCLUDED
 #define FK_API_PRIV_H_INCLUDED
@@ -8,6 +9,10 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+/*  The web pages' state: operator sessions (fk_ui.c). */
+typedef struct fk__ui fk__ui_t;
 
 struct fk_api {
     fk_store_t *store;          /* borrowed */
@@ -24,6 +29,7 @@ struct fk_api {
     bool consistent_answers;    /* quorum round before every token answer */
     pthread_mutex_t lock;       /* guards rates */
     json_t *rates;              /* "<bucket>|<ip>" -> [window start ms, count] */
+    fk__ui_t *ui;               /* web page sessions and the operator password */
 };
 
 /*  The origin of a request; strings live in buf (owned by the caller's
@@ -66,5 +72,31 @@ int fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *
 
 /*  The agent API routes (/v1/...); returns false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
+
+/*  The member table as /v1/agent/members answers it: a new array of
+    {"name","addr","status","incarnation"} in name order, or NULL when the
+    store cannot be read. */
+json_t *fk__admin_members(fk_api_t *self);
+
+/*  Create the web pages' state; password is the operator password that
+    logs in besides the admin token, or NULL (copied). Aborts on OOM. */
+fk__ui_t *fk__ui_new(const char *password);
+
+/*  Free; sets *ui_p to NULL. Safe on NULL. */
+void fk__ui_destroy(fk__ui_t **ui_p);
+
+/*  The web pages (/, /ui/..., /configure/..., /device, the v1
+    {B}configure/ link); returns false when the path is not one. */
+bool fk__ui_route(fk_api_t *self, fk_http_req_t *req);
+
+/*  A file of node/api/ui/, embedded at build time (ui/embed.cmake). */
+typedef struct {
+    const char *name;          /* file name, e.g. "approve.html" */
+    const unsigned char *data; /* its bytes, followed by a NUL */
+    size_t len;                /* bytes without that NUL */
+} fk__ui_asset_t;
+
+/*  Every embedded file; the last entry has name NULL. */
+extern const fk__ui_asset_t fk__ui_assets[];
 
 #endif

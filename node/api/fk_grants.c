@@ -559,6 +559,53 @@ s_by_created(const void *a, const void *b)
     return (ta > tb) - (ta < tb);
 }
 
+/*  The operators' view of one code record (key is its store key): what
+    the app asks for and what approving it now would give. Adds "decision"
+    ("approved", "denied" or null while pending) and "created_ms". */
+static json_t *
+s_code_row(fk_store_txn_t *txn, const json_t *code, const char *key, int64_t now)
+{
+    char *approval_key = fk_asprintf("approval/%s", key + strlen("code/"));
+    json_t *approval = fk__grants_get(txn, approval_key);
+    free(approval_key);
+    const json_t *manifest = json_object_get(code, "manifest");
+    json_t *composed = fk__grants_compose(txn, manifest, NULL);
+    json_t *instances = json_object();
+    const char *req_key;
+    json_t *instance;
+    json_object_foreach(json_object_get(composed, "instances"), req_key, instance)
+    {
+        json_object_set(instances, req_key, json_object_get(instance, "identifier"));
+    }
+    json_t *requirements = json_array();
+    size_t j;
+    json_t *req;
+    json_array_foreach(json_object_get(manifest, "requirements"), j, req)
+    {
+        json_array_append_new(requirements,
+                              json_pack("{s:O, s:O, s:O, s:O}", "key", json_object_get(req, "key"),
+                                        "service", json_object_get(req, "service"), "optional",
+                                        json_object_get(req, "optional"), "description",
+                                        json_object_get(req, "description")));
+    }
+    const char *dialect = fk_json_str(code, "dialect");
+    int64_t expires = fk_json_int(code, "expires_ms", 0);
+    json_t *row = json_pack(
+        "{s:O, s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:o, s:I, s:o, s:I}", "user_code",
+        json_object_get(code, "user_code"), "dialect", dialect ? dialect : "v2", "identifier",
+        json_object_get(manifest, "identifier"), "version", json_object_get(manifest, "version"),
+        "title", json_object_get(manifest, "title"), "description",
+        json_object_get(manifest, "description"), "logo", json_object_get(manifest, "logo"),
+        "scopes", json_object_get(manifest, "scopes"), "requirements", requirements, "statuses",
+        json_object_get(composed, "statuses"), "instances", instances, "expires_in",
+        (json_int_t)((expires - now) / 1000), "decision",
+        approval ? json_incref(json_object_get(approval, "decision")) : json_null(), "created_ms",
+        (json_int_t)fk_json_int(code, "created_ms", 0));
+    json_decref(composed);
+    json_decref(approval);
+    return row;
+}
+
 json_t *
 fk_grants_pending(fk_grants_t *self)
 {
@@ -575,44 +622,14 @@ fk_grants_pending(fk_grants_t *self)
     for (size_t i = 0; i + 1 < json_array_size(scan.list); i += 2) {
         json_t *code = json_array_get(scan.list, i);
         const char *key = json_string_value(json_array_get(scan.list, i + 1));
-        int64_t expires = fk_json_int(code, "expires_ms", 0);
-        char *approval_key = fk_asprintf("approval/%s", key + strlen("code/"));
-        json_t *approval = fk__grants_get(txn, approval_key);
-        free(approval_key);
-        if (expires <= now || approval) {
-            json_decref(approval);
+        if (fk_json_int(code, "expires_ms", 0) <= now) {
             continue;
         }
-        const json_t *manifest = json_object_get(code, "manifest");
-        json_t *composed = fk__grants_compose(txn, manifest, NULL);
-        json_t *instances = json_object();
-        const char *req_key;
-        json_t *instance;
-        json_object_foreach(json_object_get(composed, "instances"), req_key, instance)
-        {
-            json_object_set(instances, req_key, json_object_get(instance, "identifier"));
+        json_t *row = s_code_row(txn, code, key, now);
+        if (json_is_null(json_object_get(row, "decision"))) {
+            json_array_append(rows, row);
         }
-        json_t *requirements = json_array();
-        size_t j;
-        json_t *req;
-        json_array_foreach(json_object_get(manifest, "requirements"), j, req)
-        {
-            json_array_append_new(requirements,
-                                  json_pack("{s:O, s:O, s:O}", "key", json_object_get(req, "key"),
-                                            "service", json_object_get(req, "service"), "optional",
-                                            json_object_get(req, "optional")));
-        }
-        json_array_append_new(
-            rows, json_pack("{s:O, s:s, s:O, s:O, s:O, s:o, s:O, s:o, s:I, s:I}", "user_code",
-                            json_object_get(code, "user_code"), "dialect",
-                            fk_json_str(code, "dialect") ? fk_json_str(code, "dialect") : "v2",
-                            "identifier", json_object_get(manifest, "identifier"), "version",
-                            json_object_get(manifest, "version"), "scopes",
-                            json_object_get(manifest, "scopes"), "requirements", requirements,
-                            "statuses", json_object_get(composed, "statuses"), "instances",
-                            instances, "expires_in", (json_int_t)((expires - now) / 1000),
-                            "created_ms", (json_int_t)fk_json_int(code, "created_ms", 0)));
-        json_decref(composed);
+        json_decref(row);
     }
     fk_store_txn_end(&txn);
     json_decref(scan.list);
@@ -626,6 +643,7 @@ fk_grants_pending(fk_grants_t *self)
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_deep_copy(sorted[i]);
         json_object_del(row, "created_ms");
+        json_object_del(row, "decision");
         json_array_append_new(out, row);
     }
     free(sorted);
@@ -643,6 +661,25 @@ s_find_user_code(fk_store_txn_t *txn, const char *user_code)
     s_code_scan_t scan = {.user_code = normal, .txn = txn};
     fk_store_scan(txn, "code/", s_scan_codes, &scan);
     return scan.found;
+}
+
+json_t *
+fk_grants_code(fk_grants_t *self, const char *user_code)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        return NULL;
+    }
+    int64_t now = fk_clock_wall_ms();
+    json_t *row = NULL;
+    json_t *code = s_find_user_code(txn, user_code);
+    if (code && fk_json_int(code, "expires_ms", 0) > now) {
+        row = s_code_row(txn, code, fk_json_str(code, "_key"), now);
+        json_object_del(row, "created_ms");
+    }
+    json_decref(code);
+    fk_store_txn_end(&txn);
+    return row;
 }
 
 int

@@ -86,10 +86,19 @@ json_t *fk_grants_jwks(fk_grants_t *self);
 int fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *request,
                         json_t **answer_p, fk_grant_error_t *err);
 
-/*  The pending codes, for operators: an array of {"user_code",
-    "identifier","version","scopes","requirements","statuses","instances",
-    "expires_in"}, oldest first. */
+/*  The pending codes, for operators: an array of {"user_code","dialect",
+    "identifier","version","title","description","logo","scopes",
+    "requirements":[{"key","service","optional","description"}],
+    "statuses","instances","expires_in"}, oldest first. Codes already
+    decided or expired are left out. The manifest's strings are the app's
+    own: whoever shows them must escape them. */
 json_t *fk_grants_pending(fk_grants_t *self);
+
+/*  One unexpired code by its user code (as fk_grants_decide takes it), for
+    the approval page: the fk_grants_pending row plus "decision", null
+    while pending, else "approved" or "denied". NULL when unknown, expired,
+    already exchanged or the store cannot be read. Caller decrefs. */
+json_t *fk_grants_code(fk_grants_t *self, const char *user_code);
 
 /*  Record the operator's decision on a pending code. approve false denies.
     declined lists optional requirement keys to decline (may be NULL).

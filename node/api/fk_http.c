@@ -66,6 +66,12 @@ fk_http_header(const fk_http_req_t *req, const char *name)
 }
 
 const char *
+fk_http_cookie(const fk_http_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *
 fk_http_query(const fk_http_req_t *req, const char *name)
 {
     const char *value = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);

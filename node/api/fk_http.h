@@ -51,6 +51,10 @@ const char *fk_http_path(const fk_http_req_t *req);
 /*  A request header (case-insensitive name), or NULL. */
 const char *fk_http_header(const fk_http_req_t *req, const char *name);
 
+/*  A cookie of the request's Cookie header (parsed by libmicrohttpd), or
+    NULL. */
+const char *fk_http_cookie(const fk_http_req_t *req, const char *name);
+
 /*  A query-string argument, decoded; "" when present without a value;
     NULL when absent. */
 const char *fk_http_query(const fk_http_req_t *req, const char *name);

@@ -25,7 +25,8 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_RATE_TOKEN",
                                     "FAKTS_BEACON",
                                     "FAKTS_BEACON_INTERVAL",
-                                    "FAKTS_BEACON_PORT"};
+                                    "FAKTS_BEACON_PORT",
+                                    "FAKTS_UI_PASSWORD_FILE"};
 
 static void
 s_setup(void)
@@ -111,6 +112,30 @@ Test(fk_config, flag_beats_environment_beats_file)
     cr_assert_str_eq(cfg.deployment_name, "file-deploy", "the file beats the default");
     cr_assert_eq(cfg.max_body, 1000);
     cr_assert_str_eq(cfg.config_file, path);
+    fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, ui_password_file_from_each_source)
+{
+    char *path = s_write_config("ui_password_file: /from/file\n");
+    fk_config_t cfg;
+    char err[256];
+    const char *plain[] = {"agent", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, plain), 0, "%s", err);
+    cr_assert_null(cfg.ui_password_file, "no password file unless one is set");
+    fk_config_clear(&cfg);
+    const char *with_file[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert_str_eq(cfg.ui_password_file, "/from/file");
+    fk_config_clear(&cfg);
+    setenv("FAKTS_UI_PASSWORD_FILE", "/from/env", 1);
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert_str_eq(cfg.ui_password_file, "/from/env", "the environment beats the file");
+    fk_config_clear(&cfg);
+    const char *with_flag[] = {"agent", "--config", path, "--ui-password-file", "/from/flag", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 5, with_flag), 0, "%s", err);
+    cr_assert_str_eq(cfg.ui_password_file, "/from/flag", "the flag beats the environment");
     fk_config_clear(&cfg);
     free(path);
 }

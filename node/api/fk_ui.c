@@ -1,0 +1,945 @@
+/*  fk_ui - the operators' web pages, served by every node (docs/API.md,
+    "Web pages"):
+
+      /configure/<code>   the approval page an app's link opens (v2
+                          verification_uri_complete, fakts-next 3.x/4.x)
+      /lok/f/configure/?device_code=<code>   the fakts-next 2.x link: a
+                          redirect to /configure/<code>
+      /device, /configure/   "enter your code" (fakts-next 4.x prints /device)
+      /ui/                the dashboard: members, services per node, codes
+      /ui/login, /ui/logout, /ui/api/dashboard, /ui/static/<file>
+
+    Pages are templates embedded from node/api/ui/ at build time. A
+    template's {{name}} takes a string HTML-escaped, {{{name}}} takes markup
+    this file rendered from other templates; every string that comes from
+    an app's manifest, a service definition or a request goes through
+    {{name}}, so nothing an app sends can become markup. The dashboard
+    fills itself with textContent from /ui/api/dashboard (dashboard.js).
+
+    Login takes the admin token or the operator password and opens a
+    session: 256 random bits in an HttpOnly, SameSite=Strict cookie, kept
+    in a bounded in-memory table for 12 hours. Every state-changing POST
+    needs that session, the CSRF token bound to it (a hidden form field)
+    and, when the browser sends one, an Origin (else Referer) equal to the
+    node's own origin. Every page forbids framing and inline script. */
+
+#include "fk_api_priv.h"
+
+#include "fk_catalog.h"
+#include "fk_clock.h"
+#include "fk_crypto.h"
+#include "fk_json.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*  Sessions live this long from login; the table holds this many, and a
+    login with the table full ends the session closest to its end. */
+#define S_SESSION_TTL_MS (12LL * 3600 * 1000)
+#define S_SESSIONS_MAX 64
+/*  Hex digits of a session id and of a CSRF token: 256 bits each. */
+#define S_SECRET_HEX 64
+/*  Login attempts per minute per address. */
+#define S_LOGIN_PER_MIN 10
+/*  Longest code accepted in a URL; real ones have 8 (v1) or 10 (v2). */
+#define S_CODE_MAX 32
+
+#define S_COOKIE "fakts_session"
+
+/*  No inline script or style, nothing from elsewhere but an app's logo
+    (an <img>, never fetched by the node), no framing, forms post here. */
+#define S_CSP                                                                                      \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' http: https:; "       \
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+typedef struct {
+    char id[S_SECRET_HEX + 1];   /* the cookie's value */
+    char csrf[S_SECRET_HEX + 1]; /* the token its forms carry */
+    int64_t expires_ms;          /* monotonic; 0 for a free slot */
+} s_session_t;
+
+struct fk__ui {
+    char *password;                       /* operator password, or NULL */
+    pthread_mutex_t lock;                 /* guards sessions */
+    s_session_t sessions[S_SESSIONS_MAX]; /* live sessions */
+};
+
+/*  The session a request came with: a copy, so no lock is held while the
+    page is built. */
+typedef struct {
+    bool valid;                  /* the cookie named a live session */
+    char id[S_SECRET_HEX + 1];   /* its id */
+    char csrf[S_SECRET_HEX + 1]; /* its CSRF token */
+} s_auth_t;
+
+fk__ui_t *
+fk__ui_new(const char *password)
+{
+    fk__ui_t *ui = fk_calloc(1, sizeof *ui);
+    ui->password = password && *password ? fk_strdup(password) : NULL;
+    pthread_mutex_init(&ui->lock, NULL);
+    return ui;
+}
+
+void
+fk__ui_destroy(fk__ui_t **ui_p)
+{
+    if (!ui_p || !*ui_p) {
+        return;
+    }
+    fk__ui_t *ui = *ui_p;
+    if (ui->password) {
+        OPENSSL_cleanse(ui->password, strlen(ui->password));
+    }
+    free(ui->password);
+    OPENSSL_cleanse(ui->sessions, sizeof ui->sessions);
+    pthread_mutex_destroy(&ui->lock);
+    free(ui);
+    *ui_p = NULL;
+}
+
+/*  ---------------------------------------------------------------------
+    Sessions
+    --------------------------------------------------------------------- */
+
+static void
+s_session_open(fk__ui_t *ui, s_auth_t *auth)
+{
+    char *id = fk_random_hex(S_SECRET_HEX);
+    char *csrf = fk_random_hex(S_SECRET_HEX);
+    int64_t now = fk_clock_mono_ms();
+    pthread_mutex_lock(&ui->lock);
+    s_session_t *slot = &ui->sessions[0];
+    for (int i = 0; i < S_SESSIONS_MAX; i++) {
+        s_session_t *s = &ui->sessions[i];
+        if (s->expires_ms <= now) {
+            slot = s;
+            break;
+        }
+        if (s->expires_ms < slot->expires_ms) {
+            slot = s;
+        }
+    }
+    memcpy(slot->id, id, sizeof slot->id);
+    memcpy(slot->csrf, csrf, sizeof slot->csrf);
+    slot->expires_ms = now + S_SESSION_TTL_MS;
+    pthread_mutex_unlock(&ui->lock);
+    auth->valid = true;
+    memcpy(auth->id, id, sizeof auth->id);
+    memcpy(auth->csrf, csrf, sizeof auth->csrf);
+    free(id);
+    free(csrf);
+}
+
+/*  Find the request's session. Every live slot is compared in constant
+    time, so the answer's timing says nothing about near misses. */
+static void
+s_session_find(fk__ui_t *ui, fk_http_req_t *req, s_auth_t *auth)
+{
+    memset(auth, 0, sizeof *auth);
+    const char *cookie = fk_http_cookie(req, S_COOKIE);
+    if (!cookie || strlen(cookie) != S_SECRET_HEX) {
+        return;
+    }
+    int64_t now = fk_clock_mono_ms();
+    pthread_mutex_lock(&ui->lock);
+    for (int i = 0; i < S_SESSIONS_MAX; i++) {
+        s_session_t *s = &ui->sessions[i];
+        if (s->expires_ms > now && fk_secret_equal(cookie, s->id)) {
+            auth->valid = true;
+            memcpy(auth->id, s->id, sizeof auth->id);
+            memcpy(auth->csrf, s->csrf, sizeof auth->csrf);
+        }
+    }
+    pthread_mutex_unlock(&ui->lock);
+}
+
+static void
+s_session_close(fk__ui_t *ui, const s_auth_t *auth)
+{
+    pthread_mutex_lock(&ui->lock);
+    for (int i = 0; i < S_SESSIONS_MAX; i++) {
+        s_session_t *s = &ui->sessions[i];
+        if (s->expires_ms && fk_secret_equal(auth->id, s->id)) {
+            OPENSSL_cleanse(s, sizeof *s);
+        }
+    }
+    pthread_mutex_unlock(&ui->lock);
+}
+
+/*  ---------------------------------------------------------------------
+    Templates
+    --------------------------------------------------------------------- */
+
+static const fk__ui_asset_t *
+s_asset(const char *name)
+{
+    for (const fk__ui_asset_t *a = fk__ui_assets; a->name; a++) {
+        if (strcmp(a->name, name) == 0) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+/*  A growing string; data is always NUL-terminated once anything was
+    added. */
+typedef struct {
+    char *data; /* the text */
+    size_t len; /* bytes in it */
+    size_t cap; /* bytes allocated */
+} s_buf_t;
+
+static void
+s_add(s_buf_t *buf, const char *text, size_t len)
+{
+    if (buf->len + len + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 1024;
+        while (cap < buf->len + len + 1) {
+            cap *= 2;
+        }
+        buf->data = fk_realloc(buf->data, cap);
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, text, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+}
+
+static void
+s_add_str(s_buf_t *buf, const char *text)
+{
+    s_add(buf, text, strlen(text));
+}
+
+/*  The buffer's text as a fresh string (the buffer is left empty). */
+static char *
+s_take(s_buf_t *buf)
+{
+    char *text = buf->data ? buf->data : fk_strdup("");
+    memset(buf, 0, sizeof *buf);
+    return text;
+}
+
+static void
+s_escape(s_buf_t *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        switch (*p) {
+        case '&':
+            s_add_str(out, "&amp;");
+            break;
+        case '<':
+            s_add_str(out, "&lt;");
+            break;
+        case '>':
+            s_add_str(out, "&gt;");
+            break;
+        case '"':
+            s_add_str(out, "&quot;");
+            break;
+        case '\'':
+            s_add_str(out, "&#39;");
+            break;
+        default:
+            s_add(out, p, 1);
+        }
+    }
+}
+
+/*  Render the template name with vars (an object of strings; a missing or
+    non-string value renders empty). Returns a fresh string. */
+static char *
+s_render(const char *name, const json_t *vars)
+{
+    const fk__ui_asset_t *asset = s_asset(name);
+    s_buf_t out = {0};
+    const char *p = asset ? (const char *)asset->data : "";
+    const char *end = p + (asset ? asset->len : 0);
+    while (p < end) {
+        const char *open = memmem(p, (size_t)(end - p), "{{", 2);
+        if (!open) {
+            s_add(&out, p, (size_t)(end - p));
+            break;
+        }
+        s_add(&out, p, (size_t)(open - p));
+        bool raw = open + 2 < end && open[2] == '{';
+        const char *start = open + (raw ? 3 : 2);
+        const char *close = memmem(start, (size_t)(end - start), raw ? "}}}" : "}}", raw ? 3 : 2);
+        if (!close) {
+            s_add(&out, open, (size_t)(end - open));
+            break;
+        }
+        char *var = fk_strndup(start, (size_t)(close - start));
+        const char *value = fk_json_str(vars, var);
+        if (value && raw) {
+            s_add_str(&out, value);
+        } else if (value) {
+            s_escape(&out, value);
+        }
+        free(var);
+        p = close + (raw ? 3 : 2);
+    }
+    /*  A fragment's closing newline would stop CSS :empty from matching
+        the list it fills. */
+    while (out.len > 0 && out.data[out.len - 1] == '\n') {
+        out.data[--out.len] = '\0';
+    }
+    return s_take(&out);
+}
+
+/*  Render name with vars and steal vars. */
+static char *
+s_render_new(const char *name, json_t *vars)
+{
+    char *text = s_render(name, vars);
+    json_decref(vars);
+    return text;
+}
+
+/*  ---------------------------------------------------------------------
+    Answers
+    --------------------------------------------------------------------- */
+
+static void
+s_security_headers(fk_http_req_t *req, bool cacheable)
+{
+    fk_http_add_header(req, "Content-Security-Policy", S_CSP);
+    fk_http_add_header(req, "X-Frame-Options", "DENY");
+    fk_http_add_header(req, "X-Content-Type-Options", "nosniff");
+    fk_http_add_header(req, "Referrer-Policy", "same-origin");
+    /*  Pages carry codes, members and tokens' fates: never cached. The
+        static files are revalidated, so a new binary's take effect. */
+    fk_http_add_header(req, "Cache-Control", cacheable ? "no-cache" : "no-store");
+}
+
+/*  Answer a page: content (a rendered fragment, taken) inside the layout,
+    with the navigation when the operator is logged in. */
+static void
+s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const s_auth_t *auth, const char *title,
+       char *content)
+{
+    char *nav = auth && auth->valid
+                    ? s_render_new("nav.html", json_pack("{s:s}", "csrf", auth->csrf))
+                    : fk_strdup("");
+    char *html = s_render_new("layout.html", json_pack("{s:s, s:s, s:s, s:s}", "title", title,
+                                                       "node", fk_store_node(self->store), "nav",
+                                                       nav, "content", content));
+    s_security_headers(req, false);
+    fk_http_respond(req, status, "text/html; charset=utf-8", html, strlen(html));
+    free(html);
+    free(nav);
+    free(content);
+}
+
+/*  A page with a heading and one message (errors, decisions). */
+static void
+s_message(fk_api_t *self, fk_http_req_t *req, unsigned status, const s_auth_t *auth,
+          const char *heading, const char *message)
+{
+    s_page(self, req, status, auth, heading,
+           s_render_new("message.html",
+                        json_pack("{s:s, s:s, s:s, s:s}", "heading", heading, "message", message,
+                                  "details", "", "kind", status < 400 ? "ok" : "error")));
+}
+
+static void
+s_redirect(fk_http_req_t *req, const char *location)
+{
+    s_security_headers(req, false);
+    fk_http_add_header(req, "Location", location);
+    fk_http_respond(req, 303, "text/plain; charset=utf-8", "See Other\n", 10);
+}
+
+static void
+s_json(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body)
+{
+    fk_http_add_header(req, "Content-Security-Policy", S_CSP);
+    fk_http_add_header(req, "X-Content-Type-Options", "nosniff");
+    fk_http_add_header(req, "Referrer-Policy", "same-origin");
+    fk__api_respond(self, req, status, body);
+}
+
+static bool
+s_is(fk_http_req_t *req, const char *method)
+{
+    return strcmp(fk_http_method(req), method) == 0;
+}
+
+static bool
+s_get_or_head(fk_http_req_t *req)
+{
+    return s_is(req, "GET") || s_is(req, "HEAD");
+}
+
+static void
+s_not_allowed(fk_api_t *self, fk_http_req_t *req, const char *allow)
+{
+    fk_http_add_header(req, "Allow", allow);
+    s_message(self, req, 405, NULL, "Method not allowed", "This page does not take that method.");
+}
+
+/*  ---------------------------------------------------------------------
+    Request checks
+    --------------------------------------------------------------------- */
+
+/*  A code as it may appear in a URL: letters, digits and '-', at most
+    S_CODE_MAX long. Anything else cannot be a code, and keeping it out
+    keeps Location headers and log lines clean. */
+static bool
+s_code_ok(const char *code)
+{
+    size_t len = strlen(code);
+    return len > 0 && len <= S_CODE_MAX
+           && strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+                  == len;
+}
+
+/*  Where a login may send the browser next: a path on this node, never
+    "//host" or "/\host" (both leave it) and nothing a header could split
+    on. */
+static const char *
+s_safe_next(const char *next)
+{
+    if (!next || next[0] != '/' || next[1] == '/' || next[1] == '\\' || strlen(next) > 200) {
+        return "/ui/";
+    }
+    for (const char *p = next; *p; p++) {
+        if ((unsigned char)*p < 0x21 || *p == 0x7f || *p == '\\') {
+            return "/ui/";
+        }
+    }
+    return next;
+}
+
+/*  Whether a state-changing request comes from this node's own pages: an
+    Origin header (else a Referer) must name this node's origin; a request
+    with neither passes this check (the CSRF token still applies). */
+static bool
+s_same_origin(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *origin = fk_http_header(req, "Origin");
+    const char *referer = origin ? NULL : fk_http_header(req, "Referer");
+    if (!origin && !referer) {
+        return true;
+    }
+    fk__api_origin_t o;
+    fk__api_origin(self, req, &o);
+    /*  The node's origin is its base URL up to the path (--public-url
+        may carry one). */
+    const char *base = o.origin.base;
+    const char *sep = strstr(base, "://");
+    size_t n = sep ? (size_t)(sep + 3 - base) + strcspn(sep + 3, "/") : strlen(base);
+    bool ok = false;
+    if (origin) {
+        ok = strlen(origin) == n && strncasecmp(origin, base, n) == 0;
+    } else {
+        ok = strncasecmp(referer, base, n) == 0 && (referer[n] == '/' || referer[n] == '\0');
+    }
+    fk__api_origin_clear(&o);
+    return ok;
+}
+
+static bool
+s_https(fk_api_t *self, fk_http_req_t *req)
+{
+    fk__api_origin_t o;
+    fk__api_origin(self, req, &o);
+    bool https = strcmp(o.origin.scheme, "https") == 0;
+    fk__api_origin_clear(&o);
+    return https;
+}
+
+/*  The form of a state-changing POST, once the session, the origin and
+    the CSRF token are checked; otherwise answers (401, 403, 413, 400) and
+    returns NULL. */
+static json_t *
+s_checked_form(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *again)
+{
+    if (!auth->valid) {
+        char *login = fk_asprintf("Your session has ended or you never logged in. Log in at "
+                                  "/ui/login, then open %s again.",
+                                  again);
+        s_message(self, req, 401, NULL, "Log in first", login);
+        free(login);
+        return NULL;
+    }
+    if (!s_same_origin(self, req)) {
+        fk_warn("ui: refused a cross-site POST to %s from %s", fk_http_path(req),
+                fk_http_peer(req));
+        s_message(self, req, 403, auth, "Cross-site request refused",
+                  "This form was sent from another site. Nothing was changed.");
+        return NULL;
+    }
+    if (fk_http_body_too_big(req)) {
+        s_message(self, req, 413, auth, "Request too large", "The form is over the body limit.");
+        return NULL;
+    }
+    size_t len = 0;
+    const char *body = fk_http_body(req, &len);
+    json_t *form = fk__api_form(body, len);
+    if (!form) {
+        s_message(self, req, 400, auth, "Malformed form",
+                  "The form could not be read (a field is repeated or unnamed).");
+        return NULL;
+    }
+    if (!fk_secret_equal(fk_json_str(form, "csrf"), auth->csrf)) {
+        fk_warn("ui: refused a POST to %s with a wrong CSRF token from %s", fk_http_path(req),
+                fk_http_peer(req));
+        s_message(self, req, 403, auth, "Form expired",
+                  "The form's security token does not match your session. Nothing was changed: "
+                  "reload the page and try again.");
+        json_decref(form);
+        return NULL;
+    }
+    return form;
+}
+
+/*  ---------------------------------------------------------------------
+    Login
+    --------------------------------------------------------------------- */
+
+static void
+s_login_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *next,
+             const char *error)
+{
+    s_page(self, req, status, NULL, "Log in",
+           s_render_new("login.html",
+                        json_pack("{s:s, s:s, s:s}", "next", s_safe_next(next), "error", error,
+                                  "password_hint",
+                                  self->ui->password ? " or the operator password" : "")));
+}
+
+static void
+s_login(fk_api_t *self, fk_http_req_t *req)
+{
+    if (s_get_or_head(req)) {
+        s_auth_t auth;
+        s_session_find(self->ui, req, &auth);
+        const char *next = fk_http_query(req, "next");
+        if (auth.valid) {
+            s_redirect(req, s_safe_next(next));
+        } else {
+            s_login_page(self, req, 200, next, "");
+        }
+        return;
+    }
+    if (!s_is(req, "POST")) {
+        s_not_allowed(self, req, "GET, POST");
+        return;
+    }
+    if (!fk__api_rate_ok(self, "ui-login", fk_http_peer(req), S_LOGIN_PER_MIN)) {
+        s_login_page(self, req, 429, NULL,
+                     "Too many login attempts from your address. Wait a minute and try again.");
+        return;
+    }
+    /*  A login form posted from another site would log the browser in to
+        the attacker's choice of session (login CSRF). */
+    if (!s_same_origin(self, req)) {
+        s_message(self, req, 403, NULL, "Cross-site request refused",
+                  "This login was sent from another site.");
+        return;
+    }
+    size_t len = 0;
+    const char *body = fk_http_body(req, &len);
+    json_t *form = fk_http_body_too_big(req) ? NULL : fk__api_form(body, len);
+    if (!form) {
+        s_login_page(self, req, 400, NULL, "The login form could not be read.");
+        return;
+    }
+    const char *secret = fk_json_str(form, "secret");
+    const char *next = fk_json_str(form, "next");
+    /*  Both comparisons always run: which secret matched must not show in
+        the timing either. */
+    bool token_ok = fk_secret_equal(secret, self->admin_token);
+    bool password_ok = fk_secret_equal(secret, self->ui->password);
+    if (!token_ok && !password_ok) {
+        fk_warn("ui: failed login from %s", fk_http_peer(req));
+        s_login_page(self, req, 401, next,
+                     "Wrong admin token or password. The admin token is the file admin-token "
+                     "in the node's data directory.");
+        json_decref(form);
+        return;
+    }
+    s_auth_t auth;
+    s_session_open(self->ui, &auth);
+    fk_info("ui: operator logged in from %s", fk_http_peer(req));
+    char *cookie =
+        fk_asprintf(S_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", auth.id,
+                    S_SESSION_TTL_MS / 1000, s_https(self, req) ? "; Secure" : "");
+    fk_http_add_header(req, "Set-Cookie", cookie);
+    free(cookie);
+    s_redirect(req, s_safe_next(next));
+    json_decref(form);
+}
+
+static void
+s_logout(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
+{
+    if (!s_is(req, "POST")) {
+        s_not_allowed(self, req, "POST");
+        return;
+    }
+    json_t *form = s_checked_form(self, req, auth, "the dashboard");
+    if (!form) {
+        return;
+    }
+    s_session_close(self->ui, auth);
+    fk_http_add_header(req, "Set-Cookie",
+                       S_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    s_redirect(req, "/ui/login");
+    json_decref(form);
+}
+
+/*  Send a browser without a session to the login, coming back to path. */
+static void
+s_to_login(fk_http_req_t *req, const char *path)
+{
+    char *location = fk_asprintf("/ui/login?next=%s", path);
+    s_redirect(req, location);
+    free(location);
+}
+
+/*  ---------------------------------------------------------------------
+    Approval
+    --------------------------------------------------------------------- */
+
+static char *
+s_requirements_html(const json_t *row)
+{
+    s_buf_t rows = {0};
+    const json_t *instances = json_object_get(row, "instances");
+    const json_t *statuses = json_object_get(row, "statuses");
+    size_t i;
+    json_t *req;
+    json_array_foreach(json_object_get(row, "requirements"), i, req)
+    {
+        const char *key = fk_json_str(req, "key");
+        bool optional = json_is_true(json_object_get(req, "optional"));
+        const char *instance = fk_json_str(instances, key);
+        const char *status = fk_json_str(statuses, key);
+        char *decline =
+            optional ? s_render_new("decline.html", json_pack("{s:s}", "key", key)) : fk_strdup("");
+        char *one = s_render_new(
+            "requirement.html",
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key", key, "service",
+                      fk_json_str(req, "service"), "description",
+                      fk_json_str(req, "description") ? fk_json_str(req, "description") : "",
+                      "need", optional ? "optional" : "required", "instance",
+                      instance ? instance : "none", "status", status ? status : "unknown",
+                      "decline", decline));
+        s_add_str(&rows, one);
+        free(one);
+        free(decline);
+    }
+    return rows.len ? s_take(&rows) : s_render("requirement-none.html", NULL);
+}
+
+static char *
+s_scopes_html(const json_t *row)
+{
+    s_buf_t chips = {0};
+    size_t i;
+    json_t *scope;
+    json_array_foreach(json_object_get(row, "scopes"), i, scope)
+    {
+        char *one =
+            s_render_new("scope.html", json_pack("{s:s}", "scope", json_string_value(scope)));
+        s_add_str(&chips, one);
+        free(one);
+    }
+    return s_take(&chips);
+}
+
+/*  The app's logo as an <img> only for an http(s) URL: anything else
+    (javascript:, data:) is not shown at all. The node never fetches it. */
+static char *
+s_logo_html(const json_t *row)
+{
+    const char *logo = fk_json_str(row, "logo");
+    if (!logo || (strncasecmp(logo, "https://", 8) != 0 && strncasecmp(logo, "http://", 7) != 0)) {
+        return fk_strdup("");
+    }
+    return s_render_new("logo.html", json_pack("{s:s}", "logo", logo));
+}
+
+static void
+s_approval_page(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *code)
+{
+    json_t *row = fk_grants_code(self->grants, code);
+    if (!row) {
+        char *message = fk_asprintf("There is no pending code %s: it is unknown, it expired, or "
+                                    "the app already received its configuration.",
+                                    code);
+        s_message(self, req, 404, auth, "Unknown code", message);
+        free(message);
+        return;
+    }
+    const char *decision = fk_json_str(row, "decision");
+    if (decision) {
+        char *message = fk_asprintf("Code %s was already %s. The app learns it at its next poll.",
+                                    fk_json_str(row, "user_code"), decision);
+        s_message(self, req, 200, auth, "Already decided", message);
+        free(message);
+        json_decref(row);
+        return;
+    }
+    const char *identifier = fk_json_str(row, "identifier");
+    const char *title = fk_json_str(row, "title");
+    char *requirements = s_requirements_html(row);
+    char *scopes = s_scopes_html(row);
+    char *logo = s_logo_html(row);
+    char *expires = fk_asprintf("%lld", fk_json_int(row, "expires_in", 0));
+    json_t *vars = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "code",
+        fk_json_str(row, "user_code"), "identifier", identifier, "title",
+        title ? title : identifier, "version", fk_json_str(row, "version"), "description",
+        fk_json_str(row, "description") ? fk_json_str(row, "description") : "", "logo", logo,
+        "scopes", scopes, "requirements", requirements, "expires_in", expires, "dialect",
+        fk_json_str(row, "dialect"), "csrf", auth->csrf, "action", fk_http_path(req));
+    char *title_text = fk_asprintf("Approve %s", identifier);
+    s_page(self, req, 200, auth, title_text, s_render_new("approve.html", vars));
+    free(title_text);
+    free(requirements);
+    free(scopes);
+    free(logo);
+    free(expires);
+    json_decref(row);
+}
+
+static void
+s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *code)
+{
+    char *again = fk_asprintf("/configure/%s", code);
+    json_t *form = s_checked_form(self, req, auth, again);
+    free(again);
+    if (!form) {
+        return;
+    }
+    const char *decision = fk_json_str(form, "decision");
+    bool approve = decision && strcmp(decision, "approve") == 0;
+    if (!approve && !(decision && strcmp(decision, "deny") == 0)) {
+        s_message(self, req, 400, auth, "Malformed form", "Choose Approve or Deny.");
+        json_decref(form);
+        return;
+    }
+    /*  A checked box "decline:<key>" declines that optional requirement;
+        fk_grants_decide refuses a required one. */
+    json_t *declined = json_array();
+    const char *name;
+    json_t *value;
+    json_object_foreach(form, name, value)
+    {
+        if (strncmp(name, "decline:", 8) == 0 && name[8]) {
+            json_array_append_new(declined, json_string(name + 8));
+        }
+    }
+    json_t *answer = NULL;
+    fk_grant_error_t err;
+    if (fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &err)
+        != 0) {
+        const char *heading = err.status == 404   ? "Unknown code"
+                              : err.status == 409 ? "Already decided"
+                              : err.status == 422 ? "A required service is missing"
+                                                  : "Not possible";
+        s_message(self, req, err.status, auth, heading, err.description);
+    } else {
+        s_buf_t rows = {0};
+        const char *key;
+        json_t *status;
+        json_object_foreach(json_object_get(answer, "statuses"), key, status)
+        {
+            char *one = s_render_new("status.html", json_pack("{s:s, s:s}", "key", key, "status",
+                                                              json_string_value(status)));
+            s_add_str(&rows, one);
+            free(one);
+        }
+        char *statuses = s_take(&rows);
+        char *message = fk_asprintf(approve ? "Code %s is approved: the app receives its "
+                                              "configuration at its next poll."
+                                            : "Code %s is denied: the app is told so at its next "
+                                              "poll.",
+                                    fk_json_str(answer, "user_code"));
+        s_page(self, req, 200, auth, approve ? "Approved" : "Denied",
+               s_render_new("message.html",
+                            json_pack("{s:s, s:s, s:s, s:s}", "heading",
+                                      approve ? "Approved" : "Denied", "message", message,
+                                      "details", statuses, "kind", approve ? "ok" : "denied")));
+        free(message);
+        free(statuses);
+    }
+    json_decref(answer);
+    json_decref(declined);
+    json_decref(form);
+}
+
+/*  /configure/<code>[/] */
+static void
+s_configure(fk_api_t *self, fk_http_req_t *req, const char *rest)
+{
+    char code[S_CODE_MAX + 2];
+    size_t len = strcspn(rest, "/");
+    if (len > S_CODE_MAX || (rest[len] && strcmp(rest + len, "/") != 0)) {
+        s_message(self, req, 404, NULL, "Unknown code", "That is not a code.");
+        return;
+    }
+    memcpy(code, rest, len);
+    code[len] = '\0';
+    if (!s_code_ok(code)) {
+        s_message(self, req, 404, NULL, "Unknown code", "That is not a code.");
+        return;
+    }
+    s_auth_t auth;
+    s_session_find(self->ui, req, &auth);
+    if (s_get_or_head(req)) {
+        if (!auth.valid) {
+            char *path = fk_asprintf("/configure/%s", code);
+            s_to_login(req, path);
+            free(path);
+        } else {
+            s_approval_page(self, req, &auth, code);
+        }
+    } else if (s_is(req, "POST")) {
+        s_decide(self, req, &auth, code);
+    } else {
+        s_not_allowed(self, req, "GET, POST");
+    }
+}
+
+/*  "Enter your code" (/device, /configure/), and where its form and the
+    fakts-next 2.x link ({B}configure/?device_code=) lead: the approval page
+    of that code. */
+static void
+s_enter_code(fk_api_t *self, fk_http_req_t *req, const char *param)
+{
+    if (!s_get_or_head(req)) {
+        s_not_allowed(self, req, "GET");
+        return;
+    }
+    const char *code = fk_http_query(req, param);
+    if (code && *code) {
+        if (!s_code_ok(code)) {
+            s_page(self, req, 404, NULL, "Enter your code",
+                   s_render_new("device.html", json_pack("{s:s}", "error",
+                                                         "That is not a code: codes have letters "
+                                                         "and digits only.")));
+            return;
+        }
+        char *location = fk_asprintf("/configure/%s", code);
+        s_redirect(req, location);
+        free(location);
+        return;
+    }
+    s_auth_t auth;
+    s_session_find(self->ui, req, &auth);
+    s_page(self, req, 200, &auth, "Enter your code",
+           s_render_new("device.html", json_pack("{s:s}", "error", "")));
+}
+
+/*  ---------------------------------------------------------------------
+    Dashboard
+    --------------------------------------------------------------------- */
+
+static void
+s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
+{
+    if (!auth->valid) {
+        s_json(self, req, 401,
+               json_pack("{s:s, s:s}", "error", "unauthorized", "message",
+                         "log in at /ui/login first"));
+        return;
+    }
+    json_t *members = fk__admin_members(self);
+    fk_store_txn_t *txn;
+    if (!members || fk_store_read_begin(self->store, &txn) != 0) {
+        json_decref(members);
+        s_json(self, req, 500,
+               json_pack("{s:s, s:s}", "error", "internal", "message", "cannot read the store"));
+        return;
+    }
+    json_t *services = fk_catalog_list(self->store, txn, false, true);
+    fk_store_txn_end(&txn);
+    s_json(self, req, 200,
+           json_pack("{s:s, s:o, s:o, s:o}", "node", fk_store_node(self->store), "members", members,
+                     "services", services, "codes", fk_grants_pending(self->grants)));
+}
+
+static void
+s_static(fk_api_t *self, fk_http_req_t *req, const char *name)
+{
+    const fk__ui_asset_t *asset = s_asset(name);
+    const char *dot = strrchr(name, '.');
+    /*  Templates are not files to fetch; only scripts and styles are. */
+    const char *type = !dot                       ? NULL
+                       : strcmp(dot, ".js") == 0  ? "text/javascript; charset=utf-8"
+                       : strcmp(dot, ".css") == 0 ? "text/css; charset=utf-8"
+                                                  : NULL;
+    if (!asset || !type) {
+        s_message(self, req, 404, NULL, "Not found", "No such file.");
+        return;
+    }
+    if (!s_get_or_head(req)) {
+        s_not_allowed(self, req, "GET");
+        return;
+    }
+    s_security_headers(req, true);
+    fk_http_respond(req, 200, type, (const char *)asset->data, asset->len);
+}
+
+bool
+fk__ui_route(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *path = fk_http_path(req);
+    if (strcmp(path, "/") == 0 || strcmp(path, "/ui") == 0 || strcmp(path, "/dashboard") == 0
+        || strcmp(path, "/dashboard/") == 0) {
+        s_redirect(req, "/ui/");
+        return true;
+    }
+    if (strncmp(path, "/ui/static/", 11) == 0) {
+        s_static(self, req, path + 11);
+        return true;
+    }
+    if (strcmp(path, "/ui/login") == 0) {
+        s_login(self, req);
+        return true;
+    }
+    if (strcmp(path, "/device") == 0 || strcmp(path, "/device/") == 0
+        || strcmp(path, "/configure") == 0 || strcmp(path, "/configure/") == 0) {
+        s_enter_code(self, req, "code");
+        return true;
+    }
+    if (strcmp(path, "/lok/f/configure") == 0 || strcmp(path, "/lok/f/configure/") == 0) {
+        s_enter_code(self, req, "device_code");
+        return true;
+    }
+    if (strncmp(path, "/configure/", 11) == 0) {
+        s_configure(self, req, path + 11);
+        return true;
+    }
+    if (strncmp(path, "/ui/", 4) != 0) {
+        return false;
+    }
+    s_auth_t auth;
+    s_session_find(self->ui, req, &auth);
+    if (strcmp(path, "/ui/logout") == 0) {
+        s_logout(self, req, &auth);
+    } else if (strcmp(path, "/ui/api/dashboard") == 0) {
+        s_get_or_head(req) ? s_dashboard_data(self, req, &auth) : s_not_allowed(self, req, "GET");
+    } else if (strcmp(path, "/ui/") == 0) {
+        if (!s_get_or_head(req)) {
+            s_not_allowed(self, req, "GET");
+        } else if (!auth.valid) {
+            s_to_login(req, "/ui/");
+        } else {
+            s_page(self, req, 200, &auth, "Dashboard", s_render("dashboard.html", NULL));
+        }
+    } else {
+        s_message(self, req, 404, auth.valid ? &auth : NULL, "Not found", "No such page.");
+    }
+    return true;
+}

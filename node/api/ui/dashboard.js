@@ -1,0 +1,156 @@
+/*  fakts-node dashboard: fills its tables from /ui/api/dashboard and
+    refreshes them every few seconds. Every value goes into the page with
+    textContent, never as markup: app manifests and service definitions are
+    written by others. */
+"use strict";
+
+(function () {
+    const REFRESH_MS = 3000;
+
+    function el(tag, text, className) {
+        const node = document.createElement(tag);
+        if (text !== undefined && text !== null) {
+            node.textContent = String(text);
+        }
+        if (className) {
+            node.className = className;
+        }
+        return node;
+    }
+
+    function row(cells) {
+        const tr = el("tr");
+        for (const cell of cells) {
+            const td = el("td");
+            td.append(cell instanceof Node ? cell : document.createTextNode(String(cell)));
+            tr.append(td);
+        }
+        return tr;
+    }
+
+    function badge(status) {
+        return el("span", status, "status " + status);
+    }
+
+    function fill(table, rows, empty) {
+        const body = document.querySelector(table + " tbody");
+        body.replaceChildren(...rows);
+        if (empty) {
+            document.getElementById(empty).hidden = rows.length > 0;
+            document.querySelector(table).hidden = rows.length === 0;
+        }
+    }
+
+    function aliasText(alias) {
+        let text = (alias.ssl ? "https://" : "http://") + alias.host;
+        if (alias.port !== null && alias.port !== undefined) {
+            text += ":" + alias.port;
+        }
+        if (alias.path) {
+            text += "/" + alias.path;
+        }
+        return text;
+    }
+
+    function renderCodes(codes) {
+        fill("#codes", codes.map(function (code) {
+            const link = el("a", code.user_code, "code");
+            link.href = "/configure/" + encodeURIComponent(code.user_code);
+            const app = el("span");
+            app.append(el("strong", code.title || code.identifier), " ",
+                       el("span", code.version, "muted"));
+            const reqs = el("span");
+            for (const r of code.requirements) {
+                const status = (code.statuses && code.statuses[r.key]) || "unknown";
+                const item = el("span", null, "req");
+                item.append(el("code", r.key), " ", badge(status));
+                reqs.append(item);
+            }
+            return row([link, app, reqs, code.expires_in + " s"]);
+        }), "codes-empty");
+    }
+
+    function renderMembers(members, self) {
+        fill("#members", members.map(function (m) {
+            const name = el("span");
+            name.append(el("strong", m.name));
+            if (m.name === self) {
+                name.append(" ", el("span", "this node", "muted small"));
+            }
+            return row([name, el("code", m.addr), badge(m.status), m.incarnation]);
+        }));
+    }
+
+    function renderServices(services, members) {
+        const byNode = new Map();
+        for (const s of services) {
+            if (!byNode.has(s.node)) {
+                byNode.set(s.node, []);
+            }
+            byNode.get(s.node).push(s);
+        }
+        const status = new Map(members.map(function (m) { return [m.name, m.status]; }));
+        const blocks = [];
+        for (const [node, list] of byNode) {
+            const block = el("div", null, "node-services");
+            const head = el("h3");
+            head.append(node, " ", badge(status.get(node) || list[0].node_status || "unknown"));
+            block.append(head);
+            const table = el("table");
+            const thead = el("thead");
+            const heads = el("tr");
+            for (const h of ["ID", "Service", "Aliases", "Tags"]) {
+                heads.append(el("th", h));
+            }
+            thead.append(heads);
+            const tbody = el("tbody");
+            for (const s of list) {
+                const aliases = el("span");
+                for (const a of s.aliases || []) {
+                    aliases.append(el("code", aliasText(a), "alias"));
+                }
+                tbody.append(row([el("code", s.id), s.service, aliases,
+                                  (s.tags || []).join(", ")]));
+            }
+            table.append(thead, tbody);
+            block.append(table);
+            blocks.push(block);
+        }
+        document.getElementById("services").replaceChildren(...blocks);
+        document.getElementById("services-empty").hidden = blocks.length > 0;
+    }
+
+    function setUpdated(text) {
+        document.getElementById("updated").textContent = text;
+    }
+
+    async function refresh() {
+        let answer;
+        try {
+            answer = await fetch("/ui/api/dashboard", {
+                headers: {"Accept": "application/json"},
+                credentials: "same-origin",
+                cache: "no-store",
+            });
+        } catch (e) {
+            setUpdated("node unreachable; retrying");
+            return;
+        }
+        if (answer.status === 401) {
+            window.location.assign("/ui/login?next=/ui/");
+            return;
+        }
+        if (!answer.ok) {
+            setUpdated("the node answered " + answer.status + "; retrying");
+            return;
+        }
+        const data = await answer.json();
+        renderCodes(data.codes);
+        renderMembers(data.members, data.node);
+        renderServices(data.services, data.members);
+        setUpdated("updated " + new Date().toLocaleTimeString());
+    }
+
+    refresh();
+    window.setInterval(refresh, REFRESH_MS);
+})();
