@@ -1205,38 +1205,49 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
     return rc;
 }
 
-int
-fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
+/*  GET path and print the array of objects it answers: as JSON with
+    --json, else a table of the given keys under header (ncols of each). */
+static int
+s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *const *keys,
+       size_t ncols)
 {
-    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION"};
-    s_ctx_t ctx;
-    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
-    if (rc != S_CONTINUE) {
-        return rc;
-    }
     fk_client_reply_t reply = {0};
-    rc = s_request(&ctx, "GET", "/v1/agent/members", NULL, NULL, 0, NULL, &reply);
-    if (rc == 0 && ctx.json) {
+    int rc = s_request(ctx, "GET", path, NULL, NULL, 0, NULL, &reply);
+    if (rc == 0 && ctx->json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
         s_table_t table;
-        s_table_init(&table, 4);
+        s_table_init(&table, ncols);
         s_table_header(&table, header);
         size_t i;
-        const json_t *member;
-        json_array_foreach(reply.json, i, member)
+        const json_t *row;
+        json_array_foreach(reply.json, i, row)
         {
-            char *cells[4];
-            cells[0] = s_text(json_object_get(member, "name"));
-            cells[1] = s_text(json_object_get(member, "addr"));
-            cells[2] = s_text(json_object_get(member, "status"));
-            cells[3] = s_text(json_object_get(member, "incarnation"));
+            char **cells = fk_calloc(ncols, sizeof *cells);
+            for (size_t c = 0; c < ncols; c++) {
+                cells[c] = s_text(json_object_get(row, keys[c]));
+            }
             s_table_add(&table, cells, NULL);
+            free(cells);
         }
         s_table_print(&table);
         s_table_fini(&table);
     }
     fk_client_reply_clear(&reply);
+    return rc;
+}
+
+int
+fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION"};
+    static const char *const keys[] = {"name", "addr", "status", "incarnation"};
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    rc = s_list(&ctx, "/v1/agent/members", header, keys, 4);
     s_ctx_fini(&ctx);
     return rc;
 }
@@ -1363,35 +1374,14 @@ fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     static const char *const header[] = {"IDENTIFIER", "VERSION", "CLIENT_ID", "CLIENT_TOKEN",
                                          "NODE"};
+    static const char *const keys[] = {"identifier", "version", "client_id", "client_token",
+                                       "node"};
     s_ctx_t ctx;
     int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
     if (rc != S_CONTINUE) {
         return rc;
     }
-    fk_client_reply_t reply = {0};
-    rc = s_request(&ctx, "GET", "/v1/apps", NULL, NULL, 0, NULL, &reply);
-    if (rc == 0 && ctx.json) {
-        rc = s_print_json(reply.json);
-    } else if (rc == 0) {
-        s_table_t table;
-        s_table_init(&table, 5);
-        s_table_header(&table, header);
-        size_t i;
-        const json_t *app;
-        json_array_foreach(reply.json, i, app)
-        {
-            char *cells[5];
-            cells[0] = s_text(json_object_get(app, "identifier"));
-            cells[1] = s_text(json_object_get(app, "version"));
-            cells[2] = s_text(json_object_get(app, "client_id"));
-            cells[3] = s_text(json_object_get(app, "client_token"));
-            cells[4] = s_text(json_object_get(app, "node"));
-            s_table_add(&table, cells, NULL);
-        }
-        s_table_print(&table);
-        s_table_fini(&table);
-    }
-    fk_client_reply_clear(&reply);
+    rc = s_list(&ctx, "/v1/apps", header, keys, 5);
     s_ctx_fini(&ctx);
     return rc;
 }
