@@ -269,27 +269,42 @@ fk_grants_publish_key(fk_grants_t *self)
     return rc;
 }
 
+typedef struct {
+    json_t *rows;    /* the array filled */
+    bool with_owner; /* add each record's owner as "node" */
+} s_collect_t;
+
 static int
-s_collect_jwk(void *arg, const fk_store_entry_t *entry)
+s_collect(void *arg, const fk_store_entry_t *entry)
 {
-    json_t *jwk = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
-    if (json_is_object(jwk)) {
-        json_array_append(arg, jwk);
+    s_collect_t *collect = arg;
+    json_t *row = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
+    if (json_is_object(row)) {
+        if (collect->with_owner) {
+            json_object_set_new(row, "node", json_string(entry->owner));
+        }
+        json_array_append(collect->rows, row);
     }
-    json_decref(jwk);
+    json_decref(row);
     return 0;
+}
+
+json_t *
+fk__grants_collect(fk_grants_t *self, const char *prefix, bool with_owner)
+{
+    s_collect_t collect = {.rows = json_array(), .with_owner = with_owner};
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) == 0) {
+        fk_store_scan(txn, prefix, s_collect, &collect);
+        fk_store_txn_end(&txn);
+    }
+    return collect.rows;
 }
 
 json_t *
 fk_grants_jwks(fk_grants_t *self)
 {
-    json_t *keys = json_array();
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self->store, &txn) == 0) {
-        fk_store_scan(txn, "key/", s_collect_jwk, keys);
-        fk_store_txn_end(&txn);
-    }
-    return json_pack("{s:o}", "keys", keys);
+    return json_pack("{s:o}", "keys", fk__grants_collect(self, "key/", false));
 }
 
 /*  Compose a manifest against the catalog in txn; never fails (preview):

@@ -62,6 +62,11 @@ fk_store_txn_t *fk__grants_write(fk_grants_t *self, fk_grant_error_t *err);
 /*  Commit; a failure fills err. */
 int fk__grants_commit(fk_store_txn_t **txn_p, fk_grant_error_t *err);
 
+/*  Every record whose key starts with prefix, decoded: a new array of the
+    objects (other payloads skipped); with_owner adds each record's owner
+    as "node". An unreadable store gives an empty array. */
+json_t *fk__grants_collect(fk_grants_t *self, const char *prefix, bool with_owner);
+
 /*  Compose a canonical manifest against the catalog in txn as a preview
     (never fails: a vanished service is "unavailable"): {"instances",
     "statuses", ...} as fk_compose.h. New reference. */

@@ -580,28 +580,10 @@ fk_grants_app_create(fk_grants_t *self, const json_t *manifest, json_t **answer_
     return rc;
 }
 
-static int
-s_collect_app(void *arg, const fk_store_entry_t *entry)
-{
-    json_t *app = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
-    if (json_is_object(app)) {
-        json_object_set_new(app, "node", json_string(entry->owner));
-        json_array_append(arg, app);
-    }
-    json_decref(app);
-    return 0;
-}
-
 json_t *
 fk_grants_apps(fk_grants_t *self)
 {
-    json_t *apps = json_array();
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self->store, &txn) == 0) {
-        fk_store_scan(txn, "app/", s_collect_app, apps);
-        fk_store_txn_end(&txn);
-    }
-    return apps;
+    return fk__grants_collect(self, "app/", true);
 }
 
 int
