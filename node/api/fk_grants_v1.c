@@ -328,21 +328,39 @@ s_client_of_token(fk_store_txn_t *txn, const char *client_token)
     return client;
 }
 
-int
-fk_grants_v1_claim(fk_grants_t *self, const char *client_token, const fk_origin_t *origin,
-                   json_t **answer_p, fk_grant_error_t *err)
+/*  The client a v1 client token names and its composed configuration, in
+    one read transaction. Either may come back NULL (unknown token, or no
+    composition); returns 0 or a store error filled into err. */
+static int
+s_client_composed(fk_grants_t *self, const char *client_token, json_t **client_p,
+                  json_t **composed_p, fk_grant_error_t *err)
 {
-    *answer_p = NULL;
+    *client_p = NULL;
+    *composed_p = NULL;
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc) {
         return fk__grants_store_fail(err, rc);
     }
-    json_t *client = s_client_of_token(txn, client_token);
-    json_t *composed = client ? fk__grants_compose(txn, json_object_get(client, "manifest"),
-                                                   json_object_get(client, "declined"))
-                              : NULL;
+    *client_p = s_client_of_token(txn, client_token);
+    if (*client_p) {
+        *composed_p = fk__grants_compose(txn, json_object_get(*client_p, "manifest"),
+                                         json_object_get(*client_p, "declined"));
+    }
     fk_store_txn_end(&txn);
+    return 0;
+}
+
+int
+fk_grants_v1_claim(fk_grants_t *self, const char *client_token, const fk_origin_t *origin,
+                   json_t **answer_p, fk_grant_error_t *err)
+{
+    *answer_p = NULL;
+    json_t *client, *composed;
+    int rc = s_client_composed(self, client_token, &client, &composed, err);
+    if (rc) {
+        return rc;
+    }
     if (!client) {
         return fk__grants_fail(err, 404, "not_found", "No Client found for this token");
     }
@@ -411,16 +429,11 @@ fk_grants_v1_report(fk_grants_t *self, const char *client_token, const json_t *b
                     json_t **answer_p, fk_grant_error_t *err)
 {
     *answer_p = NULL;
-    fk_store_txn_t *txn;
-    int rc = fk_store_read_begin(self->store, &txn);
+    json_t *client, *composed;
+    int rc = s_client_composed(self, client_token, &client, &composed, err);
     if (rc) {
-        return fk__grants_store_fail(err, rc);
+        return rc;
     }
-    json_t *client = s_client_of_token(txn, client_token);
-    json_t *composed = client ? fk__grants_compose(txn, json_object_get(client, "manifest"),
-                                                   json_object_get(client, "declined"))
-                              : NULL;
-    fk_store_txn_end(&txn);
     json_t *reports = json_object_get(body, "alias_reports");
     if (!client) {
         rc = fk__grants_fail(err, 404, "not_found", "No Client found for this token");
