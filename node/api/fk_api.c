@@ -3,6 +3,7 @@
 #include "fk_api_priv.h"
 
 #include "fk_clock.h"
+#include "fk_crypto.h"
 #include "fk_json.h"
 #include "fk_mem.h"
 
@@ -173,6 +174,31 @@ fk__api_form(const char *body, size_t len)
         p = stop + 1;
     }
     return form;
+}
+
+bool
+fk__api_basic(const char *header, char **id_p, char **secret_p)
+{
+    *id_p = NULL;
+    *secret_p = NULL;
+    const char *encoded = header + strlen("Basic ");
+    encoded += strspn(encoded, " ");
+    unsigned char *decoded = NULL;
+    size_t len = 0;
+    if (fk_b64_decode(encoded, strlen(encoded), &decoded, &len) != 0) {
+        return false;
+    }
+    char *colon = memchr(decoded, ':', len);
+    bool ok = colon && memchr(decoded, '\0', len) == NULL;
+    if (ok) {
+        *colon = '\0';
+        *id_p = fk_strdup((char *)decoded);
+        *secret_p = fk_strdup(colon + 1);
+        (*id_p)[MHD_http_unescape(*id_p)] = '\0';
+        (*secret_p)[MHD_http_unescape(*secret_p)] = '\0';
+    }
+    free(decoded);
+    return ok;
 }
 
 bool

@@ -47,6 +47,12 @@ void fk__api_origin_clear(fk__api_origin_t *out);
     (RFC 6749 §3.2: parameters must not repeat). */
 json_t *fk__api_form(const char *body, size_t len);
 
+/*  Split the HTTP Basic credentials of an Authorization header that starts
+    with "Basic " (RFC 7617; RFC 6749 §2.3.1 form-encodes each part) into a
+    fresh id and secret. false, both NULL, when malformed: not base64, no
+    colon, or a NUL byte. */
+bool fk__api_basic(const char *header, char **id_p, char **secret_p);
+
 /*  Count one request of bucket from the peer; false when over limit per
     minute (0 means unlimited). */
 bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit);

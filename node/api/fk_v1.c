@@ -255,33 +255,6 @@ fk__v1_report(fk_api_t *self, fk_http_req_t *req)
     s_serve(self, req, &s_endpoints[5]);
 }
 
-/*  Split HTTP Basic credentials (RFC 7617; RFC 6749 §2.3.1 form-encodes
-    each part) into fresh id and secret. false when malformed. */
-static bool
-s_basic(const char *header, char **id_p, char **secret_p)
-{
-    *id_p = NULL;
-    *secret_p = NULL;
-    const char *encoded = header + strlen("Basic ");
-    encoded += strspn(encoded, " ");
-    unsigned char *decoded = NULL;
-    size_t len = 0;
-    if (fk_b64_decode(encoded, strlen(encoded), &decoded, &len) != 0) {
-        return false;
-    }
-    char *colon = memchr(decoded, ':', len);
-    bool ok = colon && memchr(decoded, '\0', len) == NULL;
-    if (ok) {
-        *colon = '\0';
-        *id_p = fk_strdup((char *)decoded);
-        *secret_p = fk_strdup(colon + 1);
-        (*id_p)[MHD_http_unescape(*id_p)] = '\0';
-        (*secret_p)[MHD_http_unescape(*secret_p)] = '\0';
-    }
-    free(decoded);
-    return ok;
-}
-
 int
 fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
                           const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
@@ -294,7 +267,8 @@ fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form
     char *basic_secret = NULL;
     err->status = 400;
     err->error = "invalid_request";
-    if (auth && strncasecmp(auth, "Basic ", 6) == 0 && !s_basic(auth, &basic_id, &basic_secret)) {
+    if (auth && strncasecmp(auth, "Basic ", 6) == 0
+        && !fk__api_basic(auth, &basic_id, &basic_secret)) {
         err->status = 401;
         err->error = "invalid_client";
         snprintf(err->description, sizeof err->description, "Malformed Basic credentials");
