@@ -3,9 +3,11 @@
     cookie's flags, the approval form's session, CSRF and origin checks,
     approve and deny through the form followed by the v2 device-code
     exchange (fakts-protocol.md §6.2), escaping of an app's manifest, the
-    code pages' statuses and the dashboard's data. */
+    code pages' statuses and the dashboard's data; a v1 code (8 lower-case
+    hex digits, fakts-protocol.md §5.2) is approved through the same page. */
 
 #include "fk_e2e.h"
+#include "fk_e2e_v1.h"
 
 #include "fk_mem.h"
 
@@ -535,4 +537,40 @@ Test(e2e_ui, operator_password_from_a_file_logs_in)
     s_node = first;
     fk_harness_remove(&node);
     free(path);
+}
+
+Test(e2e_ui, a_v1_code_is_approved_through_the_page_and_its_challenge_is_granted)
+{
+    s_register_services();
+    json_t *manifest = fk_e2e_v1_manifest("org.example.v1-ui", "2.0", s_reqs);
+    char *code = fk_e2e_v1_start(s_node, manifest, 300, "development");
+
+    s_session_t session = s_login(fk_harness_admin_token(s_node));
+    fk_http_resp_t *page = s_open_approval(&session, code);
+    cr_assert(strstr(page->body, "org.example.v1-ui"), "the page lacks the identifier");
+    fk_http_resp_destroy(&page);
+
+    char *path = fk_asprintf("/configure/%s", code);
+    char *origin = fk_asprintf("Origin: %s", fk_harness_base_url(s_node));
+    char *body = fk_asprintf("csrf=%s&decision=approve", session.csrf);
+    fk_http_resp_t *resp = s_post(path, session.cookie, origin, body);
+    cr_assert_eq(resp->status, 200, "approve answered %ld: %s", resp->status, resp->body);
+    fk_http_resp_destroy(&resp);
+
+    fk_http_resp_t *challenge = fk_e2e_v1_challenge(s_node, code);
+    fk_e2e_v1_assert(challenge, "granted", NULL, NULL);
+    const char *token = fk_e2e_str(challenge->json, "token");
+    fk_http_resp_t *claim = fk_e2e_v1_claim(s_node, token);
+    json_t *instances = json_object_get(json_object_get(claim->json, "config"), "instances");
+    cr_assert_not_null(json_object_get(instances, "rekuest"), "rekuest not granted: %s",
+                       claim->body);
+    fk_http_resp_destroy(&claim);
+    fk_http_resp_destroy(&challenge);
+
+    free(body);
+    free(origin);
+    free(path);
+    s_session_clear(&session);
+    free(code);
+    json_decref(manifest);
 }
