@@ -45,8 +45,10 @@ enum {
     S_FIELDS /* how many there are: 13 */
 };
 
-/*  Elements in each list entry, and in a present target. */
+/*  Elements in each list entry, and in a present target. A member entry
+    has four, or five when it carries an accuser (R-MSG-009). */
 #define S_MEMBER_FIELDS 4u
+#define S_MEMBER_FIELDS_ACCUSER 5u
 #define S_DIGEST_FIELDS 2u
 #define S_DELTA_FIELDS 3u
 #define S_TARGET_FIELDS 2u
@@ -62,10 +64,11 @@ enum {
     by the input length, so without this budget a 4 MiB frame of nils inside
     one list would cost ~100 MB; with it, at most ~0.8 MB (R-MSG-017). */
 #define S_MAX_ELEMENTS                                                                             \
-    ((uint64_t)S_FIELDS + S_TARGET_FIELDS + (uint64_t)FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS)  \
+    ((uint64_t)S_FIELDS + S_TARGET_FIELDS                                                          \
+     + (uint64_t)FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS_ACCUSER)                               \
      + (uint64_t)FK_MSG_MAX_DIGESTS * (1u + S_DIGEST_FIELDS)                                       \
      + (uint64_t)FK_MSG_MAX_DELTAS * (1u + S_DELTA_FIELDS))
-_Static_assert(S_MAX_ELEMENTS == 33807, "PROTOCOL.md, R-MSG-017, states this number");
+_Static_assert(S_MAX_ELEMENTS == 34831, "PROTOCOL.md, R-MSG-017, states this number");
 
 /*  Arena block sizes. The first block fits a typical header (from,
     from_addr, a target); later ones double up to S_BLOCK_MAX. A copy of at
@@ -183,11 +186,14 @@ s_array_size(size_t count)
     return count <= UINT16_MAX ? 3 : 5;
 }
 
+/*  A member entry's encoded size; accuser_len is 0 when it has no accuser. */
 static size_t
-s_member_size(size_t name_len, size_t addr_len, unsigned status, uint64_t incarnation)
+s_member_size(size_t name_len, size_t addr_len, unsigned status, uint64_t incarnation,
+              size_t accuser_len)
 {
-    return s_array_size(S_MEMBER_FIELDS) + s_str_size(name_len) + s_str_size(addr_len)
-           + s_uint_size(status) + s_uint_size(incarnation);
+    return s_array_size(accuser_len > 0 ? S_MEMBER_FIELDS_ACCUSER : S_MEMBER_FIELDS)
+           + s_str_size(name_len) + s_str_size(addr_len) + s_uint_size(status)
+           + s_uint_size(incarnation) + (accuser_len > 0 ? s_str_size(accuser_len) : 0);
 }
 
 static size_t
@@ -403,8 +409,11 @@ fk_msg_add_member(fk_msg_t *self, const fk_msg_member_t *member)
     assert(member != NULL);
     size_t name_len;
     size_t addr_len;
+    size_t accuser_len = 0;
     if (s_check_string(member->name, FK_MSG_MAX_NAME, &name_len) != 0
         || s_check_string(member->addr, FK_MSG_MAX_ADDR, &addr_len) != 0
+        || (member->accuser != NULL
+            && s_check_string(member->accuser, FK_MSG_MAX_NAME, &accuser_len) != 0)
         || member->status > FK_MSG_STATUS_LEFT) {
         return FK_EINVAL_INPUT;
     }
@@ -413,7 +422,8 @@ fk_msg_add_member(fk_msg_t *self, const fk_msg_member_t *member)
     if (self->member_count >= FK_MSG_MAX_MEMBERS) {
         return FK_ETOOBIG;
     }
-    size_t entry = s_member_size(name_len, addr_len, member->status, member->incarnation);
+    size_t entry =
+        s_member_size(name_len, addr_len, member->status, member->incarnation, accuser_len);
     if (s_size_after_add(self, self->member_count, entry) > FK_MSG_MAX_SIZE) {
         return FK_ETOOBIG;
     }
@@ -425,6 +435,8 @@ fk_msg_add_member(fk_msg_t *self, const fk_msg_member_t *member)
     slot->addr = s_arena_strndup(self, member->addr, addr_len);
     slot->status = member->status;
     slot->incarnation = member->incarnation;
+    slot->accuser =
+        member->accuser != NULL ? s_arena_strndup(self, member->accuser, accuser_len) : NULL;
     self->member_count++;
     self->member_bytes += entry;
     return 0;
@@ -587,11 +599,17 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
     failed |= msgpack_pack_array(&pk, self->member_count);
     for (size_t i = 0; i < self->member_count; i++) {
         const fk_msg_member_t *member = &self->members[i];
-        failed |= msgpack_pack_array(&pk, S_MEMBER_FIELDS);
+        /*  The accuser only when there is one: an entry without it keeps
+            the four-element shape every version-1 decoder reads. */
+        failed |= msgpack_pack_array(&pk, member->accuser != NULL ? S_MEMBER_FIELDS_ACCUSER
+                                                                  : S_MEMBER_FIELDS);
         failed |= s_pack_str(&pk, member->name);
         failed |= s_pack_str(&pk, member->addr);
         failed |= msgpack_pack_uint64(&pk, member->status);
         failed |= msgpack_pack_uint64(&pk, member->incarnation);
+        if (member->accuser != NULL) {
+            failed |= s_pack_str(&pk, member->accuser);
+        }
     }
     failed |= msgpack_pack_array(&pk, self->digest_count);
     for (size_t i = 0; i < self->digest_count; i++) {
@@ -932,14 +950,16 @@ s_check_members(const msgpack_object *obj, size_t *arena_p)
     }
     for (size_t i = 0; i < obj->via.array.size; i++) {
         const msgpack_object *entry = &obj->via.array.ptr[i];
-        if (!s_is_array(entry, S_MEMBER_FIELDS)) {
+        if (!s_is_array(entry, S_MEMBER_FIELDS) && !s_is_array(entry, S_MEMBER_FIELDS_ACCUSER)) {
             return FK_EPROTO_MALFORMED;
         }
         const msgpack_object *f = entry->via.array.ptr;
         if (s_check_wire_str(&f[0], FK_MSG_MAX_NAME, arena_p) != 0
             || s_check_wire_str(&f[1], FK_MSG_MAX_ADDR, arena_p) != 0
             || s_check_wire_uint(&f[2], FK_MSG_STATUS_LEFT) != 0
-            || s_check_wire_uint(&f[3], UINT64_MAX) != 0) {
+            || s_check_wire_uint(&f[3], UINT64_MAX) != 0
+            || (entry->via.array.size == S_MEMBER_FIELDS_ACCUSER
+                && s_check_wire_str(&f[4], FK_MSG_MAX_NAME, arena_p) != 0)) {
             return FK_EPROTO_MALFORMED;
         }
     }
@@ -1065,7 +1085,11 @@ s_from_object(const msgpack_object *obj, size_t arena_bytes)
         m->addr = s_copy_str(self, &e[1], &len_b);
         m->status = (uint8_t)e[2].via.u64;
         m->incarnation = e[3].via.u64;
-        self->member_bytes += s_member_size(len_a, len_b, m->status, m->incarnation);
+        size_t len_c = 0;
+        m->accuser = list->ptr[i].via.array.size == S_MEMBER_FIELDS_ACCUSER
+                         ? s_copy_str(self, &e[4], &len_c)
+                         : NULL;
+        self->member_bytes += s_member_size(len_a, len_b, m->status, m->incarnation, len_c);
     }
 
     list = &f[S_F_DIGESTS].via.array;

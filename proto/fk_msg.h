@@ -100,12 +100,21 @@ typedef enum {
 } fk_msg_type_t;
 
 /*  One member as gossiped (SWIM): a by-value view that owns nothing. In a
-    message's own arrays the strings belong to the message. */
+    message's own arrays the strings belong to the message.
+
+    accuser is optional (R-MSG-009): the node that first suspected the
+    member, so receivers count Lifeguard confirmations per accuser rather
+    than per relaying node. It is meaningful only with status
+    FK_MSG_STATUS_SUSPECT; the codec carries it with any status and leaves
+    ignoring it to the cluster layer. NULL means absent, and an absent
+    accuser costs nothing on the wire (the entry keeps its four elements
+    that version-1 peers without accusers decode). */
 typedef struct {
     const char *name;     /* node name, 1 .. FK_MSG_MAX_NAME bytes */
     const char *addr;     /* its gossip address, 1 .. FK_MSG_MAX_ADDR bytes */
     uint8_t status;       /* FK_MSG_STATUS_ALIVE .. FK_MSG_STATUS_LEFT */
     uint64_t incarnation; /* the member's incarnation the status is about */
+    const char *accuser;  /* NULL, or the accuser's node name, 1 .. FK_MSG_MAX_NAME bytes */
 } fk_msg_member_t;
 
 /*  One digest entry (Scuttlebutt): "I hold owner's records up to version". */
@@ -159,8 +168,10 @@ void fk_msg_set_target(fk_msg_t *self, const char *name, const char *addr);
 /*  Append a copy of *member to the members list.
 
     Returns 0, or
-      FK_EINVAL_INPUT  name or addr is NULL, empty or over its limit, or
-                       status is above FK_MSG_STATUS_LEFT;
+      FK_EINVAL_INPUT  name or addr is NULL, empty or over its limit,
+                       accuser is not NULL but empty or over
+                       FK_MSG_MAX_NAME, or status is above
+                       FK_MSG_STATUS_LEFT;
       FK_ETOOBIG       valid, but the list already holds FK_MSG_MAX_MEMBERS
                        entries or the encoding would pass FK_MSG_MAX_SIZE.
     On failure the message is unchanged. member must not be NULL

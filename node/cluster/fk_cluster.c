@@ -145,7 +145,8 @@ s_add_member(void *arg, const fk_member_t *member)
     fk_msg_member_t entry = {.name = member->name,
                              .addr = member->addr,
                              .status = (uint8_t)member->status,
-                             .incarnation = member->incarnation};
+                             .incarnation = member->incarnation,
+                             .accuser = member->accuser};
     fk_msg_add_member(arg, &entry);
 }
 
@@ -304,7 +305,7 @@ s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
     }
     /*  A message from X proves X was alive at the incarnation it states. */
     fk_members_change_t c = fk_members_merge(self->members, fk_msg_from(msg), fk_msg_from_addr(msg),
-                                             FK_MEMBER_ALIVE, fk_msg_incarnation(msg), now);
+                                             FK_MEMBER_ALIVE, fk_msg_incarnation(msg), NULL, now);
     if (c == FK_MEMBERS_CHANGED) {
         s_log_change(self, fk_msg_from(msg));
         changed = true;
@@ -312,11 +313,14 @@ s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
     size_t count = 0;
     const fk_msg_member_t *entries = fk_msg_members(msg, &count);
     for (size_t i = 0; i < count; i++) {
+        /*  Lifeguard counts confirmations per accuser. An entry from a peer
+            that sends no accuser is taken as the relayer's own accusation. */
+        const char *accuser = entries[i].accuser ? entries[i].accuser : fk_msg_from(msg);
         c = fk_members_merge(self->members, entries[i].name, entries[i].addr,
-                             (fk_member_status_t)entries[i].status, entries[i].incarnation, now);
+                             (fk_member_status_t)entries[i].status, entries[i].incarnation, accuser,
+                             now);
         if (entries[i].status == FK_MEMBER_SUSPECT) {
-            fk_members_confirm(self->members, entries[i].name, entries[i].incarnation,
-                               fk_msg_from(msg));
+            fk_members_confirm(self->members, entries[i].name, entries[i].incarnation, accuser);
         }
         if (c == FK_MEMBERS_CHANGED) {
             s_log_change(self, entries[i].name);
@@ -897,7 +901,7 @@ s_load_member(void *arg, const char *name, fk_store_member_status_t status, cons
                             : status == FK_STORE_MEMBER_LEFT ? FK_MEMBER_LEFT
                                                              : FK_MEMBER_ALIVE;
     if (addr) {
-        fk_members_merge(load->members, name, addr, as, (uint64_t)inc, fk_clock_mono_ms());
+        fk_members_merge(load->members, name, addr, as, (uint64_t)inc, NULL, fk_clock_mono_ms());
     }
     json_decref(doc);
     return 0;

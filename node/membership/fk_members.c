@@ -23,11 +23,12 @@ typedef struct {
     uint64_t incarnation;      /* last heard incarnation */
     int64_t since_ms;          /* status change time */
     int64_t suspect_start;     /* when the suspicion began */
-    unsigned confirmations;    /* independent accusations of the current suspicion */
-    uint64_t accusers[8];      /* hashes of the nodes that confirmed it */
-    unsigned gossip_left;      /* times this entry is still piggybacked first */
-    int64_t next_reconnect;    /* next retry of a failed member */
-    bool changed;              /* not yet drained for persisting */
+    char *accuser;             /* who began the current suspicion; NULL if unknown or not suspect */
+    unsigned confirmations;    /* distinct accusers confirming it, the first one not counted */
+    uint64_t accusers[S_MAX_ACCUSERS]; /* hashes of the accusers that confirmed it */
+    unsigned gossip_left;              /* times this entry is still piggybacked first */
+    int64_t next_reconnect;            /* next retry of a failed member */
+    bool changed;                      /* not yet drained for persisting */
 } s_member_t;
 
 struct fk_members {
@@ -187,6 +188,7 @@ fk_members_destroy(fk_members_t **self_p)
     for (size_t i = 0; i < self->count; i++) {
         free(self->members[i].name);
         free(self->members[i].addr);
+        free(self->members[i].accuser);
     }
     free(self->members);
     s_clear_probe_order(self);
@@ -207,9 +209,12 @@ fk_members_incarnation(const fk_members_t *self)
     return s_me(self)->incarnation;
 }
 
+/*  Set a member's status at incarnation. accuser matters only for a
+    suspect: a suspicion keeps its first known accuser (NULL: unknown), and
+    loses it when the member stops being suspect. */
 static void
 s_set_status(fk_members_t *self, s_member_t *member, fk_member_status_t status,
-             uint64_t incarnation, int64_t now)
+             uint64_t incarnation, const char *accuser, int64_t now)
 {
     if (member->status != status) {
         member->since_ms = now;
@@ -217,6 +222,12 @@ s_set_status(fk_members_t *self, s_member_t *member, fk_member_status_t status,
     if (status == FK_MEMBER_SUSPECT && member->status != FK_MEMBER_SUSPECT) {
         member->suspect_start = now;
         member->confirmations = 0;
+    }
+    if (status != FK_MEMBER_SUSPECT) {
+        free(member->accuser);
+        member->accuser = NULL;
+    } else if (!member->accuser && accuser) {
+        member->accuser = fk_strdup(accuser);
     }
     if (status == FK_MEMBER_FAILED && member->status != FK_MEMBER_FAILED) {
         member->next_reconnect = now + S_RECONNECT_MS;
@@ -240,13 +251,13 @@ s_refute(fk_members_t *self, s_member_t *me, uint64_t accused_at, int64_t now)
     if (self->health < self->opts.max_health) {
         self->health++;
     }
-    s_set_status(self, me, FK_MEMBER_ALIVE, accused_at + 1, now);
+    s_set_status(self, me, FK_MEMBER_ALIVE, accused_at + 1, NULL, now);
     return FK_MEMBERS_REFUTED;
 }
 
 fk_members_change_t
 fk_members_merge(fk_members_t *self, const char *name, const char *addr, fk_member_status_t status,
-                 uint64_t incarnation, int64_t now)
+                 uint64_t incarnation, const char *accuser, int64_t now)
 {
     if (!name || !*name || (int)status < 0 || status > FK_MEMBER_LEFT) {
         return FK_MEMBERS_UNCHANGED;
@@ -265,6 +276,9 @@ fk_members_merge(fk_members_t *self, const char *name, const char *addr, fk_memb
         member->since_ms = now;
         member->suspect_start = now;
         member->next_reconnect = now + S_RECONNECT_MS;
+        if (status == FK_MEMBER_SUSPECT && accuser) {
+            member->accuser = fk_strdup(accuser);
+        }
         s_mark(self, member);
         s_clear_probe_order(self);
         return FK_MEMBERS_CHANGED;
@@ -278,7 +292,7 @@ fk_members_merge(fk_members_t *self, const char *name, const char *addr, fk_memb
         free(member->addr);
         member->addr = fk_strdup(addr);
     }
-    s_set_status(self, member, status, incarnation, now);
+    s_set_status(self, member, status, incarnation, accuser, now);
     s_clear_probe_order(self);
     return FK_MEMBERS_CHANGED;
 }
@@ -355,7 +369,8 @@ fk_members_probe_failed(fk_members_t *self, const char *name, int64_t now)
         return FK_MEMBERS_UNCHANGED;
     }
     if (member->status == FK_MEMBER_ALIVE) {
-        s_set_status(self, member, FK_MEMBER_SUSPECT, member->incarnation, now);
+        /*  We are this suspicion's accuser. */
+        s_set_status(self, member, FK_MEMBER_SUSPECT, member->incarnation, self->self, now);
         return FK_MEMBERS_CHANGED;
     }
     /*  Our own repeated failures are not independent confirmations. */
@@ -373,16 +388,22 @@ s_hash(const char *text)
 }
 
 void
-fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, const char *via)
+fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, const char *accuser)
 {
     s_member_t *member = s_find(self, name);
-    if (!member || !via || member->status != FK_MEMBER_SUSPECT || member->incarnation != incarnation
-        || strcmp(via, self->self) == 0 || strcmp(via, name) == 0) {
+    if (!member || !accuser || member->status != FK_MEMBER_SUSPECT
+        || member->incarnation != incarnation || strcmp(accuser, self->self) == 0
+        || strcmp(accuser, name) == 0) {
         return;
     }
-    /*  Lifeguard counts independent suspicions: the same node repeating
-        its accusation, however often it is gossiped, counts once. */
-    uint64_t hash = s_hash(via);
+    /*  Lifeguard counts independent suspicions: the accuser that began the
+        suspicion is the suspicion, not a confirmation of it (memberlist's
+        newSuspicion), and the same accuser, however many nodes relay its
+        accusation and however often, counts once. */
+    if (member->accuser && strcmp(accuser, member->accuser) == 0) {
+        return;
+    }
+    uint64_t hash = s_hash(accuser);
     for (unsigned i = 0; i < member->confirmations && i < S_MAX_ACCUSERS; i++) {
         if (member->accusers[i] == hash) {
             return;
@@ -420,7 +441,7 @@ fk_members_expire(fk_members_t *self, int64_t now)
         s_member_t *member = &self->members[i];
         if (member->status == FK_MEMBER_SUSPECT
             && now - member->suspect_start >= s_suspicion_timeout(self, member->confirmations)) {
-            s_set_status(self, member, FK_MEMBER_FAILED, member->incarnation, now);
+            s_set_status(self, member, FK_MEMBER_FAILED, member->incarnation, NULL, now);
             failed++;
         }
     }
@@ -434,7 +455,7 @@ void
 fk_members_leave(fk_members_t *self, int64_t now)
 {
     s_member_t *me = s_me(self);
-    s_set_status(self, me, FK_MEMBER_LEFT, me->incarnation + 1, now);
+    s_set_status(self, me, FK_MEMBER_LEFT, me->incarnation + 1, NULL, now);
 }
 
 int
@@ -444,7 +465,7 @@ fk_members_force_leave(fk_members_t *self, const char *name, int64_t now)
     if (!member || member->status != FK_MEMBER_FAILED) {
         return -1;
     }
-    s_set_status(self, member, FK_MEMBER_LEFT, member->incarnation, now);
+    s_set_status(self, member, FK_MEMBER_LEFT, member->incarnation, NULL, now);
     return 0;
 }
 
@@ -505,6 +526,7 @@ s_view(const s_member_t *member, fk_member_t *out)
     out->status = member->status;
     out->incarnation = member->incarnation;
     out->since_ms = member->since_ms;
+    out->accuser = member->status == FK_MEMBER_SUSPECT ? member->accuser : NULL;
 }
 
 bool

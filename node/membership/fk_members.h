@@ -18,7 +18,9 @@
     - A suspect that is not refuted in time becomes failed. The timeout
       starts long and shrinks with every independent confirmation
       (Lifeguard's dynamic suspicion), so a lone accuser from an
-      overloaded node cannot fail a healthy member quickly.
+      overloaded node cannot fail a healthy member quickly. Confirmations
+      are counted per distinct accuser (the node that suspected), which
+      gossip carries with each suspicion; not per node that relayed it.
     - Local health (Lifeguard): missed probes and refuting our own
       suspicion raise a multiplier that stretches our probe timeouts; good
       probes lower it. A slow node thus stops accusing healthy ones.
@@ -49,6 +51,7 @@ typedef struct {
     fk_member_status_t status; /* current status */
     uint64_t incarnation;      /* the member's incarnation as last heard */
     int64_t since_ms;          /* when the status last changed (caller's clock) */
+    const char *accuser;       /* who began the suspicion; NULL unless suspect, or unknown */
 } fk_member_t;
 
 /*  Timing, in milliseconds of the caller's clock. */
@@ -83,16 +86,32 @@ typedef enum {
 
 /*  Merge one gossip entry heard from the network (from a message header
     or a piggybacked list). Invalid statuses are ignored. now is the
-    caller's clock. */
-fk_members_change_t fk_members_merge(fk_members_t *self, const char *name, const char *addr,
-                                     fk_member_status_t status, uint64_t incarnation, int64_t now);
+    caller's clock.
 
-/*  A gossiped suspicion of name at incarnation, relayed to us by via:
-    counts as one independent confirmation per distinct via (Lifeguard),
-    shortening the suspicion timeout. Ignored unless name is suspect at
-    that incarnation, or when via is us or name itself. */
+    accuser is the node that suspected name, for a suspect entry (it is
+    ignored with any other status), or NULL when unknown. A suspect
+    remembers the accuser of the entry that made it suspect (our own name
+    when we suspected it, fk_members_probe_failed; a later suspicion at a
+    higher incarnation keeps it, as it keeps the confirmations), hands it
+    to fk_members_piggyback, and fk_members_confirm does not count that
+    accuser as a confirmation. An entry from a peer that does not send
+    accusers has none: the cluster layer then passes the node that
+    relayed the entry, as every node did before accusers travelled, so
+    the relayer stands for the accuser. */
+fk_members_change_t fk_members_merge(fk_members_t *self, const char *name, const char *addr,
+                                     fk_member_status_t status, uint64_t incarnation,
+                                     const char *accuser, int64_t now);
+
+/*  A gossiped suspicion of name at incarnation by accuser (the node that
+    suspected it; the relaying node when the entry carried no accuser, see
+    fk_members_merge). Each distinct accuser is one independent
+    confirmation (Lifeguard), shortening the suspicion timeout: the same
+    accuser heard through any number of relayers counts once. Ignored
+    unless name is suspect at that incarnation, and when accuser is us,
+    name itself, or the accuser that began the suspicion (it is the
+    suspicion, not a confirmation of it). */
 void fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation,
-                        const char *via);
+                        const char *accuser);
 
 /*  The next member to probe (round robin over a shuffled list of the live
     members other than us), or NULL when there is none. Borrowed. */
@@ -150,7 +169,7 @@ void fk_members_drain_changed(fk_members_t *self, fk_members_fn fn, void *arg);
 /*  Entries to piggyback on the next message: us, then recent changes
     (each is gossiped about 3 log2(n) times), then FK_MEMBERS_SAMPLE
     entries of a rotating sample of the rest; at most max in all. Calls fn
-    for each. */
+    for each; a suspect's view carries its accuser, when known. */
 #define FK_MEMBERS_SAMPLE 2
 void fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg);
 

@@ -71,7 +71,8 @@ s_check_same(const fk_msg_t *a, const fk_msg_t *b)
     }
     for (size_t i = 0; i < na; i++) {
         if (!s_same_str(ma[i].name, mb[i].name) || !s_same_str(ma[i].addr, mb[i].addr)
-            || ma[i].status != mb[i].status || ma[i].incarnation != mb[i].incarnation) {
+            || ma[i].status != mb[i].status || ma[i].incarnation != mb[i].incarnation
+            || !s_same_str(ma[i].accuser, mb[i].accuser)) {
             s_fail("round trip changed a member");
         }
     }

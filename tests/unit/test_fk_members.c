@@ -33,7 +33,7 @@ s_status(const char *name)
 
 Test(fk_members, a_new_member_is_added_and_probed)
 {
-    cr_assert_eq(fk_members_merge(s_members, "b", "127.0.0.2:1", FK_MEMBER_ALIVE, 1, 0),
+    cr_assert_eq(fk_members_merge(s_members, "b", "127.0.0.2:1", FK_MEMBER_ALIVE, 1, NULL, 0),
                  FK_MEMBERS_CHANGED);
     cr_assert_eq(fk_members_count(s_members), 2);
     cr_assert_str_eq(fk_members_next_probe(s_members), "b");
@@ -41,33 +41,33 @@ Test(fk_members, a_new_member_is_added_and_probed)
 
 Test(fk_members, higher_incarnation_wins_and_graver_status_wins_a_tie)
 {
-    fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, 0);
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 2, 0),
+    fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0);
+    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 2, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "an older accusation is stale");
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 3, 0),
+    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 3, NULL, 0),
                  FK_MEMBERS_CHANGED);
     cr_assert_eq(s_status("b"), FK_MEMBER_SUSPECT);
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, 0),
+    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "alive does not beat suspect at the same incarnation");
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 4, 0), FK_MEMBERS_CHANGED,
-                 "the member's refutation wins");
+    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 4, NULL, 0),
+                 FK_MEMBERS_CHANGED, "the member's refutation wins");
     cr_assert_eq(s_status("b"), FK_MEMBER_ALIVE);
 }
 
 Test(fk_members, we_refute_an_accusation_by_raising_our_incarnation)
 {
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_SUSPECT, 5, 0),
+    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_SUSPECT, 5, NULL, 0),
                  FK_MEMBERS_REFUTED);
     cr_assert_eq(fk_members_incarnation(s_members), 6);
     cr_assert_eq(s_status("me"), FK_MEMBER_ALIVE);
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 4, 0),
+    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 4, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "an old accusation needs no new refutation");
     cr_assert_gt(fk_members_health(s_members), 0, "being suspected lowers local health");
 }
 
 Test(fk_members, an_unrefuted_suspect_fails_after_the_suspicion_timeout)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, 0);
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     cr_assert_eq(fk_members_probe_failed(s_members, "b", 1000), FK_MEMBERS_CHANGED);
     cr_assert_eq(s_status("b"), FK_MEMBER_SUSPECT);
     cr_assert_eq(fk_members_expire(s_members, 1100), 0, "too early");
@@ -80,7 +80,7 @@ Test(fk_members, an_unrefuted_suspect_fails_after_the_suspicion_timeout)
 
 Test(fk_members, confirmations_shorten_the_suspicion_lifeguard)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, 0);
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     fk_members_probe_failed(s_members, "b", 0);
     /*  One accuser repeating itself is not a confirmation. */
     for (int i = 0; i < 5; i++) {
@@ -97,8 +97,8 @@ Test(fk_members, confirmations_shorten_the_suspicion_lifeguard)
 
 Test(fk_members, failed_and_left_members_are_not_probed_but_failed_are_retried)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, 0);
-    fk_members_merge(s_members, "c", "c:1", FK_MEMBER_LEFT, 1, 0);
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    fk_members_merge(s_members, "c", "c:1", FK_MEMBER_LEFT, 1, NULL, 0);
     cr_assert_null(fk_members_next_probe(s_members));
     cr_assert_null(fk_members_next_reconnect(s_members, 1000));
     cr_assert_str_eq(fk_members_next_reconnect(s_members, 5000), "b");
@@ -107,8 +107,8 @@ Test(fk_members, failed_and_left_members_are_not_probed_but_failed_are_retried)
 
 Test(fk_members, a_restarted_member_comes_back_with_a_higher_incarnation)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, 0);
-    cr_assert_eq(fk_members_merge(s_members, "b", "b:2", FK_MEMBER_ALIVE, 2, 10),
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    cr_assert_eq(fk_members_merge(s_members, "b", "b:2", FK_MEMBER_ALIVE, 2, NULL, 10),
                  FK_MEMBERS_CHANGED);
     fk_member_t member;
     cr_assert(fk_members_find(s_members, "b", &member));
@@ -118,15 +118,15 @@ Test(fk_members, a_restarted_member_comes_back_with_a_higher_incarnation)
 
 Test(fk_members, leave_and_force_leave)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, 0);
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     cr_assert_eq(fk_members_force_leave(s_members, "b", 1), -1, "only failed members");
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, 0);
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
     cr_assert_eq(fk_members_force_leave(s_members, "b", 1), 0);
     cr_assert_eq(s_status("b"), FK_MEMBER_LEFT);
     fk_members_leave(s_members, 2);
     cr_assert_eq(s_status("me"), FK_MEMBER_LEFT);
     cr_assert_eq(fk_members_incarnation(s_members), 6);
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 6, 3),
+    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 6, NULL, 3),
                  FK_MEMBERS_UNCHANGED, "a leaving node does not refute");
 }
 
@@ -134,7 +134,7 @@ Test(fk_members, every_live_member_is_probed_once_per_round)
 {
     const char *names[] = {"b", "c", "d", "e"};
     for (int i = 0; i < 4; i++) {
-        fk_members_merge(s_members, names[i], "x:1", FK_MEMBER_ALIVE, 1, 0);
+        fk_members_merge(s_members, names[i], "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     int seen[4] = {0};
     for (int i = 0; i < 4; i++) {
@@ -160,7 +160,7 @@ Test(fk_members, piggyback_is_bounded_and_changes_drain_once)
     char name[8];
     for (int i = 0; i < 40; i++) {
         snprintf(name, sizeof name, "m%02d", i);
-        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, 0);
+        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     int sent = 0;
     fk_members_piggyback(s_members, 32, s_count, &sent);
@@ -175,9 +175,9 @@ Test(fk_members, piggyback_is_bounded_and_changes_drain_once)
 
 Test(fk_members, random_picks_distinct_live_members_other_than_us_and_exclude)
 {
-    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, 0);
-    fk_members_merge(s_members, "c", "x:1", FK_MEMBER_ALIVE, 1, 0);
-    fk_members_merge(s_members, "d", "x:1", FK_MEMBER_FAILED, 1, 0);
+    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    fk_members_merge(s_members, "c", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    fk_members_merge(s_members, "d", "x:1", FK_MEMBER_FAILED, 1, NULL, 0);
     const char *out[3];
     size_t n = fk_members_random(s_members, "b", out, 3);
     cr_assert_eq(n, 1);
@@ -186,7 +186,7 @@ Test(fk_members, random_picks_distinct_live_members_other_than_us_and_exclude)
 
 Test(fk_members, local_health_stretches_probe_timing)
 {
-    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, 0);
+    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     int64_t base = fk_members_probe_timeout(s_members);
     fk_members_probe_failed(s_members, "b", 0);
     cr_assert_gt(fk_members_probe_timeout(s_members), base);
@@ -214,7 +214,7 @@ Test(fk_members, quiet_piggyback_is_us_plus_a_small_sample_that_rotates_through_
     char name[4];
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof name, "m%d", i);
-        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, 0);
+        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     /*  Gossip the joins out until nothing is recent any more. */
     s_sample_t sample = {0};
@@ -231,4 +231,143 @@ Test(fk_members, quiet_piggyback_is_us_plus_a_small_sample_that_rotates_through_
     for (int i = 0; i < 8; i++) {
         cr_assert(sample.seen[i], "m%d never rode along", i);
     }
+}
+
+/*  Lifeguard counts confirmations per accuser, carried by gossip, not per
+    node that relayed the suspicion. With two members the suspicion lasts
+    from 6 x 500 ms = 3 s (no confirmation) down to 500 ms (three). */
+
+static const char *
+s_accuser(const char *name)
+{
+    fk_member_t member;
+    cr_assert(fk_members_find(s_members, name, &member), "%s unknown", name);
+    return member.accuser;
+}
+
+Test(fk_members, one_accuser_relayed_by_three_nodes_is_one_suspicion)
+{
+    /*  c suspects b; x, y and z relay it: the cluster layer merges and
+        confirms each entry with its accuser, c, every time. */
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    for (int relayer = 0; relayer < 3; relayer++) {
+        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+        fk_members_confirm(s_members, "b", 1, "c");
+    }
+    cr_assert_str_eq(s_accuser("b"), "c", "the suspicion remembers its accuser");
+    /*  c's suspicion is the suspicion itself: no confirmation, the maximum. */
+    cr_assert_eq(fk_members_expire(s_members, 2999), 0, "c relayed thrice shortened it");
+    cr_assert_eq(fk_members_expire(s_members, 3000), 1);
+}
+
+Test(fk_members, our_suspicion_plus_one_accuser_relayed_thrice_is_one_confirmation)
+{
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    cr_assert_eq(fk_members_probe_failed(s_members, "b", 0), FK_MEMBERS_CHANGED);
+    cr_assert_str_eq(s_accuser("b"), "me", "we are the accuser of our own suspicion");
+    for (int i = 0; i < 3; i++) {
+        fk_members_confirm(s_members, "b", 1, "c"); /* via x, y, z */
+    }
+    /*  Our own accusation relayed back to us is no confirmation either. */
+    fk_members_confirm(s_members, "b", 1, "me");
+    /*  One confirmation: 3000 - 2500 x log 2 / log 4 = 1750 ms. */
+    cr_assert_eq(fk_members_expire(s_members, 1700), 0, "counted more than one confirmation");
+    cr_assert_eq(fk_members_expire(s_members, 1751), 1, "counted no confirmation");
+}
+
+Test(fk_members, three_distinct_accusers_shorten_the_suspicion_to_the_minimum)
+{
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    fk_members_probe_failed(s_members, "b", 0);
+    /*  c, d and e each suspected b; any relayers, in any order, repeated. */
+    const char *accusers[] = {"c", "d", "c", "e", "d"};
+    for (int i = 0; i < 5; i++) {
+        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, accusers[i], 0);
+        fk_members_confirm(s_members, "b", 1, accusers[i]);
+    }
+    cr_assert_str_eq(s_accuser("b"), "me", "the first accuser stays");
+    cr_assert_eq(fk_members_expire(s_members, 499), 0);
+    cr_assert_eq(fk_members_expire(s_members, 500), 1, "three confirmations: the minimum");
+}
+
+Test(fk_members, three_accusers_beyond_a_gossiped_suspicion_reach_the_minimum)
+{
+    /*  We learn c's suspicion of b by gossip; d, e and f confirm it. */
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    fk_members_confirm(s_members, "b", 1, "c");
+    fk_members_confirm(s_members, "b", 1, "d");
+    fk_members_confirm(s_members, "b", 1, "e");
+    cr_assert_eq(fk_members_expire(s_members, 500), 0, "c began it: two confirmations so far");
+    fk_members_confirm(s_members, "b", 1, "f");
+    cr_assert_eq(fk_members_expire(s_members, 500), 1);
+}
+
+Test(fk_members, an_entry_without_accuser_is_attributed_to_its_relayer)
+{
+    /*  Old peers x, y and z send no accuser: the cluster layer passes the
+        relayer in its place, so each relayer counts as an accuser, as
+        before accusers travelled, and the first one began the suspicion. */
+    const char *relayers[] = {"x", "y", "z", "y"};
+    for (int i = 0; i < 4; i++) {
+        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, relayers[i], 0);
+        fk_members_confirm(s_members, "b", 1, relayers[i]);
+    }
+    cr_assert_str_eq(s_accuser("b"), "x", "gossiped on as x's suspicion");
+    /*  Two confirmations (y, z): 3000 - 2500 x log 3 / log 4 = 1019 ms. */
+    cr_assert_eq(fk_members_expire(s_members, 1000), 0);
+    cr_assert_eq(fk_members_expire(s_members, 1020), 1);
+}
+
+Test(fk_members, a_suspicion_of_unknown_accuser_counts_every_accuser)
+{
+    /*  A suspect merged without an accuser (none known) has no first
+        accuser to leave out. */
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, NULL, 0);
+    cr_assert_null(s_accuser("b"));
+    fk_members_confirm(s_members, "b", 1, "c");
+    fk_members_confirm(s_members, "b", 1, "d");
+    fk_members_confirm(s_members, "b", 1, "e");
+    cr_assert_eq(fk_members_expire(s_members, 500), 1);
+}
+
+typedef struct {
+    int suspects; /* suspect views seen */
+    int others;   /* other views seen */
+} s_views_t;
+
+static void
+s_check_view(void *arg, const fk_member_t *member)
+{
+    s_views_t *views = arg;
+    if (member->status == FK_MEMBER_SUSPECT) {
+        views->suspects++;
+        cr_assert_str_eq(member->accuser, strcmp(member->name, "b") == 0 ? "c" : "me",
+                         "%s's accuser", member->name);
+    } else {
+        views->others++;
+        cr_assert_null(member->accuser, "%s is not suspect but has an accuser", member->name);
+    }
+}
+
+Test(fk_members, piggybacked_suspects_carry_their_accuser_and_others_none)
+{
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    fk_members_merge(s_members, "d", "d:1", FK_MEMBER_ALIVE, 1, "c", 0);
+    fk_members_merge(s_members, "e", "e:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    fk_members_merge(s_members, "f", "f:1", FK_MEMBER_FAILED, 1, "c", 0);
+    fk_members_probe_failed(s_members, "e", 0);
+    s_views_t views = {0};
+    fk_members_piggyback(s_members, 32, s_check_view, &views);
+    cr_assert_eq(views.suspects, 2, "b and e");
+    cr_assert_eq(views.others, 3, "us, d and f");
+
+    /*  b refutes: it is alive again and its accuser is gone; a later
+        suspicion of b starts afresh with its own accuser. */
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 2, NULL, 10);
+    cr_assert_null(s_accuser("b"));
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 2, "c", 20);
+    cr_assert_str_eq(s_accuser("b"), "c");
+    memset(&views, 0, sizeof views);
+    fk_members_piggyback(s_members, 32, s_check_view, &views);
+    cr_assert_eq(views.suspects, 2);
 }

@@ -129,6 +129,7 @@ s_assert_same(const fk_msg_t *a, const fk_msg_t *b)
         cr_assert_str_eq(ma[i].addr, mb[i].addr);
         cr_assert_eq(ma[i].status, mb[i].status);
         cr_assert_eq(ma[i].incarnation, mb[i].incarnation);
+        cr_assert(s_str_eq(ma[i].accuser, mb[i].accuser), "member %zu's accuser", i);
     }
     const fk_msg_digest_t *da = fk_msg_digests(a, &na);
     const fk_msg_digest_t *db = fk_msg_digests(b, &nb);
@@ -358,6 +359,8 @@ s_raw_entry(s_raw_t *raw, size_t field, size_t declared, const s_part_t *parts, 
     target. */
 static const s_part_t s_member_parts[] = {S_PART(0xa1, 'b'), S_PART(0xa3, 'h', ':', '1'),
                                           S_PART(0x00), S_PART(0x04)};
+static const s_part_t s_member_accuser_parts[] = {S_PART(0xa1, 'b'), S_PART(0xa3, 'h', ':', '1'),
+                                                  S_PART(0x01), S_PART(0x04), S_PART(0xa1, 'a')};
 static const s_part_t s_digest_parts[] = {S_PART(0xa1, 'o'), S_PART(0x11)};
 static const s_part_t s_delta_parts[] = {S_PART(0xa1, 'o'), S_PART(0xa1, 'k'),
                                          S_PART(0xc4, 0x01, 0x00)};
@@ -367,8 +370,8 @@ static const s_part_t s_target_parts[] = {S_PART(0xa1, 'n'), S_PART(0xa3, 'h', '
     A full message from the builder. */
 
 /*  A message of type with every field in use: a target, one member per
-    status, three digests, three deltas holding real records (one a
-    tombstone), a body. */
+    status (the suspect one with an accuser), three digests, three deltas holding real records (one
+   a tombstone), a body. */
 static fk_msg_t *
 s_full_message(fk_msg_type_t type)
 {
@@ -382,7 +385,8 @@ s_full_message(fk_msg_type_t type)
         fk_msg_member_t member = {.name = names[status],
                                   .addr = "[fd00::1]:7946",
                                   .status = (uint8_t)status,
-                                  .incarnation = (uint64_t)status << 40};
+                                  .incarnation = (uint64_t)status << 40,
+                                  .accuser = status == FK_MSG_STATUS_SUSPECT ? "node-f" : NULL};
         cr_assert_eq(fk_msg_add_member(msg, &member), 0);
     }
     cr_assert_eq(fk_msg_add_digest(msg, "node-a", 0), 0);
@@ -436,6 +440,8 @@ Test(fk_msg, round_trip_of_every_type_with_every_field)
         cr_assert_eq(n, 4);
         cr_assert_eq(members[3].status, FK_MSG_STATUS_LEFT);
         cr_assert_eq(members[3].incarnation, (uint64_t)3 << 40);
+        cr_assert_str_eq(members[1].accuser, "node-f");
+        cr_assert_null(members[0].accuser);
         const fk_msg_digest_t *digests = fk_msg_digests(copy, &n);
         cr_assert_eq(n, 3);
         cr_assert_eq(digests[2].version, UINT64_MAX);
@@ -504,6 +510,25 @@ Test(fk_msg, encodes_the_protocol_examples)
     buf = s_encode(msg, &len);
     cr_assert_eq(len, sizeof ping_req);
     cr_assert_eq(memcmp(buf, ping_req, len), 0);
+    free(buf);
+    fk_msg_destroy(&msg);
+
+    /*  EVIDENCE-OF: R-MSG-009 an entry without an accuser keeps four
+        elements (%x94); one with an accuser has five (%x95). */
+    static const unsigned char ping_members[] = {
+        0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31, 0x01, 0x05,
+        0x00, 0x90, 0x92, 0x94, 0xa1, 0x62, 0xa3, 0x68, 0x3a, 0x32, 0x00, 0x07, 0x95, 0xa1,
+        0x63, 0xa3, 0x68, 0x3a, 0x33, 0x01, 0x02, 0xa1, 0x62, 0x90, 0x90, 0xc4, 0x00};
+    msg = fk_msg_new(FK_MSG_PING, "a", "h:1", 1);
+    fk_msg_set_seq(msg, 5);
+    fk_msg_member_t alive = {.name = "b", .addr = "h:2", .status = 0, .incarnation = 7};
+    fk_msg_member_t suspect = {
+        .name = "c", .addr = "h:3", .status = 1, .incarnation = 2, .accuser = "b"};
+    cr_assert_eq(fk_msg_add_member(msg, &alive), 0);
+    cr_assert_eq(fk_msg_add_member(msg, &suspect), 0);
+    buf = s_encode(msg, &len);
+    cr_assert_eq(len, sizeof ping_members);
+    cr_assert_eq(memcmp(buf, ping_members, len), 0);
     free(buf);
     fk_msg_destroy(&msg);
 
@@ -962,6 +987,7 @@ typedef enum {
     S_AT_TARGET_ADDR,
     S_AT_MEMBER_NAME,
     S_AT_MEMBER_ADDR,
+    S_AT_MEMBER_ACCUSER,
     S_AT_DIGEST_OWNER,
     S_AT_DELTA_OWNER,
     S_AT_DELTA_KEY,
@@ -970,7 +996,7 @@ typedef enum {
 
 static const size_t s_at_max[S_AT_COUNT] = {
     FK_MSG_MAX_NAME, FK_MSG_MAX_ADDR, FK_MSG_MAX_NAME, FK_MSG_MAX_ADDR, FK_MSG_MAX_NAME,
-    FK_MSG_MAX_ADDR, FK_MSG_MAX_NAME, FK_MSG_MAX_NAME, FK_MSG_MAX_KEY,
+    FK_MSG_MAX_ADDR, FK_MSG_MAX_NAME, FK_MSG_MAX_NAME, FK_MSG_MAX_NAME, FK_MSG_MAX_KEY,
 };
 
 /*  Put the len bytes at s in position `at` of the default raw message, as
@@ -988,7 +1014,7 @@ s_raw_put_string(s_raw_t *raw, s_at_t at, const char *s, size_t len, int as_bin)
         msgpack_pack_str_with_body(&spk, s, len);
     }
     s_part_t part = {(const unsigned char *)str.data, str.size};
-    s_part_t parts[4];
+    s_part_t parts[5];
 
     switch (at) {
     case S_AT_FROM:
@@ -1008,6 +1034,11 @@ s_raw_put_string(s_raw_t *raw, s_at_t at, const char *s, size_t len, int as_bin)
         memcpy(parts, s_member_parts, sizeof s_member_parts);
         parts[at - S_AT_MEMBER_NAME] = part;
         s_raw_entry(raw, S_F_MEMBERS, 4, parts, 4);
+        break;
+    case S_AT_MEMBER_ACCUSER:
+        memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
+        parts[4] = part;
+        s_raw_entry(raw, S_F_MEMBERS, 5, parts, 5);
         break;
     case S_AT_DIGEST_OWNER:
         memcpy(parts, s_digest_parts, sizeof s_digest_parts);
@@ -1044,6 +1075,8 @@ s_string_at(const fk_msg_t *msg, s_at_t at)
         return fk_msg_members(msg, &n)[0].name;
     case S_AT_MEMBER_ADDR:
         return fk_msg_members(msg, &n)[0].addr;
+    case S_AT_MEMBER_ACCUSER:
+        return fk_msg_members(msg, &n)[0].accuser;
     case S_AT_DIGEST_OWNER:
         return fk_msg_digests(msg, &n)[0].owner;
     case S_AT_DELTA_OWNER:
@@ -1185,10 +1218,11 @@ Test(fk_msg, rejects_wrong_types_inside_every_entry)
         size_t field;          /* where the entry goes */
         const s_part_t *parts; /* its valid elements */
         size_t count;          /* how many */
-        s_kind_t own[4];       /* the kind each element has */
+        s_kind_t own[5];       /* the kind each element has */
     } entries[] = {
         {S_F_TARGET, s_target_parts, 2, {S_K_STR, S_K_STR}},
         {S_F_MEMBERS, s_member_parts, 4, {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT}},
+        {S_F_MEMBERS, s_member_accuser_parts, 5, {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT, S_K_STR}},
         {S_F_DIGESTS, s_digest_parts, 2, {S_K_STR, S_K_UINT}},
         {S_F_DELTAS, s_delta_parts, 3, {S_K_STR, S_K_STR, S_K_BIN}},
     };
@@ -1205,7 +1239,7 @@ Test(fk_msg, rejects_wrong_types_inside_every_entry)
                 if (k == (int)entries[e].own[i]) {
                     continue;
                 }
-                s_part_t parts[4];
+                s_part_t parts[5];
                 memcpy(parts, entries[e].parts, entries[e].count * sizeof parts[0]);
                 parts[i] = s_kinds[k];
                 s_raw_entry(&raw, entries[e].field, entries[e].count, parts, entries[e].count);
@@ -1262,6 +1296,63 @@ Test(fk_msg, rejects_wrong_array_lengths)
     s_raw_fini(&raw);
 }
 
+Test(fk_msg, member_entries_have_four_or_five_elements)
+{
+    /*  EVIDENCE-OF: R-MSG-009 four elements, or five with an accuser;
+        every other length, 6 included, is malformed. */
+    s_part_t parts[7];
+    memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
+    parts[5] = (s_part_t)S_PART(0xa1, 'x');
+    parts[6] = (s_part_t)S_PART(0xa1, 'y');
+    for (size_t count = 0; count <= 7; count++) {
+        s_raw_t raw;
+        s_raw_init(&raw);
+        s_raw_entry(&raw, S_F_MEMBERS, count, parts, count);
+        if (count == 4 || count == 5) {
+            fk_msg_t *msg = s_raw_expect_ok(&raw);
+            size_t n;
+            const fk_msg_member_t *members = fk_msg_members(msg, &n);
+            cr_assert_eq(n, 1);
+            cr_assert_eq(members[0].status, FK_MSG_STATUS_SUSPECT);
+            if (count == 4) {
+                cr_assert_null(members[0].accuser);
+            } else {
+                cr_assert_str_eq(members[0].accuser, "a");
+            }
+            fk_msg_t *copy = s_round_trip(msg);
+            fk_msg_destroy(&copy);
+            fk_msg_destroy(&msg);
+        } else {
+            s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
+        }
+        s_raw_fini(&raw);
+    }
+}
+
+Test(fk_msg, an_accuser_is_carried_with_any_status)
+{
+    /*  EVIDENCE-OF: R-MSG-009 the codec does not tie the accuser to the
+        suspect status: it decodes, and survives a re-encoding, on every
+        status; the cluster layer ignores it where it means nothing. */
+    for (uint8_t status = 0; status <= FK_MSG_STATUS_LEFT; status++) {
+        s_part_t parts[5];
+        memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
+        const unsigned char status_byte[] = {status};
+        parts[2] = (s_part_t){status_byte, 1};
+        s_raw_t raw;
+        s_raw_init(&raw);
+        s_raw_entry(&raw, S_F_MEMBERS, 5, parts, 5);
+        fk_msg_t *msg = s_raw_expect_ok(&raw);
+        size_t n;
+        cr_assert_eq(fk_msg_members(msg, &n)[0].status, status);
+        cr_assert_str_eq(fk_msg_members(msg, &n)[0].accuser, "a");
+        fk_msg_t *copy = s_round_trip(msg);
+        fk_msg_destroy(&copy);
+        fk_msg_destroy(&msg);
+        s_raw_fini(&raw);
+    }
+}
+
 Test(fk_msg, rejects_statuses_above_left)
 {
     /*  EVIDENCE-OF: R-MSG-009 */
@@ -1313,11 +1404,14 @@ s_raw_list(s_raw_t *raw, size_t field, size_t count)
         char name[32];
         snprintf(name, sizeof name, "n%zu", i);
         if (field == S_F_MEMBERS) {
-            msgpack_pack_array(pk, 4);
+            /*  With an accuser, the largest entry the element budget of
+                R-MSG-017 must admit. */
+            msgpack_pack_array(pk, 5);
             s_pk_str(pk, name);
             s_pk_str(pk, "h:1");
             msgpack_pack_uint64(pk, i % 4);
             msgpack_pack_uint64(pk, i);
+            s_pk_str(pk, "acc");
         } else if (field == S_F_DIGESTS) {
             msgpack_pack_array(pk, 2);
             s_pk_str(pk, name);
@@ -1346,6 +1440,7 @@ Test(fk_msg, accepts_every_list_at_its_limit_at_once)
     const fk_msg_member_t *members = fk_msg_members(msg, &n);
     cr_assert_eq(n, FK_MSG_MAX_MEMBERS);
     cr_assert_str_eq(members[1023].name, "n1023");
+    cr_assert_str_eq(members[1023].accuser, "acc");
     const fk_msg_digest_t *digests = fk_msg_digests(msg, &n);
     cr_assert_eq(n, FK_MSG_MAX_DIGESTS);
     cr_assert_eq(digests[4095].version, 4095);
@@ -1574,6 +1669,8 @@ Test(fk_msg, builder_refuses_invalid_fields_and_changes_nothing)
         {.name = "b", .addr = long_addr, .status = 0},
         {.name = "b", .addr = "h:1", .status = FK_MSG_STATUS_LEFT + 1},
         {.name = "b", .addr = "h:1", .status = 255},
+        {.name = "b", .addr = "h:1", .status = 1, .accuser = ""},
+        {.name = "b", .addr = "h:1", .status = 1, .accuser = long_name},
     };
     for (size_t i = 0; i < sizeof bad_members / sizeof bad_members[0]; i++) {
         cr_assert_eq(fk_msg_add_member(msg, &bad_members[i]), FK_EINVAL_INPUT, "member %zu", i);
@@ -1602,6 +1699,9 @@ Test(fk_msg, builder_refuses_invalid_fields_and_changes_nothing)
     /*  The limits themselves are accepted. */
     fk_msg_member_t member = {
         .name = long_name + 1, .addr = long_addr + 1, .status = FK_MSG_STATUS_LEFT};
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    member.status = FK_MSG_STATUS_SUSPECT;
+    member.accuser = long_name + 1;
     cr_assert_eq(fk_msg_add_member(msg, &member), 0);
     cr_assert_eq(fk_msg_add_delta(msg, long_name + 1, long_key + 1, "r", 1), 0);
     fk_msg_t *copy = s_round_trip(msg);
@@ -1763,6 +1863,8 @@ Test(fk_msg, encoded_size_is_exact_at_every_form_boundary)
         fk_msg_t *msg = fk_msg_new(FK_MSG_JOIN, name, "h:1", 1);
         fk_msg_set_target(msg, name, "h:2");
         fk_msg_member_t member = {.name = name, .addr = "h:1"};
+        cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+        member.accuser = name;
         cr_assert_eq(fk_msg_add_member(msg, &member), 0);
         cr_assert_eq(fk_msg_add_digest(msg, name, 1), 0);
         cr_assert_eq(fk_msg_add_delta(msg, name, "k", "r", 1), 0);
