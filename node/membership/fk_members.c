@@ -26,6 +26,7 @@ typedef struct {
     char *accuser;             /* who began the current suspicion; NULL if unknown or not suspect */
     unsigned confirmations;    /* distinct accusers confirming it, the first one not counted */
     uint64_t accusers[S_MAX_ACCUSERS]; /* hashes of the accusers that confirmed it */
+    bool we_accused;                   /* our own probe failed during this suspicion */
     unsigned gossip_left;              /* times this entry is still piggybacked first */
     int64_t next_reconnect;            /* next retry of a failed member */
     bool changed;                      /* not yet drained for persisting */
@@ -222,6 +223,7 @@ s_set_status(fk_members_t *self, s_member_t *member, fk_member_status_t status,
     if (status == FK_MEMBER_SUSPECT && member->status != FK_MEMBER_SUSPECT) {
         member->suspect_start = now;
         member->confirmations = 0;
+        member->we_accused = false;
     }
     if (status != FK_MEMBER_SUSPECT) {
         free(member->accuser);
@@ -356,6 +358,8 @@ fk_members_probe_ok(fk_members_t *self, const char *name, int64_t now)
     }
 }
 
+static void s_confirm(s_member_t *member, const char *accuser);
+
 fk_members_change_t
 fk_members_probe_failed(fk_members_t *self, const char *name, int64_t now)
 {
@@ -371,9 +375,19 @@ fk_members_probe_failed(fk_members_t *self, const char *name, int64_t now)
     if (member->status == FK_MEMBER_ALIVE) {
         /*  We are this suspicion's accuser. */
         s_set_status(self, member, FK_MEMBER_SUSPECT, member->incarnation, self->self, now);
+        member->we_accused = true;
         return FK_MEMBERS_CHANGED;
     }
-    /*  Our own repeated failures are not independent confirmations. */
+    if (member->status == FK_MEMBER_SUSPECT && !member->we_accused) {
+        /*  Someone else's suspicion, and now our own probe failed too: an
+            independent accusation (memberlist's suspectNode on a suspect).
+            It confirms our timer, and the entry is gossiped afresh with us
+            as its accuser so the others count it as well. Our repeated
+            failures add nothing more. */
+        member->we_accused = true;
+        s_confirm(member, self->self);
+        s_mark(self, member);
+    }
     return FK_MEMBERS_UNCHANGED;
 }
 
@@ -387,19 +401,14 @@ s_hash(const char *text)
     return hash;
 }
 
-void
-fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, const char *accuser)
+/*  Count accuser's accusation of the suspect member once. Lifeguard counts
+    independent suspicions: the accuser that began the suspicion is the
+    suspicion, not a confirmation of it (memberlist's newSuspicion), and
+    the same accuser, however many nodes relay its accusation and however
+    often, counts once. */
+static void
+s_confirm(s_member_t *member, const char *accuser)
 {
-    s_member_t *member = s_find(self, name);
-    if (!member || !accuser || member->status != FK_MEMBER_SUSPECT
-        || member->incarnation != incarnation || strcmp(accuser, self->self) == 0
-        || strcmp(accuser, name) == 0) {
-        return;
-    }
-    /*  Lifeguard counts independent suspicions: the accuser that began the
-        suspicion is the suspicion, not a confirmation of it (memberlist's
-        newSuspicion), and the same accuser, however many nodes relay its
-        accusation and however often, counts once. */
     if (member->accuser && strcmp(accuser, member->accuser) == 0) {
         return;
     }
@@ -412,6 +421,18 @@ fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, c
     if (member->confirmations < S_MAX_ACCUSERS) {
         member->accusers[member->confirmations++] = hash;
     }
+}
+
+void
+fk_members_confirm(fk_members_t *self, const char *name, uint64_t incarnation, const char *accuser)
+{
+    s_member_t *member = s_find(self, name);
+    if (!member || !accuser || member->status != FK_MEMBER_SUSPECT
+        || member->incarnation != incarnation || strcmp(accuser, self->self) == 0
+        || strcmp(accuser, name) == 0) {
+        return;
+    }
+    s_confirm(member, accuser);
 }
 
 /*  Lifeguard's dynamic suspicion timeout: from max down to min as
@@ -519,14 +540,16 @@ fk_members_count(const fk_members_t *self)
 }
 
 static void
-s_view(const s_member_t *member, fk_member_t *out)
+s_view(const fk_members_t *self, const s_member_t *member, fk_member_t *out)
 {
     out->name = member->name;
     out->addr = member->addr;
     out->status = member->status;
     out->incarnation = member->incarnation;
     out->since_ms = member->since_ms;
-    out->accuser = member->status == FK_MEMBER_SUSPECT ? member->accuser : NULL;
+    out->accuser = member->status != FK_MEMBER_SUSPECT ? NULL
+                   : member->we_accused                ? self->self
+                                                       : member->accuser;
 }
 
 bool
@@ -535,7 +558,7 @@ fk_members_get(const fk_members_t *self, size_t i, fk_member_t *out)
     if (i >= self->count) {
         return false;
     }
-    s_view(&self->members[i], out);
+    s_view(self, &self->members[i], out);
     return true;
 }
 
@@ -546,7 +569,7 @@ fk_members_find(const fk_members_t *self, const char *name, fk_member_t *out)
     if (!member) {
         return false;
     }
-    s_view(member, out);
+    s_view(self, member, out);
     return true;
 }
 
@@ -567,7 +590,7 @@ fk_members_drain_changed(fk_members_t *self, fk_members_fn fn, void *arg)
         if (self->members[i].changed) {
             self->members[i].changed = false;
             fk_member_t view;
-            s_view(&self->members[i], &view);
+            s_view(self, &self->members[i], &view);
             fn(arg, &view);
         }
     }
@@ -587,7 +610,7 @@ fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg
     for (size_t i = 0; i < self->count && sent < max; i++) {
         if (strcmp(self->members[i].name, self->self) == 0) {
             fk_member_t view;
-            s_view(&self->members[i], &view);
+            s_view(self, &self->members[i], &view);
             fn(arg, &view);
             taken[i] = true;
             sent++;
@@ -598,7 +621,7 @@ fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg
         if (!taken[i] && member->gossip_left > 0) {
             member->gossip_left--;
             fk_member_t view;
-            s_view(member, &view);
+            s_view(self, member, &view);
             fn(arg, &view);
             taken[i] = true;
             sent++;
@@ -614,7 +637,7 @@ fk_members_piggyback(fk_members_t *self, size_t max, fk_members_fn fn, void *arg
         size_t i = (self->sample_next + k) % self->count;
         if (!taken[i]) {
             fk_member_t view;
-            s_view(&self->members[i], &view);
+            s_view(self, &self->members[i], &view);
             fn(arg, &view);
             taken[i] = true;
             sent++;

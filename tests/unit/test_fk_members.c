@@ -371,3 +371,20 @@ Test(fk_members, piggybacked_suspects_carry_their_accuser_and_others_none)
     fk_members_piggyback(s_members, 32, s_check_view, &views);
     cr_assert_eq(views.suspects, 2);
 }
+
+Test(fk_members, our_failed_probe_of_a_gossiped_suspect_is_a_confirmation_we_gossip)
+{
+    /*  We learn c's suspicion of b by gossip, then our own probe of b
+        fails: an independent accusation. It counts for our timer, and the
+        entry goes out again naming us, so the others count it too. */
+    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    cr_assert_str_eq(s_accuser("b"), "c");
+    cr_assert_eq(fk_members_probe_failed(s_members, "b", 0), FK_MEMBERS_UNCHANGED,
+                 "b was already suspect");
+    cr_assert_str_eq(s_accuser("b"), "me", "the entry does not name us as an accuser");
+    /*  Our repeated failures add nothing: one confirmation, 1750 ms. */
+    fk_members_probe_failed(s_members, "b", 100);
+    fk_members_probe_failed(s_members, "b", 200);
+    cr_assert_eq(fk_members_expire(s_members, 1700), 0, "our repeats counted");
+    cr_assert_eq(fk_members_expire(s_members, 1751), 1, "our failed probe did not count");
+}
