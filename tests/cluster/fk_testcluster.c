@@ -627,3 +627,12 @@ fk_testcluster_fw_dropped(const char *chain)
     }
     return total;
 }
+
+void
+fk_testcluster_dump_logs(const fk_testcluster_t *cluster, size_t max_bytes)
+{
+    for (size_t i = 0; i < cluster->count; i++) {
+        fprintf(stderr, "==== log of %s ====\n", fk_harness_name(cluster->nodes[i]));
+        fk_harness_dump_log(cluster->nodes[i], max_bytes);
+    }
+}

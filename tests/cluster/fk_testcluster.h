@@ -20,6 +20,10 @@ typedef struct {
     fk_node_t *nodes[FK_TESTCLUSTER_MAX]; /* node i is "n<i>" on 127.0.0.(base+i) */
 } fk_testcluster_t;
 
+/*  Print the last max_bytes of every node's log to stderr, each under a
+    header naming the node: what a failing test shows. */
+void fk_testcluster_dump_logs(const fk_testcluster_t *cluster, size_t max_bytes);
+
 /*  Start count nodes named n0..n<count-1> on 127.0.0.(base+i) and join
     every other node to n0 with `fakts-node join`. Returns false when a
     node did not start or a join failed. */

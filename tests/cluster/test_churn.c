@@ -26,19 +26,10 @@
 
 static fk_testcluster_t s_cluster;
 
-static void
-s_dump_logs(void)
-{
-    for (size_t i = 0; i < s_cluster.count; i++) {
-        fprintf(stderr, "==== log of %s ====\n", fk_harness_name(s_cluster.nodes[i]));
-        fk_harness_dump_log(s_cluster.nodes[i], 6000);
-    }
-}
-
 #define s_require(cond, ...)                                                                       \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            s_dump_logs();                                                                         \
+            fk_testcluster_dump_logs(&s_cluster, 6000);                                            \
             cr_assert(false, __VA_ARGS__);                                                         \
         }                                                                                          \
     } while (0)

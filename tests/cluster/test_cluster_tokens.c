@@ -12,7 +12,6 @@
 
 #include <criterion/criterion.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +24,6 @@ s_teardown(void)
 }
 
 TestSuite(cluster_tokens, .fini = s_teardown, .timeout = 180);
-
-static void
-s_dump_logs(void)
-{
-    for (size_t i = 0; i < s_cluster.count; i++) {
-        fprintf(stderr, "==== log of %s ====\n", fk_harness_name(s_cluster.nodes[i]));
-        fk_harness_dump_log(s_cluster.nodes[i], 4000);
-    }
-}
 
 static void
 s_start(size_t count, unsigned base)
@@ -56,7 +46,7 @@ s_assert_dead_everywhere(const char *token, const char *client_id, const char *w
         }
         fk_http_resp_t *resp = fk_e2e_refresh(s_cluster.nodes[i], token, client_id);
         if (resp->status != 400) {
-            s_dump_logs();
+            fk_testcluster_dump_logs(&s_cluster, 4000);
         }
         cr_assert_eq(resp->status, 400, "%s: n%zu answered %ld to a used refresh token: %s", when,
                      i, resp->status, resp->body);
@@ -72,7 +62,7 @@ s_rotate(size_t node, const char *token, const char *client_id)
 {
     fk_http_resp_t *resp = fk_e2e_refresh(s_cluster.nodes[node], token, client_id);
     if (resp->status != 200) {
-        s_dump_logs();
+        fk_testcluster_dump_logs(&s_cluster, 4000);
     }
     cr_assert_eq(resp->status, 200, "n%zu did not rotate the token: %ld %s", node, resp->status,
                  resp->body);
@@ -132,7 +122,7 @@ Test(cluster_tokens, a_refresh_token_rotates_once_cluster_wide)
         fk_harness_wait_until(fk_harness_now_ms() + 200);
     }
     if (resp->status != 200) {
-        s_dump_logs();
+        fk_testcluster_dump_logs(&s_cluster, 4000);
     }
     cr_assert_eq(resp->status, 200, "the token did not survive its issuer's outage: %ld %s",
                  resp->status, resp->body);
@@ -181,7 +171,7 @@ Test(cluster_tokens, a_late_forwarded_rotation_is_not_carried_out)
         fk_harness_wait_until(fk_harness_now_ms() + 200);
     }
     if (resp->status != 200) {
-        s_dump_logs();
+        fk_testcluster_dump_logs(&s_cluster, 4000);
     }
     cr_assert_eq(resp->status, 200, "the late request rotated the token: %ld %s", resp->status,
                  resp->body);

@@ -10,7 +10,6 @@
 #include "fk_testcluster.h"
 
 #include <criterion/criterion.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,15 +24,6 @@ s_teardown(void)
 }
 
 TestSuite(cluster_v1, .fini = s_teardown, .timeout = 240);
-
-static void
-s_dump_logs(void)
-{
-    for (size_t i = 0; i < s_cluster.count; i++) {
-        fprintf(stderr, "==== log of %s ====\n", fk_harness_name(s_cluster.nodes[i]));
-        fk_harness_dump_log(s_cluster.nodes[i], 4000);
-    }
-}
 
 /*  Run `fakts-node approve|deny code` against node until it succeeds (the
     code has to replicate there first) or the deadline passes. */
@@ -54,7 +44,7 @@ s_decide(fk_node_t *node, const char *verb, const char *code)
         fk_harness_wait_until(fk_harness_now_ms() + 100);
     }
     if (status != 0) {
-        s_dump_logs();
+        fk_testcluster_dump_logs(&s_cluster, 4000);
     }
     cr_assert_eq(status, 0, "`%s %s` on %s never succeeded: %s", verb, code, fk_harness_name(node),
                  err);
