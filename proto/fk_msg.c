@@ -646,200 +646,33 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
     allocates anything. It reads the envelope (signature, version, field
     count) and counts every container element against S_MAX_ELEMENTS. */
 
-/*  What the pre-check needs to know about one MessagePack object. */
-typedef struct {
-    size_t head;       /* bytes of the lead byte plus its length, count or value field */
-    uint64_t body;     /* bytes after the head: str/bin data, ext type byte and data */
-    uint64_t children; /* elements a container declares (two per map entry), else 0 */
-    int is_array;      /* an array header: children is its count */
-    int is_uint;       /* a non-negative integer in any width: value holds it */
-    uint64_t value;    /* the value, when is_uint */
-} s_head_t;
-
-static uint64_t
-s_read_be(const unsigned char *p, size_t n)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; i < n; i++) {
-        value = (value << 8) | p[i];
-    }
-    return value;
-}
-
-/*  Read the head of the object at p (before end) into *h. Returns 0, or
-    FK_EPROTO_MALFORMED when the head or the body it declares does not fit
-    before end (which fk_prescan has already excluded; checked anyway, since
-    this function reads the bytes itself). */
-static int
-s_read_head(const unsigned char *p, const unsigned char *end, s_head_t *h)
-{
-    memset(h, 0, sizeof *h);
-    if (p >= end) {
-        return FK_EPROTO_MALFORMED;
-    }
-    unsigned lead = *p;
-    size_t width = 0;   /* bytes of a big-endian field after the lead byte */
-    int field_is = 0;   /* what that field is: 0 length, 1 count, 2 uint, 3 int */
-    uint64_t per = 1;   /* elements per counted entry: 2 for maps */
-    uint64_t extra = 0; /* body bytes the length field does not count: an ext's type */
-
-    h->head = 1;
-    if (lead <= 0x7f) {
-        h->is_uint = 1;
-        h->value = lead;
-    } else if (lead <= 0x8f) {
-        h->children = 2u * (uint64_t)(lead & 0x0fu);
-    } else if (lead <= 0x9f) {
-        h->is_array = 1;
-        h->children = lead & 0x0fu;
-    } else if (lead <= 0xbf) {
-        h->body = lead & 0x1fu;
-    } else if (lead >= 0xe0) {
-        /*  Negative fixint: complete in one byte. */
-    } else {
-        switch (lead) {
-        case 0xc0: /* nil, false, true */
-        case 0xc2:
-        case 0xc3:
-            break;
-        case 0xc4: /* bin 8/16/32, str 8/16/32 */
-        case 0xd9:
-            width = 1;
-            break;
-        case 0xc5:
-        case 0xda:
-            width = 2;
-            break;
-        case 0xc6:
-        case 0xdb:
-            width = 4;
-            break;
-        case 0xc7: /* ext 8/16/32 */
-            width = 1;
-            extra = 1;
-            break;
-        case 0xc8:
-            width = 2;
-            extra = 1;
-            break;
-        case 0xc9:
-            width = 4;
-            extra = 1;
-            break;
-        case 0xca: /* float 32/64 */
-            h->body = 4;
-            break;
-        case 0xcb:
-            h->body = 8;
-            break;
-        case 0xcc: /* uint 8/16/32/64 */
-        case 0xcd:
-        case 0xce:
-        case 0xcf:
-            width = (size_t)1 << (lead - 0xccu);
-            field_is = 2;
-            break;
-        case 0xd0: /* int 8/16/32/64 */
-        case 0xd1:
-        case 0xd2:
-        case 0xd3:
-            width = (size_t)1 << (lead - 0xd0u);
-            field_is = 3;
-            break;
-        case 0xd4: /* fixext 1/2/4/8/16: a type byte, then the data */
-        case 0xd5:
-        case 0xd6:
-        case 0xd7:
-        case 0xd8:
-            h->body = 1 + ((uint64_t)1 << (lead - 0xd4u));
-            break;
-        case 0xdc: /* array 16/32 */
-            width = 2;
-            field_is = 1;
-            h->is_array = 1;
-            break;
-        case 0xdd:
-            width = 4;
-            field_is = 1;
-            h->is_array = 1;
-            break;
-        case 0xde: /* map 16/32 */
-            width = 2;
-            field_is = 1;
-            per = 2;
-            break;
-        case 0xdf:
-            width = 4;
-            field_is = 1;
-            per = 2;
-            break;
-        default:
-            return FK_EPROTO_MALFORMED; /* 0xc1 */
-        }
-    }
-
-    size_t room = (size_t)(end - p) - 1;
-    if (width > room) {
-        return FK_EPROTO_MALFORMED;
-    }
-    if (width > 0) {
-        uint64_t field = s_read_be(p + 1, width);
-        h->head += width;
-        room -= width;
-        switch (field_is) {
-        case 0:
-            h->body = field + extra;
-            break;
-        case 1:
-            h->children = field * per;
-            break;
-        case 2:
-            h->is_uint = 1;
-            h->value = field;
-            break;
-        default:
-            /*  A signed format holding a non-negative value is a uint too
-                (R-MSG-014): its top bit is clear. */
-            if ((field >> (8 * width - 1)) == 0) {
-                h->is_uint = 1;
-                h->value = field;
-            }
-            break;
-        }
-    }
-    if (h->body > room) {
-        return FK_EPROTO_MALFORMED;
-    }
-    return 0;
-}
-
 static int
 s_precheck(const unsigned char *p, size_t len)
 {
     const unsigned char *end = p + len;
-    s_head_t outer;
-    s_head_t magic;
-    s_head_t version;
+    fk_prescan_head_t outer;
+    fk_prescan_head_t magic;
+    fk_prescan_head_t version;
 
     /*  The envelope: an array whose first element is the magic, then the
         version. These never change between versions (R-MSG-003, R-MSG-004),
         so they are read before anything whose shape a later version may
         change, and a newer peer is told apart from garbage. */
-    if (s_read_head(p, end, &outer) != 0) {
+    if (fk_prescan_head(p, end, &outer) != 0) {
         return FK_EPROTO_MALFORMED;
     }
     if (!outer.is_array || outer.children == 0) {
         return FK_EPROTO_MAGIC;
     }
     p += outer.head;
-    if (s_read_head(p, end, &magic) != 0) {
+    if (fk_prescan_head(p, end, &magic) != 0) {
         return FK_EPROTO_MALFORMED;
     }
     if (!magic.is_uint || magic.value != FK_MSG_MAGIC) {
         return FK_EPROTO_MAGIC;
     }
     p += magic.head;
-    if (outer.children < 2 || s_read_head(p, end, &version) != 0 || !version.is_uint) {
+    if (outer.children < 2 || fk_prescan_head(p, end, &version) != 0 || !version.is_uint) {
         return FK_EPROTO_MALFORMED;
     }
     if (version.value != FK_MSG_VERSION) {
@@ -854,8 +687,8 @@ s_precheck(const unsigned char *p, size_t len)
         Scalars and string bodies are skipped by their length. */
     uint64_t elements = S_FIELDS;
     while (p < end) {
-        s_head_t h;
-        if (s_read_head(p, end, &h) != 0) {
+        fk_prescan_head_t h;
+        if (fk_prescan_head(p, end, &h) != 0) {
             return FK_EPROTO_MALFORMED;
         }
         elements += h.children;

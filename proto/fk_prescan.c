@@ -10,6 +10,7 @@
 #include "fk_prescan.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "fk_err.h"
 
@@ -25,43 +26,42 @@ s_read_be(const unsigned char *p, unsigned n)
     return value;
 }
 
-/*  Consume one element at *cursor_p (which is before end): its lead byte,
-    any length or count field, and, unless it is a container, its body.
-    On success *children_p is the number of elements a container declares
-    (a map declares two per entry: key and value) and *is_container_p says
-    whether it was a container at all. Returns 0 or FK_EPROTO_MALFORMED;
-    *cursor_p only moves on success. */
-static int
-s_consume(const unsigned char **cursor_p, const unsigned char *end, int *is_container_p,
-          uint64_t *children_p)
+int
+fk_prescan_head(const unsigned char *p, const unsigned char *end, fk_prescan_head_t *h)
 {
-    const unsigned char *p = *cursor_p;
-    unsigned lead = *p++;
-    uint64_t body = 0;      /* bytes after the header: payload, ext type byte */
-    unsigned width = 0;     /* bytes of a big-endian length or count field */
-    int container = 0;      /* array or map */
-    uint64_t per_entry = 1; /* elements per counted entry: 2 for maps */
-    uint64_t children = 0;  /* count carried in a fixarray/fixmap lead byte */
+    memset(h, 0, sizeof *h);
+    if (p >= end) {
+        return FK_EPROTO_MALFORMED;
+    }
+    unsigned lead = *p;
+    size_t width = 0;   /* bytes of a big-endian field after the lead byte */
+    int field_is = 0;   /* what that field is: 0 length, 1 count, 2 uint, 3 int */
+    uint64_t per = 1;   /* elements per counted entry: 2 for maps */
+    uint64_t extra = 0; /* body bytes the length field does not count: an ext's type */
 
-    if (lead <= 0x7f || lead >= 0xe0) {
-        /*  Positive and negative fixints are complete in one byte. */
+    h->head = 1;
+    if (lead <= 0x7f) {
+        h->is_uint = 1;
+        h->value = lead;
     } else if (lead <= 0x8f) {
-        container = 1;
-        per_entry = 2;
-        children = lead & 0x0fu;
+        h->is_container = 1;
+        h->children = 2u * (uint64_t)(lead & 0x0fu);
     } else if (lead <= 0x9f) {
-        container = 1;
-        children = lead & 0x0fu;
+        h->is_container = 1;
+        h->is_array = 1;
+        h->children = lead & 0x0fu;
     } else if (lead <= 0xbf) {
-        body = lead & 0x1fu;
+        h->body = lead & 0x1fu;
+    } else if (lead >= 0xe0) {
+        /*  Negative fixint: complete in one byte. */
     } else {
         switch (lead) {
-        case 0xc0: /* nil */
-        case 0xc2: /* false */
-        case 0xc3: /* true */
+        case 0xc0: /* nil, false, true */
+        case 0xc2:
+        case 0xc3:
             break;
-        case 0xc4: /* bin 8/16/32 */
-        case 0xd9: /* str 8 */
+        case 0xc4: /* bin 8/16/32, str 8/16/32 */
+        case 0xd9:
             width = 1;
             break;
         case 0xc5:
@@ -72,100 +72,126 @@ s_consume(const unsigned char **cursor_p, const unsigned char *end, int *is_cont
         case 0xdb:
             width = 4;
             break;
-        case 0xc7: /* ext 8/16/32: length, then a type byte the length does not count */
+        case 0xc7: /* ext 8/16/32 */
             width = 1;
-            body = 1;
+            extra = 1;
             break;
         case 0xc8:
             width = 2;
-            body = 1;
+            extra = 1;
             break;
         case 0xc9:
             width = 4;
-            body = 1;
+            extra = 1;
             break;
-        case 0xcc: /* uint 8 */
-        case 0xd0: /* int 8 */
-            body = 1;
+        case 0xca: /* float 32/64 */
+            h->body = 4;
             break;
+        case 0xcb:
+            h->body = 8;
+            break;
+        case 0xcc: /* uint 8/16/32/64 */
         case 0xcd:
-        case 0xd1:
-            body = 2;
-            break;
-        case 0xca: /* float 32 */
         case 0xce:
-        case 0xd2:
-            body = 4;
-            break;
-        case 0xcb: /* float 64 */
         case 0xcf:
+            width = (size_t)1 << (lead - 0xccu);
+            field_is = 2;
+            break;
+        case 0xd0: /* int 8/16/32/64 */
+        case 0xd1:
+        case 0xd2:
         case 0xd3:
-            body = 8;
+            width = (size_t)1 << (lead - 0xd0u);
+            field_is = 3;
             break;
         case 0xd4: /* fixext 1/2/4/8/16: a type byte, then the data */
-            body = 2;
-            break;
         case 0xd5:
-            body = 3;
-            break;
         case 0xd6:
-            body = 5;
-            break;
         case 0xd7:
-            body = 9;
-            break;
         case 0xd8:
-            body = 17;
+            h->body = 1 + ((uint64_t)1 << (lead - 0xd4u));
             break;
         case 0xdc: /* array 16/32 */
-            container = 1;
             width = 2;
+            field_is = 1;
+            h->is_container = 1;
+            h->is_array = 1;
             break;
         case 0xdd:
-            container = 1;
             width = 4;
+            field_is = 1;
+            h->is_container = 1;
+            h->is_array = 1;
             break;
         case 0xde: /* map 16/32 */
-            container = 1;
-            per_entry = 2;
             width = 2;
+            field_is = 1;
+            h->is_container = 1;
+            per = 2;
             break;
         case 0xdf:
-            container = 1;
-            per_entry = 2;
             width = 4;
+            field_is = 1;
+            h->is_container = 1;
+            per = 2;
             break;
         default:
-            /*  0xc1 is the only lead byte MessagePack never assigns. */
-            return FK_EPROTO_MALFORMED;
+            return FK_EPROTO_MALFORMED; /* 0xc1 */
         }
     }
 
+    size_t room = (size_t)(end - p) - 1;
+    if (width > room) {
+        return FK_EPROTO_MALFORMED;
+    }
     if (width > 0) {
-        if (width > (size_t)(end - p)) {
-            return FK_EPROTO_MALFORMED;
-        }
-        uint64_t field = s_read_be(p, width);
-        p += width;
-        if (container) {
-            children = field;
-        } else {
-            body += field;
+        uint64_t field = s_read_be(p + 1, (unsigned)width);
+        h->head += width;
+        room -= width;
+        switch (field_is) {
+        case 0:
+            h->body = field + extra;
+            break;
+        case 1:
+            h->children = field * per;
+            break;
+        case 2:
+            h->is_uint = 1;
+            h->value = field;
+            break;
+        default:
+            /*  A signed format holding a non-negative value is a uint too
+                (R-MSG-014): its top bit is clear. */
+            if ((field >> (8 * width - 1)) == 0) {
+                h->is_uint = 1;
+                h->value = field;
+            }
+            break;
         }
     }
-    if (!container) {
-        /*  Written as a comparison against what remains, never as
-            p + body > end, which would form an out-of-range pointer (UB)
-            before comparing it. */
-        if (body > (size_t)(end - p)) {
-            return FK_EPROTO_MALFORMED;
-        }
-        p += (size_t)body;
+    if (h->body > room) {
+        return FK_EPROTO_MALFORMED;
     }
+    return 0;
+}
 
-    *cursor_p = p;
-    *is_container_p = container;
-    *children_p = children * per_entry;
+/*  Consume one element at *cursor_p (which is before end): its head and,
+    unless it is a container, its body. On success *children_p is the
+    number of elements a container declares (a map declares two per entry:
+    key and value) and *is_container_p says whether it was a container at
+    all. Returns 0 or FK_EPROTO_MALFORMED; *cursor_p only moves on success. */
+static int
+s_consume(const unsigned char **cursor_p, const unsigned char *end, int *is_container_p,
+          uint64_t *children_p)
+{
+    fk_prescan_head_t h;
+    if (fk_prescan_head(*cursor_p, end, &h) != 0) {
+        return FK_EPROTO_MALFORMED;
+    }
+    /*  fk_prescan_head checked that head + body fit before end. */
+    *cursor_p += h.head + (size_t)h.body;
+    *is_container_p = h.is_container;
+    *children_p = h.children;
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #define FK_PRESCAN_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*  The deepest container nesting fk_prescan() will ever accept. Larger
     max_depth arguments are clamped to it, because msgpack-c's unpacker keeps
@@ -47,5 +48,26 @@
 
     Returns 0 if the input is acceptable, or FK_EPROTO_MALFORMED. */
 int fk_prescan(const void *data, size_t len, unsigned max_depth);
+
+/*  What the head of one MessagePack object says: the lead byte and the
+    length, count or value field after it. */
+typedef struct {
+    size_t head;       /* bytes of the lead byte plus its length, count or value field */
+    uint64_t body;     /* bytes after the head: str/bin data, a float, an ext's type byte and
+                          data; 0 for containers, whose elements follow */
+    uint64_t children; /* elements a container declares (two per map entry), else 0 */
+    int is_container;  /* an array or a map, even an empty one */
+    int is_array;      /* an array: children is its count */
+    int is_uint;       /* a non-negative integer in any width (a signed format holding a
+                          value >= 0 too): value holds it */
+    uint64_t value;    /* the value, when is_uint */
+} fk_prescan_head_t;
+
+/*  Read the head of the object at p (p < end, else malformed) into *h.
+    Returns 0, or FK_EPROTO_MALFORMED when the lead byte is 0xc1 or the head
+    or the body it declares does not fit before end. Reads nothing outside
+    [p, end); the one head reader behind fk_prescan() and the message
+    codec's envelope pre-check. */
+int fk_prescan_head(const unsigned char *p, const unsigned char *end, fk_prescan_head_t *h);
 
 #endif
