@@ -76,3 +76,29 @@ fk_asprintf(const char *fmt, ...)
     va_end(args);
     return out;
 }
+
+void
+fk_buf_add(fk_buf_t *buf, const void *bytes, size_t len)
+{
+    if (buf->len + len + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 1024;
+        while (cap < buf->len + len + 1) {
+            cap *= 2;
+        }
+        buf->data = fk_realloc(buf->data, cap);
+        buf->cap = cap;
+    }
+    if (len > 0) {
+        memcpy(buf->data + buf->len, bytes, len);
+    }
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+}
+
+char *
+fk_buf_take(fk_buf_t *buf)
+{
+    char *text = buf->data ? buf->data : fk_strdup("");
+    *buf = (fk_buf_t){0};
+    return text;
+}

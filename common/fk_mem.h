@@ -27,4 +27,21 @@ char *fk_strndup(const char *s, size_t n);
 /*  printf into a fresh string (caller frees). Never returns NULL. */
 char *fk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*  A growing byte string. Start from {0}; data is NULL until something is
+    added, then always NUL-terminated (len excludes the NUL); the owner
+    frees data. */
+typedef struct {
+    char *data; /* the bytes, or NULL while empty */
+    size_t len; /* bytes in data */
+    size_t cap; /* bytes allocated */
+} fk_buf_t;
+
+/*  Append len bytes (doubling the allocation as needed); never fails.
+    bytes may be NULL when len is 0. */
+void fk_buf_add(fk_buf_t *buf, const void *bytes, size_t len);
+
+/*  Hand the text to the caller (never NULL: "" when nothing was added) and
+    leave buf empty. */
+char *fk_buf_take(fk_buf_t *buf);
+
 #endif

@@ -38,9 +38,7 @@ struct fk_http_req {
     struct MHD_Connection *conn; /* libmicrohttpd's connection */
     const char *method;          /* borrowed from libmicrohttpd */
     const char *path;            /* borrowed from libmicrohttpd */
-    char *body;                  /* collected body, NUL-terminated */
-    size_t body_len;             /* bytes in body */
-    size_t body_cap;             /* allocated bytes of body */
+    fk_buf_t body;               /* collected body */
     bool too_big;                /* the body went over the limit */
     bool answered;               /* a response was queued */
     s_header_t *headers;         /* response headers to add */
@@ -90,8 +88,8 @@ fk_http_query(const fk_http_req_t *req, const char *name)
 const char *
 fk_http_body(const fk_http_req_t *req, size_t *len_p)
 {
-    *len_p = req->body_len;
-    return req->body ? req->body : "";
+    *len_p = req->body.len;
+    return req->body.data ? req->body.data : "";
 }
 
 bool
@@ -185,25 +183,13 @@ s_collect(fk_http_req_t *req, const char *data, size_t size)
     if (req->too_big) {
         return;
     }
-    if (size > req->http->max_body - req->body_len) {
+    if (size > req->http->max_body - req->body.len) {
         req->too_big = true;
-        free(req->body);
-        req->body = NULL;
-        req->body_len = 0;
-        req->body_cap = 0;
+        free(req->body.data);
+        req->body = (fk_buf_t){0};
         return;
     }
-    if (req->body_len + size + 1 > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 1024;
-        while (cap < req->body_len + size + 1) {
-            cap *= 2;
-        }
-        req->body = fk_realloc(req->body, cap);
-        req->body_cap = cap;
-    }
-    memcpy(req->body + req->body_len, data, size);
-    req->body_len += size;
-    req->body[req->body_len] = '\0';
+    fk_buf_add(&req->body, data, size);
 }
 
 static enum MHD_Result
@@ -268,7 +254,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(req->headers);
         req->headers = next;
     }
-    free(req->body);
+    free(req->body.data);
     free(req);
     *con_cls = NULL;
 }

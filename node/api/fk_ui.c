@@ -187,47 +187,14 @@ s_asset(const char *name)
     return NULL;
 }
 
-/*  A growing string; data is always NUL-terminated once anything was
-    added. */
-typedef struct {
-    char *data; /* the text */
-    size_t len; /* bytes in it */
-    size_t cap; /* bytes allocated */
-} s_buf_t;
-
 static void
-s_add(s_buf_t *buf, const char *text, size_t len)
+s_add_str(fk_buf_t *buf, const char *text)
 {
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 1024;
-        while (cap < buf->len + len + 1) {
-            cap *= 2;
-        }
-        buf->data = fk_realloc(buf->data, cap);
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
+    fk_buf_add(buf, text, strlen(text));
 }
 
 static void
-s_add_str(s_buf_t *buf, const char *text)
-{
-    s_add(buf, text, strlen(text));
-}
-
-/*  The buffer's text as a fresh string (the buffer is left empty). */
-static char *
-s_take(s_buf_t *buf)
-{
-    char *text = buf->data ? buf->data : fk_strdup("");
-    memset(buf, 0, sizeof *buf);
-    return text;
-}
-
-static void
-s_escape(s_buf_t *out, const char *text)
+s_escape(fk_buf_t *out, const char *text)
 {
     for (const char *p = text; *p; p++) {
         switch (*p) {
@@ -247,7 +214,7 @@ s_escape(s_buf_t *out, const char *text)
             s_add_str(out, "&#39;");
             break;
         default:
-            s_add(out, p, 1);
+            fk_buf_add(out, p, 1);
         }
     }
 }
@@ -258,21 +225,21 @@ static char *
 s_render(const char *name, const json_t *vars)
 {
     const fk__ui_asset_t *asset = s_asset(name);
-    s_buf_t out = {0};
+    fk_buf_t out = {0};
     const char *p = asset ? (const char *)asset->data : "";
     const char *end = p + (asset ? asset->len : 0);
     while (p < end) {
         const char *open = memmem(p, (size_t)(end - p), "{{", 2);
         if (!open) {
-            s_add(&out, p, (size_t)(end - p));
+            fk_buf_add(&out, p, (size_t)(end - p));
             break;
         }
-        s_add(&out, p, (size_t)(open - p));
+        fk_buf_add(&out, p, (size_t)(open - p));
         bool raw = open + 2 < end && open[2] == '{';
         const char *start = open + (raw ? 3 : 2);
         const char *close = memmem(start, (size_t)(end - start), raw ? "}}}" : "}}", raw ? 3 : 2);
         if (!close) {
-            s_add(&out, open, (size_t)(end - open));
+            fk_buf_add(&out, open, (size_t)(end - open));
             break;
         }
         char *var = fk_strndup(start, (size_t)(close - start));
@@ -290,7 +257,7 @@ s_render(const char *name, const json_t *vars)
     while (out.len > 0 && out.data[out.len - 1] == '\n') {
         out.data[--out.len] = '\0';
     }
-    return s_take(&out);
+    return fk_buf_take(&out);
 }
 
 /*  Render name with vars and steal vars. */
@@ -612,7 +579,7 @@ s_to_login(fk_http_req_t *req, const char *path)
 static char *
 s_requirements_html(const json_t *row)
 {
-    s_buf_t rows = {0};
+    fk_buf_t rows = {0};
     const json_t *instances = json_object_get(row, "instances");
     const json_t *statuses = json_object_get(row, "statuses");
     size_t i;
@@ -637,13 +604,13 @@ s_requirements_html(const json_t *row)
         free(one);
         free(decline);
     }
-    return rows.len ? s_take(&rows) : s_render("requirement-none.html", NULL);
+    return rows.len ? fk_buf_take(&rows) : s_render("requirement-none.html", NULL);
 }
 
 static char *
 s_scopes_html(const json_t *row)
 {
-    s_buf_t chips = {0};
+    fk_buf_t chips = {0};
     size_t i;
     json_t *scope;
     json_array_foreach(json_object_get(row, "scopes"), i, scope)
@@ -653,7 +620,7 @@ s_scopes_html(const json_t *row)
         s_add_str(&chips, one);
         free(one);
     }
-    return s_take(&chips);
+    return fk_buf_take(&chips);
 }
 
 /*  The app's logo as an <img> only for an http(s) URL: anything else
@@ -749,7 +716,7 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *c
                                                   : "Not possible";
         s_message(self, req, err.status, auth, heading, err.description);
     } else {
-        s_buf_t rows = {0};
+        fk_buf_t rows = {0};
         const char *key;
         json_t *status;
         json_object_foreach(json_object_get(answer, "statuses"), key, status)
@@ -759,7 +726,7 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *c
             s_add_str(&rows, one);
             free(one);
         }
-        char *statuses = s_take(&rows);
+        char *statuses = fk_buf_take(&rows);
         char *message = fk_asprintf(approve ? "Code %s is approved: the app receives its "
                                               "configuration at its next poll."
                                             : "Code %s is denied: the app is told so at its next "

@@ -25,10 +25,8 @@ struct fk_client {
 
 /*  The body being received: grows by doubling, never past the limit. */
 typedef struct {
-    char *data;  /* received bytes, NUL-terminated once done */
-    size_t size; /* bytes received */
-    size_t cap;  /* bytes allocated for data */
-    int too_big; /* set when the answer went past FK_CLIENT_MAX_REPLY */
+    fk_buf_t buf; /* received bytes */
+    int too_big;  /* set when the answer went past FK_CLIENT_MAX_REPLY */
 } s_sink_t;
 
 int
@@ -123,22 +121,11 @@ s_sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     s_sink_t *sink = userdata;
     size_t n = size * nmemb; /* libcurl guarantees size == 1 */
-    if (n > FK_CLIENT_MAX_REPLY - sink->size) {
+    if (n > FK_CLIENT_MAX_REPLY - sink->buf.len) {
         sink->too_big = 1;
         return 0;
     }
-    /* One byte more than the data for the terminating NUL. */
-    if (sink->size + n + 1 > sink->cap) {
-        size_t cap = sink->cap == 0 ? 4096 : sink->cap;
-        while (cap < sink->size + n + 1) {
-            cap *= 2;
-        }
-        sink->data = fk_realloc(sink->data, cap);
-        sink->cap = cap;
-    }
-    memcpy(sink->data + sink->size, ptr, n);
-    sink->size += n;
-    sink->data[sink->size] = '\0';
+    fk_buf_add(&sink->buf, ptr, n);
     return n;
 }
 
@@ -225,17 +212,17 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
             snprintf(self->errbuf, sizeof(self->errbuf), "%s", curl_easy_strerror(code));
         }
         rc = s_transfer_error(code, &sink);
-        free(sink.data);
+        free(sink.buf.data);
         goto done;
     }
 
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     reply->status = status;
-    reply->body = sink.data;
-    reply->size = sink.size;
-    if (sink.size > 0) {
-        reply->json = json_loadb(sink.data, sink.size, JSON_DECODE_ANY, NULL);
+    reply->body = sink.buf.data;
+    reply->size = sink.buf.len;
+    if (sink.buf.len > 0) {
+        reply->json = json_loadb(sink.buf.data, sink.buf.len, JSON_DECODE_ANY, NULL);
     }
 
 done:

@@ -64,44 +64,6 @@ static unsigned s_node_seq; /* for default names */
 static bool s_atexit_done;  /* fk_harness_cleanup registered */
 static bool s_curl_ready;   /* curl_global_init done */
 
-/*  A growable byte buffer, always NUL-terminated once anything was added. */
-typedef struct {
-    char *data; /* bytes, NUL-terminated */
-    size_t len; /* bytes used, without the NUL */
-    size_t cap; /* bytes allocated */
-} s_buf_t;
-
-static void
-s_buf_add(s_buf_t *buf, const void *data, size_t len)
-{
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 256;
-        while (cap < buf->len + len + 1) {
-            cap *= 2;
-        }
-        buf->data = fk_realloc(buf->data, cap);
-        buf->cap = cap;
-    }
-    if (len) {
-        memcpy(buf->data + buf->len, data, len);
-    }
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-}
-
-/*  Hand the buffer's bytes to the caller: never NULL. */
-static char *
-s_buf_take(s_buf_t *buf)
-{
-    if (!buf->data) {
-        return fk_strdup("");
-    }
-    char *data = buf->data;
-    buf->data = NULL;
-    buf->len = buf->cap = 0;
-    return data;
-}
-
 /*  ---------------------------------------------------------------------
     Time and polling
     --------------------------------------------------------------------- */
@@ -163,7 +125,7 @@ s_read_file(const char *path)
     if (fd == -1) {
         return NULL;
     }
-    s_buf_t buf = {0};
+    fk_buf_t buf = {0};
     char chunk[4096];
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
@@ -173,10 +135,10 @@ s_read_file(const char *path)
         if (n <= 0) {
             break;
         }
-        s_buf_add(&buf, chunk, (size_t)n);
+        fk_buf_add(&buf, chunk, (size_t)n);
     }
     close(fd);
-    return s_buf_take(&buf);
+    return fk_buf_take(&buf);
 }
 
 static char *
@@ -884,10 +846,10 @@ s_is_command_word(const char *word)
 /*  Drain both pipes until EOF on each or the deadline. Returns 0, or
     -ETIMEDOUT with whatever arrived so far in the buffers. */
 static int
-s_drain(int out_fd, int err_fd, s_buf_t *out, s_buf_t *err, int64_t deadline)
+s_drain(int out_fd, int err_fd, fk_buf_t *out, fk_buf_t *err, int64_t deadline)
 {
     struct pollfd fds[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = err_fd, .events = POLLIN}};
-    s_buf_t *bufs[2] = {out, err};
+    fk_buf_t *bufs[2] = {out, err};
     int open_count = 2;
     while (open_count > 0) {
         int64_t left = deadline - fk_harness_now_ms();
@@ -905,7 +867,7 @@ s_drain(int out_fd, int err_fd, s_buf_t *out, s_buf_t *err, int64_t deadline)
             char chunk[4096];
             ssize_t got = read(fds[i].fd, chunk, sizeof chunk);
             if (got > 0) {
-                s_buf_add(bufs[i], chunk, (size_t)got);
+                fk_buf_add(bufs[i], chunk, (size_t)got);
             } else if (got == 0 || errno != EINTR) {
                 fds[i].fd = -1;
                 open_count--;
@@ -974,8 +936,8 @@ fk_harness_cli(const fk_node_t *self, const char *const *argv, int *exit_status,
     close(err_pipe[1]);
     err_pipe[1] = -1;
 
-    s_buf_t out = {0};
-    s_buf_t err = {0};
+    fk_buf_t out = {0};
+    fk_buf_t err = {0};
     int64_t deadline = fk_harness_now_ms() + FK_HARNESS_CLI_TIMEOUT_MS;
     int drained = s_drain(out_pipe[0], err_pipe[0], &out, &err, deadline);
     int status = 0;
@@ -986,8 +948,8 @@ fk_harness_cli(const fk_node_t *self, const char *const *argv, int *exit_status,
         fprintf(stderr, "fk_harness: CLI command '%s' timed out\n", argv[0] ? argv[0] : "");
     }
     *exit_status = status;
-    char *out_text = s_buf_take(&out);
-    char *err_text = s_buf_take(&err);
+    char *out_text = fk_buf_take(&out);
+    char *err_text = fk_buf_take(&err);
     if (stdout_p) {
         *stdout_p = out_text;
     } else {
@@ -1025,7 +987,7 @@ done:
 static size_t
 s_curl_collect(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    s_buf_add(userdata, data, size * nmemb);
+    fk_buf_add(userdata, data, size * nmemb);
     return size * nmemb;
 }
 
@@ -1076,8 +1038,8 @@ s_http_request(const char *method, const char *url, const char *const *headers, 
     if (!s_has_header(headers, "Content-Type")) {
         list = curl_slist_append(list, "Content-Type:");
     }
-    s_buf_t head = {0};
-    s_buf_t resp = {0};
+    fk_buf_t head = {0};
+    fk_buf_t resp = {0};
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
@@ -1120,8 +1082,8 @@ s_http_request(const char *method, const char *url, const char *const *headers, 
         return -EIO;
     }
     *status_p = status;
-    char *head_text = s_buf_take(&head);
-    char *body_text = s_buf_take(&resp);
+    char *head_text = fk_buf_take(&head);
+    char *body_text = fk_buf_take(&resp);
     if (resp_headers_p) {
         *resp_headers_p = head_text;
     } else {
@@ -1189,17 +1151,17 @@ fk_http_post_json(const char *url, const char *content_type, const char *bearer,
     (quote_plus: space as '+', everything but [A-Za-z0-9_.~-] escaped), the
     way the fakts client's HTTP library encodes a form. */
 static void
-s_form_escape(s_buf_t *buf, const char *text)
+s_form_escape(fk_buf_t *buf, const char *text)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if (isalnum(*p) || *p == '_' || *p == '.' || *p == '~' || *p == '-') {
-            s_buf_add(buf, p, 1);
+            fk_buf_add(buf, p, 1);
         } else if (*p == ' ') {
-            s_buf_add(buf, "+", 1);
+            fk_buf_add(buf, "+", 1);
         } else {
             char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            s_buf_add(buf, esc, 3);
+            fk_buf_add(buf, esc, 3);
         }
     }
 }
@@ -1207,14 +1169,14 @@ s_form_escape(s_buf_t *buf, const char *text)
 fk_http_resp_t *
 fk_http_post_form(const char *url, const char *bearer, const char *const *pairs)
 {
-    s_buf_t body = {0};
-    s_buf_add(&body, "", 0);
+    fk_buf_t body = {0};
+    fk_buf_add(&body, "", 0);
     for (const char *const *it = pairs; it && it[0] && it[1]; it += 2) {
         if (body.len) {
-            s_buf_add(&body, "&", 1);
+            fk_buf_add(&body, "&", 1);
         }
         s_form_escape(&body, it[0]);
-        s_buf_add(&body, "=", 1);
+        fk_buf_add(&body, "=", 1);
         s_form_escape(&body, it[1]);
     }
     char *auth = bearer ? fk_asprintf("Authorization: Bearer %s", bearer) : NULL;
