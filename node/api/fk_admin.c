@@ -164,16 +164,30 @@ s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
     s_error(self, req, err->status, err->error, err->description);
 }
 
+/*  The request's JSON object body into *body_p (NULL when the body is empty
+    and empty_ok). false after answering 400 for a body that is not one
+    JSON object (or is empty when it must not be). */
+static bool
+s_body(fk_api_t *self, fk_http_req_t *req, bool empty_ok, json_t **body_p)
+{
+    *body_p = NULL;
+    size_t len = 0;
+    const char *text = fk_http_body(req, &len);
+    char reason[256];
+    if ((len > 0 || !empty_ok)
+        && fk_json_parse_object(text, len, body_p, reason, sizeof reason) != 0) {
+        s_error(self, req, 400, "invalid", reason);
+        return false;
+    }
+    return true;
+}
+
 /*  POST /v1/codes/{user_code}/approve|deny */
 static void
 s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve)
 {
-    json_t *body = NULL;
-    size_t len = 0;
-    const char *text = fk_http_body(req, &len);
-    char reason[256];
-    if (len > 0 && fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
-        s_error(self, req, 400, "invalid", reason);
+    json_t *body;
+    if (!s_body(self, req, true, &body)) {
         return;
     }
     json_t *answer = NULL;
@@ -191,12 +205,8 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
 static void
 s_redeem_create(fk_api_t *self, fk_http_req_t *req)
 {
-    json_t *body = NULL;
-    size_t len = 0;
-    const char *text = fk_http_body(req, &len);
-    char reason[256];
-    if (len > 0 && fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
-        s_error(self, req, 400, "invalid", reason);
+    json_t *body;
+    if (!s_body(self, req, true, &body)) {
         return;
     }
     json_t *answer = NULL;
@@ -304,12 +314,8 @@ s_members(fk_api_t *self, fk_http_req_t *req)
 static void
 s_join(fk_api_t *self, fk_http_req_t *req)
 {
-    json_t *body = NULL;
-    size_t len = 0;
-    const char *text = fk_http_body(req, &len);
-    char reason[256];
-    if (fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
-        s_error(self, req, 400, "invalid", reason);
+    json_t *body;
+    if (!s_body(self, req, false, &body)) {
         return;
     }
     json_t *addrs = json_object_get(body, "addrs");
