@@ -102,3 +102,12 @@ fk_buf_take(fk_buf_t *buf)
     *buf = (fk_buf_t){0};
     return text;
 }
+
+void
+fk_strv_free(char **list, size_t count)
+{
+    for (size_t i = 0; list && i < count; i++) {
+        free(list[i]);
+    }
+    free(list);
+}

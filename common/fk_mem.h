@@ -27,6 +27,9 @@ char *fk_strndup(const char *s, size_t n);
 /*  printf into a fresh string (caller frees). Never returns NULL. */
 char *fk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*  Free count strings of list, then list itself. Safe on NULL. */
+void fk_strv_free(char **list, size_t count);
+
 /*  A growing byte string. Start from {0}; data is NULL until something is
     added, then always NUL-terminated (len excludes the NUL); the owner
     frees data. */

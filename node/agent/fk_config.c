@@ -207,7 +207,7 @@ s_default_node(void)
 }
 
 /*  Split comma-separated text into a NULL-terminated array of trimmed,
-    non-empty strings (caller frees with s_free_list). */
+    non-empty strings (caller frees with fk_strv_free). */
 static char **
 s_split(const char *text, size_t *count_p)
 {
@@ -237,15 +237,6 @@ s_split(const char *text, size_t *count_p)
     }
     *count_p = count;
     return list;
-}
-
-static void
-s_free_list(char **list, size_t count)
-{
-    for (size_t i = 0; list && i < count; i++) {
-        free(list[i]);
-    }
-    free(list);
 }
 
 int
@@ -468,7 +459,7 @@ fk_config_clear(fk_config_t *cfg)
     free(cfg->gossip);
     free(cfg->advertise);
     free(cfg->ui_password_file);
-    s_free_list(cfg->join, cfg->join_count);
-    s_free_list(cfg->retry_join, cfg->retry_join_count);
+    fk_strv_free(cfg->join, cfg->join_count);
+    fk_strv_free(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);
 }

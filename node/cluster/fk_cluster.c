@@ -1011,15 +1011,6 @@ s_copy_list(const char *const *list, size_t count)
     return copy;
 }
 
-static void
-s_free_list(char **list, size_t count)
-{
-    for (size_t i = 0; list && i < count; i++) {
-        free(list[i]);
-    }
-    free(list);
-}
-
 int
 fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
 {
@@ -1104,7 +1095,7 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     self->actor = zactor_new(s_actor, start);
     /*  zactor_new returns after the actor signalled: it copied what it
         needs, except the retry list, which lives until destroy. */
-    s_free_list(start->join, start->join_count);
+    fk_strv_free(start->join, start->join_count);
     start->join = NULL;
     fk_info("cluster: gossip on %s (advertised %s), incarnation %llu", opts->bind, self->addr,
             (unsigned long long)incarnation);
@@ -1123,7 +1114,7 @@ fk_cluster_destroy(fk_cluster_t **self_p)
     fk_store_on_local_commit(self->start->store, NULL, NULL);
     zsock_destroy(&self->start->router);
     free(self->start->source_host);
-    s_free_list(self->start->retry, self->start->retry_count);
+    fk_strv_free(self->start->retry, self->start->retry_count);
     free(self->start);
     close(self->wake_fd);
     pthread_mutex_destroy(&self->lock);
