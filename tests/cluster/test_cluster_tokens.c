@@ -11,7 +11,9 @@
 #include "fk_testcluster.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +138,42 @@ Test(cluster_tokens, a_refresh_token_rotates_once_cluster_wide)
     json_decref(manifest);
 }
 
+/*  Whether every thread of the process *arg is stopped ('T' in
+    /proc/PID/task/TID/stat). */
+static bool
+s_all_threads_stopped(void *arg)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)*(pid_t *)arg);
+    DIR *dir = opendir(path);
+    if (!dir) {
+        return false;
+    }
+    bool stopped = true;
+    bool any = false;
+    struct dirent *entry;
+    while (stopped && (entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.') {
+            continue;
+        }
+        char stat_path[sizeof path + sizeof entry->d_name + 8];
+        snprintf(stat_path, sizeof stat_path, "%s/%s/stat", path, entry->d_name);
+        FILE *file = fopen(stat_path, "r");
+        char line[512];
+        const char *close = NULL;
+        if (file && fgets(line, sizeof line, file)) {
+            close = strrchr(line, ')'); /* the state follows the command name */
+        }
+        if (file) {
+            fclose(file);
+        }
+        any = true;
+        stopped = close && close[1] == ' ' && (close[2] == 'T' || close[2] == 't');
+    }
+    closedir(dir);
+    return any && stopped;
+}
+
 /*  The requester answers 503 after its forwarding timeout. A request that
     reaches the issuer later (here: it sat in the frozen issuer's socket
     buffer) must not be carried out, or the client, told "unavailable",
@@ -152,6 +190,9 @@ Test(cluster_tokens, a_late_forwarded_rotation_is_not_carried_out)
 
     pid_t issuer = fk_harness_pid(s_cluster.nodes[0]);
     cr_assert_eq(kill(issuer, SIGSTOP), 0);
+    /*  SIGSTOP takes effect as each thread is next scheduled: wait until
+        every thread of the issuer is stopped before asking for anything. */
+    cr_assert(fk_poll_until(5000, s_all_threads_stopped, &issuer), "n0 did not stop");
     fk_http_resp_t *refused = fk_e2e_refresh(s_cluster.nodes[1], r0, client_id);
     cr_assert_eq(kill(issuer, SIGCONT), 0);
     fk_e2e_assert_oauth_error(refused, 503, "temporarily_unavailable");
