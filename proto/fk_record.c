@@ -21,8 +21,13 @@
 #define S_RECORD_DEPTH 1u
 
 /*  The largest header the encoder can write around a payload: array
-    header (1) + uint64 (9) + uint32 (5) + int64 (9) + bin32 header (5). */
-#define S_MAX_OVERHEAD 29u
+    header (1) + uint64 (9) + uint32 (5) + int64 (9) + a signature (2 + 64)
+    + bin32 header (5). */
+#define S_MAX_OVERHEAD 95u
+
+/*  Prefix of the bytes a record signature covers (R-RECORD-013): it keeps
+    a record signature from ever verifying as any other signed thing. */
+static const char s_sign_context[] = "fakts-node record v1";
 
 static _Noreturn void
 s_oom(const char *what)
@@ -93,10 +98,15 @@ fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p)
     /*  msgpack-c picks the shortest form for every integer and bin length,
         which is what makes the encoding canonical (R-RECORD-007). A
         non-negative stamp_ms goes out as an unsigned format. */
-    int failed = msgpack_pack_array(&pk, 4);
+    int failed = msgpack_pack_array(&pk, rec->is_signed ? 5 : 4);
     failed |= msgpack_pack_uint64(&pk, rec->version);
     failed |= msgpack_pack_uint32(&pk, rec->flags);
     failed |= msgpack_pack_int64(&pk, rec->stamp_ms);
+    if (rec->is_signed) {
+        /*  Before the payload, so the payload stays the last bytes of the
+            encoding (the zero-copy decode below relies on that). */
+        failed |= msgpack_pack_bin_with_body(&pk, rec->sig, FK_SIGN_LEN);
+    }
     failed |= msgpack_pack_bin_with_body(&pk, rec->payload, rec->payload_len);
     if (failed != 0) {
         /*  The only way msgpack_sbuffer_write() fails is a failed realloc. */
@@ -109,23 +119,20 @@ fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p)
     return 0;
 }
 
-/*  Is the pre-scanned input's outer object an array of exactly four? Any
+/*  Is the pre-scanned input's outer object an array of four or five? Any
     of the three array header forms is legal MessagePack (R-RECORD-008).
     The pre-scan has proved the header bytes are present. */
 static int
-s_is_array_of_four(const unsigned char *p)
+s_is_array_of_four_or_five(const unsigned char *p)
 {
-    static const unsigned char array16[] = {0xdc, 0x00, 0x04};
-    static const unsigned char array32[] = {0xdd, 0x00, 0x00, 0x00, 0x04};
-
-    if (p[0] == 0x94) {
+    if (p[0] == 0x94 || p[0] == 0x95) {
         return 1;
     }
     if (p[0] == 0xdc) {
-        return memcmp(p, array16, sizeof array16) == 0;
+        return p[1] == 0x00 && (p[2] == 0x04 || p[2] == 0x05);
     }
     if (p[0] == 0xdd) {
-        return memcmp(p, array32, sizeof array32) == 0;
+        return p[1] == 0x00 && p[2] == 0x00 && p[3] == 0x00 && (p[4] == 0x04 || p[4] == 0x05);
     }
     return 0;
 }
@@ -136,10 +143,20 @@ s_is_array_of_four(const unsigned char *p)
 static int
 s_from_object(const msgpack_object *obj, fk_record_t *out)
 {
-    if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size != 4) {
+    if (obj->type != MSGPACK_OBJECT_ARRAY
+        || (obj->via.array.size != 4 && obj->via.array.size != 5)) {
         return FK_EPROTO_MALFORMED; /* R-RECORD-001 */
     }
     const msgpack_object *field = obj->via.array.ptr;
+    const msgpack_object *sig = NULL;
+    const msgpack_object *payload = &field[3];
+    if (obj->via.array.size == 5) {
+        sig = &field[3];
+        payload = &field[4];
+        if (sig->type != MSGPACK_OBJECT_BIN || sig->via.bin.size != FK_SIGN_LEN) {
+            return FK_EPROTO_MALFORMED; /* R-RECORD-013 */
+        }
+    }
 
     /*  msgpack-c reports every non-negative integer as POSITIVE_INTEGER,
         whichever width and signedness the encoder chose, and every
@@ -151,13 +168,13 @@ s_from_object(const msgpack_object *obj, fk_record_t *out)
             return FK_EPROTO_MALFORMED;
         }
     }
-    if (field[3].type != MSGPACK_OBJECT_BIN) {
+    if (payload->type != MSGPACK_OBJECT_BIN) {
         return FK_EPROTO_MALFORMED; /* R-RECORD-005: bin, not str */
     }
     uint64_t version = field[0].via.u64;
     uint64_t flags = field[1].via.u64;
     uint64_t stamp = field[2].via.u64;
-    size_t payload_len = field[3].via.bin.size;
+    size_t payload_len = payload->via.bin.size;
 
     if (stamp > INT64_MAX) {
         return FK_EPROTO_MALFORMED; /* R-RECORD-004 */
@@ -176,6 +193,10 @@ s_from_object(const msgpack_object *obj, fk_record_t *out)
     out->flags = (uint32_t)flags;
     out->stamp_ms = (int64_t)stamp;
     out->payload_len = payload_len;
+    out->is_signed = sig != NULL;
+    if (sig) {
+        memcpy(out->sig, sig->via.bin.ptr, FK_SIGN_LEN);
+    }
     return 0;
 }
 
@@ -196,7 +217,7 @@ fk_record_decode(const void *data, size_t len, fk_record_t *rec)
         linear but not small: a 100 MB array of nils would still cost
         msgpack-c 24 bytes per element. A record is always four elements,
         so check that first and msgpack-c allocates a constant. */
-    if (!s_is_array_of_four(data)) {
+    if (!s_is_array_of_four_or_five(data)) {
         return FK_EPROTO_MALFORMED; /* R-RECORD-001 */
     }
 
@@ -218,7 +239,7 @@ fk_record_decode(const void *data, size_t len, fk_record_t *rec)
         goto done;
     }
 
-    fk_record_t out;
+    fk_record_t out = {0};
     rc = s_from_object(&unpacked.data, &out);
     if (rc != 0) {
         goto done;
@@ -235,4 +256,65 @@ fk_record_decode(const void *data, size_t len, fk_record_t *rec)
 done:
     msgpack_unpacked_destroy(&unpacked);
     return rc;
+}
+
+/*  The bytes a record signature covers (R-RECORD-013), in a fresh buffer:
+    the context string and its NUL, owner and NUL, key and NUL, then
+    version (8 octets), flags (4) and stamp (8), big-endian, then the
+    payload. Owner and key are in it because the envelope does not carry
+    them: without them a signed record could be replayed under another key
+    or another owner's name. */
+static unsigned char *
+s_signed_bytes(const fk_record_t *rec, const char *owner, const char *key, size_t *len_p)
+{
+    size_t owner_len = strlen(owner) + 1;
+    size_t key_len = strlen(key) + 1;
+    size_t len = sizeof s_sign_context + owner_len + key_len + 20 + rec->payload_len;
+    unsigned char *buf = fk_malloc(len);
+    unsigned char *p = buf;
+    memcpy(p, s_sign_context, sizeof s_sign_context);
+    p += sizeof s_sign_context;
+    memcpy(p, owner, owner_len);
+    p += owner_len;
+    memcpy(p, key, key_len);
+    p += key_len;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        *p++ = (unsigned char)(rec->version >> shift);
+    }
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        *p++ = (unsigned char)(rec->flags >> shift);
+    }
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        *p++ = (unsigned char)((uint64_t)rec->stamp_ms >> shift);
+    }
+    if (rec->payload_len) {
+        memcpy(p, rec->payload, rec->payload_len);
+    }
+    *len_p = len;
+    return buf;
+}
+
+int
+fk_record_sign(fk_record_t *rec, const char *owner, const char *key, const fk_sign_key_t *signer)
+{
+    size_t len = 0;
+    unsigned char *bytes = s_signed_bytes(rec, owner, key, &len);
+    int rc = fk_sign(signer, bytes, len, rec->sig);
+    free(bytes);
+    rec->is_signed = rc == 0;
+    return rc;
+}
+
+bool
+fk_record_verify(const fk_record_t *rec, const char *owner, const char *key,
+                 const uint8_t pub[FK_SIGN_PUBLIC_LEN])
+{
+    if (!rec->is_signed) {
+        return false;
+    }
+    size_t len = 0;
+    unsigned char *bytes = s_signed_bytes(rec, owner, key, &len);
+    bool ok = fk_sign_verify(pub, bytes, len, rec->sig);
+    free(bytes);
+    return ok;
 }

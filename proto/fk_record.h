@@ -2,9 +2,14 @@
 
     A record is what the store keeps as an LMDB value and what replication
     deltas carry, so the same bytes travel from disk to the wire unchanged.
-    It is a MessagePack array of exactly four elements,
-        [version, flags, stamp_ms, payload]
+    It is a MessagePack array,
+        [version, flags, stamp_ms, payload]             (unsigned)
+        [version, flags, stamp_ms, signature, payload]  (signed)
     specified in proto/PROTOCOL.md, section "Records" (R-RECORD-001 ...).
+    The signature is the owner's Ed25519 signature over the record, its
+    owner and its key (fk_record_sign): a record relayed by any number of
+    nodes can be checked against its owner's public key, so no node can
+    create, change or delete another node's records (R-RECORD-013).
 
     The codec does no I/O and keeps no state: every function is reentrant
     and thread-safe. Decoding never trusts its input; every failure returns
@@ -13,6 +18,9 @@
 #ifndef FK_RECORD_H_INCLUDED
 #define FK_RECORD_H_INCLUDED
 
+#include "fk_sign.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,12 +40,15 @@ typedef struct {
     int64_t stamp_ms;    /* owner's wall clock at write time, ms since the epoch, >= 0 */
     const char *payload; /* borrowed: the caller's bytes, or a view into decoded input */
     size_t payload_len;  /* bytes at payload; 0 for a tombstone */
+    bool is_signed;      /* sig holds the owner's signature */
+    uint8_t sig[FK_SIGN_LEN]; /* Ed25519 signature (fk_record_sign); zero when unsigned */
 } fk_record_t;
 
 /*  Encode *rec into a fresh buffer. On success *buf_p owns the encoding
     (the caller releases it with free()) and *len_p is its length. The
     encoding is canonical: the shortest MessagePack form of every field, so
-    equal records always encode to equal bytes. rec->payload is only read,
+    equal records always encode to equal bytes. An unsigned record is an
+    array of four, a signed one an array of five (the signature fourth). rec->payload is only read,
     and may be NULL when payload_len is 0. Aborts on OOM.
 
     Returns 0, or
@@ -63,9 +74,13 @@ int fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p);
     range (R-RECORD-008), so decode(encode(r)) == r but encode(decode(b))
     need not equal b.
 
+    The signature, when present, is copied into rec->sig; it is not
+    checked here (fk_record_verify needs the owner's key).
+
     Returns 0, or
       FK_EPROTO_MALFORMED  the input is not exactly one record: truncated,
-                           trailing bytes, not an array of four, a field of
+                           trailing bytes, not an array of four or five, a
+                           signature that is not a bin of 64 bytes, a field of
                            the wrong type or out of range, version 0,
                            reserved flag bits, negative stamp_ms, or a
                            tombstone with a payload;
@@ -74,5 +89,18 @@ int fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p);
     On failure *rec is zeroed. data may be NULL when len is 0 (malformed).
     rec must not be NULL (asserted). */
 int fk_record_decode(const void *data, size_t len, fk_record_t *rec);
+
+/*  Sign *rec as owner's record under key: computes the Ed25519 signature
+    over the bytes PROTOCOL.md names (R-RECORD-013: a context string, the
+    owner, the key, version, flags, stamp and payload), stores it in
+    rec->sig and sets rec->is_signed. Returns 0, or FK_ECRYPTO. owner and
+    key are NUL-terminated. */
+int fk_record_sign(fk_record_t *rec, const char *owner, const char *key,
+                   const fk_sign_key_t *signer);
+
+/*  True when rec is signed and its signature verifies as owner's record
+    under key with the public key pub. Thread-safe; keeps no state. */
+bool fk_record_verify(const fk_record_t *rec, const char *owner, const char *key,
+                      const uint8_t pub[FK_SIGN_PUBLIC_LEN]);
 
 #endif

@@ -17,8 +17,9 @@
 #include <string.h>
 
 /*  Bumped whenever the meaning of a database changes; an older binary
-    refuses a newer data directory instead of misreading it. */
-#define FK_STORE_SCHEMA "2"
+    refuses a newer data directory instead of misreading it. Schema 3:
+    records are signed by their owners (R-RECORD-013). */
+#define FK_STORE_SCHEMA "3"
 
 struct fk_store {
     MDB_env *env;    /* the environment, one per data directory */
@@ -31,6 +32,7 @@ struct fk_store {
     char *node;      /* local node name: owner of local writes */
     fk_store_commit_fn on_commit; /* called after commits with local writes */
     void *on_commit_arg;          /* its argument */
+    const fk_sign_key_t *signer;    /* signs local records; NULL: they go unsigned */
 };
 
 struct fk_store_txn {
@@ -143,6 +145,9 @@ s_build_changes(MDB_txn *txn, fk_store_t *self)
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/*  Returns 0 or an fk_err code. */
+static int s_drop_foreign(MDB_txn *txn, fk_store_t *self, const char *node);
+
 static int
 s_open_dbs(fk_store_t *self, const char *node)
 {
@@ -164,12 +169,22 @@ s_open_dbs(fk_store_t *self, const char *node)
     MDB_val key = s_val("schema", 6);
     MDB_val val;
     rc = mdb_get(txn, self->meta, &key, &val);
+    bool v1 = rc == 0 && val.mv_size == 1 && memcmp(val.mv_data, "1", 1) == 0;
+    bool v2 = rc == 0 && val.mv_size == 1 && memcmp(val.mv_data, "2", 1) == 0;
     if (rc == MDB_NOTFOUND) {
         val = s_val(FK_STORE_SCHEMA, strlen(FK_STORE_SCHEMA));
         rc = mdb_put(txn, self->meta, &key, &val, 0);
-    } else if (rc == 0 && val.mv_size == 1 && memcmp(val.mv_data, "1", 1) == 0) {
-        /*  Schema 1 had no change index; it is derived from the records. */
-        if ((rc = s_build_changes(txn, self)) == 0) {
+    } else if (v1 || v2) {
+        /*  Schema 1 had no change index; it is derived from the records.
+            Before schema 3 records were unsigned: other owners' copies are
+            dropped and fetched again, signed, from the cluster (our own are
+            signed in place by fk_store_adopt_signer). */
+        if (!v1 || (rc = s_build_changes(txn, self)) == 0) {
+            int dropped = s_drop_foreign(txn, self, node);
+            if (dropped) {
+                mdb_txn_abort(txn);
+                return dropped;
+            }
             val = s_val(FK_STORE_SCHEMA, strlen(FK_STORE_SCHEMA));
             rc = mdb_put(txn, self->meta, &key, &val, 0);
             fk_info("store: upgraded the data directory to schema %s", FK_STORE_SCHEMA);
@@ -394,6 +409,21 @@ fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
     return s_get_be64(val.mv_data);
 }
 
+uint64_t
+fk_store_record_version(fk_store_txn_t *txn, const char *key, const char *owner)
+{
+    char buf[FK_STORE_MAX_KEY];
+    size_t buf_len = s_record_key(buf, key, owner);
+    MDB_val mkey = s_val(buf, buf_len);
+    MDB_val old;
+    fk_record_t prev;
+    if (buf_len == 0 || mdb_get(txn->txn, txn->store->records, &mkey, &old) != 0
+        || fk_record_decode(old.mv_data, old.mv_size, &prev) != 0) {
+        return 0;
+    }
+    return prev.version;
+}
+
 /*  Write rec under (key, owner) unless the store already holds that
     record at the same or a newer version, and keep the change index in
     step: exactly one index entry per record, at its current version.
@@ -459,7 +489,12 @@ s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *
                        .stamp_ms = fk_clock_wall_ms(),
                        .payload = payload,
                        .payload_len = len};
-    int rc = s_put_record(txn, key, txn->store->node, &rec);
+    int rc = 0;
+    if (txn->store->signer
+        && (rc = fk_record_sign(&rec, txn->store->node, key, txn->store->signer)) != 0) {
+        return rc;
+    }
+    rc = s_put_record(txn, key, txn->store->node, &rec);
     if (rc < 0) {
         return rc;
     }
@@ -961,4 +996,138 @@ fk_store_drop_owner(fk_store_txn_t *txn, const char *owner)
         rc = s_mdb_error(del, "drop owner");
     }
     return rc;
+}
+
+int
+fk_store_forget_owner(fk_store_txn_t *txn, const char *owner)
+{
+    int rc = fk_store_drop_owner(txn, owner);
+    if (rc == 0) {
+        char *name = fk_asprintf("floor/%s", owner);
+        rc = fk_store_local_del(txn, name);
+        free(name);
+    }
+    return rc;
+}
+
+/*  Drop every record of every owner but node, inside an open LMDB write
+    transaction (the schema upgrade). */
+static int
+s_drop_foreign(MDB_txn *txn, fk_store_t *self, const char *node)
+{
+    fk_store_txn_t handle = {.store = self, .txn = txn, .write = true};
+    char **owners = NULL;
+    size_t count = 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, self->owners, &cursor);
+    if (rc) {
+        return s_mdb_error(rc, "owners");
+    }
+    MDB_val mkey;
+    MDB_val mval;
+    rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_FIRST);
+    while (rc == 0) {
+        char *owner = s_dup_bytes(mkey.mv_data, mkey.mv_size);
+        if (strcmp(owner, node) != 0) {
+            owners = fk_realloc(owners, (count + 1) * sizeof *owners);
+            owners[count++] = owner;
+        } else {
+            free(owner);
+        }
+        rc = mdb_cursor_get(cursor, &mkey, &mval, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        rc = fk_store_forget_owner(&handle, owners[i]);
+    }
+    free(handle.scratch);
+    fk_strv_free(owners, count);
+    return rc;
+}
+
+void
+fk_store_set_signer(fk_store_t *self, const fk_sign_key_t *signer)
+{
+    self->signer = signer;
+}
+
+/*  Re-sign one local record in place: same version, same change index
+    entry, a signature by the current key. */
+static int
+s_resign_one(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    (void)version;
+    fk_store_txn_t *txn = arg;
+    fk_record_t rec;
+    int rc = fk_record_decode(record, len, &rec);
+    if (rc) {
+        return rc;
+    }
+    /*  The payload points into the LMDB page; copy it before the write
+        below may move that page. */
+    char *payload = rec.payload_len ? s_dup_bytes(rec.payload, rec.payload_len) : NULL;
+    rec.payload = payload;
+    char *encoded = NULL;
+    size_t encoded_len = 0;
+    if ((rc = fk_record_sign(&rec, txn->store->node, key, txn->store->signer)) == 0
+        && (rc = fk_record_encode(&rec, &encoded, &encoded_len)) == 0) {
+        char buf[FK_STORE_MAX_KEY];
+        size_t buf_len = s_record_key(buf, key, txn->store->node);
+        MDB_val mkey = s_val(buf, buf_len);
+        MDB_val mval = s_val(encoded, encoded_len);
+        int mrc = mdb_put(txn->txn, txn->store->records, &mkey, &mval, 0);
+        rc = mrc ? s_mdb_error(mrc, "re-sign") : 0;
+    }
+    free(encoded);
+    free(payload);
+    return rc;
+}
+
+int
+fk_store_adopt_signer(fk_store_t *self)
+{
+    if (!self->signer) {
+        return FK_EINVAL_INPUT;
+    }
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(self, &txn);
+    if (rc) {
+        return rc;
+    }
+    char *known = NULL;
+    size_t known_len = 0;
+    const uint8_t *current = fk_sign_key_public(self->signer);
+    bool same = fk_store_local_get(txn, "sign_public", &known, &known_len) == 0
+                && known_len == FK_SIGN_PUBLIC_LEN
+                && memcmp(known, current, FK_SIGN_PUBLIC_LEN) == 0;
+    free(known);
+    if (same) {
+        fk_store_txn_end(&txn);
+        return 0;
+    }
+    /*  Collect first, write after: a cursor must not walk what it writes. */
+    s_collect_gc_t all = {.all = true};
+    rc = fk_store_changes(txn, self->node, 0, s_collect_gc, &all);
+    int resigned = 0;
+    for (size_t i = 0; i < all.count && rc == 0; i++) {
+        char buf[FK_STORE_MAX_KEY];
+        size_t buf_len = s_record_key(buf, all.keys[i], self->node);
+        MDB_val mkey = s_val(buf, buf_len);
+        MDB_val mval;
+        if (buf_len && mdb_get(txn->txn, self->records, &mkey, &mval) == 0) {
+            rc = s_resign_one(txn, all.keys[i], all.versions[i], mval.mv_data, mval.mv_size);
+            resigned += rc == 0;
+        }
+    }
+    uint64_t ignored = 0;
+    s_remove_collected(txn, self->node, &all, false, &ignored);
+    if (rc == 0) {
+        rc = fk_store_local_set(txn, "sign_public", current, FK_SIGN_PUBLIC_LEN);
+    }
+    if (rc == 0) {
+        rc = fk_store_commit(&txn);
+    }
+    fk_store_txn_end(&txn);
+    return rc ? rc : resigned;
 }

@@ -8,6 +8,11 @@
     Only the owner writes its records, so replicas never conflict. A delete
     is a tombstone: a record with a higher version and no payload.
 
+    Every local write is signed with the node's key (fk_store_set_signer),
+    so the envelope a peer receives carries the owner's signature. The
+    store does not judge signatures of records received from peers: the
+    replication plane verifies them before fk_store_apply.
+
     Named databases inside the environment:
       meta     schema version
       local    this node's own settings and secrets (never replicated)
@@ -140,13 +145,18 @@ uint64_t fk_store_owner_version(fk_store_txn_t *txn, const char *owner);
 void fk_store_view(fk_store_txn_t *txn, char out[65]);
 
 /*  Replication. Apply a record received from another node: data is an
-    encoded fk_record envelope (untrusted bytes, validated here). Written
-    only if newer than what the store holds for (key, owner). Returns 1
-    applied, 0 stale (duplicates are harmless), FK_EINVAL_INPUT (owner is
-    this node, a write to its own records from outside), FK_EPROTO_* or a
-    store error. Only in a write transaction. */
+    encoded fk_record envelope (untrusted bytes, validated here; its
+    signature is the caller's to check, see fk_replica). Written only if
+    newer than what the store holds for (key, owner). Returns 1 applied, 0
+    stale (duplicates are harmless), FK_EINVAL_INPUT (owner is this node, a
+    write to its own records from outside), FK_EPROTO_* or a store error.
+    Only in a write transaction. */
 int fk_store_apply(fk_store_txn_t *txn, const char *owner, const char *key, const void *data,
                    size_t len);
+
+/*  The version of the record held under (key, owner), tombstones
+    included; 0 when there is none. */
+uint64_t fk_store_record_version(fk_store_txn_t *txn, const char *key, const char *owner);
 
 /*  Record that every change of owner in (from, to] is now held: the
     owner's version moves to "to" only when the store already holds every
@@ -198,6 +208,11 @@ uint64_t fk_store_gc_floor(fk_store_txn_t *txn, const char *owner);
     the local node. Only in a write transaction. */
 int fk_store_drop_owner(fk_store_txn_t *txn, const char *owner);
 
+/*  Forget owner entirely: fk_store_drop_owner and its GC floor too, for a
+    node that is gone for good (banned) and whose name may come back with
+    a new key and a new history. Only in a write transaction. */
+int fk_store_forget_owner(fk_store_txn_t *txn, const char *owner);
+
 /*  True when this write transaction wrote a local record (so the cluster
     plane has something to push once it commits). */
 bool fk_store_txn_wrote_local(const fk_store_txn_t *txn);
@@ -236,6 +251,21 @@ int fk_store_local_set(fk_store_txn_t *txn, const char *name, const void *value,
 /*  Remove a node-local value, in a write transaction. Returns 0 (also when
     it was absent) or FK_ESTORE. */
 int fk_store_local_del(fk_store_txn_t *txn, const char *name);
+
+/*  Sign every local write from now on with signer (borrowed: it must
+    outlive the store, or be unset with NULL first). Without a signer local
+    records are stored unsigned, which only tests do. Call before other
+    threads use the store. */
+void fk_store_set_signer(fk_store_t *self, const fk_sign_key_t *signer);
+
+/*  Make every local record carry a signature by the current signer: when
+    the data directory's records were signed by another key (the node's
+    key was rotated) or by none (a data directory from before schema 3),
+    re-sign them all in place, same versions, in one transaction, and
+    remember the key. Returns how many records were re-signed (0 when the
+    key did not change), FK_EINVAL_INPUT without a signer, or a store
+    error. */
+int fk_store_adopt_signer(fk_store_t *self);
 
 /*  Flush committed transactions to the disk now (fdatasync). With
     FK_STORE_SYNC_NONE the agent calls this periodically, bounding what a
