@@ -30,6 +30,11 @@ typedef struct {
     unsigned gossip_left;              /* times this entry is still piggybacked first */
     int64_t next_reconnect;            /* next retry of a failed member */
     bool changed;                      /* not yet drained for persisting */
+    bool has_claim;                    /* claim holds the member's signed claim */
+    uint8_t claim[FK_SIGN_LEN];        /* its latest claim ... */
+    uint64_t claim_incarnation;        /* ... made at this incarnation ... */
+    bool claim_leaving;                /* ... about leaving (else being alive) ... */
+    char *claim_addr;                  /* ... at this address */
 } s_member_t;
 
 struct fk_members {
@@ -56,6 +61,14 @@ s_rand(fk_members_t *self)
     x ^= x << 17;
     self->rng = x;
     return x;
+}
+
+/*  One more, never wrapping: an incarnation at 2^64-1 stays there (and
+    only its owner can have put it there, in closed mode). */
+static uint64_t
+s_next(uint64_t incarnation)
+{
+    return incarnation == UINT64_MAX ? incarnation : incarnation + 1;
 }
 
 static int
@@ -132,6 +145,8 @@ s_insert(fk_members_t *self, const char *name, const char *addr)
     return member;
 }
 
+static void s_sign_self(fk_members_t *self, s_member_t *me);
+
 fk_members_t *
 fk_members_new(const char *self_name, const char *self_addr, uint64_t incarnation,
                const fk_members_opts_t *opts)
@@ -164,6 +179,7 @@ fk_members_new(const char *self_name, const char *self_addr, uint64_t incarnatio
     me->status = FK_MEMBER_ALIVE;
     me->incarnation = incarnation;
     s_mark(self, me);
+    s_sign_self(self, me);
     return self;
 }
 
@@ -190,6 +206,7 @@ fk_members_destroy(fk_members_t **self_p)
         free(self->members[i].name);
         free(self->members[i].addr);
         free(self->members[i].accuser);
+        free(self->members[i].claim_addr);
     }
     free(self->members);
     s_clear_probe_order(self);
@@ -239,6 +256,42 @@ s_set_status(fk_members_t *self, s_member_t *member, fk_member_status_t status,
     s_mark(self, member);
 }
 
+static void
+s_keep_claim(s_member_t *member, const uint8_t *claim, uint64_t incarnation, bool leaving,
+             const char *addr)
+{
+    memcpy(member->claim, claim, FK_SIGN_LEN);
+    member->has_claim = true;
+    member->claim_incarnation = incarnation;
+    member->claim_leaving = leaving;
+    free(member->claim_addr);
+    member->claim_addr = fk_strdup(addr);
+}
+
+/*  Sign our own claim afresh: after every change of our incarnation or
+    leaving, so the entry others relay about us always carries it. */
+static void
+s_sign_self(fk_members_t *self, s_member_t *me)
+{
+    if (!self->opts.sign_claim) {
+        return;
+    }
+    bool leaving = me->status == FK_MEMBER_LEFT;
+    uint8_t claim[FK_SIGN_LEN];
+    self->opts.sign_claim(self->opts.arg, me->addr, me->incarnation, leaving, claim);
+    s_keep_claim(me, claim, me->incarnation, leaving, me->addr);
+}
+
+/*  Does claim hold member name's signature for (addr, incarnation,
+    leaving)? Open membership needs none. */
+static bool
+s_claim_ok(const fk_members_t *self, const char *name, const char *addr, uint64_t incarnation,
+           bool leaving, const uint8_t *claim)
+{
+    return claim && addr && *addr
+           && self->opts.verify_claim(self->opts.arg, name, addr, incarnation, leaving, claim);
+}
+
 static fk_members_change_t
 s_refute(fk_members_t *self, s_member_t *me, uint64_t accused_at, int64_t now)
 {
@@ -248,55 +301,207 @@ s_refute(fk_members_t *self, s_member_t *me, uint64_t accused_at, int64_t now)
     if (accused_at < me->incarnation) {
         return FK_MEMBERS_UNCHANGED; /* an old accusation, already refuted */
     }
+    if (self->opts.closed && accused_at > me->incarnation) {
+        /*  Nobody but us can know an incarnation above ours: whoever says
+            so forged it, to make us refute at 2^64-1 and never again. */
+        return FK_MEMBERS_UNCHANGED;
+    }
+    if (accused_at == UINT64_MAX) {
+        return FK_MEMBERS_UNCHANGED; /* nothing left to outbid it with */
+    }
     /*  Being suspected suggests we are slow to answer (Lifeguard): probe
         more patiently for a while. */
     if (self->health < self->opts.max_health) {
         self->health++;
     }
     s_set_status(self, me, FK_MEMBER_ALIVE, accused_at + 1, NULL, now);
+    s_sign_self(self, me);
     return FK_MEMBERS_REFUTED;
 }
 
-fk_members_change_t
-fk_members_merge(fk_members_t *self, const char *name, const char *addr, fk_member_status_t status,
-                 uint64_t incarnation, const char *accuser, int64_t now)
+/*  Open membership: the entry is believed as SWIM believes gossip. */
+static fk_members_change_t
+s_merge_open(fk_members_t *self, s_member_t *member, const fk_members_entry_t *entry, int64_t now)
 {
-    if (!name || !*name || (int)status < 0 || status > FK_MEMBER_LEFT) {
-        return FK_MEMBERS_UNCHANGED;
-    }
-    s_member_t *member = s_find(self, name);
-    if (strcmp(name, self->self) == 0) {
-        if (status == FK_MEMBER_ALIVE) {
-            return FK_MEMBERS_UNCHANGED;
-        }
-        return s_refute(self, member, incarnation, now);
-    }
     if (!member) {
-        member = s_insert(self, name, addr);
-        member->status = status;
-        member->incarnation = incarnation;
+        member = s_insert(self, entry->name, entry->addr);
+        member->status = entry->status;
+        member->incarnation = entry->incarnation;
         member->since_ms = now;
         member->suspect_start = now;
         member->next_reconnect = now + S_RECONNECT_MS;
-        if (status == FK_MEMBER_SUSPECT && accuser) {
-            member->accuser = fk_strdup(accuser);
+        if (entry->status == FK_MEMBER_SUSPECT && entry->accuser) {
+            member->accuser = fk_strdup(entry->accuser);
         }
         s_mark(self, member);
         s_clear_probe_order(self);
         return FK_MEMBERS_CHANGED;
     }
-    bool newer = incarnation > member->incarnation
-                 || (incarnation == member->incarnation && s_rank(status) > s_rank(member->status));
+    bool newer = entry->incarnation > member->incarnation
+                 || (entry->incarnation == member->incarnation
+                     && s_rank(entry->status) > s_rank(member->status));
     if (!newer) {
         return FK_MEMBERS_UNCHANGED;
     }
-    if (addr && *addr && strcmp(addr, member->addr) != 0 && status == FK_MEMBER_ALIVE) {
+    if (entry->addr && *entry->addr && strcmp(entry->addr, member->addr) != 0
+        && entry->status == FK_MEMBER_ALIVE) {
+        free(member->addr);
+        member->addr = fk_strdup(entry->addr);
+    }
+    s_set_status(self, member, entry->status, entry->incarnation, entry->accuser, now);
+    s_clear_probe_order(self);
+    return FK_MEMBERS_CHANGED;
+}
+
+/*  Closed membership: only the member moves its own incarnation and
+    address (with its claim); anyone accuses at the incarnation we know. */
+static fk_members_change_t
+s_merge_closed(fk_members_t *self, s_member_t *member, const fk_members_entry_t *entry,
+               int64_t now)
+{
+    if (!member) {
+        return FK_MEMBERS_UNCHANGED; /* not admitted: membership grows only by admission */
+    }
+    bool leaving = entry->status == FK_MEMBER_LEFT;
+    bool claimed = s_claim_ok(self, entry->name, entry->addr, entry->incarnation, leaving,
+                              entry->claim);
+    if (entry->incarnation > member->incarnation) {
+        if (!claimed) {
+            return FK_MEMBERS_UNCHANGED;
+        }
+        if (strcmp(entry->addr, member->addr) != 0) {
+            free(member->addr);
+            member->addr = fk_strdup(entry->addr);
+        }
+        s_keep_claim(member, entry->claim, entry->incarnation, leaving, entry->addr);
+        s_set_status(self, member, entry->status, entry->incarnation, entry->accuser, now);
+        s_clear_probe_order(self);
+        return FK_MEMBERS_CHANGED;
+    }
+    if (entry->incarnation < member->incarnation) {
+        return FK_MEMBERS_UNCHANGED;
+    }
+    /*  Equal incarnations. Keep a claim we lacked, so we can relay it. */
+    if (claimed && !member->has_claim && strcmp(entry->addr, member->addr) == 0) {
+        s_keep_claim(member, entry->claim, entry->incarnation, leaving, entry->addr);
+    }
+    if (s_rank(entry->status) <= s_rank(member->status)) {
+        return FK_MEMBERS_UNCHANGED;
+    }
+    if (leaving && !claimed && member->status != FK_MEMBER_FAILED) {
+        /*  Only the member says it leaves; an unsigned "left" is an
+            operator's force-leave, which holds only for a failed member. */
+        return FK_MEMBERS_UNCHANGED;
+    }
+    s_set_status(self, member, entry->status, entry->incarnation, entry->accuser, now);
+    s_clear_probe_order(self);
+    return FK_MEMBERS_CHANGED;
+}
+
+fk_members_change_t
+fk_members_merge(fk_members_t *self, const fk_members_entry_t *entry, int64_t now)
+{
+    if (!entry->name || !*entry->name || (int)entry->status < 0
+        || entry->status > FK_MEMBER_LEFT) {
+        return FK_MEMBERS_UNCHANGED;
+    }
+    s_member_t *member = s_find(self, entry->name);
+    if (strcmp(entry->name, self->self) == 0) {
+        if (entry->status == FK_MEMBER_ALIVE) {
+            return FK_MEMBERS_UNCHANGED;
+        }
+        if (entry->status == FK_MEMBER_LEFT && member->status == FK_MEMBER_LEFT) {
+            return FK_MEMBERS_UNCHANGED; /* we are leaving: let them believe it */
+        }
+        return s_refute(self, member, entry->incarnation, now);
+    }
+    return self->opts.closed ? s_merge_closed(self, member, entry, now)
+                             : s_merge_open(self, member, entry, now);
+}
+
+fk_members_change_t
+fk_members_heard(fk_members_t *self, const char *name, const char *addr, uint64_t incarnation,
+                 int64_t now)
+{
+    s_member_t *member = s_find(self, name);
+    if (!name || strcmp(name, self->self) == 0 || (self->opts.closed && !member)) {
+        return FK_MEMBERS_UNCHANGED;
+    }
+    fk_members_entry_t entry = {
+        .name = name, .addr = addr, .status = FK_MEMBER_ALIVE, .incarnation = incarnation};
+    if (!self->opts.closed || !member) {
+        return s_merge_open(self, member, &entry, now);
+    }
+    if (incarnation <= member->incarnation) {
+        return FK_MEMBERS_UNCHANGED; /* at the same one, a suspicion needs its refutation */
+    }
+    /*  The member itself, authenticated by the transport: its word moves
+        it. The claim we held was for an older incarnation; its next
+        message (which always carries its own entry) brings the new one. */
+    if (addr && *addr && strcmp(addr, member->addr) != 0) {
         free(member->addr);
         member->addr = fk_strdup(addr);
     }
-    s_set_status(self, member, status, incarnation, accuser, now);
+    member->has_claim = false;
+    s_set_status(self, member, FK_MEMBER_ALIVE, incarnation, NULL, now);
     s_clear_probe_order(self);
     return FK_MEMBERS_CHANGED;
+}
+
+fk_members_change_t
+fk_members_admit(fk_members_t *self, const char *name, const char *addr, int64_t now)
+{
+    if (!name || !*name || s_find(self, name)) {
+        return FK_MEMBERS_UNCHANGED;
+    }
+    s_member_t *member = s_insert(self, name, addr);
+    member->status = FK_MEMBER_ALIVE;
+    member->since_ms = now;
+    member->next_reconnect = now + S_RECONNECT_MS;
+    s_mark(self, member);
+    s_clear_probe_order(self);
+    return FK_MEMBERS_CHANGED;
+}
+
+void
+fk_members_restore(fk_members_t *self, const char *name, const char *addr,
+                   fk_member_status_t status, uint64_t incarnation, const uint8_t *claim,
+                   int64_t now)
+{
+    if (!name || !*name || strcmp(name, self->self) == 0 || s_find(self, name)
+        || (int)status < 0 || status > FK_MEMBER_LEFT) {
+        return;
+    }
+    s_member_t *member = s_insert(self, name, addr);
+    member->status = status;
+    member->incarnation = incarnation;
+    member->since_ms = now;
+    member->suspect_start = now;
+    member->next_reconnect = now + S_RECONNECT_MS;
+    if (claim) {
+        s_keep_claim(member, claim, incarnation, status == FK_MEMBER_LEFT, member->addr);
+    }
+    s_mark(self, member);
+    s_clear_probe_order(self);
+}
+
+bool
+fk_members_remove(fk_members_t *self, const char *name)
+{
+    s_member_t *member = s_find(self, name);
+    if (!member || strcmp(name, self->self) == 0) {
+        return false;
+    }
+    free(member->name);
+    free(member->addr);
+    free(member->accuser);
+    free(member->claim_addr);
+    size_t at = (size_t)(member - self->members);
+    memmove(member, member + 1, (self->count - at - 1) * sizeof *member);
+    self->count--;
+    self->sample_next = 0;
+    s_clear_probe_order(self);
+    return true;
 }
 
 static bool
@@ -476,7 +681,8 @@ void
 fk_members_leave(fk_members_t *self, int64_t now)
 {
     s_member_t *me = s_me(self);
-    s_set_status(self, me, FK_MEMBER_LEFT, me->incarnation + 1, NULL, now);
+    s_set_status(self, me, FK_MEMBER_LEFT, s_next(me->incarnation), NULL, now);
+    s_sign_self(self, me);
 }
 
 int
@@ -550,6 +756,13 @@ s_view(const fk_members_t *self, const s_member_t *member, fk_member_t *out)
     out->accuser = member->status != FK_MEMBER_SUSPECT ? NULL
                    : member->we_accused                ? self->self
                                                        : member->accuser;
+    /*  A claim fits the view only when it is about the incarnation and
+        address we show, and about leaving exactly when we show "left";
+        a suspect or failed member is shown with its alive claim. */
+    bool fits = member->has_claim && member->claim_incarnation == member->incarnation
+                && member->claim_leaving == (member->status == FK_MEMBER_LEFT)
+                && member->claim_addr && strcmp(member->claim_addr, member->addr) == 0;
+    out->claim = fits ? member->claim : NULL;
 }
 
 bool

@@ -24,11 +24,33 @@
     - Local health (Lifeguard): missed probes and refuting our own
       suspicion raise a multiplier that stretches our probe timeouts; good
       probes lower it. A slow node thus stops accusing healthy ones.
+    - Incarnations saturate at 2^64-1 and never wrap.
+
+    Closed membership (opts.closed, the secure mode): the table grows only
+    through fk_members_admit (an admission, node/trust), and only a member
+    speaks for itself. Every member signs a *claim* when it raises its
+    incarnation or leaves: "name is at addr, alive (or leaving) at
+    incarnation" (proto/fk_msg: fk_msg_claim_sign). Entries carry the
+    member's latest claim, so anyone may relay it but nobody can forge it:
+    - an entry at a higher incarnation than ours counts only with a claim
+      that verifies (opts.verify_claim); it is what moves a member to a new
+      address or incarnation;
+    - at the incarnation we know, anyone may accuse (suspect, failed):
+      that is SWIM; "left" needs the member's own leaving claim, or is an
+      operator's force-leave of a member we too see failed;
+    - an accusation of us above our own incarnation is forged and ignored
+      (we refute only what we can outbid);
+    - a message the member itself sent (fk_members_heard; the transport
+      authenticated it) needs no claim.
+    Open membership (the default, --insecure-gossip) believes every entry,
+    as SWIM does on a trusted network.
 
     Threads: one owner (the cluster actor); not thread-safe. */
 
 #ifndef FK_MEMBERS_H_INCLUDED
 #define FK_MEMBERS_H_INCLUDED
+
+#include "fk_sign.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,7 +74,19 @@ typedef struct {
     uint64_t incarnation;      /* the member's incarnation as last heard */
     int64_t since_ms;          /* when the status last changed (caller's clock) */
     const char *accuser;       /* who began the suspicion; NULL unless suspect, or unknown */
+    const uint8_t *claim;      /* the member's signed claim for (addr, incarnation, left or
+                                  not), FK_SIGN_LEN bytes; NULL when we hold none that fits */
 } fk_member_t;
+
+/*  Check member name's signed claim: "at addr, at incarnation, alive"
+    (leaving false) or "leaving" (true). */
+typedef bool (*fk_members_verify_fn)(void *arg, const char *name, const char *addr,
+                                     uint64_t incarnation, bool leaving,
+                                     const uint8_t claim[FK_SIGN_LEN]);
+
+/*  Sign this node's own claim into claim. */
+typedef void (*fk_members_sign_fn)(void *arg, const char *addr, uint64_t incarnation, bool leaving,
+                                   uint8_t claim[FK_SIGN_LEN]);
 
 /*  Timing, in milliseconds of the caller's clock. */
 typedef struct {
@@ -63,6 +97,10 @@ typedef struct {
     unsigned indirect_checks;    /* k members asked to probe indirectly (0: 3) */
     unsigned max_health;         /* cap of the local health multiplier (0: 8) */
     uint64_t seed;               /* random seed for probe order and fan-out (0: from the clock) */
+    bool closed;                 /* closed membership (see above) */
+    fk_members_verify_fn verify_claim; /* closed: checks members' claims (required) */
+    fk_members_sign_fn sign_claim;     /* signs our own claims, or NULL to send none */
+    void *arg;                         /* argument of both */
 } fk_members_opts_t;
 
 /*  Create the table holding only this node, alive at incarnation. opts
@@ -84,9 +122,20 @@ typedef enum {
     FK_MEMBERS_REFUTED = 2    /* we refuted an accusation: raised our incarnation */
 } fk_members_change_t;
 
-/*  Merge one gossip entry heard from the network (from a message header
-    or a piggybacked list). Invalid statuses are ignored. now is the
-    caller's clock.
+/*  One gossip entry as it arrived. */
+typedef struct {
+    const char *name;          /* the member it is about */
+    const char *addr;          /* its address as the entry states it */
+    fk_member_status_t status; /* the status it states */
+    uint64_t incarnation;      /* at this incarnation */
+    const char *accuser;       /* who suspected it (suspect entries), or NULL */
+    const uint8_t *claim;      /* the member's claim for (addr, incarnation), or NULL */
+} fk_members_entry_t;
+
+/*  Merge one gossip entry heard from the network (a piggybacked list).
+    Invalid statuses are ignored, and in closed mode so are entries about
+    names that are not members and those the rules above refuse. now is
+    the caller's clock.
 
     accuser is the node that suspected name, for a suspect entry (it is
     ignored with any other status), or NULL when unknown. A suspect
@@ -98,9 +147,32 @@ typedef enum {
     accusers has none: the cluster layer then passes the node that
     relayed the entry, as every node did before accusers travelled, so
     the relayer stands for the accuser. */
-fk_members_change_t fk_members_merge(fk_members_t *self, const char *name, const char *addr,
-                                     fk_member_status_t status, uint64_t incarnation,
-                                     const char *accuser, int64_t now);
+fk_members_change_t fk_members_merge(fk_members_t *self, const fk_members_entry_t *entry,
+                                     int64_t now);
+
+/*  A message arrived from member name itself, sent from addr at
+    incarnation: it is alive there (a higher incarnation moves it; at the
+    same one a suspicion still needs its refutation). In closed mode the
+    caller has authenticated the sender; names that are not members are
+    ignored. */
+fk_members_change_t fk_members_heard(fk_members_t *self, const char *name, const char *addr,
+                                     uint64_t incarnation, int64_t now);
+
+/*  Closed mode: name was admitted (node/trust) at addr. A new member
+    enters alive at incarnation 0, to be probed; a known one is unchanged.
+    Returns FK_MEMBERS_CHANGED when added. */
+fk_members_change_t fk_members_admit(fk_members_t *self, const char *name, const char *addr,
+                                     int64_t now);
+
+/*  Restore a member from the persisted table at start: trusted as it was
+    written (its claim was checked when it arrived). claim may be NULL. */
+void fk_members_restore(fk_members_t *self, const char *name, const char *addr,
+                        fk_member_status_t status, uint64_t incarnation, const uint8_t *claim,
+                        int64_t now);
+
+/*  Take name out of the table (its admission ended: banned). Returns true
+    when it was there. Never us. */
+bool fk_members_remove(fk_members_t *self, const char *name);
 
 /*  A gossiped suspicion of name at incarnation by accuser (the node that
     suspected it; the relaying node when the entry carried no accuser, see
@@ -131,7 +203,7 @@ fk_members_change_t fk_members_probe_failed(fk_members_t *self, const char *name
 /*  Fail every suspect whose time ran out. Returns how many failed. */
 unsigned fk_members_expire(fk_members_t *self, int64_t now);
 
-/*  Mark us as leaving (incarnation + 1, status left). */
+/*  Mark us as leaving (incarnation + 1, status left, a leaving claim). */
 void fk_members_leave(fk_members_t *self, int64_t now);
 
 /*  Operator's force-leave: a failed member is marked left, so it stops

@@ -23,6 +23,19 @@ s_teardown(void)
 
 TestSuite(fk_members, .init = s_setup, .fini = s_teardown);
 
+/*  Merge an entry without a claim (open membership needs none). */
+static fk_members_change_t
+s_merge(const char *name, const char *addr, fk_member_status_t status, uint64_t incarnation,
+        const char *accuser, int64_t now)
+{
+    fk_members_entry_t entry = {.name = name,
+                                .addr = addr,
+                                .status = status,
+                                .incarnation = incarnation,
+                                .accuser = accuser};
+    return fk_members_merge(s_members, &entry, now);
+}
+
 static fk_member_status_t
 s_status(const char *name)
 {
@@ -33,7 +46,7 @@ s_status(const char *name)
 
 Test(fk_members, a_new_member_is_added_and_probed)
 {
-    cr_assert_eq(fk_members_merge(s_members, "b", "127.0.0.2:1", FK_MEMBER_ALIVE, 1, NULL, 0),
+    cr_assert_eq(s_merge("b", "127.0.0.2:1", FK_MEMBER_ALIVE, 1, NULL, 0),
                  FK_MEMBERS_CHANGED);
     cr_assert_eq(fk_members_count(s_members), 2);
     cr_assert_str_eq(fk_members_next_probe(s_members), "b");
@@ -41,33 +54,33 @@ Test(fk_members, a_new_member_is_added_and_probed)
 
 Test(fk_members, higher_incarnation_wins_and_graver_status_wins_a_tie)
 {
-    fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0);
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 2, NULL, 0),
+    s_merge("b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0);
+    cr_assert_eq(s_merge("b", "a:1", FK_MEMBER_SUSPECT, 2, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "an older accusation is stale");
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_SUSPECT, 3, NULL, 0),
+    cr_assert_eq(s_merge("b", "a:1", FK_MEMBER_SUSPECT, 3, NULL, 0),
                  FK_MEMBERS_CHANGED);
     cr_assert_eq(s_status("b"), FK_MEMBER_SUSPECT);
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0),
+    cr_assert_eq(s_merge("b", "a:1", FK_MEMBER_ALIVE, 3, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "alive does not beat suspect at the same incarnation");
-    cr_assert_eq(fk_members_merge(s_members, "b", "a:1", FK_MEMBER_ALIVE, 4, NULL, 0),
+    cr_assert_eq(s_merge("b", "a:1", FK_MEMBER_ALIVE, 4, NULL, 0),
                  FK_MEMBERS_CHANGED, "the member's refutation wins");
     cr_assert_eq(s_status("b"), FK_MEMBER_ALIVE);
 }
 
 Test(fk_members, we_refute_an_accusation_by_raising_our_incarnation)
 {
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_SUSPECT, 5, NULL, 0),
+    cr_assert_eq(s_merge("me", "x", FK_MEMBER_SUSPECT, 5, NULL, 0),
                  FK_MEMBERS_REFUTED);
     cr_assert_eq(fk_members_incarnation(s_members), 6);
     cr_assert_eq(s_status("me"), FK_MEMBER_ALIVE);
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 4, NULL, 0),
+    cr_assert_eq(s_merge("me", "x", FK_MEMBER_FAILED, 4, NULL, 0),
                  FK_MEMBERS_UNCHANGED, "an old accusation needs no new refutation");
     cr_assert_gt(fk_members_health(s_members), 0, "being suspected lowers local health");
 }
 
 Test(fk_members, an_unrefuted_suspect_fails_after_the_suspicion_timeout)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     cr_assert_eq(fk_members_probe_failed(s_members, "b", 1000), FK_MEMBERS_CHANGED);
     cr_assert_eq(s_status("b"), FK_MEMBER_SUSPECT);
     cr_assert_eq(fk_members_expire(s_members, 1100), 0, "too early");
@@ -80,7 +93,7 @@ Test(fk_members, an_unrefuted_suspect_fails_after_the_suspicion_timeout)
 
 Test(fk_members, confirmations_shorten_the_suspicion_lifeguard)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     fk_members_probe_failed(s_members, "b", 0);
     /*  One accuser repeating itself is not a confirmation. */
     for (int i = 0; i < 5; i++) {
@@ -97,8 +110,8 @@ Test(fk_members, confirmations_shorten_the_suspicion_lifeguard)
 
 Test(fk_members, failed_and_left_members_are_not_probed_but_failed_are_retried)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
-    fk_members_merge(s_members, "c", "c:1", FK_MEMBER_LEFT, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    s_merge("c", "c:1", FK_MEMBER_LEFT, 1, NULL, 0);
     cr_assert_null(fk_members_next_probe(s_members));
     cr_assert_null(fk_members_next_reconnect(s_members, 1000));
     cr_assert_str_eq(fk_members_next_reconnect(s_members, 5000), "b");
@@ -107,8 +120,8 @@ Test(fk_members, failed_and_left_members_are_not_probed_but_failed_are_retried)
 
 Test(fk_members, a_restarted_member_comes_back_with_a_higher_incarnation)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
-    cr_assert_eq(fk_members_merge(s_members, "b", "b:2", FK_MEMBER_ALIVE, 2, NULL, 10),
+    s_merge("b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    cr_assert_eq(s_merge("b", "b:2", FK_MEMBER_ALIVE, 2, NULL, 10),
                  FK_MEMBERS_CHANGED);
     fk_member_t member;
     cr_assert(fk_members_find(s_members, "b", &member));
@@ -118,15 +131,15 @@ Test(fk_members, a_restarted_member_comes_back_with_a_higher_incarnation)
 
 Test(fk_members, leave_and_force_leave)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     cr_assert_eq(fk_members_force_leave(s_members, "b", 1), -1, "only failed members");
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_FAILED, 1, NULL, 0);
     cr_assert_eq(fk_members_force_leave(s_members, "b", 1), 0);
     cr_assert_eq(s_status("b"), FK_MEMBER_LEFT);
     fk_members_leave(s_members, 2);
     cr_assert_eq(s_status("me"), FK_MEMBER_LEFT);
     cr_assert_eq(fk_members_incarnation(s_members), 6);
-    cr_assert_eq(fk_members_merge(s_members, "me", "x", FK_MEMBER_FAILED, 6, NULL, 3),
+    cr_assert_eq(s_merge("me", "x", FK_MEMBER_FAILED, 6, NULL, 3),
                  FK_MEMBERS_UNCHANGED, "a leaving node does not refute");
 }
 
@@ -134,7 +147,7 @@ Test(fk_members, every_live_member_is_probed_once_per_round)
 {
     const char *names[] = {"b", "c", "d", "e"};
     for (int i = 0; i < 4; i++) {
-        fk_members_merge(s_members, names[i], "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+        s_merge(names[i], "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     int seen[4] = {0};
     for (int i = 0; i < 4; i++) {
@@ -160,7 +173,7 @@ Test(fk_members, piggyback_is_bounded_and_changes_drain_once)
     char name[8];
     for (int i = 0; i < 40; i++) {
         snprintf(name, sizeof name, "m%02d", i);
-        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+        s_merge(name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     int sent = 0;
     fk_members_piggyback(s_members, 32, s_count, &sent);
@@ -175,9 +188,9 @@ Test(fk_members, piggyback_is_bounded_and_changes_drain_once)
 
 Test(fk_members, random_picks_distinct_live_members_other_than_us_and_exclude)
 {
-    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
-    fk_members_merge(s_members, "c", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
-    fk_members_merge(s_members, "d", "x:1", FK_MEMBER_FAILED, 1, NULL, 0);
+    s_merge("b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("c", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("d", "x:1", FK_MEMBER_FAILED, 1, NULL, 0);
     const char *out[3];
     size_t n = fk_members_random(s_members, "b", out, 3);
     cr_assert_eq(n, 1);
@@ -186,7 +199,7 @@ Test(fk_members, random_picks_distinct_live_members_other_than_us_and_exclude)
 
 Test(fk_members, local_health_stretches_probe_timing)
 {
-    fk_members_merge(s_members, "b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     int64_t base = fk_members_probe_timeout(s_members);
     fk_members_probe_failed(s_members, "b", 0);
     cr_assert_gt(fk_members_probe_timeout(s_members), base);
@@ -214,7 +227,7 @@ Test(fk_members, quiet_piggyback_is_us_plus_a_small_sample_that_rotates_through_
     char name[4];
     for (int i = 0; i < 8; i++) {
         snprintf(name, sizeof name, "m%d", i);
-        fk_members_merge(s_members, name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+        s_merge(name, "x:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     }
     /*  Gossip the joins out until nothing is recent any more. */
     s_sample_t sample = {0};
@@ -249,9 +262,9 @@ Test(fk_members, one_accuser_relayed_by_three_nodes_is_one_suspicion)
 {
     /*  c suspects b; x, y and z relay it: the cluster layer merges and
         confirms each entry with its accuser, c, every time. */
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     for (int relayer = 0; relayer < 3; relayer++) {
-        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+        s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
         fk_members_confirm(s_members, "b", 1, "c");
     }
     cr_assert_str_eq(s_accuser("b"), "c", "the suspicion remembers its accuser");
@@ -262,7 +275,7 @@ Test(fk_members, one_accuser_relayed_by_three_nodes_is_one_suspicion)
 
 Test(fk_members, our_suspicion_plus_one_accuser_relayed_thrice_is_one_confirmation)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     cr_assert_eq(fk_members_probe_failed(s_members, "b", 0), FK_MEMBERS_CHANGED);
     cr_assert_str_eq(s_accuser("b"), "me", "we are the accuser of our own suspicion");
     for (int i = 0; i < 3; i++) {
@@ -277,12 +290,12 @@ Test(fk_members, our_suspicion_plus_one_accuser_relayed_thrice_is_one_confirmati
 
 Test(fk_members, three_distinct_accusers_shorten_the_suspicion_to_the_minimum)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 1, NULL, 0);
     fk_members_probe_failed(s_members, "b", 0);
     /*  c, d and e each suspected b; any relayers, in any order, repeated. */
     const char *accusers[] = {"c", "d", "c", "e", "d"};
     for (int i = 0; i < 5; i++) {
-        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, accusers[i], 0);
+        s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, accusers[i], 0);
         fk_members_confirm(s_members, "b", 1, accusers[i]);
     }
     cr_assert_str_eq(s_accuser("b"), "me", "the first accuser stays");
@@ -293,7 +306,7 @@ Test(fk_members, three_distinct_accusers_shorten_the_suspicion_to_the_minimum)
 Test(fk_members, three_accusers_beyond_a_gossiped_suspicion_reach_the_minimum)
 {
     /*  We learn c's suspicion of b by gossip; d, e and f confirm it. */
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
     fk_members_confirm(s_members, "b", 1, "c");
     fk_members_confirm(s_members, "b", 1, "d");
     fk_members_confirm(s_members, "b", 1, "e");
@@ -309,7 +322,7 @@ Test(fk_members, an_entry_without_accuser_is_attributed_to_its_relayer)
         before accusers travelled, and the first one began the suspicion. */
     const char *relayers[] = {"x", "y", "z", "y"};
     for (int i = 0; i < 4; i++) {
-        fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, relayers[i], 0);
+        s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, relayers[i], 0);
         fk_members_confirm(s_members, "b", 1, relayers[i]);
     }
     cr_assert_str_eq(s_accuser("b"), "x", "gossiped on as x's suspicion");
@@ -322,7 +335,7 @@ Test(fk_members, a_suspicion_of_unknown_accuser_counts_every_accuser)
 {
     /*  A suspect merged without an accuser (none known) has no first
         accuser to leave out. */
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, NULL, 0);
+    s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, NULL, 0);
     cr_assert_null(s_accuser("b"));
     fk_members_confirm(s_members, "b", 1, "c");
     fk_members_confirm(s_members, "b", 1, "d");
@@ -351,10 +364,10 @@ s_check_view(void *arg, const fk_member_t *member)
 
 Test(fk_members, piggybacked_suspects_carry_their_accuser_and_others_none)
 {
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
-    fk_members_merge(s_members, "d", "d:1", FK_MEMBER_ALIVE, 1, "c", 0);
-    fk_members_merge(s_members, "e", "e:1", FK_MEMBER_ALIVE, 1, NULL, 0);
-    fk_members_merge(s_members, "f", "f:1", FK_MEMBER_FAILED, 1, "c", 0);
+    s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    s_merge("d", "d:1", FK_MEMBER_ALIVE, 1, "c", 0);
+    s_merge("e", "e:1", FK_MEMBER_ALIVE, 1, NULL, 0);
+    s_merge("f", "f:1", FK_MEMBER_FAILED, 1, "c", 0);
     fk_members_probe_failed(s_members, "e", 0);
     s_views_t views = {0};
     fk_members_piggyback(s_members, 32, s_check_view, &views);
@@ -363,9 +376,9 @@ Test(fk_members, piggybacked_suspects_carry_their_accuser_and_others_none)
 
     /*  b refutes: it is alive again and its accuser is gone; a later
         suspicion of b starts afresh with its own accuser. */
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_ALIVE, 2, NULL, 10);
+    s_merge("b", "b:1", FK_MEMBER_ALIVE, 2, NULL, 10);
     cr_assert_null(s_accuser("b"));
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 2, "c", 20);
+    s_merge("b", "b:1", FK_MEMBER_SUSPECT, 2, "c", 20);
     cr_assert_str_eq(s_accuser("b"), "c");
     memset(&views, 0, sizeof views);
     fk_members_piggyback(s_members, 32, s_check_view, &views);
@@ -377,7 +390,7 @@ Test(fk_members, our_failed_probe_of_a_gossiped_suspect_is_a_confirmation_we_gos
     /*  We learn c's suspicion of b by gossip, then our own probe of b
         fails: an independent accusation. It counts for our timer, and the
         entry goes out again naming us, so the others count it too. */
-    fk_members_merge(s_members, "b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
+    s_merge("b", "b:1", FK_MEMBER_SUSPECT, 1, "c", 0);
     cr_assert_str_eq(s_accuser("b"), "c");
     cr_assert_eq(fk_members_probe_failed(s_members, "b", 0), FK_MEMBERS_UNCHANGED,
                  "b was already suspect");
@@ -387,4 +400,196 @@ Test(fk_members, our_failed_probe_of_a_gossiped_suspect_is_a_confirmation_we_gos
     fk_members_probe_failed(s_members, "b", 200);
     cr_assert_eq(fk_members_expire(s_members, 1700), 0, "our repeats counted");
     cr_assert_eq(fk_members_expire(s_members, 1751), 1, "our failed probe did not count");
+}
+
+/*  ---- closed membership (the secure mode) ---------------------------- */
+
+/*  A stand-in for Ed25519 claims: the "signature" is a checksum of what is
+    claimed, so the tests can make valid and forged claims. */
+static void
+s_fake_claim(const char *name, const char *addr, uint64_t incarnation, bool leaving,
+             uint8_t claim[FK_SIGN_LEN])
+{
+    memset(claim, 0, FK_SIGN_LEN);
+    snprintf((char *)claim, FK_SIGN_LEN, "%s|%s|%llu|%d", name, addr,
+             (unsigned long long)incarnation, leaving);
+}
+
+static bool
+s_verify(void *arg, const char *name, const char *addr, uint64_t incarnation, bool leaving,
+         const uint8_t claim[FK_SIGN_LEN])
+{
+    (void)arg;
+    uint8_t expect[FK_SIGN_LEN];
+    s_fake_claim(name, addr, incarnation, leaving, expect);
+    return memcmp(expect, claim, FK_SIGN_LEN) == 0;
+}
+
+static void
+s_sign(void *arg, const char *addr, uint64_t incarnation, bool leaving, uint8_t claim[FK_SIGN_LEN])
+{
+    (void)arg;
+    s_fake_claim("me", addr, incarnation, leaving, claim);
+}
+
+static fk_members_t *
+s_closed(void)
+{
+    fk_members_opts_t opts = {.probe_interval_ms = 200,
+                              .seed = 42,
+                              .closed = true,
+                              .verify_claim = s_verify,
+                              .sign_claim = s_sign};
+    fk_members_t *members = fk_members_new("me", "127.0.0.1:1", 5, &opts);
+    fk_members_admit(members, "b", "b:1", 0);
+    return members;
+}
+
+static fk_members_change_t
+s_merge_on(fk_members_t *members, const char *name, const char *addr, fk_member_status_t status,
+           uint64_t incarnation, const uint8_t *claim)
+{
+    fk_members_entry_t entry = {.name = name,
+                                .addr = addr,
+                                .status = status,
+                                .incarnation = incarnation,
+                                .claim = claim};
+    return fk_members_merge(members, &entry, 0);
+}
+
+Test(fk_members, closed_membership_grows_only_by_admission)
+{
+    fk_members_t *members = s_closed();
+    uint8_t claim[FK_SIGN_LEN];
+    s_fake_claim("x", "x:1", 1, false, claim);
+    cr_assert_eq(s_merge_on(members, "x", "x:1", FK_MEMBER_ALIVE, 1, claim), FK_MEMBERS_UNCHANGED,
+                 "a made-up member entered the table");
+    cr_assert_eq(fk_members_heard(members, "x", "x:1", 1, 0), FK_MEMBERS_UNCHANGED);
+    cr_assert_eq(fk_members_count(members), 2, "us and b");
+    cr_assert_eq(fk_members_admit(members, "x", "x:1", 0), FK_MEMBERS_CHANGED);
+    cr_assert_eq(fk_members_count(members), 3);
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, closed_only_the_member_raises_its_incarnation_or_moves_it)
+{
+    fk_members_t *members = s_closed();
+    fk_member_t b;
+    cr_assert_eq(s_merge_on(members, "b", "evil:1", FK_MEMBER_ALIVE, 9, NULL),
+                 FK_MEMBERS_UNCHANGED, "a higher incarnation without b's claim");
+    uint8_t forged[FK_SIGN_LEN];
+    s_fake_claim("b", "b:1", 9, false, forged);
+    cr_assert_eq(s_merge_on(members, "b", "evil:1", FK_MEMBER_ALIVE, 9, forged),
+                 FK_MEMBERS_UNCHANGED, "a claim for another address moved b");
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_str_eq(b.addr, "b:1");
+    cr_assert_eq(b.incarnation, 0);
+
+    uint8_t claim[FK_SIGN_LEN];
+    s_fake_claim("b", "b:2", 9, false, claim);
+    cr_assert_eq(s_merge_on(members, "b", "b:2", FK_MEMBER_ALIVE, 9, claim), FK_MEMBERS_CHANGED);
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_str_eq(b.addr, "b:2", "b's own claim moves it");
+    cr_assert_eq(b.incarnation, 9);
+    cr_assert_not_null(b.claim, "the claim is kept, to be relayed");
+    cr_assert_eq(memcmp(b.claim, claim, FK_SIGN_LEN), 0);
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, closed_anyone_accuses_at_the_known_incarnation_never_above)
+{
+    fk_members_t *members = s_closed();
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_SUSPECT, 3, NULL), FK_MEMBERS_UNCHANGED,
+                 "an accusation above the incarnation we know");
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_SUSPECT, 0, NULL), FK_MEMBERS_CHANGED);
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_FAILED, 0, NULL), FK_MEMBERS_CHANGED);
+    fk_member_t b;
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_eq(b.status, FK_MEMBER_FAILED);
+    /*  An accusation riding on b's claim of a higher incarnation counts:
+        that is how a newcomer learns that b failed at 4. */
+    uint8_t claim[FK_SIGN_LEN];
+    s_fake_claim("b", "b:1", 4, false, claim);
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_FAILED, 4, claim), FK_MEMBERS_CHANGED);
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_eq(b.incarnation, 4);
+    cr_assert_eq(b.status, FK_MEMBER_FAILED);
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, closed_left_needs_the_members_own_claim_or_a_failure)
+{
+    fk_members_t *members = s_closed();
+    fk_member_t b;
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_LEFT, 0, NULL), FK_MEMBERS_UNCHANGED,
+                 "an unsigned 'left' evicted a live member");
+    uint8_t claim[FK_SIGN_LEN];
+    s_fake_claim("b", "b:1", UINT64_MAX, true, claim);
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_LEFT, UINT64_MAX, NULL),
+                 FK_MEMBERS_UNCHANGED, "'left' at 2^64-1 without b's claim");
+    /*  An operator's force-leave of a failed member is honoured. */
+    s_merge_on(members, "b", "b:1", FK_MEMBER_FAILED, 0, NULL);
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_LEFT, 0, NULL), FK_MEMBERS_CHANGED);
+    fk_members_destroy(&members);
+
+    members = s_closed();
+    s_fake_claim("b", "b:1", 1, true, claim);
+    cr_assert_eq(s_merge_on(members, "b", "b:1", FK_MEMBER_LEFT, 1, claim), FK_MEMBERS_CHANGED,
+                 "b's own leave was refused");
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_eq(b.status, FK_MEMBER_LEFT);
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, closed_an_accusation_above_our_incarnation_is_forged)
+{
+    fk_members_t *members = s_closed();
+    cr_assert_eq(s_merge_on(members, "me", "x", FK_MEMBER_LEFT, UINT64_MAX, NULL),
+                 FK_MEMBERS_UNCHANGED);
+    cr_assert_eq(fk_members_incarnation(members), 5, "a forged accusation moved us");
+    cr_assert_eq(s_merge_on(members, "me", "x", FK_MEMBER_SUSPECT, 5, NULL), FK_MEMBERS_REFUTED);
+    cr_assert_eq(fk_members_incarnation(members), 6);
+    fk_member_t me;
+    cr_assert(fk_members_find(members, "me", &me));
+    uint8_t expect[FK_SIGN_LEN];
+    s_fake_claim("me", "127.0.0.1:1", 6, false, expect);
+    cr_assert_not_null(me.claim, "the refutation carries no claim");
+    cr_assert_eq(memcmp(me.claim, expect, FK_SIGN_LEN), 0, "the claim is not for incarnation 6");
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, closed_a_direct_message_moves_the_member_without_a_claim)
+{
+    fk_members_t *members = s_closed();
+    cr_assert_eq(fk_members_heard(members, "b", "b:7", 3, 0), FK_MEMBERS_CHANGED);
+    fk_member_t b;
+    cr_assert(fk_members_find(members, "b", &b));
+    cr_assert_str_eq(b.addr, "b:7");
+    cr_assert_eq(b.incarnation, 3);
+    cr_assert_null(b.claim, "an old claim was shown for the new incarnation");
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, a_removed_member_is_gone_and_never_probed)
+{
+    fk_members_t *members = s_closed();
+    cr_assert(fk_members_remove(members, "b"));
+    fk_member_t b;
+    cr_assert_not(fk_members_find(members, "b", &b));
+    cr_assert_null(fk_members_next_probe(members));
+    cr_assert_not(fk_members_remove(members, "me"), "we removed ourselves");
+    fk_members_destroy(&members);
+}
+
+Test(fk_members, incarnations_saturate_and_never_wrap)
+{
+    /*  Open membership believes an accusation of us at 2^64-1: with
+        nothing above it, we cannot refute, but we never wrap to 0. */
+    cr_assert_eq(s_merge("me", "x", FK_MEMBER_SUSPECT, UINT64_MAX, NULL, 0),
+                 FK_MEMBERS_UNCHANGED);
+    cr_assert_eq(fk_members_incarnation(s_members), 5);
+    s_merge("me", "x", FK_MEMBER_SUSPECT, UINT64_MAX - 1, NULL, 0);
+    cr_assert_eq(fk_members_incarnation(s_members), UINT64_MAX);
+    fk_members_leave(s_members, 0);
+    cr_assert_eq(fk_members_incarnation(s_members), UINT64_MAX, "leaving wrapped");
 }
