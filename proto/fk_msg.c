@@ -46,9 +46,10 @@ enum {
 };
 
 /*  Elements in each list entry, and in a present target. A member entry
-    has four, or five when it carries an accuser (R-MSG-009). */
-#define S_MEMBER_FIELDS 4u
-#define S_MEMBER_FIELDS_ACCUSER 5u
+    always has all six: name, addr, status, incarnation, accuser, claim; an
+    absent accuser or claim is empty (R-MSG-009). One shape means one
+    decoding path, and no entry whose meaning depends on its length. */
+#define S_MEMBER_FIELDS 6u
 #define S_DIGEST_FIELDS 2u
 #define S_DELTA_FIELDS 3u
 #define S_TARGET_FIELDS 2u
@@ -64,11 +65,10 @@ enum {
     by the input length, so without this budget a 4 MiB frame of nils inside
     one list would cost ~100 MB; with it, at most ~0.8 MB (R-MSG-017). */
 #define S_MAX_ELEMENTS                                                                             \
-    ((uint64_t)S_FIELDS + S_TARGET_FIELDS                                                          \
-     + (uint64_t)FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS_ACCUSER)                               \
+    ((uint64_t)S_FIELDS + S_TARGET_FIELDS + (uint64_t)FK_MSG_MAX_MEMBERS * (1u + S_MEMBER_FIELDS)  \
      + (uint64_t)FK_MSG_MAX_DIGESTS * (1u + S_DIGEST_FIELDS)                                       \
      + (uint64_t)FK_MSG_MAX_DELTAS * (1u + S_DELTA_FIELDS))
-_Static_assert(S_MAX_ELEMENTS == 34831, "PROTOCOL.md, R-MSG-017, states this number");
+_Static_assert(S_MAX_ELEMENTS == 35855, "PROTOCOL.md, R-MSG-017, states this number");
 
 /*  Arena block sizes. The first block fits a typical header (from,
     from_addr, a target); later ones double up to S_BLOCK_MAX. A copy of at
@@ -186,14 +186,15 @@ s_array_size(size_t count)
     return count <= UINT16_MAX ? 3 : 5;
 }
 
-/*  A member entry's encoded size; accuser_len is 0 when it has no accuser. */
+/*  A member entry's encoded size; accuser_len is 0 when it has no accuser
+    (an empty str), and an absent claim is an empty bin. */
 static size_t
 s_member_size(size_t name_len, size_t addr_len, unsigned status, uint64_t incarnation,
-              size_t accuser_len)
+              size_t accuser_len, bool has_claim)
 {
-    return s_array_size(accuser_len > 0 ? S_MEMBER_FIELDS_ACCUSER : S_MEMBER_FIELDS)
-           + s_str_size(name_len) + s_str_size(addr_len) + s_uint_size(status)
-           + s_uint_size(incarnation) + (accuser_len > 0 ? s_str_size(accuser_len) : 0);
+    return s_array_size(S_MEMBER_FIELDS) + s_str_size(name_len) + s_str_size(addr_len)
+           + s_uint_size(status) + s_uint_size(incarnation) + s_str_size(accuser_len)
+           + s_bin_size(has_claim ? FK_SIGN_LEN : 0);
 }
 
 static size_t
@@ -422,8 +423,8 @@ fk_msg_add_member(fk_msg_t *self, const fk_msg_member_t *member)
     if (self->member_count >= FK_MSG_MAX_MEMBERS) {
         return FK_ETOOBIG;
     }
-    size_t entry =
-        s_member_size(name_len, addr_len, member->status, member->incarnation, accuser_len);
+    size_t entry = s_member_size(name_len, addr_len, member->status, member->incarnation,
+                                 accuser_len, member->has_claim);
     if (s_size_after_add(self, self->member_count, entry) > FK_MSG_MAX_SIZE) {
         return FK_ETOOBIG;
     }
@@ -437,6 +438,14 @@ fk_msg_add_member(fk_msg_t *self, const fk_msg_member_t *member)
     slot->incarnation = member->incarnation;
     slot->accuser =
         member->accuser != NULL ? s_arena_strndup(self, member->accuser, accuser_len) : NULL;
+    /*  An absent claim's bytes are zeroed, not copied: they are not part
+        of the message, and a reader must not see the caller's leftovers. */
+    slot->has_claim = member->has_claim;
+    if (member->has_claim) {
+        memcpy(slot->claim, member->claim, FK_SIGN_LEN);
+    } else {
+        memset(slot->claim, 0, FK_SIGN_LEN);
+    }
     self->member_count++;
     self->member_bytes += entry;
     return 0;
@@ -599,17 +608,15 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
     failed |= msgpack_pack_array(&pk, self->member_count);
     for (size_t i = 0; i < self->member_count; i++) {
         const fk_msg_member_t *member = &self->members[i];
-        /*  The accuser only when there is one: an entry without it keeps
-            the four-element shape every version-1 decoder reads. */
-        failed |= msgpack_pack_array(&pk, member->accuser != NULL ? S_MEMBER_FIELDS_ACCUSER
-                                                                  : S_MEMBER_FIELDS);
+        failed |= msgpack_pack_array(&pk, S_MEMBER_FIELDS);
         failed |= s_pack_str(&pk, member->name);
         failed |= s_pack_str(&pk, member->addr);
         failed |= msgpack_pack_uint64(&pk, member->status);
         failed |= msgpack_pack_uint64(&pk, member->incarnation);
-        if (member->accuser != NULL) {
-            failed |= s_pack_str(&pk, member->accuser);
-        }
+        /*  Absent accuser and claim travel empty, so every entry has the
+            same six elements (R-MSG-009). */
+        failed |= s_pack_str(&pk, member->accuser != NULL ? member->accuser : "");
+        failed |= s_pack_bin(&pk, member->claim, member->has_claim ? FK_SIGN_LEN : 0);
     }
     failed |= msgpack_pack_array(&pk, self->digest_count);
     for (size_t i = 0; i < self->digest_count; i++) {
@@ -705,18 +712,28 @@ s_precheck(const unsigned char *p, size_t len)
     adding up the arena bytes the copies will need. Nothing is allocated
     until everything has passed (R-MSG-018). */
 
+/*  A str of min .. max bytes without NUL; min is 1 everywhere but the
+    accuser, whose empty str means none. An empty str takes no arena. */
 static int
-s_check_wire_str(const msgpack_object *obj, size_t max, size_t *arena_p)
+s_check_wire_str_min(const msgpack_object *obj, size_t min, size_t max, size_t *arena_p)
 {
     if (obj->type != MSGPACK_OBJECT_STR) {
         return FK_EPROTO_MALFORMED; /* R-MSG-013: str, not bin */
     }
     size_t len = obj->via.str.size;
-    if (len == 0 || len > max || memchr(obj->via.str.ptr, '\0', len) != NULL) {
+    if (len < min || len > max || memchr(obj->via.str.ptr, '\0', len) != NULL) {
         return FK_EPROTO_MALFORMED; /* R-MSG-013 */
     }
-    *arena_p += len + 1;
+    if (len > 0) {
+        *arena_p += len + 1;
+    }
     return 0;
+}
+
+static int
+s_check_wire_str(const msgpack_object *obj, size_t max, size_t *arena_p)
+{
+    return s_check_wire_str_min(obj, 1, max, arena_p);
 }
 
 static int
@@ -741,6 +758,19 @@ s_check_wire_bin(const msgpack_object *obj, size_t min, size_t max, size_t *aren
         return FK_EPROTO_MALFORMED;
     }
     *arena_p += len;
+    return 0;
+}
+
+/*  A member's claim: a bin of 0 octets (none) or of exactly one signature,
+    never a part of one (R-MSG-022). It is copied into the entry itself,
+    so it takes no arena. */
+static int
+s_check_wire_claim(const msgpack_object *obj)
+{
+    if (obj->type != MSGPACK_OBJECT_BIN
+        || (obj->via.bin.size != 0 && obj->via.bin.size != FK_SIGN_LEN)) {
+        return FK_EPROTO_MALFORMED;
+    }
     return 0;
 }
 
@@ -783,7 +813,7 @@ s_check_members(const msgpack_object *obj, size_t *arena_p)
     }
     for (size_t i = 0; i < obj->via.array.size; i++) {
         const msgpack_object *entry = &obj->via.array.ptr[i];
-        if (!s_is_array(entry, S_MEMBER_FIELDS) && !s_is_array(entry, S_MEMBER_FIELDS_ACCUSER)) {
+        if (!s_is_array(entry, S_MEMBER_FIELDS)) {
             return FK_EPROTO_MALFORMED;
         }
         const msgpack_object *f = entry->via.array.ptr;
@@ -791,8 +821,8 @@ s_check_members(const msgpack_object *obj, size_t *arena_p)
             || s_check_wire_str(&f[1], FK_MSG_MAX_ADDR, arena_p) != 0
             || s_check_wire_uint(&f[2], FK_MSG_STATUS_LEFT) != 0
             || s_check_wire_uint(&f[3], UINT64_MAX) != 0
-            || (entry->via.array.size == S_MEMBER_FIELDS_ACCUSER
-                && s_check_wire_str(&f[4], FK_MSG_MAX_NAME, arena_p) != 0)) {
+            || s_check_wire_str_min(&f[4], 0, FK_MSG_MAX_NAME, arena_p) != 0
+            || s_check_wire_claim(&f[5]) != 0) {
             return FK_EPROTO_MALFORMED;
         }
     }
@@ -918,11 +948,18 @@ s_from_object(const msgpack_object *obj, size_t arena_bytes)
         m->addr = s_copy_str(self, &e[1], &len_b);
         m->status = (uint8_t)e[2].via.u64;
         m->incarnation = e[3].via.u64;
-        size_t len_c = 0;
-        m->accuser = list->ptr[i].via.array.size == S_MEMBER_FIELDS_ACCUSER
-                         ? s_copy_str(self, &e[4], &len_c)
-                         : NULL;
-        self->member_bytes += s_member_size(len_a, len_b, m->status, m->incarnation, len_c);
+        /*  An empty accuser is none (R-MSG-009), so decoding then encoding
+            keeps the bytes and the builder's NULL convention holds. */
+        size_t len_c = e[4].via.str.size;
+        m->accuser = len_c > 0 ? s_copy_str(self, &e[4], &len_c) : NULL;
+        m->has_claim = e[5].via.bin.size == FK_SIGN_LEN;
+        if (m->has_claim) {
+            memcpy(m->claim, e[5].via.bin.ptr, FK_SIGN_LEN);
+        } else {
+            memset(m->claim, 0, FK_SIGN_LEN);
+        }
+        self->member_bytes +=
+            s_member_size(len_a, len_b, m->status, m->incarnation, len_c, m->has_claim);
     }
 
     list = &f[S_F_DIGESTS].via.array;
@@ -1124,4 +1161,68 @@ fk_msg_type_name(fk_msg_type_t type)
     default:
         return "UNKNOWN";
     }
+}
+
+/*  ---------------------------------------------------------------------
+    Member claims (R-MSG-022). */
+
+/*  Prefix of the bytes a claim signature covers: it keeps a claim from
+    ever verifying as a record signature or any other signed thing. */
+static const char s_claim_context[] = "fakts-node member claim v1";
+
+/*  The bytes a claim covers, in a fresh buffer of *len_p bytes (caller
+    frees): the context and its NUL, name and NUL, addr and NUL, the
+    incarnation big-endian, and the leaving octet. name and addr cannot
+    hold a NUL, so the NULs make the split between them unambiguous. */
+static unsigned char *
+s_claim_bytes(const char *name, const char *addr, uint64_t incarnation, bool leaving, size_t *len_p)
+{
+    size_t name_len = strlen(name) + 1;
+    size_t addr_len = strlen(addr) + 1;
+    size_t len = sizeof s_claim_context + name_len + addr_len + 8 + 1;
+    unsigned char *buf = fk_malloc(len);
+    unsigned char *p = buf;
+    memcpy(p, s_claim_context, sizeof s_claim_context);
+    p += sizeof s_claim_context;
+    memcpy(p, name, name_len);
+    p += name_len;
+    memcpy(p, addr, addr_len);
+    p += addr_len;
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        *p++ = (unsigned char)(incarnation >> shift);
+    }
+    *p = leaving ? 1 : 0;
+    *len_p = len;
+    return buf;
+}
+
+int
+fk_msg_claim_sign(const char *name, const char *addr, uint64_t incarnation, bool leaving,
+                  const fk_sign_key_t *key, uint8_t sig[FK_SIGN_LEN])
+{
+    assert(name != NULL);
+    assert(addr != NULL);
+    assert(key != NULL);
+    assert(sig != NULL);
+    size_t len = 0;
+    unsigned char *bytes = s_claim_bytes(name, addr, incarnation, leaving, &len);
+    int rc = fk_sign(key, bytes, len, sig);
+    free(bytes);
+    return rc;
+}
+
+bool
+fk_msg_claim_verify(const char *name, const char *addr, uint64_t incarnation, bool leaving,
+                    const uint8_t pub[FK_SIGN_PUBLIC_LEN], const uint8_t sig[FK_SIGN_LEN])
+{
+    /*  The arguments come from decoded wire input; a missing one is a
+        claim that does not verify, not a crash. */
+    if (name == NULL || addr == NULL || pub == NULL || sig == NULL) {
+        return false;
+    }
+    size_t len = 0;
+    unsigned char *bytes = s_claim_bytes(name, addr, incarnation, leaving, &len);
+    bool ok = fk_sign_verify(pub, bytes, len, sig);
+    free(bytes);
+    return ok;
 }

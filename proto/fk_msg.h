@@ -2,7 +2,8 @@
 
     Nodes talk to each other in single ZeroMQ frames, one message per frame:
     SWIM membership (PING, ACK, PING_REQ, JOIN, LEAVE), Scuttlebutt
-    replication (DIGEST, DELTA) and request/reply (REQUEST, REPLY). Every
+    replication (DIGEST, DELTA), request/reply (REQUEST, REPLY) and the
+    admission handshake (ADMIT, whose body is proto/fk_admit). Every
     message has the same shape, a MessagePack array of thirteen fields, so
     the decoder has one path; fields a type does not use are empty. The wire
     format and its requirements (R-MSG-001 ...) are in proto/PROTOCOL.md,
@@ -29,21 +30,31 @@
       checks lengths only; it does not check UTF-8, address syntax or
       duplicate entries, which belong to the layers that interpret them.
     - A delta's record is carried opaque. The receiver decodes it with
-      fk_record_decode() before trusting it. */
+      fk_record_decode() before trusting it.
+    - A member's claim is carried, never checked: the codec has no keys.
+      The cluster layer checks it with fk_msg_claim_verify() against the
+      public key admission bound to the member's name before it believes
+      the entry.
+    - Version 2 changed the member entry; version 1 frames are refused with
+      FK_EPROTO_VERSION, so every node of a cluster upgrades together. */
 
 #ifndef FK_MSG_H_INCLUDED
 #define FK_MSG_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "fk_record.h"
+#include "fk_sign.h"
 
 /*  The first two fields of every message: a signature that tells a fakts
     cluster frame from anything else, and the protocol version this codec
-    speaks (R-MSG-003, R-MSG-004). */
+    speaks (R-MSG-003, R-MSG-004). Version 2 made every member entry six
+    elements with an owner-signed claim (R-MSG-009, R-MSG-022) and added
+    ADMIT; version 1 frames are refused with FK_EPROTO_VERSION. */
 #define FK_MSG_MAGIC 0xFA4Bu
-#define FK_MSG_VERSION 1u
+#define FK_MSG_VERSION 2u
 
 /*  Limits (R-MSG-002, R-MSG-006 ... R-MSG-012). Strings are counted in
     bytes, without a terminating NUL. */
@@ -91,7 +102,8 @@
     XX(JOIN, 6, "a node announces itself and asks for the member list")                            \
     XX(LEAVE, 7, "a node leaves the cluster gracefully")                                           \
     XX(REQUEST, 8, "a request carried in body")                                                    \
-    XX(REPLY, 9, "the reply to a REQUEST, matched by seq")
+    XX(REPLY, 9, "the reply to a REQUEST, matched by seq")                                         \
+    XX(ADMIT, 10, "admission handshake step, carried in body (fk_admit)")
 
 typedef enum {
 #define FK_MSG_TYPE_ENUM(name, value, what) FK_MSG_##name = (value),
@@ -99,22 +111,33 @@ typedef enum {
 #undef FK_MSG_TYPE_ENUM
 } fk_msg_type_t;
 
-/*  One member as gossiped (SWIM): a by-value view that owns nothing. In a
-    message's own arrays the strings belong to the message.
+/*  One member as gossiped (SWIM): a by-value view. In a message's own
+    arrays the strings belong to the message. On the wire every entry has
+    all six fields (R-MSG-009).
 
-    accuser is optional (R-MSG-009): the node that first suspected the
-    member, so receivers count Lifeguard confirmations per accuser rather
-    than per relaying node. It is meaningful only with status
-    FK_MSG_STATUS_SUSPECT; the codec carries it with any status and leaves
-    ignoring it to the cluster layer. NULL means absent, and an absent
-    accuser costs nothing on the wire (the entry keeps its four elements
-    that version-1 peers without accusers decode). */
+    accuser is optional: the node that first suspected the member, so
+    receivers count Lifeguard confirmations per accuser rather than per
+    relaying node. It is meaningful only with status FK_MSG_STATUS_SUSPECT;
+    the codec carries it with any status and leaves ignoring it to the
+    cluster layer. NULL means none and travels as an empty str, which
+    decodes to NULL again.
+
+    claim is optional: the member's own Ed25519 signature, made with
+    fk_msg_claim_sign() by the member itself, over its name, address and
+    incarnation, and whether it is leaving (R-MSG-022). Any node can relay
+    it, nobody else can make it: for status FK_MSG_STATUS_LEFT the claim is
+    the member's "I am leaving at this incarnation", for every other status
+    its "I am alive at this incarnation at this address". has_claim false
+    travels as an empty bin; claim[] is then ignored by the builder and
+    zero in decoded messages. */
 typedef struct {
-    const char *name;     /* node name, 1 .. FK_MSG_MAX_NAME bytes */
-    const char *addr;     /* its gossip address, 1 .. FK_MSG_MAX_ADDR bytes */
-    uint8_t status;       /* FK_MSG_STATUS_ALIVE .. FK_MSG_STATUS_LEFT */
-    uint64_t incarnation; /* the member's incarnation the status is about */
-    const char *accuser;  /* NULL, or the accuser's node name, 1 .. FK_MSG_MAX_NAME bytes */
+    const char *name;           /* node name, 1 .. FK_MSG_MAX_NAME bytes */
+    const char *addr;           /* its gossip address, 1 .. FK_MSG_MAX_ADDR bytes */
+    uint8_t status;             /* FK_MSG_STATUS_ALIVE .. FK_MSG_STATUS_LEFT */
+    uint64_t incarnation;       /* the member's incarnation the status is about */
+    const char *accuser;        /* NULL, or the accuser's node name, 1 .. FK_MSG_MAX_NAME bytes */
+    bool has_claim;             /* claim holds the member's signature */
+    uint8_t claim[FK_SIGN_LEN]; /* the member's claim (fk_msg_claim_sign), when has_claim */
 } fk_msg_member_t;
 
 /*  One digest entry (Scuttlebutt): "I hold owner's records up to version". */
@@ -155,7 +178,7 @@ void fk_msg_destroy(fk_msg_t **self_p);
 void fk_msg_set_seq(fk_msg_t *self, uint64_t seq);
 
 /*  Set the flags. The codec carries them unchanged; their meaning belongs
-    to the cluster layer (version 1 defines none). */
+    to the cluster layer (version 2 defines none). */
 void fk_msg_set_flags(fk_msg_t *self, uint32_t flags);
 
 /*  Set the target (the member a PING_REQ asks to have probed, or that a
@@ -165,7 +188,9 @@ void fk_msg_set_flags(fk_msg_t *self, uint32_t flags);
     released with the message, not before. */
 void fk_msg_set_target(fk_msg_t *self, const char *name, const char *addr);
 
-/*  Append a copy of *member to the members list.
+/*  Append a copy of *member to the members list, its claim included when
+    has_claim is set. The claim is not checked here (the codec has no
+    keys).
 
     Returns 0, or
       FK_EINVAL_INPUT  name or addr is NULL, empty or over its limit,
@@ -295,5 +320,28 @@ const void *fk_msg_body(const fk_msg_t *self, size_t *len_p);
 /*  The symbol of a message type without its prefix ("PING", "PING_REQ"),
     or "UNKNOWN" for a value outside FK_MSG_TYPE_MAP. Static; never NULL. */
 const char *fk_msg_type_name(fk_msg_type_t type);
+
+/*  Member claims (R-MSG-022): what a node signs about itself, so that any
+    member can relay it but nobody else can forge it. The signed bytes are
+        "fakts-node member claim v1" NUL, name NUL, addr NUL,
+        incarnation (8 octets, big-endian), leaving (1 octet: 1 or 0)
+    where leaving is true for the claim behind status FK_MSG_STATUS_LEFT
+    ("I am leaving at this incarnation") and false for the claim behind
+    every other status ("I am alive at this incarnation at this address").
+    name and addr are NUL-terminated; they are signed as given, whatever
+    their length.
+
+    Sign with the member's own key into sig. name, addr, key and sig must
+    not be NULL (asserted: a node signs only its own configuration).
+    Returns 0, or FK_ECRYPTO when OpenSSL fails to sign. Thread-safe. */
+int fk_msg_claim_sign(const char *name, const char *addr, uint64_t incarnation, bool leaving,
+                      const fk_sign_key_t *key, uint8_t sig[FK_SIGN_LEN]);
+
+/*  True when sig is the claim (name, addr, incarnation, leaving) signed
+    with the secret half of pub. Any failure is false: a NULL argument, a
+    malformed key or signature, or a signature over anything else.
+    Thread-safe; keeps no state. */
+bool fk_msg_claim_verify(const char *name, const char *addr, uint64_t incarnation, bool leaving,
+                         const uint8_t pub[FK_SIGN_PUBLIC_LEN], const uint8_t sig[FK_SIGN_LEN]);
 
 #endif

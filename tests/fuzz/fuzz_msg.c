@@ -10,7 +10,9 @@
       3. it re-encodes to exactly fk_msg_encoded_size() bytes, no more than
          the input (R-MSG-015), which decode to the same fields and encode
          again to the same bytes;
-      4. rebuilt field by field through the builder API, it encodes to the
+      4. a member without a claim has a zeroed claim[], and an empty
+         accuser is NULL (R-MSG-009, R-MSG-022);
+      5. rebuilt field by field through the builder API, it encodes to the
          same bytes: the builder accepts everything the decoder does, except
          that deltas past FK_MSG_CHUNK_TARGET may be refused (R-MSG-021).
     Any violation calls abort(). Nothing is leaked on any path that
@@ -69,10 +71,18 @@ s_check_same(const fk_msg_t *a, const fk_msg_t *b)
     if (na != nb) {
         s_fail("round trip changed the member count");
     }
+    static const uint8_t no_claim[sizeof ma[0].claim];
     for (size_t i = 0; i < na; i++) {
+        if (!ma[i].has_claim && memcmp(ma[i].claim, no_claim, sizeof no_claim) != 0) {
+            s_fail("a member without a claim has claim bytes");
+        }
+        if (ma[i].accuser != NULL && ma[i].accuser[0] == '\0') {
+            s_fail("an empty accuser did not decode to NULL");
+        }
         if (!s_same_str(ma[i].name, mb[i].name) || !s_same_str(ma[i].addr, mb[i].addr)
             || ma[i].status != mb[i].status || ma[i].incarnation != mb[i].incarnation
-            || !s_same_str(ma[i].accuser, mb[i].accuser)) {
+            || !s_same_str(ma[i].accuser, mb[i].accuser) || ma[i].has_claim != mb[i].has_claim
+            || memcmp(ma[i].claim, mb[i].claim, sizeof ma[i].claim) != 0) {
             s_fail("round trip changed a member");
         }
     }

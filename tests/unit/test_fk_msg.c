@@ -22,6 +22,7 @@
 
 #include "fk_err.h"
 #include "fk_record.h"
+#include "fk_sign.h"
 
 TestSuite(fk_msg);
 
@@ -130,6 +131,8 @@ s_assert_same(const fk_msg_t *a, const fk_msg_t *b)
         cr_assert_eq(ma[i].status, mb[i].status);
         cr_assert_eq(ma[i].incarnation, mb[i].incarnation);
         cr_assert(s_str_eq(ma[i].accuser, mb[i].accuser), "member %zu's accuser", i);
+        cr_assert_eq(ma[i].has_claim, mb[i].has_claim, "member %zu's claim", i);
+        cr_assert_eq(memcmp(ma[i].claim, mb[i].claim, FK_SIGN_LEN), 0, "member %zu's claim", i);
     }
     const fk_msg_digest_t *da = fk_msg_digests(a, &na);
     const fk_msg_digest_t *db = fk_msg_digests(b, &nb);
@@ -240,8 +243,8 @@ s_raw_append(s_raw_t *raw, size_t i, const void *bytes, size_t len)
 }
 
 /*  A valid PING from node-a with one entry in each list:
-    [0xFA4B, 1, 1, "node-a", "10.0.0.1:7946", 3, 9, 0, [],
-     [["node-b", "10.0.0.2:7946", 1, 4]], [["node-a", 17]],
+    [0xFA4B, 2, 1, "node-a", "10.0.0.1:7946", 3, 9, 0, [],
+     [["node-b", "10.0.0.2:7946", 1, 4, "", bin ""]], [["node-a", 17]],
      [["node-a", "svc/x", bin "rec"]], bin ""] */
 static void
 s_raw_init(s_raw_t *raw)
@@ -264,11 +267,13 @@ s_raw_init(s_raw_t *raw)
 
     msgpack_packer *pk = s_raw_field(raw, S_F_MEMBERS);
     msgpack_pack_array(pk, 1);
-    msgpack_pack_array(pk, 4);
+    msgpack_pack_array(pk, 6);
     s_pk_str(pk, "node-b");
     s_pk_str(pk, "10.0.0.2:7946");
     msgpack_pack_uint64(pk, FK_MSG_STATUS_SUSPECT);
     msgpack_pack_uint64(pk, 4);
+    s_pk_str(pk, "");
+    msgpack_pack_bin(pk, 0);
 
     pk = s_raw_field(raw, S_F_DIGESTS);
     msgpack_pack_array(pk, 1);
@@ -358,9 +363,13 @@ s_raw_entry(s_raw_t *raw, size_t field, size_t declared, const s_part_t *parts, 
 /*  The default parts of each entry kind: a member, a digest, a delta, a
     target. */
 static const s_part_t s_member_parts[] = {S_PART(0xa1, 'b'), S_PART(0xa3, 'h', ':', '1'),
-                                          S_PART(0x00), S_PART(0x04)};
+                                          S_PART(0x00),      S_PART(0x04),
+                                          S_PART(0xa0),      S_PART(0xc4, 0x00)};
 static const s_part_t s_member_accuser_parts[] = {S_PART(0xa1, 'b'), S_PART(0xa3, 'h', ':', '1'),
-                                                  S_PART(0x01), S_PART(0x04), S_PART(0xa1, 'a')};
+                                                  S_PART(0x01),      S_PART(0x04),
+                                                  S_PART(0xa1, 'a'), S_PART(0xc4, 0x00)};
+/*  Elements in a member entry (R-MSG-009). */
+#define S_MEMBER_FIELDS 6
 static const s_part_t s_digest_parts[] = {S_PART(0xa1, 'o'), S_PART(0x11)};
 static const s_part_t s_delta_parts[] = {S_PART(0xa1, 'o'), S_PART(0xa1, 'k'),
                                          S_PART(0xc4, 0x01, 0x00)};
@@ -370,8 +379,10 @@ static const s_part_t s_target_parts[] = {S_PART(0xa1, 'n'), S_PART(0xa3, 'h', '
     A full message from the builder. */
 
 /*  A message of type with every field in use: a target, one member per
-    status (the suspect one with an accuser), three digests, three deltas holding real records (one
-   a tombstone), a body. */
+    status (the suspect one with an accuser, the alive and left ones with a
+    claim), three digests, three deltas holding real records (one a
+    tombstone), a body. The claims are patterns: the codec never checks
+    them (R-MSG-022). */
 static fk_msg_t *
 s_full_message(fk_msg_type_t type)
 {
@@ -387,6 +398,12 @@ s_full_message(fk_msg_type_t type)
                                   .status = (uint8_t)status,
                                   .incarnation = (uint64_t)status << 40,
                                   .accuser = status == FK_MSG_STATUS_SUSPECT ? "node-f" : NULL};
+        if (status == FK_MSG_STATUS_ALIVE || status == FK_MSG_STATUS_LEFT) {
+            member.has_claim = true;
+            for (size_t i = 0; i < FK_SIGN_LEN; i++) {
+                member.claim[i] = (uint8_t)(i * 7 + status);
+            }
+        }
         cr_assert_eq(fk_msg_add_member(msg, &member), 0);
     }
     cr_assert_eq(fk_msg_add_digest(msg, "node-a", 0), 0);
@@ -421,7 +438,7 @@ Test(fk_msg, round_trip_of_every_type_with_every_field)
         FK_MSG_TYPE_MAP(S_TYPE_ITEM)
 #undef S_TYPE_ITEM
     };
-    cr_assert_eq(sizeof types / sizeof types[0], 9);
+    cr_assert_eq(sizeof types / sizeof types[0], 10);
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         fk_msg_t *msg = s_full_message(types[t]);
         fk_msg_t *copy = s_round_trip(msg);
@@ -442,6 +459,11 @@ Test(fk_msg, round_trip_of_every_type_with_every_field)
         cr_assert_eq(members[3].incarnation, (uint64_t)3 << 40);
         cr_assert_str_eq(members[1].accuser, "node-f");
         cr_assert_null(members[0].accuser);
+        cr_assert(members[0].has_claim);
+        cr_assert_eq(members[0].claim[63], (uint8_t)(63 * 7));
+        cr_assert_not(members[1].has_claim);
+        cr_assert(members[3].has_claim);
+        cr_assert_eq(members[3].claim[1], 7 + 3);
         const fk_msg_digest_t *digests = fk_msg_digests(copy, &n);
         cr_assert_eq(n, 3);
         cr_assert_eq(digests[2].version, UINT64_MAX);
@@ -489,7 +511,7 @@ Test(fk_msg, round_trip_of_a_message_with_nothing_in_use)
 Test(fk_msg, encodes_the_protocol_examples)
 {
     /*  EVIDENCE-OF: R-MSG-015 the examples in PROTOCOL.md, byte for byte. */
-    static const unsigned char ping[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x01, 0xa1,
+    static const unsigned char ping[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x01, 0xa1,
                                          0x61, 0xa3, 0x68, 0x3a, 0x31, 0x01, 0x02,
                                          0x00, 0x90, 0x90, 0x90, 0x90, 0xc4, 0x00};
     fk_msg_t *msg = fk_msg_new(FK_MSG_PING, "a", "h:1", 1);
@@ -501,7 +523,7 @@ Test(fk_msg, encodes_the_protocol_examples)
     free(buf);
     fk_msg_destroy(&msg);
 
-    static const unsigned char ping_req[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x03, 0xa1, 0x61, 0xa3,
+    static const unsigned char ping_req[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x03, 0xa1, 0x61, 0xa3,
                                              0x68, 0x3a, 0x31, 0x01, 0x03, 0x00, 0x92, 0xa1, 0x63,
                                              0xa3, 0x68, 0x3a, 0x33, 0x90, 0x90, 0x90, 0xc4, 0x00};
     msg = fk_msg_new(FK_MSG_PING_REQ, "a", "h:1", 1);
@@ -513,12 +535,13 @@ Test(fk_msg, encodes_the_protocol_examples)
     free(buf);
     fk_msg_destroy(&msg);
 
-    /*  EVIDENCE-OF: R-MSG-009 an entry without an accuser keeps four
-        elements (%x94); one with an accuser has five (%x95). */
+    /*  EVIDENCE-OF: R-MSG-009 every entry has six elements (%x96): no
+        accuser is an empty str (%xa0), no claim an empty bin (%xc4 %x00). */
     static const unsigned char ping_members[] = {
-        0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31, 0x01, 0x05,
-        0x00, 0x90, 0x92, 0x94, 0xa1, 0x62, 0xa3, 0x68, 0x3a, 0x32, 0x00, 0x07, 0x95, 0xa1,
-        0x63, 0xa3, 0x68, 0x3a, 0x33, 0x01, 0x02, 0xa1, 0x62, 0x90, 0x90, 0xc4, 0x00};
+        0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31,
+        0x01, 0x05, 0x00, 0x90, 0x92, 0x96, 0xa1, 0x62, 0xa3, 0x68, 0x3a, 0x32,
+        0x00, 0x07, 0xa0, 0xc4, 0x00, 0x96, 0xa1, 0x63, 0xa3, 0x68, 0x3a, 0x33,
+        0x01, 0x02, 0xa1, 0x62, 0xc4, 0x00, 0x90, 0x90, 0xc4, 0x00};
     msg = fk_msg_new(FK_MSG_PING, "a", "h:1", 1);
     fk_msg_set_seq(msg, 5);
     fk_msg_member_t alive = {.name = "b", .addr = "h:2", .status = 0, .incarnation = 7};
@@ -532,7 +555,7 @@ Test(fk_msg, encodes_the_protocol_examples)
     free(buf);
     fk_msg_destroy(&msg);
 
-    static const unsigned char delta[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x05, 0xa1, 0x61, 0xa3,
+    static const unsigned char delta[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x05, 0xa1, 0x61, 0xa3,
                                           0x68, 0x3a, 0x31, 0x01, 0x04, 0x00, 0x90, 0x90, 0x90,
                                           0x91, 0x93, 0xa1, 0x61, 0xa1, 0x6b, 0xc4, 0x08, 0x94,
                                           0x01, 0x00, 0x00, 0xc4, 0x02, 0x68, 0x69, 0xc4, 0x00};
@@ -545,12 +568,45 @@ Test(fk_msg, encodes_the_protocol_examples)
     cr_assert_eq(memcmp(buf, delta, len), 0);
     free(buf);
     fk_msg_destroy(&msg);
+
+    /*  EVIDENCE-OF: R-MSG-022 a claim is a bin 8 of 64 octets (%xc4 %x40)
+        in the sixth element: LEAVE from a, announcing b left at 9. */
+    unsigned char leave[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x07, 0xa1, 0x61, 0xa3, 0x68,
+                             0x3a, 0x31, 0x01, 0x00, 0x00, 0x90, 0x91, 0x96, 0xa1, 0x62,
+                             0xa3, 0x68, 0x3a, 0x32, 0x03, 0x09, 0xa0, 0xc4, 0x40, [29 + 64] = 0x90,
+                             0x90, 0xc4, 0x00};
+    fk_msg_member_t left = {.name = "b", .addr = "h:2", .status = 3, .incarnation = 9};
+    left.has_claim = true;
+    for (size_t i = 0; i < FK_SIGN_LEN; i++) {
+        left.claim[i] = (uint8_t)(0xc0 + i);
+        leave[29 + i] = (uint8_t)(0xc0 + i);
+    }
+    msg = fk_msg_new(FK_MSG_LEAVE, "a", "h:1", 1);
+    cr_assert_eq(fk_msg_add_member(msg, &left), 0);
+    buf = s_encode(msg, &len);
+    cr_assert_eq(len, sizeof leave);
+    cr_assert_eq(memcmp(buf, leave, len), 0);
+    free(buf);
+    fk_msg_destroy(&msg);
+
+    /*  ADMIT is type 10 (%x0a); its body is opaque here (proto/fk_admit). */
+    static const unsigned char admit[] = {0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x0a, 0xa1, 0x61,
+                                          0xa3, 0x68, 0x3a, 0x31, 0x01, 0x06, 0x00, 0x90,
+                                          0x90, 0x90, 0x90, 0xc4, 0x02, 0x97, 0x05};
+    msg = fk_msg_new(FK_MSG_ADMIT, "a", "h:1", 1);
+    fk_msg_set_seq(msg, 6);
+    cr_assert_eq(fk_msg_set_body(msg, "\x97\x05", 2), 0);
+    buf = s_encode(msg, &len);
+    cr_assert_eq(len, sizeof admit);
+    cr_assert_eq(memcmp(buf, admit, len), 0);
+    free(buf);
+    fk_msg_destroy(&msg);
 }
 
 Test(fk_msg, decodes_known_bytes)
 {
     /*  EVIDENCE-OF: R-MSG-001 */
-    fk_msg_t *msg = s_expect_ok(S_BYTES(0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x03, 0xa1, 0x61, 0xa3, 0x68,
+    fk_msg_t *msg = s_expect_ok(S_BYTES(0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x03, 0xa1, 0x61, 0xa3, 0x68,
                                         0x3a, 0x31, 0x01, 0x03, 0x00, 0x92, 0xa1, 0x63, 0xa3, 0x68,
                                         0x3a, 0x33, 0x90, 0x90, 0x90, 0xc4, 0x00));
     cr_assert_eq(fk_msg_type(msg), FK_MSG_PING_REQ);
@@ -572,7 +628,7 @@ Test(fk_msg, accepts_every_integer_width_and_header_form)
     static const unsigned char bytes[] = {
         0xdc, 0x00, 0x0d,                              /* array16, 13 */
         0xce, 0x00, 0x00, 0xfa, 0x4b,                  /* magic as uint32 */
-        0xd0, 0x01,                                    /* version as int8 */
+        0xd0, 0x02,                                    /* version as int8 */
         0xcd, 0x00, 0x05,                              /* DELTA as uint16 */
         0xd9, 0x01, 'a',                               /* from as str8 */
         0xda, 0x00, 0x03, 'h',  ':',  '1',             /* from_addr as str16 */
@@ -832,14 +888,14 @@ Test(fk_msg, rejects_other_versions_before_the_rest_of_the_shape)
     /*  EVIDENCE-OF: R-MSG-004 */
     s_raw_t raw;
     s_raw_init(&raw);
-    static const uint64_t versions[] = {0, 2, 255, UINT32_MAX, UINT64_MAX};
+    static const uint64_t versions[] = {0, 1, 3, 255, UINT32_MAX, UINT64_MAX};
     for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
         msgpack_pack_uint64(s_raw_field(&raw, S_F_VERSION), versions[i]);
         s_raw_expect_fail(&raw, FK_EPROTO_VERSION);
     }
     /*  A later version may change everything after the version field: the
         answer is still "version", not "malformed". */
-    msgpack_pack_uint64(s_raw_field(&raw, S_F_VERSION), 2);
+    msgpack_pack_uint64(s_raw_field(&raw, S_F_VERSION), 3);
     raw.fields = raw.written = 14;
     msgpack_pack_nil(s_raw_field(&raw, S_FIELDS));
     s_raw_expect_fail(&raw, FK_EPROTO_VERSION);
@@ -860,10 +916,35 @@ Test(fk_msg, rejects_other_versions_before_the_rest_of_the_shape)
     s_raw_fini(&raw);
 }
 
+Test(fk_msg, refuses_version_1_frames)
+{
+    /*  EVIDENCE-OF: R-MSG-004 a whole, valid version-1 message (the PING
+        example of version 1, and one with the old four- and five-element
+        member entries) is refused as a version, not decoded: version-1
+        peers are refused, and every node upgrades together. */
+    s_expect_fail(S_BYTES(0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31,
+                          0x01, 0x02, 0x00, 0x90, 0x90, 0x90, 0x90, 0xc4, 0x00),
+                  FK_EPROTO_VERSION);
+    s_expect_fail(S_BYTES(0x9d, 0xcd, 0xfa, 0x4b, 0x01, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31,
+                          0x01, 0x05, 0x00, 0x90, 0x92, 0x94, 0xa1, 0x62, 0xa3, 0x68, 0x3a, 0x32,
+                          0x00, 0x07, 0x95, 0xa1, 0x63, 0xa3, 0x68, 0x3a, 0x33, 0x01, 0x02, 0xa1,
+                          0x62, 0x90, 0x90, 0xc4, 0x00),
+                  FK_EPROTO_VERSION);
+    /*  The same bytes as version 2 are malformed: the old entry shapes are
+        gone (R-MSG-009). */
+    s_expect_fail(S_BYTES(0x9d, 0xcd, 0xfa, 0x4b, 0x02, 0x01, 0xa1, 0x61, 0xa3, 0x68, 0x3a, 0x31,
+                          0x01, 0x05, 0x00, 0x90, 0x92, 0x94, 0xa1, 0x62, 0xa3, 0x68, 0x3a, 0x32,
+                          0x00, 0x07, 0x95, 0xa1, 0x63, 0xa3, 0x68, 0x3a, 0x33, 0x01, 0x02, 0xa1,
+                          0x62, 0x90, 0x90, 0xc4, 0x00),
+                  FK_EPROTO_MALFORMED);
+    /*  And the encoder writes version 2. */
+    cr_assert_eq(FK_MSG_VERSION, 2);
+}
+
 Test(fk_msg, rejects_unknown_types)
 {
     /*  EVIDENCE-OF: R-MSG-005 */
-    static const uint64_t types[] = {0, 10, 127, 255, 256, (uint64_t)1 << 32 | 1, UINT64_MAX};
+    static const uint64_t types[] = {0, 11, 127, 255, 256, (uint64_t)1 << 32 | 1, UINT64_MAX};
     s_raw_t raw;
     s_raw_init(&raw);
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -873,7 +954,7 @@ Test(fk_msg, rejects_unknown_types)
     msgpack_pack_int64(s_raw_field(&raw, S_F_TYPE), -1);
     s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
     /*  And each known one passes. */
-    for (uint64_t t = 1; t <= 9; t++) {
+    for (uint64_t t = 1; t <= 10; t++) {
         msgpack_pack_uint64(s_raw_field(&raw, S_F_TYPE), t);
         fk_msg_t *msg = s_raw_expect_ok(&raw);
         cr_assert_eq((uint64_t)fk_msg_type(msg), t);
@@ -1014,7 +1095,7 @@ s_raw_put_string(s_raw_t *raw, s_at_t at, const char *s, size_t len, int as_bin)
         msgpack_pack_str_with_body(&spk, s, len);
     }
     s_part_t part = {(const unsigned char *)str.data, str.size};
-    s_part_t parts[5];
+    s_part_t parts[S_MEMBER_FIELDS];
 
     switch (at) {
     case S_AT_FROM:
@@ -1033,12 +1114,12 @@ s_raw_put_string(s_raw_t *raw, s_at_t at, const char *s, size_t len, int as_bin)
     case S_AT_MEMBER_ADDR:
         memcpy(parts, s_member_parts, sizeof s_member_parts);
         parts[at - S_AT_MEMBER_NAME] = part;
-        s_raw_entry(raw, S_F_MEMBERS, 4, parts, 4);
+        s_raw_entry(raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
         break;
     case S_AT_MEMBER_ACCUSER:
         memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
         parts[4] = part;
-        s_raw_entry(raw, S_F_MEMBERS, 5, parts, 5);
+        s_raw_entry(raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
         break;
     case S_AT_DIGEST_OWNER:
         memcpy(parts, s_digest_parts, sizeof s_digest_parts);
@@ -1111,7 +1192,15 @@ Test(fk_msg, enforces_string_lengths_everywhere)
         s_raw_put_string(&raw, (s_at_t)at, s, max + 1, 0);
         s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
         s_raw_put_string(&raw, (s_at_t)at, s, 0, 0);
-        s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
+        if (at == S_AT_MEMBER_ACCUSER) {
+            /*  EVIDENCE-OF: R-MSG-009 the one string that may be empty:
+                an empty accuser is none. */
+            msg = s_raw_expect_ok(&raw);
+            cr_assert_null(s_string_at(msg, (s_at_t)at));
+            fk_msg_destroy(&msg);
+        } else {
+            s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
+        }
         s_raw_fini(&raw);
     }
     free(s);
@@ -1218,11 +1307,17 @@ Test(fk_msg, rejects_wrong_types_inside_every_entry)
         size_t field;          /* where the entry goes */
         const s_part_t *parts; /* its valid elements */
         size_t count;          /* how many */
-        s_kind_t own[5];       /* the kind each element has */
+        s_kind_t own[6];       /* the kind each element has */
     } entries[] = {
         {S_F_TARGET, s_target_parts, 2, {S_K_STR, S_K_STR}},
-        {S_F_MEMBERS, s_member_parts, 4, {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT}},
-        {S_F_MEMBERS, s_member_accuser_parts, 5, {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT, S_K_STR}},
+        {S_F_MEMBERS,
+         s_member_parts,
+         S_MEMBER_FIELDS,
+         {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT, S_K_STR, S_K_BIN}},
+        {S_F_MEMBERS,
+         s_member_accuser_parts,
+         S_MEMBER_FIELDS,
+         {S_K_STR, S_K_STR, S_K_UINT, S_K_UINT, S_K_STR, S_K_BIN}},
         {S_F_DIGESTS, s_digest_parts, 2, {S_K_STR, S_K_UINT}},
         {S_F_DELTAS, s_delta_parts, 3, {S_K_STR, S_K_STR, S_K_BIN}},
     };
@@ -1239,7 +1334,7 @@ Test(fk_msg, rejects_wrong_types_inside_every_entry)
                 if (k == (int)entries[e].own[i]) {
                     continue;
                 }
-                s_part_t parts[5];
+                s_part_t parts[S_MEMBER_FIELDS];
                 memcpy(parts, entries[e].parts, entries[e].count * sizeof parts[0]);
                 parts[i] = s_kinds[k];
                 s_raw_entry(&raw, entries[e].field, entries[e].count, parts, entries[e].count);
@@ -1271,12 +1366,12 @@ Test(fk_msg, rejects_wrong_array_lengths)
         size_t count;
     } entries[] = {
         {S_F_TARGET, s_target_parts, 2},
-        {S_F_MEMBERS, s_member_parts, 4},
+        {S_F_MEMBERS, s_member_parts, S_MEMBER_FIELDS},
         {S_F_DIGESTS, s_digest_parts, 2},
         {S_F_DELTAS, s_delta_parts, 3},
     };
     for (size_t e = 0; e < sizeof entries / sizeof entries[0]; e++) {
-        s_part_t parts[5];
+        s_part_t parts[S_MEMBER_FIELDS + 1];
         memcpy(parts, entries[e].parts, entries[e].count * sizeof parts[0]);
         parts[entries[e].count] = extra;
         s_raw_init(&raw);
@@ -1296,29 +1391,26 @@ Test(fk_msg, rejects_wrong_array_lengths)
     s_raw_fini(&raw);
 }
 
-Test(fk_msg, member_entries_have_four_or_five_elements)
+Test(fk_msg, member_entries_have_exactly_six_elements)
 {
-    /*  EVIDENCE-OF: R-MSG-009 four elements, or five with an accuser;
-        every other length, 6 included, is malformed. */
-    s_part_t parts[7];
+    /*  EVIDENCE-OF: R-MSG-009 six elements; every other length, the four
+        and five of version 1 included, is malformed. */
+    s_part_t parts[8];
     memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
-    parts[5] = (s_part_t)S_PART(0xa1, 'x');
-    parts[6] = (s_part_t)S_PART(0xa1, 'y');
-    for (size_t count = 0; count <= 7; count++) {
+    parts[6] = (s_part_t)S_PART(0xa1, 'x');
+    parts[7] = (s_part_t)S_PART(0xa1, 'y');
+    for (size_t count = 0; count <= 8; count++) {
         s_raw_t raw;
         s_raw_init(&raw);
         s_raw_entry(&raw, S_F_MEMBERS, count, parts, count);
-        if (count == 4 || count == 5) {
+        if (count == S_MEMBER_FIELDS) {
             fk_msg_t *msg = s_raw_expect_ok(&raw);
             size_t n;
             const fk_msg_member_t *members = fk_msg_members(msg, &n);
             cr_assert_eq(n, 1);
             cr_assert_eq(members[0].status, FK_MSG_STATUS_SUSPECT);
-            if (count == 4) {
-                cr_assert_null(members[0].accuser);
-            } else {
-                cr_assert_str_eq(members[0].accuser, "a");
-            }
+            cr_assert_str_eq(members[0].accuser, "a");
+            cr_assert_not(members[0].has_claim);
             fk_msg_t *copy = s_round_trip(msg);
             fk_msg_destroy(&copy);
             fk_msg_destroy(&msg);
@@ -1335,13 +1427,13 @@ Test(fk_msg, an_accuser_is_carried_with_any_status)
         suspect status: it decodes, and survives a re-encoding, on every
         status; the cluster layer ignores it where it means nothing. */
     for (uint8_t status = 0; status <= FK_MSG_STATUS_LEFT; status++) {
-        s_part_t parts[5];
+        s_part_t parts[S_MEMBER_FIELDS];
         memcpy(parts, s_member_accuser_parts, sizeof s_member_accuser_parts);
         const unsigned char status_byte[] = {status};
         parts[2] = (s_part_t){status_byte, 1};
         s_raw_t raw;
         s_raw_init(&raw);
-        s_raw_entry(&raw, S_F_MEMBERS, 5, parts, 5);
+        s_raw_entry(&raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
         fk_msg_t *msg = s_raw_expect_ok(&raw);
         size_t n;
         cr_assert_eq(fk_msg_members(msg, &n)[0].status, status);
@@ -1353,17 +1445,242 @@ Test(fk_msg, an_accuser_is_carried_with_any_status)
     }
 }
 
+Test(fk_msg, no_accuser_travels_as_an_empty_str_and_decodes_to_null)
+{
+    /*  EVIDENCE-OF: R-MSG-009 NULL encodes as %xa0, and %xa0 (or an empty
+        str 8/16/32) decodes to NULL. */
+    fk_msg_t *msg = fk_msg_new(FK_MSG_PING, "a", "h:1", 1);
+    fk_msg_member_t member = {.name = "b", .addr = "h:2", .status = 1, .incarnation = 3};
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    size_t len;
+    char *buf = s_encode(msg, &len);
+    static const unsigned char entry[] = {0x96, 0xa1, 'b',  0xa3, 'h',  ':',
+                                          '2',  0x01, 0x03, 0xa0, 0xc4, 0x00};
+    cr_assert_eq(memcmp(buf + 17, entry, sizeof entry), 0);
+    free(buf);
+    fk_msg_t *copy = s_round_trip(msg);
+    size_t n;
+    cr_assert_null(fk_msg_members(copy, &n)[0].accuser);
+    fk_msg_destroy(&copy);
+    fk_msg_destroy(&msg);
+
+    const s_part_t empties[] = {S_PART(0xa0), S_PART(0xd9, 0x00), S_PART(0xda, 0x00, 0x00),
+                                S_PART(0xdb, 0x00, 0x00, 0x00, 0x00)};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        s_part_t parts[S_MEMBER_FIELDS];
+        memcpy(parts, s_member_accuser_parts, sizeof parts);
+        parts[4] = empties[i];
+        s_raw_t raw;
+        s_raw_init(&raw);
+        s_raw_entry(&raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
+        msg = s_raw_expect_ok(&raw);
+        cr_assert_null(fk_msg_members(msg, &n)[0].accuser);
+        fk_msg_destroy(&msg);
+        s_raw_fini(&raw);
+    }
+}
+
+/*  Put a member entry whose claim element is the given bytes. */
+static void
+s_raw_member_with_claim(s_raw_t *raw, const void *claim, size_t len)
+{
+    s_raw_entry(raw, S_F_MEMBERS, S_MEMBER_FIELDS, s_member_parts, S_MEMBER_FIELDS - 1);
+    s_raw_append(raw, S_F_MEMBERS, claim, len);
+}
+
+Test(fk_msg, a_claim_is_an_empty_bin_or_exactly_one_signature)
+{
+    /*  EVIDENCE-OF: R-MSG-022 a bin of 0 or 64 octets, in any bin form;
+        any other length, a str or any other kind is malformed. */
+    unsigned char claim[5 + FK_SIGN_LEN + 1];
+    for (size_t i = 0; i < sizeof claim; i++) {
+        claim[i] = (unsigned char)(0x40 + i);
+    }
+    static const size_t ok_lens[] = {0, FK_SIGN_LEN};
+    static const size_t bad_lens[] = {1, 32, FK_SIGN_LEN - 1, FK_SIGN_LEN + 1};
+    s_raw_t raw;
+    s_raw_init(&raw);
+    for (int form = 0; form < 3; form++) {
+        static const unsigned char heads[] = {0xc4, 0xc5, 0xc6};
+        static const size_t head_lens[] = {2, 3, 5};
+        for (size_t k = 0; k < 2 + 4; k++) {
+            size_t len = k < 2 ? ok_lens[k] : bad_lens[k - 2];
+            unsigned char bytes[5 + FK_SIGN_LEN + 1] = {heads[form]};
+            for (size_t b = 1; b < head_lens[form]; b++) {
+                bytes[b] = (unsigned char)(len >> (8 * (head_lens[form] - 1 - b)));
+            }
+            memcpy(bytes + head_lens[form], claim, len);
+            s_raw_member_with_claim(&raw, bytes, head_lens[form] + len);
+            if (k >= 2) {
+                s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
+                continue;
+            }
+            fk_msg_t *msg = s_raw_expect_ok(&raw);
+            size_t n;
+            const fk_msg_member_t *member = &fk_msg_members(msg, &n)[0];
+            cr_assert_eq(member->has_claim, len == FK_SIGN_LEN);
+            if (len == FK_SIGN_LEN) {
+                cr_assert_eq(memcmp(member->claim, claim, FK_SIGN_LEN), 0);
+            } else {
+                static const uint8_t zero[FK_SIGN_LEN];
+                cr_assert_eq(memcmp(member->claim, zero, FK_SIGN_LEN), 0);
+            }
+            fk_msg_t *copy = s_round_trip(msg);
+            fk_msg_destroy(&copy);
+            fk_msg_destroy(&msg);
+        }
+    }
+    /*  A str of 64 octets is not a claim. */
+    unsigned char str[2 + FK_SIGN_LEN] = {0xd9, FK_SIGN_LEN};
+    memcpy(str + 2, claim, FK_SIGN_LEN);
+    s_raw_member_with_claim(&raw, str, sizeof str);
+    s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
+    s_raw_fini(&raw);
+}
+
+Test(fk_msg, the_builder_copies_a_claim_only_when_there_is_one)
+{
+    /*  EVIDENCE-OF: R-MSG-022 has_claim false travels as an empty bin, and
+        the caller's leftover bytes in claim[] are not kept. */
+    fk_msg_t *msg = fk_msg_new(FK_MSG_JOIN, "a", "h:1", 1);
+    fk_msg_member_t member = {.name = "b", .addr = "h:2"};
+    memset(member.claim, 0xee, sizeof member.claim);
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    member.has_claim = true;
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    size_t n;
+    const fk_msg_member_t *members = fk_msg_members(msg, &n);
+    static const uint8_t zero[FK_SIGN_LEN];
+    cr_assert_not(members[0].has_claim);
+    cr_assert_eq(memcmp(members[0].claim, zero, FK_SIGN_LEN), 0);
+    cr_assert(members[1].has_claim);
+    cr_assert_eq(members[1].claim[0], 0xee);
+    /*  66 more octets for the claim than for none (%xc4 %x40 and 64). */
+    size_t before = fk_msg_encoded_size(msg);
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    size_t with = fk_msg_encoded_size(msg) - before;
+    member.has_claim = false;
+    before = fk_msg_encoded_size(msg);
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    cr_assert_eq(with - (fk_msg_encoded_size(msg) - before), FK_SIGN_LEN);
+    fk_msg_t *copy = s_round_trip(msg);
+    fk_msg_destroy(&copy);
+    fk_msg_destroy(&msg);
+}
+
+/*  A signer from a fixed seed (caller destroys). */
+static fk_sign_key_t *
+s_signer(uint8_t seed_byte)
+{
+    uint8_t seed[FK_SIGN_SECRET_LEN];
+    memset(seed, seed_byte, sizeof seed);
+    fk_sign_key_t *key = NULL;
+    cr_assert_eq(fk_sign_key_new(&key, seed), 0);
+    return key;
+}
+
+Test(fk_msg, a_claim_verifies_for_exactly_what_was_signed)
+{
+    /*  EVIDENCE-OF: R-MSG-022 */
+    fk_sign_key_t *key = s_signer(0x11);
+    fk_sign_key_t *other = s_signer(0x22);
+    const uint8_t *pub = fk_sign_key_public(key);
+    uint8_t alive[FK_SIGN_LEN];
+    uint8_t leaving[FK_SIGN_LEN];
+    cr_assert_eq(fk_msg_claim_sign("node-b", "10.0.0.2:7946", 7, false, key, alive), 0);
+    cr_assert_eq(fk_msg_claim_sign("node-b", "10.0.0.2:7946", 7, true, key, leaving), 0);
+    cr_assert(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, pub, alive));
+    cr_assert(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, true, pub, leaving));
+
+    /*  Any other name, address, incarnation, intent or key: false. */
+    cr_assert_not(fk_msg_claim_verify("node-c", "10.0.0.2:7946", 7, false, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.9:7946", 7, false, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 8, false, pub, alive));
+    cr_assert_not(
+        fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7 + ((uint64_t)1 << 56), false, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, true, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, pub, leaving));
+    cr_assert_not(
+        fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, fk_sign_key_public(other), alive));
+    /*  The NULs keep name and address apart. */
+    uint8_t split[FK_SIGN_LEN];
+    cr_assert_eq(fk_msg_claim_sign("ab", "c", 1, false, key, split), 0);
+    cr_assert_not(fk_msg_claim_verify("a", "bc", 1, false, pub, split));
+    /*  Any flipped bit of the signature: false. */
+    for (size_t i = 0; i < FK_SIGN_LEN; i++) {
+        uint8_t bad[FK_SIGN_LEN];
+        memcpy(bad, alive, sizeof bad);
+        bad[i] ^= 0x01;
+        cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, pub, bad));
+    }
+    /*  Missing arguments are a failed verification, not a crash. */
+    cr_assert_not(fk_msg_claim_verify(NULL, "10.0.0.2:7946", 7, false, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", NULL, 7, false, pub, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, NULL, alive));
+    cr_assert_not(fk_msg_claim_verify("node-b", "10.0.0.2:7946", 7, false, pub, NULL));
+    fk_sign_key_destroy(&other);
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_msg, a_claim_signs_the_bytes_protocol_md_names)
+{
+    /*  EVIDENCE-OF: R-MSG-022 "fakts-node member claim v1" NUL, name NUL,
+        addr NUL, incarnation as 8 octets big-endian, leaving as 1 octet,
+        written out here by hand and checked with fk_sign_verify. */
+    fk_sign_key_t *key = s_signer(0x33);
+    for (int leaving = 0; leaving <= 1; leaving++) {
+        uint8_t sig[FK_SIGN_LEN];
+        cr_assert_eq(fk_msg_claim_sign("n", "h:1", 0x0102030405060708ull, leaving == 1, key, sig),
+                     0);
+        static const char context[] = "fakts-node member claim v1";
+        unsigned char bytes[sizeof context + 2 + 4 + 8 + 1];
+        memcpy(bytes, context, sizeof context);
+        memcpy(bytes + sizeof context, "n\0h:1\0", 6);
+        for (int i = 0; i < 8; i++) {
+            bytes[sizeof context + 6 + i] = (unsigned char)(i + 1);
+        }
+        bytes[sizeof bytes - 1] = (unsigned char)leaving;
+        cr_assert(fk_sign_verify(fk_sign_key_public(key), bytes, sizeof bytes, sig));
+    }
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_msg, a_real_claim_survives_the_wire)
+{
+    /*  EVIDENCE-OF: R-MSG-022 signed by the member, relayed in a message
+        by another node, decoded, and verified by a third. */
+    fk_sign_key_t *key = s_signer(0x44);
+    fk_msg_member_t member = {
+        .name = "node-b", .addr = "10.0.0.2:7946", .status = FK_MSG_STATUS_LEFT, .incarnation = 12};
+    member.has_claim = true;
+    cr_assert_eq(
+        fk_msg_claim_sign(member.name, member.addr, member.incarnation, true, key, member.claim),
+        0);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_PING, "node-a", "10.0.0.1:7946", 3);
+    cr_assert_eq(fk_msg_add_member(msg, &member), 0);
+    fk_msg_t *copy = s_round_trip(msg);
+    size_t n;
+    const fk_msg_member_t *got = &fk_msg_members(copy, &n)[0];
+    cr_assert(got->has_claim);
+    cr_assert(fk_msg_claim_verify(got->name, got->addr, got->incarnation,
+                                  got->status == FK_MSG_STATUS_LEFT, fk_sign_key_public(key),
+                                  got->claim));
+    fk_msg_destroy(&copy);
+    fk_msg_destroy(&msg);
+    fk_sign_key_destroy(&key);
+}
+
 Test(fk_msg, rejects_statuses_above_left)
 {
     /*  EVIDENCE-OF: R-MSG-009 */
-    s_part_t parts[4];
+    s_part_t parts[S_MEMBER_FIELDS];
     memcpy(parts, s_member_parts, sizeof parts);
     s_raw_t raw;
     s_raw_init(&raw);
     for (unsigned char status = 0; status <= 3; status++) {
         const unsigned char byte[] = {status};
         parts[2] = (s_part_t){byte, 1};
-        s_raw_entry(&raw, S_F_MEMBERS, 4, parts, 4);
+        s_raw_entry(&raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
         fk_msg_t *msg = s_raw_expect_ok(&raw);
         size_t n;
         cr_assert_eq(fk_msg_members(msg, &n)[0].status, status);
@@ -1373,7 +1690,7 @@ Test(fk_msg, rejects_statuses_above_left)
                             S_PART(0xcd, 0x01, 0x00), S_PART(0xff)};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         parts[2] = bad[i];
-        s_raw_entry(&raw, S_F_MEMBERS, 4, parts, 4);
+        s_raw_entry(&raw, S_F_MEMBERS, S_MEMBER_FIELDS, parts, S_MEMBER_FIELDS);
         s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
     }
     s_raw_fini(&raw);
@@ -1404,14 +1721,15 @@ s_raw_list(s_raw_t *raw, size_t field, size_t count)
         char name[32];
         snprintf(name, sizeof name, "n%zu", i);
         if (field == S_F_MEMBERS) {
-            /*  With an accuser, the largest entry the element budget of
-                R-MSG-017 must admit. */
-            msgpack_pack_array(pk, 5);
+            /*  With an accuser and a claim, as large as an entry gets. */
+            static const unsigned char claim[FK_SIGN_LEN] = {0x5a};
+            msgpack_pack_array(pk, 6);
             s_pk_str(pk, name);
             s_pk_str(pk, "h:1");
             msgpack_pack_uint64(pk, i % 4);
             msgpack_pack_uint64(pk, i);
             s_pk_str(pk, "acc");
+            msgpack_pack_bin_with_body(pk, claim, sizeof claim);
         } else if (field == S_F_DIGESTS) {
             msgpack_pack_array(pk, 2);
             s_pk_str(pk, name);
@@ -1441,6 +1759,8 @@ Test(fk_msg, accepts_every_list_at_its_limit_at_once)
     cr_assert_eq(n, FK_MSG_MAX_MEMBERS);
     cr_assert_str_eq(members[1023].name, "n1023");
     cr_assert_str_eq(members[1023].accuser, "acc");
+    cr_assert(members[1023].has_claim);
+    cr_assert_eq(members[1023].claim[0], 0x5a);
     const fk_msg_digest_t *digests = fk_msg_digests(msg, &n);
     cr_assert_eq(n, FK_MSG_MAX_DIGESTS);
     cr_assert_eq(digests[4095].version, 4095);
@@ -1450,6 +1770,41 @@ Test(fk_msg, accepts_every_list_at_its_limit_at_once)
     fk_msg_t *copy = s_round_trip(msg);
     fk_msg_destroy(&copy);
     fk_msg_destroy(&msg);
+    s_raw_fini(&raw);
+}
+
+Test(fk_msg, the_element_budget_admits_the_largest_message_and_not_one_more)
+{
+    /*  EVIDENCE-OF: R-MSG-017 13 + 2 + 1024 x (1 + 6) + 4096 x 3 + 4096 x 4
+        = 35855 elements: the largest valid message declares exactly that
+        many (the test above decodes it), and the same message with one
+        more element in its last member entry is refused. */
+    cr_assert_eq(S_FIELDS + 2 + FK_MSG_MAX_MEMBERS * (1 + S_MEMBER_FIELDS) + FK_MSG_MAX_DIGESTS * 3
+                     + FK_MSG_MAX_DELTAS * 4,
+                 35855);
+    s_raw_t raw;
+    s_raw_init(&raw);
+    s_raw_entry(&raw, S_F_TARGET, 2, s_target_parts, 2);
+    s_raw_list(&raw, S_F_DIGESTS, FK_MSG_MAX_DIGESTS);
+    s_raw_list(&raw, S_F_DELTAS, FK_MSG_MAX_DELTAS);
+    msgpack_packer *pk = s_raw_field(&raw, S_F_MEMBERS);
+    msgpack_pack_array(pk, FK_MSG_MAX_MEMBERS);
+    for (size_t i = 0; i < FK_MSG_MAX_MEMBERS; i++) {
+        int last = i + 1 == FK_MSG_MAX_MEMBERS;
+        msgpack_pack_array(pk, S_MEMBER_FIELDS + (last ? 1 : 0));
+        char name[32];
+        snprintf(name, sizeof name, "n%zu", i);
+        s_pk_str(pk, name);
+        s_pk_str(pk, "h:1");
+        msgpack_pack_uint64(pk, 0);
+        msgpack_pack_uint64(pk, i);
+        s_pk_str(pk, "");
+        msgpack_pack_bin(pk, 0);
+        if (last) {
+            msgpack_pack_nil(pk);
+        }
+    }
+    s_raw_expect_fail(&raw, FK_EPROTO_MALFORMED);
     s_raw_fini(&raw);
 }
 
@@ -1920,11 +2275,13 @@ Test(fk_msg, type_names_come_from_the_table)
     cr_assert_str_eq(fk_msg_type_name(FK_MSG_LEAVE), "LEAVE");
     cr_assert_str_eq(fk_msg_type_name(FK_MSG_REQUEST), "REQUEST");
     cr_assert_str_eq(fk_msg_type_name(FK_MSG_REPLY), "REPLY");
+    cr_assert_str_eq(fk_msg_type_name(FK_MSG_ADMIT), "ADMIT");
     cr_assert_str_eq(fk_msg_type_name((fk_msg_type_t)0), "UNKNOWN");
-    cr_assert_str_eq(fk_msg_type_name((fk_msg_type_t)10), "UNKNOWN");
+    cr_assert_str_eq(fk_msg_type_name((fk_msg_type_t)11), "UNKNOWN");
     /*  EVIDENCE-OF: R-MSG-005 the wire values. */
     cr_assert_eq(FK_MSG_PING, 1);
     cr_assert_eq(FK_MSG_REPLY, 9);
+    cr_assert_eq(FK_MSG_ADMIT, 10);
 }
 
 Test(fk_msg, destroy_is_idempotent_and_nulls_the_pointer)
