@@ -147,6 +147,7 @@ s_build_changes(MDB_txn *txn, fk_store_t *self)
 
 /*  Returns 0 or an fk_err code. */
 static int s_drop_foreign(MDB_txn *txn, fk_store_t *self, const char *node);
+static int s_rebuild_summary(MDB_txn *txn, fk_store_t *self);
 
 static int
 s_open_dbs(fk_store_t *self, const char *node)
@@ -181,6 +182,9 @@ s_open_dbs(fk_store_t *self, const char *node)
             signed in place by fk_store_adopt_signer). */
         if (!v1 || (rc = s_build_changes(txn, self)) == 0) {
             int dropped = s_drop_foreign(txn, self, node);
+            if (dropped == 0) {
+                dropped = s_rebuild_summary(txn, self);
+            }
             if (dropped) {
                 mdb_txn_abort(txn);
                 return dropped;
@@ -424,13 +428,61 @@ fk_store_record_version(fk_store_txn_t *txn, const char *key, const char *owner)
     return prev.version;
 }
 
+/*  What one live record adds to its owner's summary: the first 8 bytes of
+    SHA-256(key NUL version), so the XOR over a set of records changes
+    when any record is missing, extra, or at another version. */
+static uint64_t
+s_record_hash(const char *key, uint64_t version)
+{
+    size_t key_len = strlen(key) + 1;
+    unsigned char buf[FK_STORE_MAX_KEY + 9];
+    memcpy(buf, key, key_len);
+    s_put_be64(buf + key_len, version);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (EVP_Digest(buf, key_len + 8, digest, &digest_len, EVP_sha256(), NULL) != 1) {
+        abort(); /* SHA-256 cannot fail on a valid buffer short of OOM */
+    }
+    return s_get_be64(digest);
+}
+
+uint64_t
+fk_store_owner_summary(fk_store_txn_t *txn, const char *owner)
+{
+    char *name = fk_asprintf("sum/%s", owner);
+    MDB_val key = s_val(name, strlen(name));
+    MDB_val val;
+    uint64_t sum = 0;
+    if (mdb_get(txn->txn, txn->store->local, &key, &val) == 0 && val.mv_size == 8) {
+        sum = s_get_be64(val.mv_data);
+    }
+    free(name);
+    return sum;
+}
+
+static int
+s_summary_xor(fk_store_txn_t *txn, const char *owner, uint64_t hash)
+{
+    if (hash == 0) {
+        return 0;
+    }
+    unsigned char buf[8];
+    s_put_be64(buf, fk_store_owner_summary(txn, owner) ^ hash);
+    char *name = fk_asprintf("sum/%s", owner);
+    int rc = fk_store_local_set(txn, name, buf, sizeof buf);
+    free(name);
+    return rc;
+}
+
 /*  Write rec under (key, owner) unless the store already holds that
-    record at the same or a newer version, and keep the change index in
-    step: exactly one index entry per record, at its current version.
-    Returns 1 when written, 0 when stale, or an error. */
+    record at the same or a newer version, and keep the change index and
+    the owner's summary in step: exactly one index entry per record, at
+    its current version. Returns 1 when written, 0 when stale, or an
+    error. */
 static int
 s_put_record(fk_store_txn_t *txn, const char *key, const char *owner, const fk_record_t *rec)
 {
+    uint64_t summary = (rec->flags & FK_RECORD_TOMBSTONE) ? 0 : s_record_hash(key, rec->version);
     char buf[FK_STORE_MAX_KEY];
     size_t buf_len = s_record_key(buf, key, owner);
     char ckey[FK_STORE_MAX_KEY];
@@ -446,6 +498,9 @@ s_put_record(fk_store_txn_t *txn, const char *key, const char *owner, const fk_r
         if (fk_record_decode(old.mv_data, old.mv_size, &prev) == 0) {
             if (prev.version >= rec->version) {
                 return 0;
+            }
+            if (!(prev.flags & FK_RECORD_TOMBSTONE)) {
+                summary ^= s_record_hash(key, prev.version);
             }
             char okey[FK_STORE_MAX_KEY];
             size_t okey_len = s_change_key(okey, owner, prev.version);
@@ -472,7 +527,11 @@ s_put_record(fk_store_txn_t *txn, const char *key, const char *owner, const fk_r
     MDB_val cmkey = s_val(ckey, ckey_len);
     MDB_val cval = s_val(key, strlen(key));
     rc = mdb_put(txn->txn, txn->store->changes, &cmkey, &cval, 0);
-    return rc ? s_mdb_error(rc, "change index") : 1;
+    if (rc) {
+        return s_mdb_error(rc, "change index");
+    }
+    rc = s_summary_xor(txn, owner, summary);
+    return rc ? rc : 1;
 }
 
 static int
@@ -625,6 +684,17 @@ fk_store_member_put(fk_store_txn_t *txn, const char *name, fk_store_member_statu
     int rc = mdb_put(txn->txn, txn->store->members, &mkey, &mval, 0);
     free(value);
     return rc ? s_mdb_error(rc, "member put") : 0;
+}
+
+int
+fk_store_member_del(fk_store_txn_t *txn, const char *name)
+{
+    if (!txn->write) {
+        return FK_EINVAL_INPUT;
+    }
+    MDB_val mkey = s_val(name, strlen(name));
+    int rc = mdb_del(txn->txn, txn->store->members, &mkey, NULL);
+    return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "member del") : 0;
 }
 
 int
@@ -995,6 +1065,11 @@ fk_store_drop_owner(fk_store_txn_t *txn, const char *owner)
     if (rc == 0 && del && del != MDB_NOTFOUND) {
         rc = s_mdb_error(del, "drop owner");
     }
+    if (rc == 0) {
+        char *name = fk_asprintf("sum/%s", owner);
+        rc = fk_store_local_del(txn, name);
+        free(name);
+    }
     return rc;
 }
 
@@ -1130,4 +1205,33 @@ fk_store_adopt_signer(fk_store_t *self)
     }
     fk_store_txn_end(&txn);
     return rc ? rc : resigned;
+}
+
+static int
+s_add_to_summary(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    uint64_t *sum = arg;
+    fk_record_t rec;
+    if (fk_record_decode(record, len, &rec) == 0 && !(rec.flags & FK_RECORD_TOMBSTONE)) {
+        *sum ^= s_record_hash(key, version);
+    }
+    return 0;
+}
+
+/*  Compute the local node's summary from its records (schema upgrade:
+    earlier schemas kept none). */
+static int
+s_rebuild_summary(MDB_txn *txn, fk_store_t *self)
+{
+    fk_store_txn_t handle = {.store = self, .txn = txn, .write = true};
+    uint64_t sum = 0;
+    int rc = fk_store_changes(&handle, self->node, 0, s_add_to_summary, &sum);
+    if (rc == 0) {
+        char *name = fk_asprintf("sum/%s", self->node);
+        fk_store_local_del(&handle, name);
+        free(name);
+        rc = s_summary_xor(&handle, self->node, sum);
+    }
+    free(handle.scratch);
+    return rc;
 }

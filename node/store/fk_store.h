@@ -138,6 +138,15 @@ int fk_store_scan(fk_store_txn_t *txn, const char *prefix, fk_store_each_fn fn, 
 /*  The highest version written or seen from owner, 0 if none. */
 uint64_t fk_store_owner_version(fk_store_txn_t *txn, const char *owner);
 
+/*  A summary of owner's live records as this store holds them: the XOR,
+    over every live record, of the first 8 bytes of SHA-256(key NUL
+    version as 8 octets big-endian); 0 for none. Tombstones do not count,
+    so collecting them at different times leaves summaries equal. Two
+    stores that hold owner's records up to the same version hold the same
+    live records exactly when their summaries agree (up to 2^-64), which
+    lets a node check what others relayed against the owner's own word. */
+uint64_t fk_store_owner_summary(fk_store_txn_t *txn, const char *owner);
+
 /*  Write the view digest: lowercase hex SHA-256 over every (owner, max
     version) pair in owner order, then every member's name and whether it
     is live. Two stores with equal digests hold the same records and count
@@ -229,6 +238,10 @@ typedef enum {
     in a write transaction. Returns 0 or a store error. */
 int fk_store_member_put(fk_store_txn_t *txn, const char *name, fk_store_member_status_t status,
                         const char *json);
+
+/*  Forget a member (its admission ended), in a write transaction. Returns
+    0 (also when it was unknown) or a store error. */
+int fk_store_member_del(fk_store_txn_t *txn, const char *name);
 
 /*  A member's status. Returns 0, FK_ENOTFOUND or a store error. */
 int fk_store_member_get(fk_store_txn_t *txn, const char *name, fk_store_member_status_t *status_p);
