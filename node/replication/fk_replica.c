@@ -33,8 +33,15 @@ fk_replica_digest(fk_store_t *store, fk_msg_t *msg)
     }
     s_digest_t digest = {.msg = msg};
     fk_store_owners(txn, s_add_owner, &digest);
+    /*  Our own word on our records, for fk_replica_check_owner. */
+    uint64_t sum = fk_store_owner_summary(txn, fk_store_node(store));
     fk_store_txn_end(&txn);
-    return digest.rc;
+    unsigned char body[8];
+    for (int i = 7; i >= 0; i--) {
+        body[i] = (unsigned char)(sum & 0xff);
+        sum >>= 8;
+    }
+    return digest.rc ? digest.rc : fk_msg_set_body(msg, body, sizeof body);
 }
 
 /*  The version a digest message holds for owner, 0 when absent. */
@@ -255,12 +262,80 @@ fk_replica_peer_ahead(fk_store_t *store, const fk_msg_t *digest)
     return ahead;
 }
 
-int
-fk_replica_apply(fk_store_t *store, const fk_msg_t *delta)
+/*  May the records of owner in delta be stored? Every record that would
+    be new (above both what we hold under its key and the version up to
+    which we hold all of owner's changes) must decode and pass verify;
+    one that does not spoils the owner's whole range in this message, so
+    no range advances over a record we refused. */
+static int
+s_range_ok(fk_store_txn_t *txn, const fk_msg_t *delta, const char *owner, uint64_t held,
+           fk_replica_verify_fn verify, void *arg)
 {
     size_t ndeltas = 0;
-    size_t nranges = 0;
     const fk_msg_delta_t *deltas = fk_msg_deltas(delta, &ndeltas);
+    for (size_t i = 0; i < ndeltas; i++) {
+        if (strcmp(deltas[i].owner, owner) != 0) {
+            continue;
+        }
+        fk_record_t rec;
+        int rc = fk_record_decode(deltas[i].record, deltas[i].record_len, &rec);
+        if (rc != 0) {
+            return FK_EPROTO_MALFORMED;
+        }
+        if (verify && rec.version > held
+            && rec.version > fk_store_record_version(txn, deltas[i].key, owner)
+            && (rc = verify(arg, owner, deltas[i].key, &rec)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/*  Apply owner's records from delta. A record at or below held (the
+    version up to which we hold every change of owner) is stale even when
+    we do not hold its key: we saw that key's later change or delete, and
+    storing it again would resurrect a record whose tombstone is gone.
+    Returns the number of records stored, or an error. */
+static int
+s_apply_range(fk_store_txn_t *txn, const fk_msg_t *delta, const char *owner, uint64_t held,
+              uint64_t *last_p)
+{
+    size_t ndeltas = 0;
+    const fk_msg_delta_t *deltas = fk_msg_deltas(delta, &ndeltas);
+    int applied = 0;
+    for (size_t i = 0; i < ndeltas; i++) {
+        if (strcmp(deltas[i].owner, owner) != 0) {
+            continue;
+        }
+        fk_record_t rec;
+        if (fk_record_decode(deltas[i].record, deltas[i].record_len, &rec) != 0) {
+            return FK_EPROTO_MALFORMED;
+        }
+        if (rec.version > *last_p) {
+            *last_p = rec.version;
+        }
+        if (rec.version <= held) {
+            continue;
+        }
+        int rc = fk_store_apply(txn, owner, deltas[i].key, deltas[i].record, deltas[i].record_len);
+        if (rc < 0) {
+            return rc;
+        }
+        applied += rc;
+    }
+    return applied;
+}
+
+typedef struct {
+    char *owner;   /* an owner with new records in this message */
+    uint64_t from; /* its range in the message started after this version */
+} s_news_t;
+
+int
+fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify_fn verify,
+                 void *verify_arg, fk_replica_news_fn news, void *news_arg)
+{
+    size_t nranges = 0;
     const fk_msg_digest_t *ranges = fk_msg_digests(delta, &nranges);
     const char *me = fk_store_node(store);
     fk_store_txn_t *txn;
@@ -268,16 +343,18 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta)
     if (rc) {
         return rc;
     }
+    /*  Only the owner may tell us to drop its records: anyone else could
+        send the flag with an empty range and erase what we hold. A peer
+        that finds us below its GC floor sends the full copy anyway, and
+        the owner's own digest (fk_replica_check_owner) catches what that
+        leaves behind. */
+    bool reset = (fk_msg_flags(delta) & FK_REPLICA_RESET) && nranges > 0
+                 && strcmp(ranges[0].owner, me) != 0
+                 && strcmp(ranges[0].owner, fk_msg_from(delta)) == 0;
     int applied = 0;
-    if ((fk_msg_flags(delta) & FK_REPLICA_RESET) && nranges > 0
-        && strcmp(ranges[0].owner, me) != 0) {
-        rc = fk_store_drop_owner(txn, ranges[0].owner);
-        if (rc) {
-            fk_store_txn_end(&txn);
-            return rc;
-        }
-    }
-    for (size_t r = 0; r < nranges; r++) {
+    s_news_t *fresh = NULL;
+    size_t fresh_count = 0;
+    for (size_t r = 0; r < nranges && rc >= 0; r++) {
         const char *owner = ranges[r].owner;
         bool first = true;
         for (size_t q = 0; q < r && first; q++) {
@@ -286,35 +363,87 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta)
         if (!first || strcmp(owner, me) == 0) {
             continue; /* a second entry is the range's explicit end, read below */
         }
+        bool reset_owner = reset && r == 0;
+        uint64_t held = reset_owner ? 0 : fk_store_owner_version(txn, owner);
+        int ok = s_range_ok(txn, delta, owner, held, verify, verify_arg);
+        if (ok == FK_EPROTO_MALFORMED) {
+            rc = ok; /* garbage spoils the whole message, as it always did */
+            break;
+        }
+        if (ok != 0) {
+            fk_debug("replica: records of %s from %s refused: %s", owner, fk_msg_from(delta),
+                     fk_strerror(ok));
+            continue;
+        }
+        if (reset_owner && (rc = fk_store_drop_owner(txn, owner)) != 0) {
+            break;
+        }
         uint64_t to = ranges[r].version;
         for (size_t q = r + 1; q < nranges; q++) {
             if (strcmp(ranges[q].owner, owner) == 0 && ranges[q].version > to) {
                 to = ranges[q].version;
             }
         }
-        for (size_t i = 0; i < ndeltas; i++) {
-            if (strcmp(deltas[i].owner, owner) != 0) {
-                continue;
-            }
-            fk_record_t rec;
-            if (fk_record_decode(deltas[i].record, deltas[i].record_len, &rec) != 0) {
-                /*  One bad record spoils the batch: a peer that sends
-                    garbage gets none of its message applied. */
-                fk_store_txn_end(&txn);
-                return FK_EPROTO_MALFORMED;
-            }
-            rc = fk_store_apply(txn, owner, deltas[i].key, deltas[i].record, deltas[i].record_len);
-            if (rc < 0) {
-                fk_store_txn_end(&txn);
-                return rc;
-            }
-            applied += rc;
-            if (rec.version > to) {
-                to = rec.version;
-            }
+        int got = s_apply_range(txn, delta, owner, held, &to);
+        if (got < 0) {
+            rc = got;
+            break;
         }
+        if (got > 0) {
+            fresh = fk_realloc(fresh, (fresh_count + 1) * sizeof *fresh);
+            fresh[fresh_count].owner = fk_strdup(owner);
+            fresh[fresh_count++].from = ranges[r].version;
+        }
+        applied += got;
         fk_store_owner_advance(txn, owner, ranges[r].version, to);
     }
-    rc = fk_store_commit(&txn);
-    return rc ? rc : applied;
+    if (rc >= 0) {
+        rc = fk_store_commit(&txn);
+    }
+    fk_store_txn_end(&txn);
+    for (size_t i = 0; i < fresh_count; i++) {
+        if (rc == 0 && news) {
+            news(news_arg, fresh[i].owner, fresh[i].from);
+        }
+        free(fresh[i].owner);
+    }
+    free(fresh);
+    return rc < 0 ? rc : applied;
+}
+
+bool
+fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest)
+{
+    size_t body_len = 0;
+    const unsigned char *body = fk_msg_body(digest, &body_len);
+    const char *owner = fk_msg_from(digest);
+    if (body_len != 8 || strcmp(owner, fk_store_node(store)) == 0) {
+        return false;
+    }
+    uint64_t theirs = 0;
+    for (size_t i = 0; i < 8; i++) {
+        theirs = theirs << 8 | body[i];
+    }
+    uint64_t version = 0;
+    size_t count = 0;
+    const fk_msg_digest_t *entries = fk_msg_digests(digest, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(entries[i].owner, owner) == 0) {
+            version = entries[i].version;
+        }
+    }
+    fk_store_txn_t *txn;
+    if (version == 0 || fk_store_write_begin(store, &txn) != 0) {
+        return false;
+    }
+    bool differs = fk_store_owner_version(txn, owner) == version
+                   && fk_store_owner_summary(txn, owner) != theirs;
+    if (differs && fk_store_drop_owner(txn, owner) == 0 && fk_store_commit(&txn) == 0) {
+        fk_warn("replica: the records of %s we held differ from its own; fetching them again",
+                owner);
+    } else {
+        differs = false;
+    }
+    fk_store_txn_end(&txn);
+    return differs;
 }

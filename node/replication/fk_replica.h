@@ -41,9 +41,11 @@
 /*  DELTA flag: drop the (single) owner of this message before applying. */
 #define FK_REPLICA_RESET 1u
 
-/*  Add this node's digest (every owner and its version) to msg. Returns 0
-    or a store error; FK_ETOOBIG when the digest does not fit one message
-    (more than FK_MSG_MAX_DIGESTS owners). */
+/*  Add this node's digest (every owner and its version) to msg, and put
+    the summary of our own live records (fk_store_owner_summary, 8 octets
+    big-endian) in its body. Returns 0 or a store error; FK_ETOOBIG when
+    the digest does not fit one message (more than FK_MSG_MAX_DIGESTS
+    owners). */
 int fk_replica_digest(fk_store_t *store, fk_msg_t *msg);
 
 /*  Called with each finished DELTA message; the callee takes ownership
@@ -75,9 +77,36 @@ int fk_replica_push(fk_store_t *store, const fk_replica_self_t *me, const char *
     should ask it back (push-pull). */
 bool fk_replica_peer_ahead(fk_store_t *store, const fk_msg_t *digest);
 
-/*  Apply a DELTA message in one transaction. Returns the number of
-    records that were new, or a negative error (nothing applied). Records
-    about this node itself are skipped (only we write them). */
-int fk_replica_apply(fk_store_t *store, const fk_msg_t *delta);
+/*  Decides whether a received record that would be new may be stored
+    (node/trust: fk_trust_check_record). Returns 0 to store it. */
+typedef int (*fk_replica_verify_fn)(void *arg, const char *owner, const char *key,
+                                    const fk_record_t *rec);
+
+/*  Called after the commit, once per owner with records new to us: the
+    owner's range in the message started after version from. */
+typedef void (*fk_replica_news_fn)(void *arg, const char *owner, uint64_t from);
+
+/*  Apply a DELTA message in one transaction. Owner by owner: a range
+    with a record that verify (may be NULL: accept all) refuses is skipped
+    whole (the next exchange asks for it again, by when the owner may be a
+    member); a malformed record spoils the whole message. A record at or
+    below the version up to which we hold all of its owner's changes is
+    stale, whether or not we hold its key (no resurrection of collected
+    deletes). The RESET flag is honoured only from the owner itself.
+    Records about this node are skipped (only we write them). Returns the
+    number of records that were new, or a negative error (nothing
+    applied). */
+int fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify_fn verify,
+                     void *verify_arg, fk_replica_news_fn news, void *news_arg);
+
+/*  A digest from its sender carries the summary of the sender's own live
+    records in its body. When we hold the sender's records up to exactly
+    the version its digest states and our summary of them differs, what we
+    hold was withheld or altered on its way (by a relay that lied, since
+    every record verified): forget the sender's records so the next
+    exchange fetches them afresh. The caller vouches that the digest came
+    from its sender (the transport authenticated it). Returns true when the
+    records were forgotten. */
+bool fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest);
 
 #endif

@@ -51,6 +51,8 @@ typedef struct {
     int messages;     /* messages delivered */
     int applied;      /* records new to the receiver */
     bool drop_first;  /* lose the first message */
+    fk_replica_verify_fn verify; /* the receiver's judge of new records, or NULL */
+    void *verify_arg;            /* its argument */
 } s_wire_t;
 
 /*  The "network": encode, decode, apply, as the cluster actor does. */
@@ -70,7 +72,7 @@ s_deliver(void *arg, fk_msg_t **msg_p)
     }
     fk_msg_t *msg = NULL;
     cr_assert_eq(fk_msg_decode(buf, len, &msg), 0);
-    int applied = fk_replica_apply(wire->into, msg);
+    int applied = fk_replica_apply(wire->into, msg, wire->verify, wire->verify_arg, NULL, NULL);
     cr_assert_geq(applied, 0);
     wire->applied += applied;
     fk_msg_destroy(&msg);
@@ -186,14 +188,14 @@ Test(fk_replica, a_delta_about_ourselves_or_with_a_bad_record_changes_nothing)
     fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
     cr_assert_eq(fk_msg_add_digest(msg, "b", 0), 0);
     cr_assert_eq(fk_msg_add_delta(msg, "b", "k", "\x94\x01\x00\x00\xc4\x00", 6), 0);
-    cr_assert_eq(fk_replica_apply(s_b, msg), 0, "only b writes b's records");
+    cr_assert_eq(fk_replica_apply(s_b, msg, NULL, NULL, NULL, NULL), 0, "only b writes b's records");
     fk_msg_destroy(&msg);
 
     msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
     cr_assert_eq(fk_msg_add_digest(msg, "x", 0), 0);
     cr_assert_eq(fk_msg_add_delta(msg, "x", "good", "\x94\x01\x00\x00\xc4\x00", 6), 0);
     cr_assert_eq(fk_msg_add_delta(msg, "x", "bad", "\xdd\xdd\xdd\xdd\xdd", 5), 0);
-    cr_assert_lt(fk_replica_apply(s_b, msg), 0);
+    cr_assert_lt(fk_replica_apply(s_b, msg, NULL, NULL, NULL, NULL), 0);
     fk_msg_destroy(&msg);
     fk_store_txn_t *txn;
     cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
@@ -277,5 +279,148 @@ Test(fk_replica, a_reset_of_an_owner_with_nothing_left_still_settles_the_version
     cr_assert_eq(s_gc(s_a, "a"), 2);
     s_sync_a_to_b(false);
     cr_assert_not(s_has(s_b, "only"));
+    s_views_equal();
+}
+
+/*  A copy of every message a sends in one exchange, for replaying. */
+typedef struct {
+    char *bufs[8]; /* encoded messages */
+    size_t lens[8];
+    size_t count;
+} s_capture_t;
+
+static void
+s_capture(void *arg, fk_msg_t **msg_p)
+{
+    s_capture_t *capture = arg;
+    cr_assert_lt(capture->count, 8);
+    cr_assert_eq(fk_msg_encode(*msg_p, &capture->bufs[capture->count],
+                               &capture->lens[capture->count]),
+                 0);
+    capture->count++;
+    fk_msg_destroy(msg_p);
+}
+
+static int
+s_apply_bytes(fk_store_t *store, const char *buf, size_t len)
+{
+    fk_msg_t *msg = NULL;
+    cr_assert_eq(fk_msg_decode(buf, len, &msg), 0);
+    int rc = fk_replica_apply(store, msg, NULL, NULL, NULL, NULL);
+    fk_msg_destroy(&msg);
+    return rc;
+}
+
+Test(fk_replica, a_replayed_old_record_does_not_resurrect_a_collected_delete)
+{
+    /*  A member that kept an old copy of a's record sends it again after
+        a deleted it and everyone forgot the tombstone. */
+    s_put(s_a, "token", "v", 1);
+    fk_msg_t *digest = fk_msg_new(FK_MSG_DIGEST, "b", "127.0.0.2:1", 1);
+    cr_assert_eq(fk_replica_digest(s_b, digest), 0);
+    s_capture_t old = {0};
+    fk_replica_self_t me = {.name = "a", .addr = "127.0.0.1:1", .incarnation = 1};
+    cr_assert_eq(fk_replica_answer(s_a, &me, digest, 0, s_capture, &old), 1);
+    fk_msg_destroy(&digest);
+    cr_assert_eq(s_apply_bytes(s_b, old.bufs[0], old.lens[0]), 1);
+    s_delete(s_a, "token");
+    s_sync_a_to_b(false);
+    cr_assert_not(s_has(s_b, "token"));
+    cr_assert_eq(s_gc(s_b, "a"), 1);
+    cr_assert_eq(s_apply_bytes(s_b, old.bufs[0], old.lens[0]), 0,
+                 "a record below what b holds of a came back");
+    cr_assert_not(s_has(s_b, "token"), "a collected delete was undone by a replay");
+    free(old.bufs[0]);
+}
+
+Test(fk_replica, only_the_owner_may_reset_its_records)
+{
+    s_put(s_a, "keep", "v", 1);
+    s_sync_a_to_b(false);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    fk_msg_set_flags(msg, FK_REPLICA_RESET);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", 0), 0);
+    cr_assert_eq(fk_replica_apply(s_b, msg, NULL, NULL, NULL, NULL), 0);
+    fk_msg_destroy(&msg);
+    cr_assert(s_has(s_b, "keep"), "x erased a's records with a reset flag");
+}
+
+static int
+s_refuse_owner_a(void *arg, const char *owner, const char *key, const fk_record_t *rec)
+{
+    (void)arg;
+    (void)key;
+    (void)rec;
+    return strcmp(owner, "a") == 0 ? FK_EDENIED : 0;
+}
+
+static void
+s_count_news(void *arg, const char *owner, uint64_t from)
+{
+    (void)from;
+    cr_assert_str_eq(owner, "x");
+    (*(int *)arg)++;
+}
+
+Test(fk_replica, a_refused_owner_is_skipped_and_the_others_are_applied)
+{
+    /*  One message with records of two owners: verify refuses a's. */
+    char *rec = NULL;
+    size_t rec_len = 0;
+    fk_record_t record = {.version = 1, .payload = "v", .payload_len = 1};
+    cr_assert_eq(fk_record_encode(&record, &rec, &rec_len), 0);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "a", "ka", rec, rec_len), 0);
+    cr_assert_eq(fk_msg_add_digest(msg, "x", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "x", "kx", rec, rec_len), 0);
+    int news = 0;
+    cr_assert_eq(fk_replica_apply(s_b, msg, s_refuse_owner_a, NULL, s_count_news, &news), 1);
+    cr_assert_eq(news, 1, "news of x was not told once");
+    fk_msg_destroy(&msg);
+    free(rec);
+    cr_assert_not(s_has(s_b, "ka"));
+    cr_assert(s_has(s_b, "kx"));
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "a"), 0, "a's range advanced over a refused record");
+    cr_assert_eq(fk_store_owner_version(txn, "x"), 1);
+    fk_store_txn_end(&txn);
+}
+
+Test(fk_replica, the_owners_own_digest_catches_a_withheld_record)
+{
+    s_put(s_a, "one", "v", 1);
+    s_put(s_a, "two", "v", 1);
+    /*  A lying relay hands b a's range (0, 2] with "two" only. */
+    fk_msg_t *lie = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_a, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, "two", "a", &entry), 0);
+    char *rec = NULL;
+    size_t rec_len = 0;
+    cr_assert_eq(fk_record_encode(&entry.record, &rec, &rec_len), 0);
+    fk_store_txn_end(&txn);
+    cr_assert_eq(fk_msg_add_digest(lie, "a", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(lie, "a", "two", rec, rec_len), 0);
+    free(rec);
+    cr_assert_eq(fk_replica_apply(s_b, lie, NULL, NULL, NULL, NULL), 1);
+    fk_msg_destroy(&lie);
+    cr_assert_not(s_has(s_b, "one"));
+
+    /*  a's own digest says what it holds: b sees the difference, forgets
+        a's records, and the next exchange brings them whole. */
+    fk_msg_t *digest = fk_msg_new(FK_MSG_DIGEST, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_replica_digest(s_a, digest), 0);
+    cr_assert(fk_replica_check_owner(s_b, digest), "the withheld record went unnoticed");
+    cr_assert_not(fk_replica_check_owner(s_b, digest), "forgot twice");
+    fk_msg_destroy(&digest);
+    s_sync_a_to_b(false);
+    cr_assert(s_has(s_b, "one"));
+    digest = fk_msg_new(FK_MSG_DIGEST, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_replica_digest(s_a, digest), 0);
+    cr_assert_not(fk_replica_check_owner(s_b, digest), "equal records were forgotten");
+    fk_msg_destroy(&digest);
     s_views_equal();
 }
