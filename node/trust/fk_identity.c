@@ -272,3 +272,53 @@ fk_identity_sign_public(const fk_identity_t *self)
 {
     return fk_sign_key_public(self->sign_key);
 }
+
+char *
+fk_cluster_secret_new(void)
+{
+    uint8_t secret[FK_CLUSTER_SECRET_LEN];
+    /*  The Ed25519 seed generator is the CSPRNG draw we need. */
+    fk_sign_key_generate(secret);
+    char *b64 = fk_b64url_encode(secret, sizeof secret);
+    char *line = fk_asprintf(FK_CLUSTER_SECRET_PREFIX "%s\n", b64);
+    OPENSSL_cleanse(secret, sizeof secret);
+    OPENSSL_cleanse(b64, strlen(b64));
+    free(b64);
+    return line;
+}
+
+int
+fk_cluster_secret_read(const char *path, uint8_t secret[FK_CLUSTER_SECRET_LEN])
+{
+    char *text = NULL;
+    int rc = s_read(path, &text);
+    if (rc) {
+        if (rc != FK_ECONFIG) {
+            fk_error("identity: cannot read the cluster secret %s: %s", path, fk_strerror(rc));
+        }
+        return rc;
+    }
+    size_t len = strcspn(text, "\r\n");
+    size_t prefix = strlen(FK_CLUSTER_SECRET_PREFIX);
+    uint8_t *bytes = NULL;
+    size_t bytes_len = 0;
+    rc = len > prefix && strncmp(text, FK_CLUSTER_SECRET_PREFIX, prefix) == 0
+                 && fk_b64url_decode(text + prefix, len - prefix, &bytes, &bytes_len) == 0
+                 && bytes_len == FK_CLUSTER_SECRET_LEN
+             ? 0
+             : FK_ECONFIG;
+    if (rc == 0) {
+        memcpy(secret, bytes, FK_CLUSTER_SECRET_LEN);
+    } else {
+        fk_error("identity: %s is not a cluster secret (make one with `fakts-node keygen "
+                 "--cluster-secret FILE`)",
+                 path);
+    }
+    if (bytes) {
+        OPENSSL_cleanse(bytes, bytes_len);
+    }
+    free(bytes);
+    OPENSSL_cleanse(text, strlen(text));
+    free(text);
+    return rc;
+}

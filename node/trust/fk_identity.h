@@ -58,6 +58,18 @@ void fk_identity_key_id(const uint8_t curve[FK_CURVE_KEY_LEN],
 void fk_identity_fingerprint(const uint8_t curve[FK_CURVE_KEY_LEN],
                              const uint8_t sign[FK_SIGN_PUBLIC_LEN], char *out);
 
+/*  The cluster secret: 32 random bytes every node of an automated install
+    holds, so they admit each other with no token typed by hand. Its file
+    holds one line, "fks1." and the bytes in base64url.
+    fk_cluster_secret_new returns that line (with its newline) for a fresh
+    secret (caller frees). fk_cluster_secret_read reads path into secret:
+    0, FK_ECONFIG (readable by group or others, or not a cluster secret:
+    the log says which and how to fix it) or -errno. */
+#define FK_CLUSTER_SECRET_LEN 32
+#define FK_CLUSTER_SECRET_PREFIX "fks1."
+char *fk_cluster_secret_new(void);
+int fk_cluster_secret_read(const char *path, uint8_t secret[FK_CLUSTER_SECRET_LEN]);
+
 /*  Z85 text (RFC 32) of a Curve25519 key into out (41 bytes) and back.
     fk_curve_from_z85 returns 0, or FK_EINVAL_INPUT for anything but 40
     valid Z85 characters. */

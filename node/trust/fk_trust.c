@@ -320,9 +320,13 @@ fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn changed,
         if (!before || !s_same_keys(before, &admits.facts[i])) {
             changes++;
             if (changed) {
+                fk_trust_member_t was;
                 fk_trust_member_t view;
+                if (before) {
+                    s_view(before, &was);
+                }
                 s_view(&admits.facts[i], &view);
-                changed(arg, admits.facts[i].name, &view);
+                changed(arg, admits.facts[i].name, before ? &was : NULL, &view);
             }
         }
     }
@@ -330,7 +334,9 @@ fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn changed,
         if (!s_find(admits.facts, admits.count, self->members[i].name)) {
             changes++;
             if (changed) {
-                changed(arg, self->members[i].name, NULL);
+                fk_trust_member_t was;
+                s_view(&self->members[i], &was);
+                changed(arg, self->members[i].name, &was, NULL);
             }
         }
     }

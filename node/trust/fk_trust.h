@@ -67,9 +67,11 @@ fk_trust_t *fk_trust_new(const char *self_name, const fk_identity_t *me);
 /*  Free; sets *self_p to NULL. Safe on NULL. */
 void fk_trust_destroy(fk_trust_t **self_p);
 
-/*  Called by fk_trust_load for each name whose binding changed: now is
-    its new binding, or NULL when the name is no longer a member. */
-typedef void (*fk_trust_change_fn)(void *arg, const char *name, const fk_trust_member_t *now);
+/*  Called by fk_trust_load for each name whose binding changed: before is
+    its binding until now (NULL: it was not a member), now its new one
+    (NULL: it is no longer a member). */
+typedef void (*fk_trust_change_fn)(void *arg, const char *name, const fk_trust_member_t *before,
+                                   const fk_trust_member_t *now);
 
 /*  Rebuild the table from the admit/ and ban/ records visible in txn,
     calling changed (may be NULL) for every name whose binding is new,
