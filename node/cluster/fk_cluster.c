@@ -1,19 +1,21 @@
 /*  fk_cluster - the cluster actor: SWIM probes, gossip, Scuttlebutt
-    replication over ZeroMQ. See fk_cluster.h for the shape. */
+    replication over the transport, among admitted members. See
+    fk_cluster.h for the shape; admissions are in fk_cluster_admit.c. */
 
 #include "fk_cluster.h"
 
 #include "fk_clock.h"
+#include "fk_cluster_priv.h"
+#include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_mem.h"
-#include "fk_members.h"
-#include "fk_msg.h"
 #include "fk_replica.h"
 
 #include <czmq.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +34,7 @@
 #define S_DIGEST_SYNC 2u           /* DIGEST flag: a quorum round: always answer with SYNC_ACK */
 #define S_DIGEST_SYNC_ACK 4u       /* DIGEST flag: the answer to a SYNC, after the deltas */
 #define S_ANSWER_BUDGET (4u << 20) /* record bytes one digest answer may send */
-#define S_FORWARDS_MAX 64          /* indirect probes relayed at once */
-#define S_PEER_HWM 64              /* messages queued per peer before dropping */
+#define S_REFUSED_LOG_MS 10000     /* at most one "dropped a non-member's frame" line per this */
 
 typedef struct s_start s_start_t;
 
@@ -45,99 +46,7 @@ struct fk_cluster {
     int wake_fd;          /* eventfd: local commits to push */
 };
 
-typedef struct {
-    uint64_t seq;           /* our ping's sequence */
-    char *requester;        /* address that asked for it */
-    uint64_t requester_seq; /* the sequence it waits for */
-    int64_t deadline;       /* forget after this */
-} s_forward_t;
-
-typedef struct {
-    fk_store_t *store;                    /* borrowed */
-    zsock_t *pipe;                        /* commands from fk_cluster_* */
-    zsock_t *router;                      /* every inbound message */
-    int wake_fd;                          /* local commits */
-    fk_members_t *members;                /* membership state */
-    char *name;                           /* our node name */
-    char *addr;                           /* our advertised address */
-    zhashx_t *peers;                      /* addr -> zsock_t * DEALER */
-    uint64_t seq;                         /* last sequence number used */
-    char *probe_target;                   /* member being probed, or NULL */
-    uint64_t probe_seq;                   /* its ping's sequence */
-    int64_t probe_start;                  /* when the ping went out */
-    bool probe_indirect;                  /* indirect pings sent */
-    int64_t next_probe;                   /* when the next probe starts */
-    s_forward_t forwards[S_FORWARDS_MAX]; /* indirect probes in flight for others */
-    uint64_t pushed;                      /* local versions pushed so far */
-    char **retry;                         /* retry-join addresses */
-    size_t retry_count;                   /* entries in retry */
-    int64_t join_until;                   /* keep sending --join until then */
-    int64_t reconnect_timeout_ms;         /* purge failed/left nodes' records after this */
-    bool sync_active;                     /* a quorum round is waiting */
-    uint64_t sync_version;            /* write round: our version a majority must hold (0: read) */
-    size_t sync_needed;               /* other members that must confirm */
-    zlistx_t *sync_confirmed;         /* names of those that did */
-    int64_t sync_deadline;            /* when the round gives up */
-    fk_cluster_request_fn on_request; /* handler of requests forwarded to us */
-    void *on_request_arg;             /* its argument */
-    uint64_t request_seq;             /* our forwarded request in flight, 0 if none */
-    int64_t request_deadline;         /* when it gives up */
-    char *request_addr;               /* where our request in flight went */
-    char *source_host;                /* our bind host, source of our connections (NULL: any) */
-    char *join_addr;                  /* a join command waiting for this address */
-    int64_t join_deadline;            /* when it gives up */
-    bool stopping;                    /* $TERM received */
-} s_actor_t;
-
 /*  ---- sending ------------------------------------------------------- */
-
-static zsock_t *
-s_peer(s_actor_t *self, const char *addr)
-{
-    zsock_t *dealer = zhashx_lookup(self->peers, addr);
-    if (dealer) {
-        return dealer;
-    }
-    dealer = zsock_new(ZMQ_DEALER);
-    if (!dealer) {
-        return NULL;
-    }
-    /*  A small queue, and drop (never block) when it is full: liveness
-        comes from acks, not from queues, so a dead peer costs at most
-        S_PEER_HWM stale messages. ZMQ_IMMEDIATE is off on purpose: with it,
-        the first message to a new peer (a join, a ping) would be dropped
-        because the connection is not up yet when it is sent. */
-    zsock_set_immediate(dealer, 0);
-    zsock_set_sndhwm(dealer, S_PEER_HWM);
-    zsock_set_linger(dealer, 0);
-    zsock_set_reconnect_ivl(dealer, 100);
-    zsock_set_reconnect_ivl_max(dealer, 500);
-    /*  Connect from our own gossip host, so a peer (and a firewall) sees
-        our traffic come from the address we advertise, not from whatever
-        the kernel routes by (on loopback: always 127.0.0.1). */
-    int rc = self->source_host ? zsock_connect(dealer, "tcp://%s:0;%s", self->source_host, addr)
-                               : zsock_connect(dealer, "tcp://%s", addr);
-    if (rc != 0) {
-        zsock_destroy(&dealer);
-        return NULL;
-    }
-    zhashx_insert(self->peers, addr, dealer);
-    return dealer;
-}
-
-static void
-s_send_raw(s_actor_t *self, const char *addr, const char *buf, size_t len)
-{
-    if (!addr || !*addr || strcmp(addr, self->addr) == 0) {
-        return;
-    }
-    zsock_t *dealer = s_peer(self, addr);
-    if (dealer) {
-        /*  EAGAIN (not connected yet, or the queue is full) drops the
-            message: every protocol step here tolerates loss. */
-        zmq_send(zsock_resolve(dealer), buf, len, ZMQ_DONTWAIT);
-    }
-}
 
 static void
 s_add_member(void *arg, const fk_member_t *member)
@@ -146,45 +55,77 @@ s_add_member(void *arg, const fk_member_t *member)
                              .addr = member->addr,
                              .status = (uint8_t)member->status,
                              .incarnation = member->incarnation,
-                             .accuser = member->accuser};
+                             .accuser = member->accuser,
+                             .has_claim = member->claim != NULL};
+    if (member->claim) {
+        memcpy(entry.claim, member->claim, FK_SIGN_LEN);
+    }
     fk_msg_add_member(arg, &entry);
 }
 
-static fk_msg_t *
-s_new_msg(s_actor_t *self, fk_msg_type_t type)
+fk_msg_t *
+fk__cluster_msg(fk__cluster_actor_t *self, fk_msg_type_t type)
 {
     fk_msg_t *msg = fk_msg_new(type, self->name, self->addr, fk_members_incarnation(self->members));
     fk_members_piggyback(self->members, S_PIGGYBACK, s_add_member, msg);
     return msg;
 }
 
+/*  Send raw bytes to a member (secure: by name, to the address our table
+    holds, pinned to its admitted key) or to an address (open mode). */
 static void
-s_send(s_actor_t *self, const char *addr, fk_msg_t **msg_p)
+s_send_raw(fk__cluster_actor_t *self, const char *name, const char *addr, const char *buf,
+           size_t len)
+{
+    if (self->secure) {
+        fk_member_t member;
+        fk_trust_member_t admitted;
+        if (!name || strcmp(name, self->name) == 0 || !fk_members_find(self->members, name, &member)
+            || !fk_trust_find(self->trust, name, &admitted)) {
+            return;
+        }
+        fk_transport_send(self->transport, name, member.addr, admitted.curve, buf, len);
+        return;
+    }
+    if (addr && *addr && strcmp(addr, self->addr) != 0) {
+        fk_transport_send(self->transport, NULL, addr, NULL, buf, len);
+    }
+}
+
+void
+fk__cluster_send(fk__cluster_actor_t *self, const char *name, const char *addr, fk_msg_t **msg_p)
 {
     char *buf = NULL;
     size_t len = 0;
     if (fk_msg_encode(*msg_p, &buf, &len) == 0) {
-        s_send_raw(self, addr, buf, len);
+        s_send_raw(self, name, addr, buf, len);
     }
     free(buf);
     fk_msg_destroy(msg_p);
 }
 
 static const char *
-s_member_addr(s_actor_t *self, const char *name)
+s_member_addr(fk__cluster_actor_t *self, const char *name)
 {
     fk_member_t member;
     return fk_members_find(self->members, name, &member) ? member.addr : NULL;
 }
 
+/*  Send to a member by name, in either mode. */
+static void
+s_send_member(fk__cluster_actor_t *self, const char *name, fk_msg_t **msg_p)
+{
+    fk__cluster_send(self, name, s_member_addr(self, name), msg_p);
+}
+
 /*  Send buf to up to S_FANOUT random live members other than exclude. */
 static void
-s_fanout(s_actor_t *self, const char *exclude, const char *buf, size_t len)
+s_fanout(fk__cluster_actor_t *self, const char *exclude, const char *buf, size_t len)
 {
     const char *targets[S_FANOUT];
     size_t n = fk_members_random(self->members, exclude, targets, S_FANOUT);
     for (size_t i = 0; i < n; i++) {
-        s_send_raw(self, s_member_addr(self, targets[i]), buf, len);
+        s_send_raw(self, targets[i], s_member_addr(self, targets[i]), buf, len);
     }
 }
 
@@ -197,32 +138,48 @@ s_persist_member(void *arg, const fk_member_t *member)
     json_t *doc =
         json_pack("{s:s, s:I, s:I}", "addr", member->addr, "incarnation",
                   (json_int_t)member->incarnation, "since_ms", (json_int_t)member->since_ms);
-    char *text = fk_json_dump(doc);
+    if (member->claim) {
+        char *claim = fk_b64url_encode(member->claim, FK_SIGN_LEN);
+        fk_json_set(doc, "claim", fk_json_must(json_string(claim)));
+        free(claim);
+    }
+    char *text = fk_json_dump(fk_json_must(doc));
     json_decref(doc);
-    fk_store_member_put(txn, member->name, (fk_store_member_status_t)member->status, text);
+    if (fk_store_member_put(txn, member->name, (fk_store_member_status_t)member->status, text)
+        != 0) {
+        fk_warn("cluster: cannot persist member %s", member->name);
+    }
     free(text);
 }
 
 /*  Write every changed member to the store in one transaction, so the
     HTTP threads see a failure the moment it is decided. */
 static void
-s_persist(s_actor_t *self)
+s_persist(fk__cluster_actor_t *self)
 {
     fk_store_txn_t *txn;
     if (fk_store_write_begin(self->store, &txn) != 0) {
+        fk_warn("cluster: cannot persist the member table");
         return;
     }
     fk_members_drain_changed(self->members, s_persist_member, txn);
     char inc[24];
     snprintf(inc, sizeof inc, "%llu", (unsigned long long)fk_members_incarnation(self->members));
-    fk_store_local_set(txn, "incarnation", inc, strlen(inc));
-    if (fk_store_commit(&txn) != 0) {
-        fk_warn("cluster: cannot persist the member table");
+    /*  The incarnation must survive a restart (a restarted node's "alive"
+        must outbid what others remember); a failed write is retried with
+        the next change, and the commit below fails with it. */
+    int rc = fk_store_local_set(txn, "incarnation", inc, strlen(inc));
+    if (rc == 0) {
+        rc = fk_store_commit(&txn);
     }
+    if (rc != 0) {
+        fk_warn("cluster: cannot persist the member table: %s", fk_strerror(rc));
+    }
+    fk_store_txn_end(&txn);
 }
 
 static void
-s_log_change(s_actor_t *self, const char *name)
+s_log_change(fk__cluster_actor_t *self, const char *name)
 {
     fk_member_t member;
     static const char *const names[] = {"alive", "suspect", "failed", "left"};
@@ -235,9 +192,9 @@ s_log_change(s_actor_t *self, const char *name)
 /*  ---- replication ----------------------------------------------------- */
 
 typedef struct {
-    s_actor_t *actor;    /* the actor */
-    const char *to;      /* address to send to, or NULL to fan out */
-    const char *exclude; /* fan-out exclusion */
+    fk__cluster_actor_t *actor; /* the actor */
+    const char *to;             /* member to send to (name; address in open mode), or NULL */
+    const char *exclude;        /* fan-out exclusion */
 } s_route_t;
 
 static void
@@ -247,10 +204,12 @@ s_route(void *arg, fk_msg_t **msg_p)
     char *buf = NULL;
     size_t len = 0;
     if (fk_msg_encode(*msg_p, &buf, &len) == 0) {
-        if (route->to) {
-            s_send_raw(route->actor, route->to, buf, len);
-        } else {
+        if (!route->to) {
             s_fanout(route->actor, route->exclude, buf, len);
+        } else if (route->actor->secure) {
+            s_send_raw(route->actor, route->to, NULL, buf, len);
+        } else {
+            s_send_raw(route->actor, NULL, route->to, buf, len);
         }
     }
     free(buf);
@@ -258,7 +217,7 @@ s_route(void *arg, fk_msg_t **msg_p)
 }
 
 static fk_replica_self_t
-s_me(s_actor_t *self)
+s_me(fk__cluster_actor_t *self)
 {
     fk_replica_self_t me = {.name = self->name,
                             .addr = self->addr,
@@ -266,9 +225,17 @@ s_me(s_actor_t *self)
     return me;
 }
 
+/*  Who a reply to msg goes to: its sender's name (secure: the transport
+    vouched for it) or the address it gave (open mode). */
+static const char *
+s_sender(fk__cluster_actor_t *self, const fk_msg_t *msg)
+{
+    return self->secure ? fk_msg_from(msg) : fk_msg_from_addr(msg);
+}
+
 /*  Push local records committed since the last push (eager push). */
 static void
-s_push_local(s_actor_t *self)
+s_push_local(fk__cluster_actor_t *self)
 {
     fk_replica_self_t me = s_me(self);
     s_route_t route = {.actor = self};
@@ -278,47 +245,141 @@ s_push_local(s_actor_t *self)
 }
 
 static void
-s_send_digest(s_actor_t *self, const char *addr, uint32_t flags)
+s_send_digest(fk__cluster_actor_t *self, const char *to, uint32_t flags)
 {
-    fk_msg_t *msg = s_new_msg(self, FK_MSG_DIGEST);
+    fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_DIGEST);
     fk_msg_set_flags(msg, flags);
     if (fk_replica_digest(self->store, msg) != 0) {
         fk_msg_destroy(&msg);
         return;
     }
-    s_send(self, addr, &msg);
+    if (self->secure) {
+        s_send_member(self, to, &msg);
+    } else {
+        fk__cluster_send(self, NULL, to, &msg);
+    }
+}
+
+/*  ---- trust --------------------------------------------------------- */
+
+typedef struct {
+    fk__cluster_actor_t *actor; /* the actor */
+    char **forget;              /* names whose records an old key signed */
+    size_t forget_count;        /* entries */
+} s_trust_change_t;
+
+static void
+s_on_trust_change(void *arg, const char *name, const fk_trust_member_t *before,
+                  const fk_trust_member_t *now)
+{
+    s_trust_change_t *change = arg;
+    fk__cluster_actor_t *self = change->actor;
+    if (strcmp(name, self->name) == 0) {
+        return;
+    }
+    /*  A new key for a known name, or no key at all: what the old key
+        signed is forgotten, and its connection closed. */
+    if (before) {
+        fk_transport_forget(self->transport, name);
+        fk_members_remove(self->members, name);
+        change->forget = fk_realloc(change->forget, (change->forget_count + 1) * sizeof(char *));
+        change->forget[change->forget_count++] = fk_strdup(name);
+        if (!now) {
+            fk_info("cluster: %s is no longer a member: its key %s was banned", name,
+                    before->fingerprint);
+        }
+    }
+    if (now && fk_members_admit(self->members, name, now->addr, fk_clock_mono_ms())
+                   == FK_MEMBERS_CHANGED) {
+        fk_info("cluster: %s (%s, key %s) is a member, admitted by %s", name, now->addr,
+                now->fingerprint, now->by);
+    }
+}
+
+void
+fk__cluster_trust_changed(fk__cluster_actor_t *self)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_write_begin(self->store, &txn) != 0) {
+        return;
+    }
+    s_trust_change_t change = {.actor = self};
+    int rc = fk_trust_load(self->trust, txn, s_on_trust_change, &change);
+    for (size_t i = 0; i < change.forget_count && rc >= 0; i++) {
+        /*  Records are forgotten only when we hold some: a new member has
+            none yet. */
+        if (fk_store_owner_version(txn, change.forget[i]) > 0) {
+            rc = fk_store_forget_owner(txn, change.forget[i]);
+        }
+        /*  Its member entry too, so a banned name does not linger in the
+            view every node digests. */
+        if (rc >= 0) {
+            rc = fk_store_member_del(txn, change.forget[i]);
+        }
+    }
+    /*  Endorse what we now hold: our own copy of every admission and ban. */
+    if (rc >= 0) {
+        rc = fk_trust_endorse(self->trust, txn);
+    }
+    if (rc >= 0) {
+        rc = fk_store_commit(&txn);
+    }
+    fk_store_txn_end(&txn);
+    if (rc < 0) {
+        fk_warn("cluster: cannot apply a change of membership: %s", fk_strerror(rc));
+    }
+    fk_strv_free(change.forget, change.forget_count);
+    s_persist(self);
+}
+
+static int
+s_verify_record(void *arg, const char *owner, const char *key, const fk_record_t *rec)
+{
+    fk__cluster_actor_t *self = arg;
+    return fk_trust_check_record(self->trust, owner, key, rec);
+}
+
+static bool
+s_verify_claim(void *arg, const char *name, const char *addr, uint64_t incarnation, bool leaving,
+               const uint8_t claim[FK_SIGN_LEN])
+{
+    fk__cluster_actor_t *self = arg;
+    fk_trust_member_t member;
+    return fk_trust_find(self->trust, name, &member)
+           && fk_msg_claim_verify(name, addr, incarnation, leaving, member.sign, claim);
+}
+
+static void
+s_sign_claim(void *arg, const char *addr, uint64_t incarnation, bool leaving,
+             uint8_t claim[FK_SIGN_LEN])
+{
+    fk__cluster_actor_t *self = arg;
+    if (fk_msg_claim_sign(self->name, addr, incarnation, leaving, fk_identity_sign_key(self->me),
+                          claim)
+        != 0) {
+        memset(claim, 0, FK_SIGN_LEN); /* an invalid claim: peers ignore it */
+    }
 }
 
 /*  ---- inbound --------------------------------------------------------- */
 
 static void
-s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
+s_merge_gossip(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
 {
     bool changed = false;
-    /*  A member back with a new incarnation restarted: our connection to it
-        may sit in ZeroMQ's reconnect backoff, which would fail our first
-        probes of it and make us suspect a healthy node. Start afresh. */
-    fk_member_t known;
-    if (fk_members_find(self->members, fk_msg_from(msg), &known)
-        && fk_msg_incarnation(msg) > known.incarnation) {
-        zhashx_delete(self->peers, known.addr);
-    }
-    /*  A message from X proves X was alive at the incarnation it states. */
-    fk_members_change_t c = fk_members_merge(self->members, fk_msg_from(msg), fk_msg_from_addr(msg),
-                                             FK_MEMBER_ALIVE, fk_msg_incarnation(msg), NULL, now);
-    if (c == FK_MEMBERS_CHANGED) {
-        s_log_change(self, fk_msg_from(msg));
-        changed = true;
-    }
     size_t count = 0;
     const fk_msg_member_t *entries = fk_msg_members(msg, &count);
     for (size_t i = 0; i < count; i++) {
-        /*  Lifeguard counts confirmations per accuser. An entry from a peer
-            that sends no accuser is taken as the relayer's own accusation. */
+        /*  Lifeguard counts confirmations per accuser. An entry without
+            one is taken as the relayer's own accusation. */
         const char *accuser = entries[i].accuser ? entries[i].accuser : fk_msg_from(msg);
-        c = fk_members_merge(self->members, entries[i].name, entries[i].addr,
-                             (fk_member_status_t)entries[i].status, entries[i].incarnation, accuser,
-                             now);
+        fk_members_entry_t entry = {.name = entries[i].name,
+                                    .addr = entries[i].addr,
+                                    .status = (fk_member_status_t)entries[i].status,
+                                    .incarnation = entries[i].incarnation,
+                                    .accuser = accuser,
+                                    .claim = entries[i].has_claim ? entries[i].claim : NULL};
+        fk_members_change_t c = fk_members_merge(self->members, &entry, now);
         if (entries[i].status == FK_MEMBER_SUSPECT) {
             fk_members_confirm(self->members, entries[i].name, entries[i].incarnation, accuser);
         }
@@ -331,79 +392,182 @@ s_merge_header_and_gossip(s_actor_t *self, const fk_msg_t *msg, int64_t now)
             changed = true;
         }
     }
+    /*  A message from X proves X alive at the incarnation it states. A
+        member back with a new incarnation restarted: our connection to it
+        may sit in ZeroMQ's reconnect backoff, which would fail our first
+        probes of it and make us suspect a healthy node. Start afresh. */
+    fk_member_t known;
+    bool was_known = fk_members_find(self->members, fk_msg_from(msg), &known);
+    uint64_t known_incarnation = was_known ? known.incarnation : 0;
+    char *known_addr = was_known ? fk_strdup(known.addr) : NULL;
+    if (fk_members_heard(self->members, fk_msg_from(msg), fk_msg_from_addr(msg),
+                         fk_msg_incarnation(msg), now)
+        == FK_MEMBERS_CHANGED) {
+        s_log_change(self, fk_msg_from(msg));
+        changed = true;
+    }
+    if (was_known && fk_msg_incarnation(msg) > known_incarnation) {
+        fk_transport_forget(self->transport, self->secure ? fk_msg_from(msg) : known_addr);
+    }
+    free(known_addr);
     if (changed) {
         s_persist(self);
     }
 }
 
 static void
-s_on_ping(s_actor_t *self, const fk_msg_t *msg)
+s_on_ping(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
-    fk_msg_t *ack = s_new_msg(self, FK_MSG_ACK);
+    fk_msg_t *ack = fk__cluster_msg(self, FK_MSG_ACK);
     fk_msg_set_seq(ack, fk_msg_seq(msg));
-    s_send(self, fk_msg_from_addr(msg), &ack);
+    if (self->secure) {
+        s_send_member(self, fk_msg_from(msg), &ack);
+    } else {
+        fk__cluster_send(self, NULL, fk_msg_from_addr(msg), &ack);
+    }
+}
+
+static bool
+s_is_helper(const fk__cluster_actor_t *self, const char *name)
+{
+    for (size_t i = 0; i < 3; i++) {
+        if (self->probe_helpers[i] && strcmp(self->probe_helpers[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void
-s_on_ack(s_actor_t *self, const fk_msg_t *msg, int64_t now)
+s_clear_probe(fk__cluster_actor_t *self)
+{
+    free(self->probe_target);
+    self->probe_target = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        free(self->probe_helpers[i]);
+        self->probe_helpers[i] = NULL;
+    }
+}
+
+static void
+s_forward_clear(fk__cluster_forward_t *fwd)
+{
+    free(fwd->requester);
+    free(fwd->target);
+    fwd->requester = NULL;
+    fwd->target = NULL;
+}
+
+static void
+s_on_ack(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
 {
     uint64_t seq = fk_msg_seq(msg);
-    if (self->probe_target && seq == self->probe_seq) {
+    const char *from = fk_msg_from(msg);
+    /*  Our probe's ack counts only from the member we probed, or relayed
+        by one we asked to probe it: anyone else knowing the sequence
+        number proves nothing about the target. */
+    if (self->probe_target && seq == self->probe_seq
+        && (strcmp(from, self->probe_target) == 0 || s_is_helper(self, from))) {
         fk_members_probe_ok(self->members, self->probe_target, now);
-        free(self->probe_target);
-        self->probe_target = NULL;
+        s_clear_probe(self);
         return;
     }
     /*  An ack for a ping we sent on someone's behalf: pass it on. */
-    for (size_t i = 0; i < S_FORWARDS_MAX; i++) {
-        s_forward_t *fwd = &self->forwards[i];
-        if (fwd->requester && fwd->seq == seq) {
-            fk_msg_t *relay = s_new_msg(self, FK_MSG_ACK);
+    for (size_t i = 0; i < FK__CLUSTER_FORWARDS_MAX; i++) {
+        fk__cluster_forward_t *fwd = &self->forwards[i];
+        if (fwd->requester && fwd->seq == seq && strcmp(fwd->target, from) == 0) {
+            fk_msg_t *relay = fk__cluster_msg(self, FK_MSG_ACK);
             fk_msg_set_seq(relay, fwd->requester_seq);
-            s_send(self, fwd->requester, &relay);
-            free(fwd->requester);
-            fwd->requester = NULL;
+            if (self->secure) {
+                s_send_member(self, fwd->requester, &relay);
+            } else {
+                fk__cluster_send(self, NULL, fwd->requester, &relay);
+            }
+            s_forward_clear(fwd);
             return;
         }
     }
 }
 
 static void
-s_on_ping_req(s_actor_t *self, const fk_msg_t *msg, int64_t now)
+s_on_ping_req(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
 {
-    const char *target = fk_msg_target_addr(msg);
-    if (!target) {
+    const char *target = fk_msg_target_name(msg);
+    /*  Probe only members, at the address our table holds: a PING_REQ
+        must not make us knock on an address of the sender's choice. */
+    const char *target_addr = self->secure && target ? s_member_addr(self, target)
+                                                     : fk_msg_target_addr(msg);
+    if (!target || !target_addr || strcmp(target, self->name) == 0) {
         return;
     }
-    for (size_t i = 0; i < S_FORWARDS_MAX; i++) {
-        s_forward_t *fwd = &self->forwards[i];
+    for (size_t i = 0; i < FK__CLUSTER_FORWARDS_MAX; i++) {
+        fk__cluster_forward_t *fwd = &self->forwards[i];
         if (fwd->requester && fwd->deadline < now) {
-            free(fwd->requester);
-            fwd->requester = NULL;
+            s_forward_clear(fwd);
         }
         if (!fwd->requester) {
             fwd->seq = ++self->seq;
-            fwd->requester = fk_strdup(fk_msg_from_addr(msg));
+            fwd->requester = fk_strdup(s_sender(self, msg));
+            fwd->target = fk_strdup(target);
             fwd->requester_seq = fk_msg_seq(msg);
             fwd->deadline = now + 4 * fk_members_probe_interval(self->members);
-            fk_msg_t *ping = s_new_msg(self, FK_MSG_PING);
+            fk_msg_t *ping = fk__cluster_msg(self, FK_MSG_PING);
             fk_msg_set_seq(ping, fwd->seq);
-            s_send(self, target, &ping);
+            fk__cluster_send(self, target, target_addr, &ping);
             return;
         }
     }
 }
 
-static void
-s_on_delta(s_actor_t *self, const fk_msg_t *msg, const char *raw, size_t len)
+/*  Does this DELTA carry admissions or bans? Then who is a member may have
+    changed once it is applied. */
+static bool
+s_touches_trust(const fk_msg_t *msg)
 {
-    int applied = fk_replica_apply(self->store, msg);
-    if (applied > 0) {
-        /*  New to us, so probably new to others: relay (epidemic). A node
-            that already had it applies nothing and stops the wave. */
-        s_fanout(self, fk_msg_from(msg), raw, len);
-    } else if (applied < 0) {
+    size_t count = 0;
+    const fk_msg_delta_t *deltas = fk_msg_deltas(msg, &count);
+    for (size_t i = 0; i < count; i++) {
+        if (strncmp(deltas[i].key, "admit/", 6) == 0 || strncmp(deltas[i].key, "ban/", 4) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct {
+    fk__cluster_actor_t *actor; /* the actor */
+    const char *exclude;        /* the member the records came from */
+} s_news_t;
+
+/*  Records new to us are probably new to others: relay them (epidemic).
+    The relay is read back from our own store, so it holds only records we
+    verified, under our own name; a node that already had them applies
+    nothing and stops the wave. */
+static void
+s_relay(void *arg, const char *owner, uint64_t from)
+{
+    s_news_t *news = arg;
+    fk_replica_self_t me = s_me(news->actor);
+    s_route_t route = {.actor = news->actor, .exclude = news->exclude};
+    uint64_t upto = 0;
+    fk_replica_push(news->actor->store, &me, owner, from, s_route, &route, &upto);
+}
+
+static void
+s_on_delta(fk__cluster_actor_t *self, const fk_msg_t *msg)
+{
+    s_news_t news = {.actor = self, .exclude = fk_msg_from(msg)};
+    int applied = fk_replica_apply(self->store, msg, self->secure ? s_verify_record : NULL, self,
+                                   s_relay, &news);
+    if (applied < 0) {
         fk_debug("cluster: delta from %s refused: %s", fk_msg_from(msg), fk_strerror(applied));
+        return;
+    }
+    if (applied > 0 && self->secure && s_touches_trust(msg)) {
+        fk__cluster_trust_changed(self);
+        /*  Records of a member we just learned of were refused before it
+            was one: ask the sender again at once. */
+        s_send_digest(self, s_sender(self, msg), S_DIGEST_REPLY);
     }
 }
 
@@ -412,7 +576,7 @@ s_on_delta(s_actor_t *self, const fk_msg_t *msg, const char *raw, size_t len)
     digest on the same connection); a write round needs the peer to hold
     our writes up to sync_version. */
 static bool
-s_sync_confirms(s_actor_t *self, const fk_msg_t *msg)
+s_sync_confirms(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
     size_t count = 0;
     const fk_msg_digest_t *entries = fk_msg_digests(msg, &count);
@@ -428,7 +592,7 @@ s_sync_confirms(s_actor_t *self, const fk_msg_t *msg)
 }
 
 static void
-s_sync_check(s_actor_t *self, const fk_msg_t *msg)
+s_sync_check(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
     if (!self->sync_active) {
         return;
@@ -437,7 +601,7 @@ s_sync_check(s_actor_t *self, const fk_msg_t *msg)
         /*  The deltas it lacked went out just before this (s_on_digest
             answers every digest first): ask again; its next answer comes
             after it applied them. Bounded by the round's deadline. */
-        s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_SYNC);
+        s_send_digest(self, s_sender(self, msg), S_DIGEST_SYNC);
         return;
     }
     for (const char *name = zlistx_first(self->sync_confirmed); name;
@@ -454,18 +618,22 @@ s_sync_check(s_actor_t *self, const fk_msg_t *msg)
 }
 
 static void
-s_on_digest(s_actor_t *self, const fk_msg_t *msg)
+s_on_digest(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
+    /*  The sender's own word on its records (secure: the transport says
+        it is the sender): what relays gave us of them must match. */
+    bool refetch = self->secure && fk_replica_check_owner(self->store, msg);
     fk_replica_self_t me = s_me(self);
-    s_route_t route = {.actor = self, .to = fk_msg_from_addr(msg)};
+    s_route_t route = {.actor = self, .to = s_sender(self, msg)};
     uint32_t flags = fk_msg_flags(msg);
     fk_replica_answer(self->store, &me, msg, S_ANSWER_BUDGET, s_route, &route);
     if (flags & S_DIGEST_SYNC) {
         /*  Our digest goes after the deltas, so when it arrives the peer
             already applied what we sent. */
-        s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_SYNC_ACK);
-    } else if ((flags & S_DIGEST_REPLY) && fk_replica_peer_ahead(self->store, msg)) {
-        s_send_digest(self, fk_msg_from_addr(msg), 0);
+        s_send_digest(self, s_sender(self, msg), S_DIGEST_SYNC_ACK);
+    } else if (refetch
+               || ((flags & S_DIGEST_REPLY) && fk_replica_peer_ahead(self->store, msg))) {
+        s_send_digest(self, s_sender(self, msg), 0);
     }
     if (flags & S_DIGEST_SYNC_ACK) {
         s_sync_check(self, msg);
@@ -473,9 +641,11 @@ s_on_digest(s_actor_t *self, const fk_msg_t *msg)
 }
 
 /*  Start a quorum round: ask every other live member for its digest. A
-    majority of the live members (us included) must confirm. */
+    majority of the live members (us included) must confirm. In the secure
+    mode the table holds admitted members only, so forged names can
+    neither inflate nor fill the quorum. */
 static void
-s_sync_start(s_actor_t *self, uint64_t version, int timeout_ms)
+s_sync_start(fk__cluster_actor_t *self, uint64_t version, int timeout_ms)
 {
     size_t live = fk_members_live(self->members);
     size_t needed = live / 2; /* others, beyond us: a majority of live is live/2 + 1 */
@@ -492,23 +662,23 @@ s_sync_start(s_actor_t *self, uint64_t version, int timeout_ms)
         fk_member_t member;
         if (fk_members_get(self->members, i, &member) && strcmp(member.name, self->name) != 0
             && (member.status == FK_MEMBER_ALIVE || member.status == FK_MEMBER_SUSPECT)) {
-            s_send_digest(self, member.addr, S_DIGEST_SYNC);
+            s_send_digest(self, self->secure ? member.name : member.addr, S_DIGEST_SYNC);
         }
     }
 }
 
 static void
-s_on_join(s_actor_t *self, const fk_msg_t *msg)
+s_on_join(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
     /*  The joiner's message carried its digest: answer it at once, and ask
         for what it has that we lack. */
     s_on_digest(self, msg);
-    s_send_digest(self, fk_msg_from_addr(msg), S_DIGEST_REPLY);
+    s_send_digest(self, s_sender(self, msg), S_DIGEST_REPLY);
 }
 
 /*  A request forwarded to us because we own the record it is about. */
 static void
-s_on_request(s_actor_t *self, const fk_msg_t *msg)
+s_on_request(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
     if (!self->on_request) {
         return;
@@ -518,10 +688,14 @@ s_on_request(s_actor_t *self, const fk_msg_t *msg)
     char *reply = NULL;
     size_t reply_len = 0;
     if (self->on_request(self->on_request_arg, body, len, &reply, &reply_len) == 0) {
-        fk_msg_t *answer = s_new_msg(self, FK_MSG_REPLY);
+        fk_msg_t *answer = fk__cluster_msg(self, FK_MSG_REPLY);
         fk_msg_set_seq(answer, fk_msg_seq(msg));
         if (fk_msg_set_body(answer, reply, reply_len) == 0) {
-            s_send(self, fk_msg_from_addr(msg), &answer);
+            if (self->secure) {
+                s_send_member(self, fk_msg_from(msg), &answer);
+            } else {
+                fk__cluster_send(self, NULL, fk_msg_from_addr(msg), &answer);
+            }
         }
         fk_msg_destroy(&answer);
     }
@@ -529,9 +703,11 @@ s_on_request(s_actor_t *self, const fk_msg_t *msg)
 }
 
 static void
-s_on_reply(s_actor_t *self, const fk_msg_t *msg)
+s_on_reply(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
-    if (self->request_seq == 0 || fk_msg_seq(msg) != self->request_seq) {
+    /*  Only the member the request went to answers it. */
+    if (self->request_seq == 0 || fk_msg_seq(msg) != self->request_seq || !self->request_node
+        || strcmp(fk_msg_from(msg), self->request_node) != 0) {
         return; /* late or foreign: the requester already gave up */
     }
     size_t len = 0;
@@ -543,35 +719,79 @@ s_on_reply(s_actor_t *self, const fk_msg_t *msg)
     self->request_seq = 0;
 }
 
-static void
-s_join_answered(s_actor_t *self, const char *from_addr)
+void
+fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply)
 {
-    if (self->join_addr && strcmp(self->join_addr, from_addr) == 0) {
-        zstr_send(self->pipe, "0");
+    if (self->join_addr) {
+        zstr_send(self->pipe, reply);
         free(self->join_addr);
         self->join_addr = NULL;
     }
+}
+
+static void
+s_join_answered(fk__cluster_actor_t *self, const fk_msg_t *msg)
+{
+    if (self->join_addr && strcmp(self->join_addr, fk_msg_from_addr(msg)) == 0) {
+        fk__cluster_command_done(self, "0");
+    }
+}
+
+/*  Who sent this message? In the secure mode the connection's key, which
+    our ZAP handler checked, must belong to a member, and that member must
+    be the name the message claims. Returns false to drop the message. */
+static bool
+s_authentic(fk__cluster_actor_t *self, const fk_msg_t *msg, const uint8_t *key, bool keyed,
+            const zframe_t *identity)
+{
+    if (strcmp(fk_msg_from(msg), self->name) == 0) {
+        return false; /* our own name from elsewhere: never us */
+    }
+    if (!self->secure) {
+        return true;
+    }
+    const char *member = keyed ? fk_trust_name_of(self->trust, key) : NULL;
+    if (keyed && fk_msg_type(msg) == FK_MSG_ADMIT) {
+        fk__cluster_on_admit(self, identity, key, msg);
+        return false;
+    }
+    if (member && strcmp(member, fk_msg_from(msg)) == 0) {
+        return true;
+    }
+    int64_t now = fk_clock_mono_ms();
+    if (now - self->refused_log >= S_REFUSED_LOG_MS) {
+        self->refused_log = now;
+        fk_info("cluster: dropped a %s message claiming to be from %s: %s",
+                fk_msg_type_name(fk_msg_type(msg)), fk_msg_from(msg),
+                !keyed   ? "its connection is not authenticated"
+                : member ? "its key belongs to another member"
+                         : "its key is not a member's");
+    }
+    return false;
 }
 
 static int
 s_on_router(zloop_t *loop, zsock_t *router, void *arg)
 {
     (void)loop;
-    s_actor_t *self = arg;
-    zmsg_t *frames = zmsg_recv(router);
-    if (!frames) {
+    (void)router;
+    fk__cluster_actor_t *self = arg;
+    zframe_t *identity = NULL;
+    zframe_t *payload = NULL;
+    uint8_t key[FK_TRANSPORT_KEY_LEN];
+    bool keyed = false;
+    if (fk_transport_recv(self->transport, &identity, &payload, key, &keyed) != 0) {
         return 0;
     }
-    zframe_t *identity = zmsg_pop(frames);
-    zframe_t *payload = zmsg_pop(frames);
-    zframe_destroy(&identity);
     fk_msg_t *msg = NULL;
-    if (payload && zmsg_size(frames) == 0
+    /*  In the secure mode a frame of nobody's is dropped unread: decoding
+        is the only work a stranger can cause, and it gets none. */
+    if ((!self->secure || keyed)
         && fk_msg_decode(zframe_data(payload), zframe_size(payload), &msg) == 0
-        && strcmp(fk_msg_from(msg), self->name) != 0) {
+        && s_authentic(self, msg, key, keyed, identity)) {
         int64_t now = fk_clock_mono_ms();
-        s_merge_header_and_gossip(self, msg, now);
-        s_join_answered(self, fk_msg_from_addr(msg));
+        s_merge_gossip(self, msg, now);
+        s_join_answered(self, msg);
         switch (fk_msg_type(msg)) {
         case FK_MSG_PING:
             s_on_ping(self, msg);
@@ -583,7 +803,7 @@ s_on_router(zloop_t *loop, zsock_t *router, void *arg)
             s_on_ping_req(self, msg, now);
             break;
         case FK_MSG_DELTA:
-            s_on_delta(self, msg, (const char *)zframe_data(payload), zframe_size(payload));
+            s_on_delta(self, msg);
             break;
         case FK_MSG_DIGEST:
             s_on_digest(self, msg);
@@ -599,34 +819,45 @@ s_on_router(zloop_t *loop, zsock_t *router, void *arg)
             break;
         default:
             /*  LEAVE carries its news in the header and gossip, merged
-                above; requests and replies come later. */
+                above; ADMIT from a member asks nothing of a member. */
             break;
         }
     }
     fk_msg_destroy(&msg);
     zframe_destroy(&payload);
-    zmsg_destroy(&frames);
+    zframe_destroy(&identity);
+    return 0;
+}
+
+static int
+s_on_zap(zloop_t *loop, zsock_t *zap, void *arg)
+{
+    (void)loop;
+    (void)zap;
+    fk__cluster_actor_t *self = arg;
+    fk_transport_zap_answer(self->transport, fk__cluster_zap_allow, self);
     return 0;
 }
 
 /*  ---- timers ---------------------------------------------------------- */
 
 static void
-s_probe_step(s_actor_t *self, int64_t now)
+s_probe_step(fk__cluster_actor_t *self, int64_t now)
 {
     if (self->probe_target) {
         int64_t elapsed = now - self->probe_start;
         if (!self->probe_indirect && elapsed >= fk_members_probe_timeout(self->members)) {
             /*  No direct ack: ask k others (SWIM's indirect probe), which
                 tells a dead member from a lossy path between two. */
-            const char *helpers[8];
+            const char *helpers[3];
             size_t n = fk_members_random(self->members, self->probe_target, helpers, 3);
             const char *target_addr = s_member_addr(self, self->probe_target);
             for (size_t i = 0; i < n && target_addr; i++) {
-                fk_msg_t *req = s_new_msg(self, FK_MSG_PING_REQ);
+                fk_msg_t *req = fk__cluster_msg(self, FK_MSG_PING_REQ);
                 fk_msg_set_seq(req, self->probe_seq);
                 fk_msg_set_target(req, self->probe_target, target_addr);
-                s_send(self, s_member_addr(self, helpers[i]), &req);
+                self->probe_helpers[i] = fk_strdup(helpers[i]);
+                s_send_member(self, helpers[i], &req);
             }
             self->probe_indirect = true;
         }
@@ -636,8 +867,7 @@ s_probe_step(s_actor_t *self, int64_t now)
                 s_log_change(self, self->probe_target);
                 s_persist(self);
             }
-            free(self->probe_target);
-            self->probe_target = NULL;
+            s_clear_probe(self);
         }
     }
     if (!self->probe_target && now >= self->next_probe) {
@@ -648,9 +878,9 @@ s_probe_step(s_actor_t *self, int64_t now)
             self->probe_seq = ++self->seq;
             self->probe_start = now;
             self->probe_indirect = false;
-            fk_msg_t *ping = s_new_msg(self, FK_MSG_PING);
+            fk_msg_t *ping = fk__cluster_msg(self, FK_MSG_PING);
             fk_msg_set_seq(ping, self->probe_seq);
-            s_send(self, s_member_addr(self, target), &ping);
+            s_send_member(self, target, &ping);
         }
     }
 }
@@ -660,7 +890,7 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
     int64_t now = fk_clock_mono_ms();
     if (fk_members_expire(self->members, now) > 0) {
         for (size_t i = 0; i < fk_members_count(self->members); i++) {
@@ -680,12 +910,10 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         /*  A fresh connection each time: the old one may sit in TCP
             retransmission backoff for minutes after a long partition. */
         const char *retry_addr = s_member_addr(self, retry);
-        if (retry_addr) {
-            zhashx_delete(self->peers, retry_addr);
-        }
-        fk_msg_t *ping = s_new_msg(self, FK_MSG_PING);
+        fk_transport_forget(self->transport, self->secure ? retry : retry_addr);
+        fk_msg_t *ping = fk__cluster_msg(self, FK_MSG_PING);
         fk_msg_set_seq(ping, ++self->seq);
-        s_send(self, s_member_addr(self, retry), &ping);
+        s_send_member(self, retry, &ping);
     }
     if (self->sync_active && now >= self->sync_deadline) {
         self->sync_active = false;
@@ -695,16 +923,19 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         /*  Drop what is still queued for the owner: a request it would
             carry out after we answered "unavailable" would burn the
             client's token behind its back. */
-        if (self->request_addr) {
-            zhashx_delete(self->peers, self->request_addr);
+        if (self->request_node) {
+            fk_transport_forget(self->transport,
+                                self->secure ? self->request_node
+                                             : s_member_addr(self, self->request_node));
         }
         zstr_send(self->pipe, "timeout");
         self->request_seq = 0;
     }
     if (self->join_addr && now >= self->join_deadline) {
-        zstr_send(self->pipe, "timeout");
-        free(self->join_addr);
-        self->join_addr = NULL;
+        fk__cluster_command_done(self, "timeout");
+    }
+    if (self->secure) {
+        fk__cluster_admission_tick(self, now);
     }
     return 0;
 }
@@ -718,7 +949,7 @@ s_on_reap(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
     int64_t now = fk_clock_mono_ms();
     for (size_t i = 0; i < fk_members_count(self->members); i++) {
         fk_member_t member;
@@ -746,22 +977,54 @@ s_on_anti_entropy(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
     const char *peer[1];
     if (fk_members_random(self->members, NULL, peer, 1) == 1) {
-        s_send_digest(self, s_member_addr(self, peer[0]), S_DIGEST_REPLY);
+        s_send_digest(self, self->secure ? peer[0] : s_member_addr(self, peer[0]),
+                      S_DIGEST_REPLY);
     }
     return 0;
 }
 
-static void
-s_send_join(s_actor_t *self, const char *addr)
+void
+fk__cluster_send_join(fk__cluster_actor_t *self, const char *name, const char *addr)
 {
-    fk_msg_t *msg = s_new_msg(self, FK_MSG_JOIN);
+    fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_JOIN);
     if (fk_replica_digest(self->store, msg) == 0) {
-        s_send(self, addr, &msg);
+        fk__cluster_send(self, name, addr, &msg);
     }
     fk_msg_destroy(&msg);
+}
+
+/*  The member whose address is addr, or NULL. */
+static const char *
+s_member_at(fk__cluster_actor_t *self, const char *addr)
+{
+    for (size_t i = 0; i < fk_members_count(self->members); i++) {
+        fk_member_t member;
+        if (fk_members_get(self->members, i, &member) && strcmp(member.addr, addr) == 0
+            && strcmp(member.name, self->name) != 0) {
+            return member.name;
+        }
+    }
+    return NULL;
+}
+
+/*  Knock on addr: a JOIN to a member (or to anyone, in the open mode),
+    else an admission. Returns 0 under way, or FK_EINVAL_INPUT with why. */
+static int
+s_knock(fk__cluster_actor_t *self, const char *addr, bool for_command, char *why, size_t whylen)
+{
+    if (!self->secure) {
+        fk__cluster_send_join(self, NULL, addr);
+        return 0;
+    }
+    const char *member = s_member_at(self, addr);
+    if (member) {
+        fk__cluster_send_join(self, member, NULL);
+        return 0;
+    }
+    return fk__cluster_admission_start(self, addr, for_command, why, whylen);
 }
 
 static int
@@ -769,12 +1032,18 @@ s_on_retry_join(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
+    int64_t now = fk_clock_mono_ms();
     /*  While we know no other live member, keep knocking on every
-        retry-join address (boot order in compose files, HPC head nodes). */
+        retry-join address (boot order in compose files, HPC head nodes);
+        --join addresses only for the first 10 seconds. */
     if (fk_members_live(self->members) <= 1) {
+        char why[200];
         for (size_t i = 0; i < self->retry_count; i++) {
-            s_send_join(self, self->retry[i]);
+            s_knock(self, self->retry[i], false, why, sizeof why);
+        }
+        for (size_t i = 0; now < self->join_until && i < self->join_count; i++) {
+            s_knock(self, self->join[i], false, why, sizeof why);
         }
     }
     return 0;
@@ -785,10 +1054,10 @@ s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void)loop;
     (void)item;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
     uint64_t count;
     if (read(self->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN) {
-        fk_warn("cluster: reading the commit signal failed");
+        fk_warn("cluster: reading the commit signal failed: %s", fk_strerror(-errno));
     }
     s_push_local(self);
     return 0;
@@ -797,7 +1066,7 @@ s_on_wake(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 /*  ---- commands -------------------------------------------------------- */
 
 static void
-s_leave(s_actor_t *self)
+s_leave(fk__cluster_actor_t *self)
 {
     fk_members_leave(self->members, fk_clock_mono_ms());
     s_persist(self);
@@ -807,9 +1076,82 @@ s_leave(s_actor_t *self)
         fk_member_t member;
         if (fk_members_get(self->members, i, &member) && strcmp(member.name, self->name) != 0
             && (member.status == FK_MEMBER_ALIVE || member.status == FK_MEMBER_SUSPECT)) {
-            fk_msg_t *msg = s_new_msg(self, FK_MSG_LEAVE);
-            s_send(self, member.addr, &msg);
+            fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_LEAVE);
+            s_send_member(self, member.name, &msg);
         }
+    }
+}
+
+static void
+s_ban(fk__cluster_actor_t *self, const char *name)
+{
+    fk_store_txn_t *txn;
+    int rc = self->secure ? fk_store_write_begin(self->store, &txn) : FK_EINVAL_INPUT;
+    if (rc == 0) {
+        rc = fk_trust_ban(self->trust, txn, name);
+        if (rc == 0) {
+            rc = fk_store_commit(&txn);
+        }
+        fk_store_txn_end(&txn);
+    }
+    if (rc == 0) {
+        fk_info("cluster: banned the key of %s", name);
+        fk__cluster_trust_changed(self);
+    }
+    char reply[16];
+    snprintf(reply, sizeof reply, "%d", rc);
+    zstr_send(self->pipe, reply);
+}
+
+static void
+s_request(fk__cluster_actor_t *self, const char *node, zmsg_t *command)
+{
+    char *timeout = zmsg_popstr(command);
+    zframe_t *body = zmsg_pop(command);
+    fk_member_t member;
+    if (!body || !fk_members_find(self->members, node, &member)
+        || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
+        zstr_send(self->pipe, "notfound");
+    } else {
+        fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_REQUEST);
+        self->request_seq = ++self->seq;
+        fk_msg_set_seq(msg, self->request_seq);
+        self->request_deadline = fk_clock_mono_ms() + atoi(timeout ? timeout : "0");
+        if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
+            self->request_seq = 0;
+            zstr_send(self->pipe, "toobig");
+        } else {
+            free(self->request_node);
+            self->request_node = fk_strdup(member.name);
+            s_send_member(self, member.name, &msg);
+        }
+        fk_msg_destroy(&msg);
+    }
+    free(timeout);
+    zframe_destroy(&body);
+}
+
+static void
+s_join_command(fk__cluster_actor_t *self, const char *addr, const char *token)
+{
+    char why[200] = "";
+    if (token && *token) {
+        /*  A token given with the command replaces the configured one. */
+        fk_admit_token_t parsed;
+        if (fk_admit_token_decode(token, &parsed) != 0) {
+            zstr_send(self->pipe, "refused not a join token (it starts with \"fkj1.\")");
+            return;
+        }
+        self->token = parsed;
+        self->has_token = true;
+    }
+    free(self->join_addr);
+    self->join_addr = fk_strdup(addr);
+    self->join_deadline = fk_clock_mono_ms() + S_JOIN_WAIT_MS;
+    if (s_knock(self, addr, true, why, sizeof why) != 0) {
+        char *reply = fk_asprintf("refused %s", why);
+        fk__cluster_command_done(self, reply);
+        free(reply);
     }
 }
 
@@ -817,7 +1159,7 @@ static int
 s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 {
     (void)loop;
-    s_actor_t *self = arg;
+    fk__cluster_actor_t *self = arg;
     zmsg_t *command = zmsg_recv(pipe);
     if (!command) {
         return -1;
@@ -828,34 +1170,14 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
     if (!verb || strcmp(verb, "$TERM") == 0) {
         rc = -1;
     } else if (strcmp(verb, "JOIN") == 0 && operand) {
-        free(self->join_addr);
-        self->join_addr = fk_strdup(operand);
-        self->join_deadline = fk_clock_mono_ms() + S_JOIN_WAIT_MS;
-        s_send_join(self, operand);
-    } else if (strcmp(verb, "REQUEST") == 0 && operand && zmsg_size(command) == 2) {
-        char *timeout = zmsg_popstr(command);
-        zframe_t *body = zmsg_pop(command);
-        fk_member_t member;
-        if (!fk_members_find(self->members, operand, &member)
-            || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
-            zstr_send(pipe, "notfound");
-        } else {
-            fk_msg_t *msg = s_new_msg(self, FK_MSG_REQUEST);
-            self->request_seq = ++self->seq;
-            fk_msg_set_seq(msg, self->request_seq);
-            self->request_deadline = fk_clock_mono_ms() + atoi(timeout ? timeout : "0");
-            if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
-                self->request_seq = 0;
-                zstr_send(pipe, "toobig");
-            } else {
-                free(self->request_addr);
-                self->request_addr = fk_strdup(member.addr);
-                s_send(self, member.addr, &msg);
-            }
-            fk_msg_destroy(&msg);
+        char *token = zmsg_popstr(command);
+        s_join_command(self, operand, token);
+        if (token) {
+            OPENSSL_cleanse(token, strlen(token));
         }
-        free(timeout);
-        zframe_destroy(&body);
+        free(token);
+    } else if (strcmp(verb, "REQUEST") == 0 && operand && zmsg_size(command) == 2) {
+        s_request(self, operand, command);
     } else if (strcmp(verb, "SYNC") == 0 && operand) {
         char *version = zmsg_popstr(command);
         s_sync_start(self, version ? strtoull(version, NULL, 10) : 0, atoi(operand));
@@ -869,6 +1191,8 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
             s_persist(self);
         }
         zstr_send(pipe, found == 0 ? "0" : "notfound");
+    } else if (strcmp(verb, "BAN") == 0 && operand) {
+        s_ban(self, operand);
     } else {
         zstr_send(pipe, "invalid");
     }
@@ -881,28 +1205,44 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 /*  ---- start-up ------------------------------------------------------------ */
 
 typedef struct {
-    fk_members_t *members; /* table being loaded */
-    const char *self;      /* our name, skipped */
+    fk__cluster_actor_t *actor; /* the actor whose table is being loaded */
 } s_load_t;
 
 static int
 s_load_member(void *arg, const char *name, fk_store_member_status_t status, const char *json)
 {
     s_load_t *load = arg;
-    if (strcmp(name, load->self) == 0) {
-        return 0;
+    fk__cluster_actor_t *self = load->actor;
+    if (strcmp(name, self->name) == 0 || (self->secure && !fk_trust_find(self->trust, name, NULL))) {
+        return 0; /* not a member (any more): nothing to restore */
     }
     json_t *doc = json_loads(json, 0, NULL);
     const char *addr = fk_json_str(doc, "addr");
     json_int_t inc = fk_json_int(doc, "incarnation", 0);
+    const char *claim_text = fk_json_str(doc, "claim");
+    uint8_t *claim = NULL;
+    size_t claim_len = 0;
+    if (claim_text && (fk_b64url_decode(claim_text, strlen(claim_text), &claim, &claim_len) != 0
+                       || claim_len != FK_SIGN_LEN)) {
+        free(claim);
+        claim = NULL;
+    }
     /*  After a restart every member we knew alive is assumed alive again
         and probed; failed and departed ones keep their status. */
     fk_member_status_t as = status == FK_STORE_MEMBER_FAILED ? FK_MEMBER_FAILED
                             : status == FK_STORE_MEMBER_LEFT ? FK_MEMBER_LEFT
                                                              : FK_MEMBER_ALIVE;
     if (addr) {
-        fk_members_merge(load->members, name, addr, as, (uint64_t)inc, NULL, fk_clock_mono_ms());
+        if (self->secure) {
+            fk_members_restore(self->members, name, addr, as, (uint64_t)inc, claim,
+                               fk_clock_mono_ms());
+        } else {
+            fk_members_entry_t entry = {
+                .name = name, .addr = addr, .status = as, .incarnation = (uint64_t)inc};
+            fk_members_merge(self->members, &entry, fk_clock_mono_ms());
+        }
     }
+    free(claim);
     json_decref(doc);
     return 0;
 }
@@ -911,80 +1251,123 @@ struct s_start {
     fk_cluster_opts_t
         opts;          /* copied options (strings borrowed from the caller until start returns) */
     fk_store_t *store; /* the store */
-    zsock_t *router;   /* bound in fk_cluster_start */
-    char *addr;        /* advertised address */
-    char *source_host; /* bind host when not a wildcard, else NULL */
-    int wake_fd;       /* commit signal */
-    uint64_t incarnation; /* our incarnation for this run */
-    char **join;          /* --join addresses (copied) */
-    size_t join_count;    /* entries */
-    char **retry;         /* --retry-join addresses (copied) */
-    size_t retry_count;   /* entries */
+    fk_transport_t *transport; /* bound in fk_cluster_start */
+    char *addr;                /* advertised address */
+    int wake_fd;               /* commit signal */
+    uint64_t incarnation;      /* our incarnation for this run */
+    char **join;               /* --join addresses (copied) */
+    size_t join_count;         /* entries */
+    char **retry;              /* --retry-join addresses (copied) */
+    size_t retry_count;        /* entries */
+    fk_admit_token_t token;    /* the parsed join token */
+    bool has_token;            /* one was given */
 };
+
+/*  Load who is admitted and who was alive, and make sure the table holds
+    every admitted member. */
+static void
+s_load(fk__cluster_actor_t *self)
+{
+    fk_store_txn_t *txn;
+    if (self->secure) {
+        fk__cluster_trust_changed(self);
+    }
+    if (fk_store_read_begin(self->store, &txn) == 0) {
+        s_load_t load = {.actor = self};
+        fk_store_members(txn, s_load_member, &load);
+        /*  Everything committed before we started counts as pushed: peers
+            get it by anti-entropy. */
+        self->pushed = fk_store_owner_version(txn, self->name);
+        fk_store_txn_end(&txn);
+    }
+    for (size_t i = 0; self->secure && i < fk_trust_count(self->trust); i++) {
+        fk_trust_member_t member;
+        if (fk_trust_get(self->trust, i, &member) && strcmp(member.name, self->name) != 0) {
+            fk_members_admit(self->members, member.name, member.addr, fk_clock_mono_ms());
+        }
+    }
+    s_persist(self);
+}
 
 static void
 s_actor(zsock_t *pipe, void *arg)
 {
     s_start_t *start = arg;
-    s_actor_t self = {0};
+    fk__cluster_actor_t self = {0};
     self.store = start->store;
+    self.me = start->opts.identity;
+    self.secure = !start->opts.insecure;
+    self.transport = start->transport;
     self.pipe = pipe;
-    self.router = start->router;
     self.wake_fd = start->wake_fd;
     self.name = fk_strdup(fk_store_node(start->store));
     self.addr = fk_strdup(start->addr);
     self.sync_confirmed = zlistx_new();
     zlistx_set_destructor(self.sync_confirmed, (zlistx_destructor_fn *)zstr_free);
-    self.peers = zhashx_new();
-    zhashx_set_destructor(self.peers, (zhashx_destructor_fn *)zsock_destroy);
-    fk_members_opts_t mopts = {.probe_interval_ms = start->opts.probe_interval_ms};
+    fk_members_opts_t mopts = {.probe_interval_ms = start->opts.probe_interval_ms,
+                               .closed = self.secure,
+                               .verify_claim = s_verify_claim,
+                               .sign_claim = self.secure ? s_sign_claim : NULL,
+                               .arg = &self};
     self.members = fk_members_new(self.name, self.addr, start->incarnation, &mopts);
+    if (self.secure) {
+        self.trust = fk_trust_new(self.name, self.me);
+    }
     self.reconnect_timeout_ms =
         start->opts.reconnect_timeout_ms ? start->opts.reconnect_timeout_ms : 72ll * 3600 * 1000;
-    self.source_host = start->source_host ? fk_strdup(start->source_host) : NULL;
     self.on_request = start->opts.on_request;
     self.on_request_arg = start->opts.on_request_arg;
     self.retry = start->retry;
     self.retry_count = start->retry_count;
+    self.join = start->join;
+    self.join_count = start->join_count;
     self.join_until = fk_clock_mono_ms() + 10000;
-
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self.store, &txn) == 0) {
-        s_load_t load = {.members = self.members, .self = self.name};
-        fk_store_members(txn, s_load_member, &load);
-        /*  Everything committed before we started counts as pushed: peers
-            get it by anti-entropy. */
-        self.pushed = fk_store_owner_version(txn, self.name);
-        fk_store_txn_end(&txn);
+    if (start->opts.cluster_secret) {
+        memcpy(self.secret, start->opts.cluster_secret, FK_ADMIT_SECRET_LEN);
+        self.has_secret = true;
     }
-    s_persist(&self);
+    self.token = start->token;
+    self.has_token = start->has_token;
+    s_load(&self);
 
     zloop_t *loop = zloop_new();
+    self.loop = loop;
     zloop_reader(loop, pipe, s_on_pipe, &self);
-    zloop_reader(loop, self.router, s_on_router, &self);
+    zloop_reader(loop, fk_transport_router(self.transport), s_on_router, &self);
+    if (fk_transport_zap(self.transport)) {
+        zloop_reader(loop, fk_transport_zap(self.transport), s_on_zap, &self);
+    }
     zmq_pollitem_t wake = {.socket = NULL, .fd = self.wake_fd, .events = ZMQ_POLLIN};
     zloop_poller(loop, &wake, s_on_wake, &self);
+    if (fk_transport_hello_fd(self.transport) != -1) {
+        zmq_pollitem_t hello = {
+            .socket = NULL, .fd = fk_transport_hello_fd(self.transport), .events = ZMQ_POLLIN};
+        zloop_poller(loop, &hello, fk__cluster_on_hello, &self);
+    }
     zloop_timer(loop, S_TICK_MS, 0, s_on_tick, &self);
     zloop_timer(loop, S_ANTI_ENTROPY_MS, 0, s_on_anti_entropy, &self);
     zloop_timer(loop, S_RETRY_JOIN_MS, 0, s_on_retry_join, &self);
     zloop_timer(loop, S_REAP_MS, 0, s_on_reap, &self);
-    for (size_t i = 0; i < start->join_count; i++) {
-        s_send_join(&self, start->join[i]);
+    char why[200];
+    for (size_t i = 0; i < self.join_count; i++) {
+        s_knock(&self, self.join[i], false, why, sizeof why);
     }
     zsock_signal(pipe, 0);
     zloop_start(loop);
 
+    fk__cluster_admission_free(&self);
     zloop_destroy(&loop);
-    free(self.probe_target);
-    free(self.request_addr);
-    free(self.source_host);
+    s_clear_probe(&self);
+    free(self.request_node);
     free(self.join_addr);
-    for (size_t i = 0; i < S_FORWARDS_MAX; i++) {
-        free(self.forwards[i].requester);
+    for (size_t i = 0; i < FK__CLUSTER_FORWARDS_MAX; i++) {
+        s_forward_clear(&self.forwards[i]);
     }
-    zhashx_destroy(&self.peers);
     zlistx_destroy(&self.sync_confirmed);
     fk_members_destroy(&self.members);
+    fk_trust_destroy(&self.trust);
+    OPENSSL_cleanse(self.secret, sizeof self.secret);
+    OPENSSL_cleanse(&self.token, sizeof self.token);
     free(self.name);
     free(self.addr);
 }
@@ -1026,42 +1409,38 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
         free(host);
         return FK_ECONFIG;
     }
-    /*  CZMQ must not install signal handlers: the agent's main thread
-        takes every signal with sigtimedwait. */
-    zsys_handler_set(NULL);
-    zsock_t *router = zsock_new(ZMQ_ROUTER);
-    if (!router) {
+    fk_admit_token_t token;
+    if (opts->join_token && fk_admit_token_decode(opts->join_token, &token) != 0) {
+        fk_error("cluster: the join token is not one (it starts with \"fkj1.\"; make one with "
+                 "`fakts-node join-token create` on a member)");
         free(host);
-        return -ENOMEM;
+        return FK_ECONFIG;
     }
-    zsock_set_rcvhwm(router, 10000);
-    zsock_set_linger(router, 0);
-    /*  Port 0 goes to the kernel, which picks a random free port. (CZMQ's
-        own "*" scans upward from 49152, so every node of a machine would
-        get the same few ports, and a restarted node would find its old
-        port taken by a neighbour.) The bound port is read back either way. */
-    char *endpoint = fk_asprintf("tcp://%s", opts->bind);
-    int port = -1;
-    if (zmq_bind(zsock_resolve(router), endpoint) == 0) {
-        char *last = zsock_last_endpoint(router);
-        const char *last_colon = last ? strrchr(last, ':') : NULL;
-        port = last_colon ? atoi(last_colon + 1) : -1;
-        free(last);
-    }
-    free(endpoint);
-    if (port <= 0) {
-        int err = errno ? -errno : -EADDRINUSE;
-        fk_error("cluster: cannot bind %s: %s", opts->bind, zmq_strerror(errno));
-        zsock_destroy(&router);
+    bool secure = !opts->insecure;
+    fk_transport_opts_t topts = {.bind = opts->bind,
+                                 .secure = secure,
+                                 .curve_public = fk_identity_curve_public(opts->identity),
+                                 .curve_secret = fk_identity_curve_secret(opts->identity),
+                                 .hello = secure && opts->cluster_secret};
+    fk_transport_t *transport = NULL;
+    int port = 0;
+    int rc = fk_transport_new(&transport, &topts, &port);
+    if (rc) {
         free(host);
-        return err;
+        return rc;
+    }
+    int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd == -1) {
+        rc = -errno;
+        fk_error("cluster: eventfd: %s", fk_strerror(rc));
+        fk_transport_destroy(&transport);
+        free(host);
+        return rc;
     }
     fk_cluster_t *self = fk_calloc(1, sizeof *self);
     self->addr = fk_asprintf("%s:%d", advertise, port);
-    char *source_host =
-        strcmp(host, "0.0.0.0") != 0 && strcmp(host, "*") != 0 ? fk_strdup(host) : NULL;
     free(host);
-    self->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    self->wake_fd = wake_fd;
     pthread_mutex_init(&self->lock, NULL);
 
     /*  Our incarnation must exceed any a peer may still hold about us
@@ -1072,7 +1451,8 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
         char *value = NULL;
         size_t len = 0;
         if (fk_store_local_get(txn, "incarnation", &value, &len) == 0) {
-            incarnation = strtoull(value, NULL, 10) + 1;
+            uint64_t stored = strtoull(value, NULL, 10);
+            incarnation = stored == UINT64_MAX ? stored : stored + 1;
         }
         free(value);
         fk_store_txn_end(&txn);
@@ -1081,24 +1461,27 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     s_start_t *start = fk_calloc(1, sizeof *start);
     start->opts = *opts;
     start->store = opts->store;
-    start->router = router;
+    start->transport = transport;
     start->addr = self->addr;
-    start->source_host = source_host;
     start->wake_fd = self->wake_fd;
     start->incarnation = incarnation;
     start->join = s_copy_list(opts->join, opts->join_count);
     start->join_count = opts->join_count;
     start->retry = s_copy_list(opts->retry_join, opts->retry_join_count);
     start->retry_count = opts->retry_join_count;
+    if (opts->join_token) {
+        start->token = token;
+        start->has_token = true;
+        OPENSSL_cleanse(&token, sizeof token);
+    }
     self->start = start;
     fk_store_on_local_commit(opts->store, s_on_commit, self);
     self->actor = zactor_new(s_actor, start);
-    /*  zactor_new returns after the actor signalled: it copied what it
-        needs, except the retry list, which lives until destroy. */
-    fk_strv_free(start->join, start->join_count);
-    start->join = NULL;
-    fk_info("cluster: gossip on %s (advertised %s), incarnation %llu", opts->bind, self->addr,
-            (unsigned long long)incarnation);
+    OPENSSL_cleanse(&start->token, sizeof start->token);
+    fk_info("cluster: gossip on %s (advertised %s), incarnation %llu, %s", opts->bind, self->addr,
+            (unsigned long long)incarnation,
+            secure ? "CurveZMQ, admitted members only"
+                   : "PLAINTEXT (--insecure-gossip): anyone who reaches this port is believed");
     *self_p = self;
     return 0;
 }
@@ -1112,9 +1495,9 @@ fk_cluster_destroy(fk_cluster_t **self_p)
     fk_cluster_t *self = *self_p;
     zactor_destroy(&self->actor);
     fk_store_on_local_commit(self->start->store, NULL, NULL);
-    zsock_destroy(&self->start->router);
-    free(self->start->source_host);
+    fk_transport_destroy(&self->start->transport);
     fk_strv_free(self->start->retry, self->start->retry_count);
+    fk_strv_free(self->start->join, self->start->join_count);
     free(self->start);
     close(self->wake_fd);
     pthread_mutex_destroy(&self->lock);
@@ -1129,34 +1512,37 @@ fk_cluster_addr(const fk_cluster_t *self)
     return self->addr;
 }
 
+/*  Send a command and read its one-line answer: 0, or the error. The
+    answer "refused <why>" copies why out. */
 static int
-s_command(fk_cluster_t *self, const char *verb, const char *operand)
+s_command(fk_cluster_t *self, const char *verb, const char *operand, const char *extra, char *why,
+          size_t whylen)
 {
     pthread_mutex_lock(&self->lock);
-    if (operand) {
-        zstr_sendx(self->actor, verb, operand, NULL);
-    } else {
-        zstr_send(self->actor, verb);
-    }
+    zstr_sendx(self->actor, verb, operand, extra, NULL);
     char *reply = zstr_recv(self->actor);
     pthread_mutex_unlock(&self->lock);
-    int rc = !reply                           ? FK_ESTORE
-             : strcmp(reply, "0") == 0        ? 0
-             : strcmp(reply, "timeout") == 0  ? -ETIMEDOUT
-             : strcmp(reply, "notfound") == 0 ? FK_ENOTFOUND
-                                              : FK_EINVAL_INPUT;
+    int rc = !reply                                ? FK_ESTORE
+             : strcmp(reply, "0") == 0             ? 0
+             : strcmp(reply, "timeout") == 0       ? -ETIMEDOUT
+             : strcmp(reply, "notfound") == 0      ? FK_ENOTFOUND
+             : strncmp(reply, "refused ", 8) == 0 ? FK_EDENIED
+                                                   : FK_EINVAL_INPUT;
+    if (rc == FK_EDENIED && why && whylen) {
+        snprintf(why, whylen, "%s", reply + 8);
+    }
     free(reply);
     return rc;
 }
 
 int
-fk_cluster_join(fk_cluster_t *self, const char *addr)
+fk_cluster_join(fk_cluster_t *self, const char *addr, const char *token, char *why, size_t whylen)
 {
     const char *colon = addr ? strrchr(addr, ':') : NULL;
     if (!colon || colon == addr || !colon[1] || strchr(addr, '/') || strlen(addr) > 255) {
         return FK_EINVAL_INPUT;
     }
-    return s_command(self, "JOIN", addr);
+    return s_command(self, "JOIN", addr, token ? token : "", why, whylen);
 }
 
 int
@@ -1220,11 +1606,23 @@ fk_cluster_sync(fk_cluster_t *self, uint64_t version, int timeout_ms)
 int
 fk_cluster_leave(fk_cluster_t *self)
 {
-    return s_command(self, "LEAVE", NULL);
+    return s_command(self, "LEAVE", NULL, NULL, NULL, 0);
 }
 
 int
 fk_cluster_force_leave(fk_cluster_t *self, const char *name)
 {
-    return s_command(self, "FORCE", name);
+    return s_command(self, "FORCE", name, NULL, NULL, 0);
+}
+
+int
+fk_cluster_ban(fk_cluster_t *self, const char *name)
+{
+    pthread_mutex_lock(&self->lock);
+    zstr_sendx(self->actor, "BAN", name, NULL);
+    char *reply = zstr_recv(self->actor);
+    pthread_mutex_unlock(&self->lock);
+    int rc = reply ? atoi(reply) : FK_ESTORE;
+    free(reply);
+    return rc;
 }

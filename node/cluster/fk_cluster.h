@@ -1,12 +1,25 @@
 /*  fk_cluster - the node's cluster actor: membership (fk_members) and
-    replication (fk_replica) carried over ZeroMQ.
+    replication (fk_replica) carried over ZeroMQ, among admitted members
+    only (fk_trust).
 
-    One CZMQ actor owns a ROUTER socket bound on the gossip address, which
-    receives every message from every peer, and one DEALER per peer for
-    sending (a 64-message high-water mark, non-blocking sends, no linger:
-    a dead peer costs a few stale messages, never a blocked actor).
-    Liveness is never read off the sockets: ZeroMQ reconnects and queues
-    silently, so only application-level acks with sequence numbers count.
+    One CZMQ actor owns the transport (fk_transport): a ROUTER bound on the
+    gossip address, which receives every message from every peer, and one
+    DEALER per member for sending (a 64-message high-water mark,
+    non-blocking sends, no linger: a dead peer costs a few stale messages,
+    never a blocked actor). Liveness is never read off the sockets: ZeroMQ
+    reconnects and queues silently, so only application-level acks with
+    sequence numbers count.
+
+    Secure mode (the default): every connection is CurveZMQ, and every
+    message is attributed to the key its connection authenticated with,
+    never to the name it claims; only admitted members are heard (a
+    non-member gets nothing but the answers of an admission handshake),
+    records are stored only with their owner's signature, and a member
+    moves its own incarnation and address only with a claim it signed.
+    Admission: a join token made on a member, or the cluster secret that
+    every node of an automated install holds (fk_cluster_admit.c). Open
+    mode (insecure) is the same protocol in plaintext, believing every
+    peer, for closed test networks.
 
     What the actor does, on its own clock:
     - every probe interval: ping one member; no ack within the probe
@@ -27,8 +40,10 @@
 #ifndef FK_CLUSTER_H_INCLUDED
 #define FK_CLUSTER_H_INCLUDED
 
+#include "fk_identity.h"
 #include "fk_store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,11 +68,16 @@ typedef struct {
     size_t retry_join_count;          /* entries in retry_join */
     int64_t probe_interval_ms;        /* 0: 200 */
     int64_t reconnect_timeout_ms;     /* purge a failed/left node's records after this (0: 72 h) */
+    const fk_identity_t *identity;    /* our keys (borrowed; outlives the cluster) */
+    bool insecure;                    /* open mode: plaintext, every peer believed */
+    const uint8_t *cluster_secret;    /* FK_ADMIT_SECRET_LEN bytes shared by the cluster, or NULL */
+    const char *join_token;           /* a join token for join/retry_join, or NULL */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.
-    Returns 0, FK_ECONFIG (bad address, or binding 0.0.0.0 without an
-    advertise address), or -errno (address in use). */
+    Returns 0, FK_ECONFIG (bad address, binding 0.0.0.0 without an
+    advertise address, a malformed join token, or another ZAP handler in
+    the process), or -errno (address in use). */
 int fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts);
 
 /*  Stop the actor and free; sets *self_p to NULL. Safe on NULL. */
@@ -66,10 +86,21 @@ void fk_cluster_destroy(fk_cluster_t **self_p);
 /*  The advertised gossip address "host:port" (borrowed). */
 const char *fk_cluster_addr(const fk_cluster_t *self);
 
-/*  Join the cluster through a member's gossip address. Returns 0 once
-    that member answered, -ETIMEDOUT after 5 s without an answer, or
-    FK_EINVAL_INPUT for a malformed address. */
-int fk_cluster_join(fk_cluster_t *self, const char *addr);
+/*  Join the cluster through the node at addr. A member we know is simply
+    asked for its state; any other node first admits us, through token
+    (NULL: the one configured at start) or the cluster secret. Returns 0
+    once the node answered, -ETIMEDOUT after 5 s without an answer,
+    FK_EINVAL_INPUT for a malformed address or token, or FK_EDENIED when
+    the node refused us or we have no way to be admitted: then why holds
+    the reason in words (why may be NULL). */
+int fk_cluster_join(fk_cluster_t *self, const char *addr, const char *token, char *why,
+                    size_t whylen);
+
+/*  Ban the keys of member name on every node (force-leave --ban): it can
+    no longer connect, its records leave every store, and its name may be
+    admitted again only with new keys. Returns 0, FK_ENOTFOUND (not a
+    member), FK_EINVAL_INPUT (name is this node) or a store error. */
+int fk_cluster_ban(fk_cluster_t *self, const char *name);
 
 /*  Leave gracefully: every member is told directly, so they mark us left
     at once rather than failed. Returns 0. The node should stop after. */

@@ -1,0 +1,175 @@
+/*  fk_cluster_priv - the cluster actor's state, shared by its files:
+    fk_cluster.c (the actor, membership and replication traffic) and
+    fk_cluster_admit.c (admissions: join tokens, the cluster secret, the
+    UDP hello). Everything here runs on the actor's thread. */
+
+#ifndef FK_CLUSTER_PRIV_H_INCLUDED
+#define FK_CLUSTER_PRIV_H_INCLUDED
+
+#include "fk_admit.h"
+#include "fk_cluster.h"
+#include "fk_members.h"
+#include "fk_msg.h"
+#include "fk_transport.h"
+#include "fk_trust.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FK__CLUSTER_FORWARDS_MAX 64  /* indirect probes relayed at once */
+#define FK__CLUSTER_PENDING_MAX 64   /* admissions a seed holds open at once */
+#define FK__CLUSTER_APPLICANTS_MAX 8 /* admissions this node runs at once */
+
+/*  An indirect probe we run for another member (SWIM's PING_REQ). */
+typedef struct {
+    uint64_t seq;           /* our ping's sequence */
+    char *requester;        /* who asked (name; its address in open mode) */
+    uint64_t requester_seq; /* the sequence it waits for */
+    char *target;           /* whom we pinged: only its ACK counts */
+    int64_t deadline;       /* forget after this */
+} fk__cluster_forward_t;
+
+/*  An admission this node granted halfway: challenge sent, proof awaited. */
+typedef struct {
+    bool used;                               /* slot in use */
+    uint8_t key[FK_TRANSPORT_KEY_LEN];       /* the applicant's CurveZMQ key */
+    uint8_t sign[FK_SIGN_PUBLIC_LEN];        /* its Ed25519 key (from its hello) */
+    char *name;                              /* the name it asks for */
+    char *addr;                              /* its gossip address */
+    fk_admit_method_t method;                /* token or cluster secret */
+    uint8_t token_id[FK_ADMIT_TOKEN_ID_LEN]; /* which token */
+    uint8_t nonce[FK_ADMIT_NONCE_LEN];       /* our challenge */
+    int64_t deadline;                        /* forget after this */
+} fk__cluster_pending_t;
+
+/*  An admission this node asked for: our side of the handshake with one
+    seed. */
+typedef struct {
+    bool used;                                /* slot in use */
+    char *addr;                               /* the seed's gossip address */
+    zsock_t *dealer;                          /* our connection to it, for its answers */
+    uint8_t server_key[FK_TRANSPORT_KEY_LEN]; /* the seed's CurveZMQ key (pinned) */
+    fk_admit_method_t method;                 /* token or cluster secret */
+    uint8_t nonce[FK_ADMIT_NONCE_LEN];        /* our nonce */
+    uint8_t seed_nonce[FK_ADMIT_NONCE_LEN];   /* the seed's challenge */
+    int64_t deadline;                         /* give up after this */
+    bool for_command;                         /* a JOIN command waits on the pipe */
+} fk__cluster_applicant_t;
+
+/*  A UDP hello we sent, waiting for the seed's key. */
+typedef struct {
+    bool used;          /* slot in use */
+    char *addr;         /* where it went */
+    uint8_t nonce[16];  /* its nonce */
+    int64_t deadline;   /* forget after this */
+    bool for_command;   /* a JOIN command waits on the pipe */
+} fk__cluster_hello_t;
+
+typedef struct {
+    fk_store_t *store;         /* borrowed */
+    const fk_identity_t *me;   /* our keys (borrowed) */
+    bool secure;               /* CurveZMQ, admissions, signed claims */
+    fk_transport_t *transport; /* sockets */
+    zloop_t *loop;             /* the actor's reactor */
+    zsock_t *pipe;             /* commands from fk_cluster_* */
+    int wake_fd;               /* local commits */
+    fk_members_t *members;     /* SWIM state */
+    fk_trust_t *trust;         /* who is admitted (secure mode) */
+    char *name;                /* our node name */
+    char *addr;                /* our advertised address */
+    uint64_t seq;              /* last sequence number used */
+    char *probe_target;        /* member being probed, or NULL */
+    uint64_t probe_seq;        /* its ping's sequence */
+    int64_t probe_start;       /* when the ping went out */
+    bool probe_indirect;       /* indirect pings sent */
+    char *probe_helpers[3];    /* the members asked to probe indirectly: their ACKs count */
+    int64_t next_probe;        /* when the next probe starts */
+    fk__cluster_forward_t forwards[FK__CLUSTER_FORWARDS_MAX]; /* indirect probes for others */
+    uint64_t pushed;           /* local versions pushed so far */
+    char **retry;              /* retry-join addresses */
+    size_t retry_count;        /* entries in retry */
+    char **join;               /* --join addresses, tried for 10 s */
+    size_t join_count;         /* entries in join */
+    int64_t join_until;        /* keep sending --join until then */
+    int64_t reconnect_timeout_ms;  /* purge failed/left nodes' records after this */
+    bool sync_active;              /* a quorum round is waiting */
+    uint64_t sync_version;         /* write round: our version a majority must hold (0: read) */
+    size_t sync_needed;            /* other members that must confirm */
+    zlistx_t *sync_confirmed;      /* names of those that did */
+    int64_t sync_deadline;         /* when the round gives up */
+    fk_cluster_request_fn on_request; /* handler of requests forwarded to us */
+    void *on_request_arg;             /* its argument */
+    uint64_t request_seq;             /* our forwarded request in flight, 0 if none */
+    int64_t request_deadline;         /* when it gives up */
+    char *request_node;               /* the member our request in flight went to */
+    char *join_addr;                  /* a join command waiting for this address */
+    int64_t join_deadline;            /* when it gives up */
+    bool has_secret;                  /* a cluster secret is configured */
+    uint8_t secret[FK_ADMIT_SECRET_LEN]; /* the cluster secret */
+    bool has_token;                      /* a join token is configured */
+    fk_admit_token_t token;              /* the join token */
+    fk__cluster_pending_t pending[FK__CLUSTER_PENDING_MAX];          /* as seed */
+    fk__cluster_applicant_t applicants[FK__CLUSTER_APPLICANTS_MAX]; /* as joiner */
+    fk__cluster_hello_t hellos[FK__CLUSTER_APPLICANTS_MAX];         /* UDP hellos sent */
+    int64_t unknown_window;    /* start of the current second of unknown-key handshakes */
+    unsigned unknown_count;    /* unknown-key handshakes allowed in it */
+    int64_t tokens_checked;    /* when tokens_live was last read */
+    bool tokens_live;          /* some join token of ours may admit */
+    int64_t hello_window;      /* start of the current second of hello replies */
+    unsigned hello_count;      /* hello replies sent in it */
+    int64_t refused_log;       /* last "dropped a frame from a non-member" log line */
+    char *refusal;             /* the last admission failure logged (logged once) */
+} fk__cluster_actor_t;
+
+/*  ---- fk_cluster.c, for the admission code ---- */
+
+/*  A message of type from us, with the piggybacked member entries. */
+fk_msg_t *fk__cluster_msg(fk__cluster_actor_t *self, fk_msg_type_t type);
+
+/*  Encode and send *msg_p to member name (secure) or address addr (open),
+    and destroy it. */
+void fk__cluster_send(fk__cluster_actor_t *self, const char *name, const char *addr,
+                      fk_msg_t **msg_p);
+
+/*  Send a JOIN (with our digest) to a member or address. */
+void fk__cluster_send_join(fk__cluster_actor_t *self, const char *name, const char *addr);
+
+/*  Re-read the trust table after admit/ or ban/ records changed, and
+    carry out what changed: members added or removed, records of an old
+    key forgotten, connections closed, endorsements written. */
+void fk__cluster_trust_changed(fk__cluster_actor_t *self);
+
+/*  Answer the JOIN command waiting on the pipe (once). */
+void fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply);
+
+/*  ---- fk_cluster_admit.c ---- */
+
+/*  ZAP: may this CurveZMQ key connect? Members yes, banned keys no, others
+    only while this node admits (a cluster secret or a live join token),
+    and at most a few new ones a second. */
+bool fk__cluster_zap_allow(void *arg, const uint8_t key[FK_TRANSPORT_KEY_LEN],
+                           const char *address);
+
+/*  An ADMIT message from the connection identity, whose key is key (the
+    seed's side). */
+void fk__cluster_on_admit(fk__cluster_actor_t *self, const zframe_t *identity,
+                          const uint8_t key[FK_TRANSPORT_KEY_LEN], const fk_msg_t *msg);
+
+/*  Start joining the node at addr: through the join token (it names the
+    seed's key), else the cluster secret (a UDP hello asks for the key
+    first). Returns 0 when under way, or FK_EINVAL_INPUT with why filled
+    when this node has no way to be admitted. */
+int fk__cluster_admission_start(fk__cluster_actor_t *self, const char *addr, bool for_command,
+                                char *why, size_t whylen);
+
+/*  The UDP hello socket is readable. */
+int fk__cluster_on_hello(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+/*  Drop admissions and hellos past their deadline. */
+void fk__cluster_admission_tick(fk__cluster_actor_t *self, int64_t now);
+
+/*  Free every admission slot (actor shutdown). */
+void fk__cluster_admission_free(fk__cluster_actor_t *self);
+
+#endif
