@@ -18,6 +18,7 @@
 #include "fk_err.h"
 #include "fk_grants.h"
 #include "fk_http.h"
+#include "fk_identity.h"
 #include "fk_json.h"
 #include "fk_jwt.h"
 #include "fk_log.h"
@@ -172,16 +173,21 @@ s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
     const char *colon = strrchr(http_addr, ':');
     char *url = cfg->public_url ? fk_strdup(cfg->public_url)
                                 : fk_asprintf("http://%s%s", host, colon ? colon : "");
+    const char *join_how = cfg->insecure_gossip ? "" : " --token TOKEN";
     fprintf(stdout,
             "fakts-node agent '%s' is running.\n"
             "  Fakts URL:    %s   (apps discover %s/.well-known/fakts)\n"
-            "  Gossip:       %s (others join with: fakts-node join %s)\n"
+            "  Gossip:       %s%s (others join with: fakts-node join%s %s%s)\n"
             "  Admin token:  %s/admin-token (mode 0600)\n"
             "  Services dir: %s (SIGHUP re-reads it)\n"
             "  Approve an app: open the link it prints, or %s/ui/ (log in with the admin\n"
             "                  token%s); or fakts-node codes, then fakts-node approve USER_CODE\n"
             "                  (add --data-dir %s when run elsewhere)\n",
-            cfg->node, url, url, gossip, gossip, cfg->data_dir, cfg->services_dir, url,
+            cfg->node, url, url, gossip,
+            cfg->insecure_gossip ? ", PLAINTEXT: anyone who reaches it is believed" : ", CurveZMQ",
+            join_how, gossip,
+            cfg->insecure_gossip ? "" : "; make a TOKEN with fakts-node join-token create",
+            cfg->data_dir, cfg->services_dir, url,
             cfg->ui_password_file ? " or the operator password" : "", cfg->data_dir);
     fflush(stdout);
     free(url);
@@ -305,6 +311,8 @@ fk_agent_main(int argc, char **argv)
 
     int status = 1;
     fk_store_t *store = NULL;
+    fk_identity_t *identity = NULL;
+    uint8_t cluster_secret[FK_CLUSTER_SECRET_LEN];
     fk_signer_t *signer = NULL;
     fk_grants_t *grants = NULL;
     fk_api_t *api = NULL;
@@ -330,6 +338,30 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: cannot open the store in %s: %s\n", cfg.data_dir,
                 fk_strerror(rc));
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
+        goto done;
+    }
+    /*  The node's keys sign every record it writes from here on; records
+        signed by an earlier key (or none) are signed again. */
+    if ((rc = fk_identity_load(&identity, cfg.data_dir)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot load the node key in %s: %s\n", cfg.data_dir,
+                fk_strerror(rc));
+        status = rc == FK_ECONFIG ? EX_CONFIG : 1;
+        goto done;
+    }
+    fk_store_set_signer(store, fk_identity_sign_key(identity));
+    if ((rc = fk_store_adopt_signer(store)) < 0) {
+        fprintf(stderr, "fakts-node agent: cannot sign the records in %s: %s\n", cfg.data_dir,
+                fk_strerror(rc));
+        goto done;
+    }
+    if (rc > 0) {
+        fk_info("agent: signed %d record(s) with this node's key", rc);
+    }
+    if (cfg.cluster_secret_file
+        && (rc = fk_cluster_secret_read(cfg.cluster_secret_file, cluster_secret)) != 0) {
+        fprintf(stderr, "fakts-node agent: cluster-secret-file %s: %s\n", cfg.cluster_secret_file,
+                rc == FK_ECONFIG ? "see the log above" : fk_strerror(rc));
+        status = EX_CONFIG;
         goto done;
     }
     if ((rc = s_admin_token(cfg.data_dir, &admin)) != 0) {
@@ -385,7 +417,12 @@ fk_agent_main(int argc, char **argv)
                                       .join_count = cfg.join_count,
                                       .retry_join = (const char *const *)cfg.retry_join,
                                       .retry_join_count = cfg.retry_join_count,
-                                      .reconnect_timeout_ms = cfg.reconnect_timeout_s * 1000};
+                                      .reconnect_timeout_ms = cfg.reconnect_timeout_s * 1000,
+                                      .identity = identity,
+                                      .insecure = cfg.insecure_gossip,
+                                      .cluster_secret =
+                                          cfg.cluster_secret_file ? cluster_secret : NULL,
+                                      .join_token = cfg.join_token};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));
@@ -406,6 +443,8 @@ fk_agent_main(int argc, char **argv)
     fk_api_opts_t api_opts = {.store = store,
                               .grants = grants,
                               .cluster = cluster,
+                              .identity = identity,
+                              .insecure_gossip = cfg.insecure_gossip,
                               .admin_token = admin,
                               .ui_password = ui_password,
                               .public_url = cfg.public_url,
@@ -453,6 +492,8 @@ done:
     fk_grants_destroy(&grants);
     fk_signer_destroy(&signer);
     fk_store_destroy(&store);
+    fk_identity_destroy(&identity);
+    OPENSSL_cleanse(cluster_secret, sizeof cluster_secret);
     fk_config_clear(&cfg);
     return status;
 }

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,9 @@ const char fk_config_usage[] =
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
     "                        [--consistent-answers true|false] [--ui-password-file FILE]\n"
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
-    "                        [--beacon-port PORT]\n";
+    "                        [--beacon-port PORT]\n"
+    "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
+    "                        [--insecure-gossip[=true|false]]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -52,6 +55,9 @@ typedef enum {
     S_BEACON_INTERVAL,
     S_BEACON_PORT,
     S_UI_PASSWORD_FILE,
+    S_JOIN_TOKEN,
+    S_CLUSTER_SECRET_FILE,
+    S_INSECURE_GOSSIP,
     S_COUNT
 } s_setting_t;
 
@@ -83,6 +89,10 @@ static const struct {
     [S_BEACON_INTERVAL] = {"beacon-interval", "FAKTS_BEACON_INTERVAL", "beacon_interval"},
     [S_BEACON_PORT] = {"beacon-port", "FAKTS_BEACON_PORT", "beacon_port"},
     [S_UI_PASSWORD_FILE] = {"ui-password-file", "FAKTS_UI_PASSWORD_FILE", "ui_password_file"},
+    [S_JOIN_TOKEN] = {"join-token", "FAKTS_JOIN_TOKEN", "join_token"},
+    [S_CLUSTER_SECRET_FILE] = {"cluster-secret-file", "FAKTS_CLUSTER_SECRET_FILE",
+                               "cluster_secret_file"},
+    [S_INSECURE_GOSSIP] = {"insecure-gossip", "FAKTS_INSECURE_GOSSIP", "insecure_gossip"},
 };
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -252,8 +262,9 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     for (int i = 0; i < S_COUNT; i++) {
         options[i] = (struct option){s_settings[i].flag, required_argument, NULL, i};
     }
-    /*  A switch: "--beacon" alone turns it on, "--beacon=false" off. */
+    /*  Switches: "--beacon" alone turns it on, "--beacon=false" off. */
     options[S_BEACON].has_arg = optional_argument;
+    options[S_INSECURE_GOSSIP].has_arg = optional_argument;
     options[S_COUNT] = (struct option){"config", required_argument, NULL, 'c'};
     options[S_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
     options[S_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
@@ -433,6 +444,25 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     cfg->ui_password_file = value[S_UI_PASSWORD_FILE] && *value[S_UI_PASSWORD_FILE]
                                 ? fk_strdup(value[S_UI_PASSWORD_FILE])
                                 : NULL;
+    cfg->join_token =
+        value[S_JOIN_TOKEN] && *value[S_JOIN_TOKEN] ? fk_strdup(value[S_JOIN_TOKEN]) : NULL;
+    cfg->cluster_secret_file = value[S_CLUSTER_SECRET_FILE] && *value[S_CLUSTER_SECRET_FILE]
+                                   ? fk_strdup(value[S_CLUSTER_SECRET_FILE])
+                                   : NULL;
+    const char *insecure = value[S_INSECURE_GOSSIP] ? value[S_INSECURE_GOSSIP] : "false";
+    if (strcmp(insecure, "true") != 0 && strcmp(insecure, "false") != 0) {
+        snprintf(err, errlen, "insecure-gossip: '%s' is not true or false", insecure);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->insecure_gossip = strcmp(insecure, "true") == 0;
+    if (cfg->insecure_gossip && (cfg->join_token || cfg->cluster_secret_file)) {
+        snprintf(err, errlen,
+                 "insecure-gossip: admissions (join-token, cluster-secret-file) need the secure "
+                 "gossip; drop one or the other");
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
 
 done:
     for (int i = 0; i < S_COUNT; i++) {
@@ -459,6 +489,11 @@ fk_config_clear(fk_config_t *cfg)
     free(cfg->gossip);
     free(cfg->advertise);
     free(cfg->ui_password_file);
+    if (cfg->join_token) {
+        OPENSSL_cleanse(cfg->join_token, strlen(cfg->join_token));
+    }
+    free(cfg->join_token);
+    free(cfg->cluster_secret_file);
     fk_strv_free(cfg->join, cfg->join_count);
     fk_strv_free(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);

@@ -40,6 +40,9 @@ typedef struct {
     unsigned beacon_interval_s;  /* seconds between two beacon rounds */
     uint16_t beacon_port;        /* UDP port the beacon broadcasts to */
     char *ui_password_file;      /* file holding the web pages' operator password, or NULL */
+    char *join_token;            /* a join token for --join/--retry-join, or NULL */
+    char *cluster_secret_file;   /* file holding the cluster secret, or NULL */
+    bool insecure_gossip;        /* plaintext gossip that believes every peer */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

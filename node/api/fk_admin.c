@@ -9,10 +9,13 @@
 #include "fk_manifest.h"
 #include "fk_mem.h"
 #include "fk_service.h"
+#include "fk_tokens.h"
+#include "fk_trust.h"
 #include "fk_yaml.h"
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,11 +61,16 @@ s_info(fk_api_t *self, fk_http_req_t *req)
     json_t *services = fk_catalog_list(self->store, txn, false, false);
     fk_store_txn_end(&txn);
     json_t *pending = fk_grants_pending(self->grants);
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
+    char fingerprint[FK_IDENTITY_FINGERPRINT + 1];
+    fk_identity_fingerprint(fk_identity_curve_public(self->identity),
+                            fk_identity_sign_public(self->identity), fingerprint);
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
                              fk_store_node(self->store), "version", "0.1.0", "http",
-                             self->http_addr, "gossip", fk_cluster_addr(self->cluster), "data_dir",
-                             self->data_dir, "services_dir", self->services_dir, "view", view,
-                             "services", (json_int_t)json_array_size(services), "pending_codes",
+                             self->http_addr, "gossip", fk_cluster_addr(self->cluster),
+                             "gossip_security", self->insecure_gossip ? "insecure" : "curve",
+                             "key", fingerprint, "data_dir", self->data_dir, "services_dir",
+                             self->services_dir, "view", view, "services",
+                             (json_int_t)json_array_size(services), "pending_codes",
                              (json_int_t)json_array_size(pending));
     json_decref(services);
     json_decref(pending);
@@ -271,16 +279,30 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     free(identifier);
 }
 
+typedef struct {
+    json_t *rows;       /* the answer */
+    fk_trust_t *trust;  /* admissions, for each member's key; NULL in the open mode */
+} s_members_t;
+
 static int
 s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
 {
     static const char *const names[] = {"alive", "suspect", "failed", "left"};
+    s_members_t *members = arg;
     json_t *doc = json_loads(json, 0, NULL);
-    json_array_append_new(arg,
-                          json_pack("{s:s, s:s, s:s, s:I}", "name", name, "addr",
-                                    fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "",
-                                    "status", names[status <= FK_STORE_MEMBER_LEFT ? status : 0],
-                                    "incarnation", (json_int_t)fk_json_int(doc, "incarnation", 0)));
+    json_t *row =
+        json_pack("{s:s, s:s, s:s, s:I}", "name", name, "addr",
+                  fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "", "status",
+                  names[status <= FK_STORE_MEMBER_LEFT ? status : 0], "incarnation",
+                  (json_int_t)fk_json_int(doc, "incarnation", 0));
+    fk_trust_member_t admitted;
+    if (members->trust && fk_trust_find(members->trust, name, &admitted)) {
+        fk_json_set(row, "key", fk_json_must(json_string(admitted.fingerprint)));
+        fk_json_set(row, "admitted_by", fk_json_must(json_string(admitted.by)));
+    } else {
+        fk_json_set(row, "key", json_null());
+    }
+    json_array_append_new(members->rows, row);
     json_decref(doc);
     return 0;
 }
@@ -292,10 +314,17 @@ fk__admin_members(fk_api_t *self)
     if (fk_store_read_begin(self->store, &txn) != 0) {
         return NULL;
     }
-    json_t *rows = json_array();
-    fk_store_members(txn, s_member_row, rows);
+    /*  Each request loads its own copy of the admissions: a few records a
+        member, read in the same snapshot as the member table. */
+    s_members_t members = {.rows = json_array()};
+    if (!self->insecure_gossip) {
+        members.trust = fk_trust_new(fk_store_node(self->store), self->identity);
+        fk_trust_load(members.trust, txn, NULL, NULL);
+    }
+    fk_store_members(txn, s_member_row, &members);
     fk_store_txn_end(&txn);
-    return rows;
+    fk_trust_destroy(&members.trust);
+    return members.rows;
 }
 
 static void
@@ -309,8 +338,9 @@ s_members(fk_api_t *self, fk_http_req_t *req)
     fk__api_respond(self, req, 200, rows);
 }
 
-/*  POST /v1/agent/join {"addrs":["host:port",...]}: join through each;
-    succeeds when at least one answered (as serf join does). */
+/*  POST /v1/agent/join {"addrs":["host:port",...], "token": "fkj1..."}:
+    join through each (with the join token, when given); succeeds when at
+    least one answered (as serf join does). */
 static void
 s_join(fk_api_t *self, fk_http_req_t *req)
 {
@@ -324,6 +354,12 @@ s_join(fk_api_t *self, fk_http_req_t *req)
         json_decref(body);
         return;
     }
+    json_t *token = json_object_get(body, "token");
+    if (token && !json_is_string(token) && !json_is_null(token)) {
+        s_error(self, req, 400, "invalid", "token: must be a join token string");
+        json_decref(body);
+        return;
+    }
     json_t *joined = json_array();
     json_t *failed = json_object();
     size_t i;
@@ -331,13 +367,16 @@ s_join(fk_api_t *self, fk_http_req_t *req)
     json_array_foreach(addrs, i, addr)
     {
         const char *a = json_string_value(addr);
-        int rc = a ? fk_cluster_join(self->cluster, a) : FK_EINVAL_INPUT;
+        char why[200] = "";
+        int rc = a ? fk_cluster_join(self->cluster, a, json_string_value(token), why, sizeof why)
+                   : FK_EINVAL_INPUT;
         if (rc == 0) {
             json_array_append(joined, addr);
         } else {
-            json_object_set_new(
-                failed, a ? a : "?",
-                json_string(rc == -ETIMEDOUT ? "no answer within 5 s" : "not a HOST:PORT address"));
+            json_object_set_new(failed, a ? a : "?",
+                                json_string(rc == -ETIMEDOUT  ? "no answer within 5 s"
+                                            : rc == FK_EDENIED ? why
+                                                               : "not a HOST:PORT address"));
         }
     }
     if (json_array_size(joined) == 0) {
@@ -370,17 +409,127 @@ s_leave(fk_api_t *self, fk_http_req_t *req)
     kill(getpid(), SIGTERM);
 }
 
+/*  POST /v1/agent/force-leave/NAME: a failed member is marked left;
+    with ?ban its keys are banned on every node, whatever its state. */
 static void
 s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
 {
+    char message[300];
+    if (fk_http_query(req, "ban")) {
+        int rc = self->insecure_gossip ? FK_EINVAL_INPUT : fk_cluster_ban(self->cluster, name);
+        if (rc == FK_ENOTFOUND) {
+            snprintf(message, sizeof message, "no member named '%.200s'", name);
+            s_error(self, req, 404, "not_found", message);
+        } else if (rc == FK_EINVAL_INPUT) {
+            s_error(self, req, 400, "invalid",
+                    self->insecure_gossip ? "bans need the secure gossip (no --insecure-gossip)"
+                                          : "a node cannot ban itself");
+        } else if (rc) {
+            snprintf(message, sizeof message, "cannot store the ban: %s", fk_strerror(rc));
+            s_error(self, req, 500, "internal", message);
+        } else {
+            fk__api_respond(self, req, 200, json_pack("{s:s}", "banned", name));
+        }
+        return;
+    }
     int rc = fk_cluster_force_leave(self->cluster, name);
     if (rc) {
-        char message[300];
         snprintf(message, sizeof message, "no failed member named '%.200s'", name);
         s_error(self, req, 404, "not_found", message);
         return;
     }
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", name));
+}
+
+static int
+s_token_row(void *arg, const fk_token_info_t *token)
+{
+    json_array_append_new(arg, json_pack("{s:s, s:I, s:I, s:I}", "id", token->id, "created_ms",
+                                         (json_int_t)token->created_ms, "expires_ms",
+                                         (json_int_t)token->expires_ms, "uses",
+                                         (json_int_t)token->uses));
+    return 0;
+}
+
+/*  /v1/join-tokens: POST {"ttl_s": N, "uses": N} makes one (answered once,
+    never stored in clear), GET lists them (never their secrets). */
+static void
+s_join_tokens(fk_api_t *self, fk_http_req_t *req)
+{
+    if (self->insecure_gossip) {
+        s_error(self, req, 400, "invalid",
+                "join tokens need the secure gossip (this node runs --insecure-gossip)");
+        return;
+    }
+    fk_store_txn_t *txn;
+    if (s_is(req, "GET")) {
+        if (fk_store_read_begin(self->store, &txn) != 0) {
+            s_error(self, req, 500, "internal", "cannot read the store");
+            return;
+        }
+        json_t *rows = json_array();
+        fk_tokens_list(txn, s_token_row, rows);
+        fk_store_txn_end(&txn);
+        fk__api_respond(self, req, 200, rows);
+        return;
+    }
+    json_t *body;
+    if (!s_body(self, req, true, &body)) {
+        return;
+    }
+    json_t *ttl = json_object_get(body, "ttl_s");
+    json_t *uses = json_object_get(body, "uses");
+    json_int_t ttl_s = ttl ? (json_is_integer(ttl) ? json_integer_value(ttl) : -1) : 86400;
+    json_int_t use_count = uses ? (json_is_integer(uses) ? json_integer_value(uses) : -1) : 1;
+    json_decref(body);
+    if (ttl_s <= 0 || ttl_s > 365ll * 86400 || use_count <= 0 || use_count > 10000) {
+        s_error(self, req, 400, "invalid",
+                "ttl_s: seconds from 1 to one year; uses: a count from 1 to 10000");
+        return;
+    }
+    char *token = NULL;
+    int rc = fk_store_write_begin(self->store, &txn);
+    if (rc == 0) {
+        rc = fk_tokens_create(txn, fk_identity_curve_public(self->identity), ttl_s * 1000,
+                              (unsigned)use_count, &token);
+        if (rc == 0) {
+            rc = fk_store_commit(&txn);
+        }
+        fk_store_txn_end(&txn);
+    }
+    if (rc) {
+        free(token);
+        s_error(self, req, rc == FK_ETOOBIG ? 409 : 500, rc == FK_ETOOBIG ? "conflict" : "internal",
+                rc == FK_ETOOBIG ? "too many live join tokens; revoke some"
+                                 : "cannot store the join token");
+        return;
+    }
+    fk__api_respond(self, req, 201,
+                    json_pack("{s:s, s:I, s:I}", "token", token, "ttl_s", ttl_s, "uses",
+                              use_count));
+    OPENSSL_cleanse(token, strlen(token));
+    free(token);
+}
+
+static void
+s_join_token_revoke(fk_api_t *self, fk_http_req_t *req, const char *id)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(self->store, &txn);
+    if (rc == 0) {
+        rc = fk_tokens_revoke(txn, id);
+        if (rc == 0) {
+            rc = fk_store_commit(&txn);
+        }
+        fk_store_txn_end(&txn);
+    }
+    if (rc == FK_ENOTFOUND) {
+        s_error(self, req, 404, "not_found", "no join token with that id on this node");
+    } else if (rc) {
+        s_error(self, req, 500, "internal", "cannot revoke the join token");
+    } else {
+        fk__api_respond(self, req, 200, json_pack("{s:s}", "revoked", id));
+    }
 }
 
 static void
@@ -485,6 +634,10 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
         }
     } else if (strncmp(rest, "apps/", 5) == 0) {
         s_is(req, "DELETE") ? s_app_delete(self, req, rest + 5) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "join-tokens") == 0) {
+        s_is(req, "GET") || s_is(req, "POST") ? s_join_tokens(self, req) : s_not_allowed(self, req);
+    } else if (strncmp(rest, "join-tokens/", 12) == 0 && rest[12]) {
+        s_is(req, "DELETE") ? s_join_token_revoke(self, req, rest + 12) : s_not_allowed(self, req);
     } else if (strcmp(rest, "redeem-tokens") == 0) {
         s_is(req, "POST") ? s_redeem_create(self, req) : s_not_allowed(self, req);
     } else {

@@ -24,6 +24,8 @@ fk_api_new(const fk_api_opts_t *opts)
     self->store = opts->store;
     self->grants = opts->grants;
     self->cluster = opts->cluster;
+    self->identity = opts->identity;
+    self->insecure_gossip = opts->insecure_gossip;
     self->admin_token = fk_strdup(opts->admin_token);
     self->public_url = opts->public_url && *opts->public_url ? fk_strdup(opts->public_url) : NULL;
     /*  A trailing slash would double up when paths are appended. */

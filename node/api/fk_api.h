@@ -21,6 +21,8 @@ typedef struct {
     fk_store_t *store;           /* borrowed */
     fk_grants_t *grants;         /* borrowed */
     fk_cluster_t *cluster;       /* borrowed: join, leave, force-leave */
+    const fk_identity_t *identity; /* borrowed: this node's keys (join tokens name them) */
+    bool insecure_gossip;        /* gossip is plaintext: said in info and members */
     const char *admin_token;     /* required on /v1/, logs in to the web pages (copied) */
     const char *ui_password;     /* also logs in to the web pages, or NULL (copied) */
     const char *public_url;      /* base URL of answers, or NULL to follow Host (copied) */

@@ -18,6 +18,8 @@ struct fk_api {
     fk_store_t *store;          /* borrowed */
     fk_grants_t *grants;        /* borrowed */
     fk_cluster_t *cluster;      /* borrowed */
+    const fk_identity_t *identity; /* borrowed: this node's keys */
+    bool insecure_gossip;       /* gossip is plaintext */
     char *admin_token;          /* the operators' secret */
     char *public_url;           /* configured base URL, or NULL */
     char *deployment_name;      /* deployment name */

@@ -20,7 +20,11 @@
 
 #include "fk_client.h"
 #include "fk_err.h"
+#include "fk_identity.h"
+#include "fk_json.h"
 #include "fk_mem.h"
+
+#include <openssl/crypto.h>
 
 /*  Where a command looks when nothing else says (docs/CLI.md). */
 #define S_DEFAULT_DATA_DIR "./fakts-data"
@@ -53,7 +57,12 @@ enum {
     S_OPT_CONSISTENT,
     S_OPT_DECLINE,
     S_OPT_EXPIRES_IN_DAYS,
-    S_OPT_MAX_REDEMPTIONS
+    S_OPT_MAX_REDEMPTIONS,
+    S_OPT_TOKEN,
+    S_OPT_BAN,
+    S_OPT_TTL,
+    S_OPT_USES,
+    S_OPT_CLUSTER_SECRET
 };
 
 /*  The options every command takes (docs/CLI.md); s_parse adds each
@@ -1240,23 +1249,54 @@ s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *co
 int
 fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
-    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION"};
-    static const char *const keys[] = {"name", "addr", "status", "incarnation"};
+    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION", "KEY",
+                                         "ADMITTED BY"};
+    static const char *const keys[] = {"name", "addr", "status", "incarnation", "key",
+                                       "admitted_by"};
     s_ctx_t ctx;
     int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
     if (rc != S_CONTINUE) {
         return rc;
     }
-    rc = s_list(&ctx, "/v1/agent/members", header, keys, 4);
+    rc = s_list(&ctx, "/v1/agent/members", header, keys, 6);
+    if (rc == 0 && !ctx.json) {
+        /*  Say so when anyone on the network can speak for the cluster. */
+        fk_client_reply_t info = {0};
+        if (s_request(&ctx, "GET", "/v1/agent/info", NULL, NULL, 0, NULL, &info) == 0) {
+            const char *security =
+                json_string_value(json_object_get(info.json, "gossip_security"));
+            if (security && strcmp(security, "insecure") == 0) {
+                fprintf(stderr,
+                        "warning: this node gossips in PLAINTEXT (--insecure-gossip): anyone who "
+                        "reaches its gossip port is believed\n");
+            }
+        }
+        fk_client_reply_clear(&info);
+    }
     s_ctx_fini(&ctx);
     return rc;
+}
+
+static int
+s_token_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    (void)ctx;
+    if (opt == S_OPT_TOKEN) {
+        *(const char **)data = arg;
+    }
+    return 0;
 }
 
 int
 fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
+    static const struct option options[] = {
+        {"token", required_argument, NULL, S_OPT_TOKEN},
+        {NULL, 0, NULL, 0},
+    };
     s_ctx_t ctx;
-    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "ADDR...", NULL, NULL);
+    const char *token = s_env("FAKTS_JOIN_TOKEN");
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "ADDR...", s_token_option, &token);
     if (rc != S_CONTINUE) {
         return rc;
     }
@@ -1264,7 +1304,7 @@ fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv)
     for (int i = 0; i < ctx.noperands; i++) {
         json_array_append_new(addrs, json_string(ctx.operands[i]));
     }
-    json_t *body = json_pack("{s:o}", "addrs", addrs);
+    json_t *body = json_pack("{s:o, s:s*}", "addrs", addrs, "token", token);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     fk_client_reply_t reply = {0};
@@ -1302,11 +1342,27 @@ fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
     return rc;
 }
 
+static int
+s_ban_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    (void)ctx;
+    (void)arg;
+    if (opt == S_OPT_BAN) {
+        *(bool *)data = true;
+    }
+    return 0;
+}
+
 int
 fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
+    static const struct option options[] = {
+        {"ban", no_argument, NULL, S_OPT_BAN},
+        {NULL, 0, NULL, 0},
+    };
     s_ctx_t ctx;
-    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "NAME", NULL, NULL);
+    bool ban = false;
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "NAME", s_ban_option, &ban);
     if (rc != S_CONTINUE) {
         return rc;
     }
@@ -1314,7 +1370,7 @@ fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
     rc = s_connect(&ctx);
     if (rc == 0) {
         char *escaped = fk_client_escape(ctx.client, ctx.operands[0]);
-        char *path = fk_asprintf("/v1/agent/force-leave/%s", escaped);
+        char *path = fk_asprintf("/v1/agent/force-leave/%s%s", escaped, ban ? "?ban" : "");
         rc = s_call(&ctx, "POST", path, NULL, NULL, 0, NULL, &reply);
         free(path);
         free(escaped);
@@ -1322,7 +1378,8 @@ fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
-        printf("%s marked as left\n", ctx.operands[0]);
+        printf(ban ? "%s banned: its key is refused on every node\n" : "%s marked as left\n",
+               ctx.operands[0]);
     }
     fk_client_reply_clear(&reply);
     s_ctx_fini(&ctx);
@@ -1413,4 +1470,179 @@ fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv)
     fk_client_reply_clear(&reply);
     s_ctx_fini(&ctx);
     return rc;
+}
+
+/*  A duration as Consul writes them in its CLI: a whole number with a unit
+    (s, m, h, d), or bare seconds. Returns seconds, or -1. */
+static long long
+s_duration(const char *text)
+{
+    char *end = NULL;
+    errno = 0;
+    long long n = strtoll(text, &end, 10);
+    if (end == text || errno || n <= 0) {
+        return -1;
+    }
+    long long unit = *end == '\0' || strcmp(end, "s") == 0 ? 1
+                     : strcmp(end, "m") == 0             ? 60
+                     : strcmp(end, "h") == 0             ? 3600
+                     : strcmp(end, "d") == 0             ? 86400
+                                                         : -1;
+    return unit < 0 || n > INT_MAX / unit ? -1 : n * unit;
+}
+
+/*  The options of "join-token create". */
+typedef struct {
+    long long ttl_s; /* --ttl */
+    long long uses;  /* --uses */
+} s_join_token_opts_t;
+
+static int
+s_join_token_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    s_join_token_opts_t *opts = data;
+    if (opt == S_OPT_TTL && (opts->ttl_s = s_duration(arg)) < 0) {
+        return s_usage_error(ctx, "--ttl: '%s' is not a duration like 30m, 24h or 7d", arg);
+    }
+    if (opt == S_OPT_USES) {
+        return s_parse_count(ctx, "--uses", arg, &opts->uses);
+    }
+    return 0;
+}
+
+int
+fk_cli_join_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"ttl", required_argument, NULL, S_OPT_TTL},
+        {"uses", required_argument, NULL, S_OPT_USES},
+        {NULL, 0, NULL, 0},
+    };
+    s_ctx_t ctx;
+    s_join_token_opts_t opts = {.ttl_s = 86400, .uses = 1};
+    int rc = s_parse(&ctx, cmd, argc, argv, options, NULL, s_join_token_option, &opts);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    json_t *request = fk_json_must(
+        json_pack("{s:I, s:I}", "ttl_s", (json_int_t)opts.ttl_s, "uses", (json_int_t)opts.uses));
+    char *body = fk_json_dump(request);
+    json_decref(request);
+    fk_client_reply_t reply = {0};
+    rc = s_request(&ctx, "POST", "/v1/join-tokens", "application/json", body, strlen(body), NULL,
+                   &reply);
+    free(body);
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        const char *token = json_string_value(json_object_get(reply.json, "token"));
+        if (token == NULL) {
+            s_fail("the agent at %s answered without a token", ctx.addr);
+            rc = EX_UNAVAILABLE;
+        } else {
+            printf("%s\n", token);
+        }
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_join_token_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const char *const header[] = {"ID", "CREATED_MS", "EXPIRES_MS", "USES"};
+    static const char *const keys[] = {"id", "created_ms", "expires_ms", "uses"};
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    rc = s_list(&ctx, "/v1/join-tokens", header, keys, 4);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+int
+fk_cli_join_token_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    s_ctx_t ctx;
+    int rc = s_parse(&ctx, cmd, argc, argv, NULL, "ID", NULL, NULL);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    fk_client_reply_t reply = {0};
+    rc = s_connect(&ctx);
+    if (rc == 0) {
+        char *escaped = fk_client_escape(ctx.client, ctx.operands[0]);
+        char *path = fk_asprintf("/v1/join-tokens/%s", escaped);
+        rc = s_call(&ctx, "DELETE", path, NULL, NULL, 0, NULL, &reply);
+        free(path);
+        free(escaped);
+    }
+    if (rc == 0 && ctx.json) {
+        rc = s_print_json(reply.json);
+    } else if (rc == 0) {
+        printf("join token %s revoked\n", ctx.operands[0]);
+    }
+    fk_client_reply_clear(&reply);
+    s_ctx_fini(&ctx);
+    return rc;
+}
+
+static int
+s_keygen_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    (void)ctx;
+    (void)arg;
+    if (opt == S_OPT_CLUSTER_SECRET) {
+        *(bool *)data = true;
+    }
+    return 0;
+}
+
+int
+fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"cluster-secret", no_argument, NULL, S_OPT_CLUSTER_SECRET},
+        {NULL, 0, NULL, 0},
+    };
+    s_ctx_t ctx;
+    bool cluster_secret = false;
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "FILE", s_keygen_option, &cluster_secret);
+    if (rc != S_CONTINUE) {
+        return rc;
+    }
+    if (!cluster_secret) {
+        return s_usage_error(&ctx, "say what to make: --cluster-secret");
+    }
+    const char *path = ctx.operands[0];
+    char *secret = fk_cluster_secret_new();
+    if (strcmp(path, "-") == 0) {
+        fputs(secret, stdout);
+    } else {
+        /*  Never over an existing secret: every node holding the old one
+            would be locked out of new admissions. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        size_t len = strlen(secret);
+        if (fd == -1 || write(fd, secret, len) != (ssize_t)len || fsync(fd) != 0) {
+            s_fail("%s: %s", path,
+                   errno == EEXIST ? "exists already (remove it to make a new secret)"
+                                   : fk_strerror(-errno));
+            rc = EX_CANTCREAT;
+        } else {
+            printf("wrote a cluster secret to %s (mode 0600); give every node a copy and start "
+                   "it with --cluster-secret-file %s\n",
+                   path, path);
+            rc = EX_OK;
+        }
+        if (fd != -1) {
+            close(fd);
+        }
+    }
+    OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+    s_ctx_fini(&ctx);
+    return rc == S_CONTINUE ? EX_OK : rc;
 }

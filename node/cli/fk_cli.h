@@ -123,16 +123,33 @@ int fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
 int fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
 /*  members: GET /v1/agent/members as a table (NAME ADDRESS STATUS
-    INCARNATION). */
+    INCARNATION KEY ADMITTED BY); warns on stderr when the node gossips in
+    plaintext. */
 int fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
-/*  join ADDR...: POST /v1/agent/join; succeeds when one address answered. */
+/*  join [--token TOKEN] ADDR...: POST /v1/agent/join (the token, or
+    FAKTS_JOIN_TOKEN, admits the agent to a cluster it is not a member
+    of); succeeds when one address answered. */
 int fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  join-token create [--ttl DURATION] [--uses N]: POST /v1/join-tokens;
+    prints the token alone on a line. join-token list: GET
+    /v1/join-tokens (never the secrets). join-token revoke ID: DELETE
+    /v1/join-tokens/ID. */
+int fk_cli_join_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_join_token_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_join_token_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  keygen --cluster-secret FILE: write a fresh cluster secret to FILE
+    (mode 0600, never over an existing file; "-" prints it). Needs no
+    agent. */
+int fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
 /*  leave: POST /v1/agent/leave; the agent tells every member, then stops. */
 int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
-/*  force-leave NAME: POST /v1/agent/force-leave/NAME (a failed member). */
+/*  force-leave [--ban] NAME: POST /v1/agent/force-leave/NAME (a failed
+    member); with --ban its keys are refused by every node. */
 int fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
 #endif
