@@ -2,7 +2,9 @@
 
 #include "fk_testcluster.h"
 
+#include "fk_crypto.h"
 #include "fk_mem.h"
+#include "fk_testdir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +24,46 @@ fk_testcluster_gossip(const fk_node_t *node)
     return json_string_value(json_object_get(fk_harness_agent_json(node), "gossip"));
 }
 
+/*  Directories holding cluster secrets, removed when the process exits. */
+#define S_SECRETS_MAX 16
+static char *s_secret_dirs[S_SECRETS_MAX];
+static size_t s_secret_count;
+
+static void
+s_remove_secrets(void)
+{
+    for (size_t i = 0; i < s_secret_count; i++) {
+        fk_testdir_remove(&s_secret_dirs[i]);
+    }
+    s_secret_count = 0;
+}
+
+/*  A fresh cluster secret file, written as `fakts-node keygen
+    --cluster-secret` writes one: "fks1." and 32 random bytes in base64url. */
+static bool
+s_make_secret(fk_testcluster_t *cluster)
+{
+    if (s_secret_count == S_SECRETS_MAX) {
+        return false;
+    }
+    if (s_secret_count == 0) {
+        atexit(s_remove_secrets);
+    }
+    char *dir = fk_testdir_make("fk_testcluster_secret");
+    s_secret_dirs[s_secret_count++] = dir;
+    snprintf(cluster->secret_file, sizeof cluster->secret_file, "%s/cluster.secret", dir);
+    int fd = open(cluster->secret_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char *secret = fk_random_urlsafe(32);
+    char *line = fk_asprintf("fks1.%s\n", secret);
+    bool ok = fd != -1 && write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+    if (fd != -1) {
+        close(fd);
+    }
+    free(line);
+    free(secret);
+    return ok;
+}
+
 bool
 fk_testcluster_start(fk_testcluster_t *cluster, size_t count, unsigned base,
                      const char *const *extra_args)
@@ -30,18 +72,37 @@ fk_testcluster_start(fk_testcluster_t *cluster, size_t count, unsigned base,
     if (count > FK_TESTCLUSTER_MAX) {
         return false;
     }
+    bool insecure = false;
+    size_t nextra = 0;
+    for (; extra_args && extra_args[nextra]; nextra++) {
+        insecure |= strncmp(extra_args[nextra], "--insecure-gossip", 17) == 0;
+    }
+    const char **args = fk_calloc(nextra + 3, sizeof *args);
+    for (size_t i = 0; i < nextra; i++) {
+        args[i] = extra_args[i];
+    }
+    if (!insecure) {
+        if (!s_make_secret(cluster)) {
+            free(args);
+            return false;
+        }
+        args[nextra] = "--cluster-secret-file";
+        args[nextra + 1] = cluster->secret_file;
+    }
     for (size_t i = 0; i < count; i++) {
         char addr[32];
         char name[16];
         snprintf(addr, sizeof addr, "127.0.0.%u", base + (unsigned)i);
         snprintf(name, sizeof name, "n%zu", i);
-        fk_node_opts_t opts = {.addr = addr, .name = name, .args = extra_args};
+        fk_node_opts_t opts = {.addr = addr, .name = name, .args = args};
         cluster->nodes[i] = fk_harness_start(&opts);
         if (!cluster->nodes[i]) {
+            free(args);
             return false;
         }
         cluster->count = i + 1;
     }
+    free(args);
     for (size_t i = 1; i < count; i++) {
         const char *argv[] = {"join", fk_testcluster_gossip(cluster->nodes[0]), NULL};
         int status = -1;

@@ -2,7 +2,13 @@
     benchmarks (built on fk_harness).
 
     Node i listens on 127.0.0.(base + i), HTTP and gossip each on a free
-    port, so iptables rules can cut between any two nodes by address. */
+    port, so iptables rules can cut between any two nodes by address.
+
+    The cluster runs in the secure mode, as users run it: each cluster gets
+    a fresh cluster secret (a 0600 file in its own temporary directory,
+    removed when the test process exits) that every node reads with
+    --cluster-secret-file, so `fakts-node join` admits them. Extra
+    arguments holding --insecure-gossip start a plaintext cluster instead. */
 
 #ifndef FK_TESTCLUSTER_H_INCLUDED
 #define FK_TESTCLUSTER_H_INCLUDED
@@ -18,6 +24,7 @@
 typedef struct {
     size_t count;                         /* nodes started */
     fk_node_t *nodes[FK_TESTCLUSTER_MAX]; /* node i is "n<i>" on 127.0.0.(base+i) */
+    char secret_file[256];                /* the cluster secret ("" in the insecure mode) */
 } fk_testcluster_t;
 
 /*  Print the last max_bytes of every node's log to stderr, each under a
