@@ -77,8 +77,9 @@
 #define FK_MSG_MAX_KEY 480u
 
 /*  A delta's record: an fk_record envelope, whose encoding is at most its
-    payload plus 37 bytes (PROTOCOL.md, "Records"); 64 leaves room. */
-#define FK_MSG_MAX_RECORD (FK_RECORD_MAX_PAYLOAD + 64)
+    payload plus 106 bytes (a signed record in the longest form a decoder
+    accepts, PROTOCOL.md "Records"); 128 leaves room. */
+#define FK_MSG_MAX_RECORD (FK_RECORD_MAX_PAYLOAD + 128)
 
 /*  The body, 256 KiB. */
 #define FK_MSG_MAX_BODY ((size_t)256 << 10)

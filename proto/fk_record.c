@@ -215,8 +215,8 @@ fk_record_decode(const void *data, size_t len, fk_record_t *rec)
     }
     /*  The pre-scan bounds the element count by the input length, which is
         linear but not small: a 100 MB array of nils would still cost
-        msgpack-c 24 bytes per element. A record is always four elements,
-        so check that first and msgpack-c allocates a constant. */
+        msgpack-c 24 bytes per element. A record is always four or five
+        elements, so check that first and msgpack-c allocates a constant. */
     if (!s_is_array_of_four_or_five(data)) {
         return FK_EPROTO_MALFORMED; /* R-RECORD-001 */
     }

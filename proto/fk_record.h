@@ -35,12 +35,12 @@
 /*  A decoded record, or the input to fk_record_encode(). A small by-value
     view, transparent on purpose: it owns nothing. */
 typedef struct {
-    uint64_t version;    /* owner's counter value for this write, >= 1 */
-    uint32_t flags;      /* FK_RECORD_TOMBSTONE or 0 */
-    int64_t stamp_ms;    /* owner's wall clock at write time, ms since the epoch, >= 0 */
-    const char *payload; /* borrowed: the caller's bytes, or a view into decoded input */
-    size_t payload_len;  /* bytes at payload; 0 for a tombstone */
-    bool is_signed;      /* sig holds the owner's signature */
+    uint64_t version;         /* owner's counter value for this write, >= 1 */
+    uint32_t flags;           /* FK_RECORD_TOMBSTONE or 0 */
+    int64_t stamp_ms;         /* owner's wall clock at write time, ms since the epoch, >= 0 */
+    const char *payload;      /* borrowed: the caller's bytes, or a view into decoded input */
+    size_t payload_len;       /* bytes at payload; 0 for a tombstone */
+    bool is_signed;           /* sig holds the owner's signature */
     uint8_t sig[FK_SIGN_LEN]; /* Ed25519 signature (fk_record_sign); zero when unsigned */
 } fk_record_t;
 

@@ -7,9 +7,10 @@
       2. fk_record_decode() returns 0, FK_EPROTO_MALFORMED or FK_ETOOBIG,
          and a zeroed record on failure;
       3. on success the payload lies at the end of the input, the record
-         re-encodes, the encoding decodes to the same fields and payload
-         bytes, is no longer than the input, and encodes again to the same
-         bytes (R-RECORD-007).
+         re-encodes, the encoding decodes to the same fields, signature
+         and payload bytes, is no longer than the input, and encodes again
+         to the same bytes (R-RECORD-007); an unsigned record has a zero
+         signature.
     Any violation calls abort(). Nothing is leaked on any path that
     returns. */
 
@@ -55,15 +56,17 @@ s_check_prescan_against_msgpack(const uint8_t *data, size_t size)
 static int
 s_is_zeroed(const fk_record_t *rec)
 {
+    static const uint8_t zero[FK_SIGN_LEN];
     return rec->version == 0 && rec->flags == 0 && rec->stamp_ms == 0 && rec->payload == NULL
-           && rec->payload_len == 0;
+           && rec->payload_len == 0 && !rec->is_signed && memcmp(rec->sig, zero, FK_SIGN_LEN) == 0;
 }
 
 static int
 s_same_record(const fk_record_t *a, const fk_record_t *b)
 {
     if (a->version != b->version || a->flags != b->flags || a->stamp_ms != b->stamp_ms
-        || a->payload_len != b->payload_len) {
+        || a->payload_len != b->payload_len || a->is_signed != b->is_signed
+        || memcmp(a->sig, b->sig, FK_SIGN_LEN) != 0) {
         return 0;
     }
     return a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0;
@@ -88,6 +91,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (first.payload_len > size
         || first.payload != (const char *)data + (size - first.payload_len)) {
         s_fail("payload is not a view of the end of the input");
+    }
+    static const uint8_t no_sig[FK_SIGN_LEN];
+    if (!first.is_signed && memcmp(first.sig, no_sig, FK_SIGN_LEN) != 0) {
+        s_fail("an unsigned record has signature bytes");
     }
 
     char *buf;

@@ -1878,6 +1878,40 @@ Test(fk_msg, enforces_record_and_body_sizes)
     free(bytes);
 }
 
+Test(fk_msg, the_largest_signed_record_fits_a_delta, .timeout = 30)
+{
+    /*  EVIDENCE-OF: R-MSG-011 a signed record with the largest payload,
+        canonical, and in the longest form a record decoder accepts
+        (array 32, uint 64 fields, bin 32 signature and payload: the
+        payload plus 106 octets), are both within FK_MSG_MAX_RECORD. */
+    cr_assert_geq(FK_MSG_MAX_RECORD, FK_RECORD_MAX_PAYLOAD + 5 + 3 * 9 + 5 + FK_SIGN_LEN + 5);
+    char *payload = s_filled(FK_RECORD_MAX_PAYLOAD, 'p');
+    fk_record_t rec = {.version = UINT64_MAX,
+                       .flags = 0,
+                       .stamp_ms = INT64_MAX,
+                       .payload = payload,
+                       .payload_len = FK_RECORD_MAX_PAYLOAD};
+    fk_sign_key_t *key = s_signer(0x77);
+    cr_assert_eq(fk_record_sign(&rec, "node-a", "svc/big", key), 0);
+    char *bytes;
+    size_t len;
+    cr_assert_eq(fk_record_encode(&rec, &bytes, &len), 0);
+    cr_assert_leq(len, FK_MSG_MAX_RECORD);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "node-a", "h:1", 1);
+    cr_assert_eq(fk_msg_add_delta(msg, "node-a", "svc/big", bytes, len), 0);
+    fk_msg_t *copy = s_round_trip(msg);
+    size_t n;
+    const fk_msg_delta_t *delta = &fk_msg_deltas(copy, &n)[0];
+    fk_record_t out;
+    cr_assert_eq(fk_record_decode(delta->record, delta->record_len, &out), 0);
+    cr_assert(fk_record_verify(&out, "node-a", "svc/big", fk_sign_key_public(key)));
+    fk_msg_destroy(&copy);
+    fk_msg_destroy(&msg);
+    free(bytes);
+    fk_sign_key_destroy(&key);
+    free(payload);
+}
+
 Test(fk_msg, records_travel_opaque)
 {
     /*  EVIDENCE-OF: R-MSG-011 the codec does not decode records: bytes that

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "fk_err.h"
+#include "fk_sign.h"
 
 TestSuite(fk_record);
 
@@ -29,6 +30,9 @@ s_assert_zeroed(const fk_record_t *rec)
     cr_assert_eq(rec->stamp_ms, 0);
     cr_assert_null(rec->payload);
     cr_assert_eq(rec->payload_len, 0);
+    cr_assert_not(rec->is_signed);
+    static const uint8_t zero[FK_SIGN_LEN];
+    cr_assert_eq(memcmp(rec->sig, zero, FK_SIGN_LEN), 0);
 }
 
 /*  Decode a copy of the input held in an exact-size allocation (so ASan sees
@@ -77,6 +81,10 @@ s_round_trip(const fk_record_t *in)
     cr_assert_eq(out.payload_len, in->payload_len);
     if (in->payload_len > 0) {
         cr_assert_eq(memcmp(out.payload, in->payload, in->payload_len), 0);
+    }
+    cr_assert_eq(out.is_signed, in->is_signed);
+    if (in->is_signed) {
+        cr_assert_eq(memcmp(out.sig, in->sig, FK_SIGN_LEN), 0);
     }
 
     /*  EVIDENCE-OF: R-RECORD-007 */
@@ -524,4 +532,303 @@ Test(fk_record, invalid_fields_win_over_size_on_encode)
     size_t len;
     cr_assert_eq(fk_record_encode(&rec, &buf, &len), FK_EINVAL_INPUT);
     free(payload);
+}
+
+/*  ---------------------------------------------------------------------
+    Signed records (R-RECORD-013). */
+
+/*  A signer from a fixed seed (caller destroys). */
+static fk_sign_key_t *
+s_signer(uint8_t seed_byte)
+{
+    uint8_t seed[FK_SIGN_SECRET_LEN];
+    memset(seed, seed_byte, sizeof seed);
+    fk_sign_key_t *key = NULL;
+    cr_assert_eq(fk_sign_key_new(&key, seed), 0);
+    return key;
+}
+
+Test(fk_record, a_signed_record_round_trips_and_verifies)
+{
+    /*  EVIDENCE-OF: R-RECORD-001 EVIDENCE-OF: R-RECORD-013 a value, a
+        tombstone and the largest payload, signed, encoded as arrays of five,
+        decoded, and verified under the owner's public key. */
+    fk_sign_key_t *key = s_signer(0x11);
+    char *big = s_pattern(FK_RECORD_MAX_PAYLOAD);
+    fk_record_t recs[] = {
+        {.version = 7, .flags = 0, .stamp_ms = 1700000000000, .payload = "v", .payload_len = 1},
+        {.version = 8, .flags = FK_RECORD_TOMBSTONE, .stamp_ms = 1700000000001},
+        {.version = UINT64_MAX,
+         .stamp_ms = INT64_MAX,
+         .payload = big,
+         .payload_len = FK_RECORD_MAX_PAYLOAD},
+    };
+    for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++) {
+        cr_assert_eq(fk_record_sign(&recs[i], "node-a", "svc/web", key), 0);
+        cr_assert(recs[i].is_signed);
+        s_round_trip(&recs[i]);
+
+        char *buf;
+        size_t len;
+        cr_assert_eq(fk_record_encode(&recs[i], &buf, &len), 0);
+        cr_assert_eq((unsigned char)buf[0], 0x95, "a signed record is an array of five");
+        fk_record_t out;
+        s_expect_ok(buf, len, &out);
+        cr_assert(out.is_signed);
+        cr_assert(fk_record_verify(&out, "node-a", "svc/web", fk_sign_key_public(key)));
+        free(buf);
+    }
+    free(big);
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_record, encodes_a_signed_record_as_protocol_md_shows)
+{
+    /*  EVIDENCE-OF: R-RECORD-007 95, the fields, c4 40 and the 64
+        signature octets, then the payload. */
+    fk_record_t rec = {.version = 1, .flags = 0, .stamp_ms = 0, .payload = "hi", .payload_len = 2};
+    rec.is_signed = true;
+    for (size_t i = 0; i < FK_SIGN_LEN; i++) {
+        rec.sig[i] = (uint8_t)(0x80 + i);
+    }
+    char *buf;
+    size_t len;
+    cr_assert_eq(fk_record_encode(&rec, &buf, &len), 0);
+    unsigned char want[6 + FK_SIGN_LEN + 4] = {0x95, 0x01, 0x00, 0x00, 0xc4, 0x40};
+    memcpy(want + 6, rec.sig, FK_SIGN_LEN);
+    memcpy(want + 6 + FK_SIGN_LEN, "\xc4\x02hi", 4);
+    cr_assert_eq(len, sizeof want);
+    cr_assert_eq(memcmp(buf, want, len), 0);
+    fk_record_t out;
+    s_expect_ok(buf, len, &out);
+    cr_assert(out.is_signed);
+    cr_assert_eq(memcmp(out.sig, rec.sig, FK_SIGN_LEN), 0);
+    cr_assert_eq(out.payload, buf + len - 2, "the payload stays the last octets");
+    free(buf);
+}
+
+Test(fk_record, a_signature_covers_the_bytes_protocol_md_names)
+{
+    /*  EVIDENCE-OF: R-RECORD-013 "fakts-node record v1" NUL, owner NUL, key
+        NUL, version (8 octets), flags (4), stamp (8), big-endian, then the
+        payload: written out by hand and checked with fk_sign_verify. */
+    fk_sign_key_t *key = s_signer(0x22);
+    fk_record_t rec = {.version = 0x0102030405060708ull,
+                       .flags = FK_RECORD_TOMBSTONE,
+                       .stamp_ms = 0x1112131415161718ll};
+    cr_assert_eq(fk_record_sign(&rec, "o", "k/1", key), 0);
+    static const char context[] = "fakts-node record v1";
+    unsigned char bytes[sizeof context + 2 + 4 + 8 + 4 + 8 + 3];
+    size_t n = 0;
+    memcpy(bytes, context, sizeof context);
+    n += sizeof context;
+    memcpy(bytes + n, "o\0k/1\0", 6);
+    n += 6;
+    static const unsigned char fields[] = {1, 2, 3,    4,    5,    6,    7,    8,    0,    0,
+                                           0, 1, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18};
+    memcpy(bytes + n, fields, sizeof fields);
+    n += sizeof fields;
+    cr_assert(fk_sign_verify(fk_sign_key_public(key), bytes, n, rec.sig));
+
+    /*  With a payload, the payload octets follow. */
+    rec.flags = 0;
+    rec.payload = "abc";
+    rec.payload_len = 3;
+    cr_assert_eq(fk_record_sign(&rec, "o", "k/1", key), 0);
+    bytes[n - 9] = 0;
+    memcpy(bytes + n, "abc", 3);
+    cr_assert(fk_sign_verify(fk_sign_key_public(key), bytes, n + 3, rec.sig));
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_record, a_signature_fails_for_any_other_record_owner_or_key)
+{
+    /*  EVIDENCE-OF: R-RECORD-013 each byte of the payload, the version,
+        the flags, the stamp, the owner and the key changed in turn. */
+    fk_sign_key_t *key = s_signer(0x33);
+    fk_sign_key_t *other = s_signer(0x34);
+    const uint8_t *pub = fk_sign_key_public(key);
+    char payload[] = "{\"port\":8080}";
+    fk_record_t rec = {.version = 41,
+                       .flags = 0,
+                       .stamp_ms = 1700000000000,
+                       .payload = payload,
+                       .payload_len = sizeof payload - 1};
+    cr_assert_eq(fk_record_sign(&rec, "node-a", "svc/web", key), 0);
+    cr_assert(fk_record_verify(&rec, "node-a", "svc/web", pub));
+
+    for (size_t i = 0; i < rec.payload_len; i++) {
+        payload[i] ^= 0x01;
+        cr_assert_not(fk_record_verify(&rec, "node-a", "svc/web", pub), "payload octet %zu", i);
+        payload[i] ^= 0x01;
+    }
+    /*  One octet more or less of payload. */
+    rec.payload_len--;
+    cr_assert_not(fk_record_verify(&rec, "node-a", "svc/web", pub));
+    rec.payload_len++;
+
+    fk_record_t changed = rec;
+    changed.version = 42;
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+    changed = rec;
+    changed.version = rec.version | ((uint64_t)1 << 63);
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+    changed = rec;
+    changed.flags = FK_RECORD_TOMBSTONE;
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+    changed = rec;
+    changed.stamp_ms = rec.stamp_ms + 1;
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+    changed = rec;
+    changed.stamp_ms = rec.stamp_ms | ((int64_t)1 << 62);
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+
+    static const char *const owners[] = {"node-b", "node-", "node-aa", "Node-a", ""};
+    for (size_t i = 0; i < sizeof owners / sizeof owners[0]; i++) {
+        cr_assert_not(fk_record_verify(&rec, owners[i], "svc/web", pub), "owner %s", owners[i]);
+    }
+    static const char *const keys[] = {"svc/wec", "svc/we", "svc/webb", "approval/x", ""};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        cr_assert_not(fk_record_verify(&rec, "node-a", keys[i], pub), "key %s", keys[i]);
+    }
+    /*  The NULs keep owner and key apart: "node-as" + "vc/web" is another
+        record. */
+    cr_assert_not(fk_record_verify(&rec, "node-as", "vc/web", pub));
+    /*  Another node's key, a flipped signature bit, and no signature. */
+    cr_assert_not(fk_record_verify(&rec, "node-a", "svc/web", fk_sign_key_public(other)));
+    for (size_t i = 0; i < FK_SIGN_LEN; i++) {
+        changed = rec;
+        changed.sig[i] ^= 0x20;
+        cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub), "sig octet %zu", i);
+    }
+    changed = rec;
+    changed.is_signed = false;
+    cr_assert_not(fk_record_verify(&changed, "node-a", "svc/web", pub));
+    fk_sign_key_destroy(&other);
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_record, any_changed_octet_of_a_signed_encoding_is_refused_or_fails_to_verify)
+{
+    /*  EVIDENCE-OF: R-RECORD-013 what a relaying node could do to the
+        bytes: no flipped bit of the encoding yields a record that both
+        decodes and verifies. */
+    fk_sign_key_t *key = s_signer(0x44);
+    fk_record_t rec = {.version = 300,
+                       .flags = 0,
+                       .stamp_ms = 1700000000000,
+                       .payload = "value",
+                       .payload_len = 5};
+    cr_assert_eq(fk_record_sign(&rec, "node-a", "cfg/x", key), 0);
+    char *buf;
+    size_t len;
+    cr_assert_eq(fk_record_encode(&rec, &buf, &len), 0);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] = (char)(buf[i] ^ (1 << bit));
+            fk_record_t out;
+            if (fk_record_decode(buf, len, &out) == 0) {
+                cr_assert_not(fk_record_verify(&out, "node-a", "cfg/x", fk_sign_key_public(key)),
+                              "octet %zu bit %d", i, bit);
+            }
+            buf[i] = (char)(buf[i] ^ (1 << bit));
+        }
+    }
+    free(buf);
+    fk_sign_key_destroy(&key);
+}
+
+Test(fk_record, a_signature_is_a_bin_of_exactly_64_octets)
+{
+    /*  EVIDENCE-OF: R-RECORD-013 bin 8, 16 or 32 of 64 octets are the
+        signature (R-RECORD-008); any other length, a str or any other kind
+        in the fourth of five elements is malformed. */
+    unsigned char bytes[5 + 5 + FK_SIGN_LEN + 1 + 4];
+    static const unsigned char fields[] = {0x95, 0x01, 0x00, 0x00};
+    static const struct {
+        unsigned char head[5];
+        size_t head_len;
+        size_t body;
+        int ok;
+    } sigs[] = {
+        {{0xc4, 0x40}, 2, 64, 1},
+        {{0xc5, 0x00, 0x40}, 3, 64, 1},
+        {{0xc6, 0x00, 0x00, 0x00, 0x40}, 5, 64, 1},
+        {{0xc4, 0x00}, 2, 0, 0},
+        {{0xc4, 0x01}, 2, 1, 0},
+        {{0xc4, 0x3f}, 2, 63, 0},
+        {{0xc4, 0x41}, 2, 65, 0},
+        {{0xd9, 0x40}, 2, 64, 0},
+        {{0xa0}, 1, 0, 0},
+        {{0xc0}, 1, 0, 0},
+        {{0x01}, 1, 0, 0},
+        {{0x90}, 1, 0, 0},
+        {{0xd8, 0x01}, 2, 16, 0},
+    };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        size_t n = 0;
+        memcpy(bytes, fields, sizeof fields);
+        n += sizeof fields;
+        memcpy(bytes + n, sigs[i].head, sigs[i].head_len);
+        n += sigs[i].head_len;
+        memset(bytes + n, 0x5a, sigs[i].body);
+        n += sigs[i].body;
+        memcpy(bytes + n, "\xc4\x02hi", 4);
+        n += 4;
+        if (sigs[i].ok) {
+            fk_record_t rec;
+            s_expect_ok(bytes, n, &rec);
+            cr_assert(rec.is_signed, "case %zu", i);
+            cr_assert_eq(rec.sig[63], 0x5a);
+            cr_assert_eq(rec.payload_len, 2);
+        } else {
+            s_expect_fail(bytes, n, FK_EPROTO_MALFORMED);
+        }
+    }
+    /*  The signature comes before the payload, never after it. */
+    unsigned char swapped[4 + 4 + 2 + FK_SIGN_LEN] = {0x95, 0x01, 0x00, 0x00, 0xc4,
+                                                      0x02, 'h',  'i',  0xc4, 0x40};
+    s_expect_fail(swapped, sizeof swapped, FK_EPROTO_MALFORMED);
+}
+
+Test(fk_record, four_element_records_still_decode_as_unsigned)
+{
+    /*  EVIDENCE-OF: R-RECORD-001 an unsigned record keeps its four
+        elements; it decodes with is_signed false and a zero signature, and
+        never verifies. */
+    static const unsigned char small[] = {0x94, 0x01, 0x00, 0x00, 0xc4, 0x02, 'h', 'i'};
+    fk_record_t rec;
+    memset(&rec, 0xa5, sizeof rec);
+    s_expect_ok(small, sizeof small, &rec);
+    cr_assert_not(rec.is_signed);
+    static const uint8_t zero[FK_SIGN_LEN];
+    cr_assert_eq(memcmp(rec.sig, zero, FK_SIGN_LEN), 0);
+    fk_sign_key_t *key = s_signer(0x55);
+    cr_assert_not(fk_record_verify(&rec, "o", "k", fk_sign_key_public(key)));
+    fk_sign_key_destroy(&key);
+    /*  And encodes back to the same four elements. */
+    char *buf;
+    size_t len;
+    cr_assert_eq(fk_record_encode(&rec, &buf, &len), 0);
+    cr_assert_eq(len, sizeof small);
+    cr_assert_eq(memcmp(buf, small, len), 0);
+    free(buf);
+}
+
+Test(fk_record, rejects_every_strict_prefix_of_a_signed_record)
+{
+    /*  EVIDENCE-OF: R-RECORD-010 */
+    fk_sign_key_t *key = s_signer(0x66);
+    char *payload = s_pattern(300);
+    fk_record_t rec = {.version = 9, .stamp_ms = 5, .payload = payload, .payload_len = 300};
+    cr_assert_eq(fk_record_sign(&rec, "node-a", "k", key), 0);
+    char *buf;
+    size_t len;
+    cr_assert_eq(fk_record_encode(&rec, &buf, &len), 0);
+    for (size_t n = 0; n < len; n++) {
+        s_expect_fail(buf, n, FK_EPROTO_MALFORMED);
+    }
+    free(buf);
+    free(payload);
+    fk_sign_key_destroy(&key);
 }
