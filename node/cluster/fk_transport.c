@@ -83,7 +83,7 @@ s_bind_hello(fk_transport_t *self, const char *host, int port)
                              .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *found = NULL;
-    char service[8];
+    char service[16];
     snprintf(service, sizeof service, "%d", port);
     bool any = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0;
     if (getaddrinfo(any ? NULL : host, service, &hints, &found) != 0 || !found) {
@@ -469,7 +469,7 @@ fk_transport_hello_send(fk_transport_t *self, const char *addr, const void *buf,
     }
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM};
     struct addrinfo *found = NULL;
-    char service[8];
+    char service[16];
     snprintf(service, sizeof service, "%d", port);
     int rc = getaddrinfo(host, service, &hints, &found) == 0 && found
                      && sendto(self->hello_fd, buf, len, 0, found->ai_addr, found->ai_addrlen)

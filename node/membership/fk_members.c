@@ -363,10 +363,12 @@ s_merge_closed(fk_members_t *self, s_member_t *member, const fk_members_entry_t 
         return FK_MEMBERS_UNCHANGED; /* not admitted: membership grows only by admission */
     }
     bool leaving = entry->status == FK_MEMBER_LEFT;
-    bool claimed = s_claim_ok(self, entry->name, entry->addr, entry->incarnation, leaving,
-                              entry->claim);
+    /*  A claim is checked only when it would change something: steady
+        gossip repeats what we know, and an Ed25519 verification costs
+        about 80 us. */
     if (entry->incarnation > member->incarnation) {
-        if (!claimed) {
+        if (!s_claim_ok(self, entry->name, entry->addr, entry->incarnation, leaving,
+                        entry->claim)) {
             return FK_MEMBERS_UNCHANGED;
         }
         if (strcmp(entry->addr, member->addr) != 0) {
@@ -382,7 +384,12 @@ s_merge_closed(fk_members_t *self, s_member_t *member, const fk_members_entry_t 
         return FK_MEMBERS_UNCHANGED;
     }
     /*  Equal incarnations. Keep a claim we lacked, so we can relay it. */
-    if (claimed && !member->has_claim && strcmp(entry->addr, member->addr) == 0) {
+    bool lacking = !member->has_claim || member->claim_incarnation != entry->incarnation
+                || member->claim_leaving != leaving;
+    bool claimed = entry->claim && lacking && strcmp(entry->addr, member->addr) == 0
+                   && s_claim_ok(self, entry->name, entry->addr, entry->incarnation, leaving,
+                                 entry->claim);
+    if (claimed) {
         s_keep_claim(member, entry->claim, entry->incarnation, leaving, entry->addr);
     }
     if (s_rank(entry->status) <= s_rank(member->status)) {
@@ -468,11 +475,17 @@ fk_members_restore(fk_members_t *self, const char *name, const char *addr,
                    fk_member_status_t status, uint64_t incarnation, const uint8_t *claim,
                    int64_t now)
 {
-    if (!name || !*name || strcmp(name, self->self) == 0 || s_find(self, name)
-        || (int)status < 0 || status > FK_MEMBER_LEFT) {
+    if (!name || !*name || strcmp(name, self->self) == 0 || (int)status < 0
+        || status > FK_MEMBER_LEFT) {
         return;
     }
-    s_member_t *member = s_insert(self, name, addr);
+    s_member_t *member = s_find(self, name);
+    if (member) {
+        free(member->addr);
+        member->addr = fk_strdup(addr);
+    } else {
+        member = s_insert(self, name, addr);
+    }
     member->status = status;
     member->incarnation = incarnation;
     member->since_ms = now;

@@ -165,7 +165,8 @@ fk_members_change_t fk_members_admit(fk_members_t *self, const char *name, const
                                      int64_t now);
 
 /*  Restore a member from the persisted table at start: trusted as it was
-    written (its claim was checked when it arrived). claim may be NULL. */
+    written (its claim was checked when it arrived), replacing what the
+    table holds about it. claim may be NULL. */
 void fk_members_restore(fk_members_t *self, const char *name, const char *addr,
                         fk_member_status_t status, uint64_t incarnation, const uint8_t *claim,
                         int64_t now);

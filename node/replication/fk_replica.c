@@ -432,12 +432,20 @@ fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest)
             version = entries[i].version;
         }
     }
+    /*  A read first: this runs for every digest an owner sends, and all
+        but a lying relay's victims hold exactly what the owner holds. */
     fk_store_txn_t *txn;
-    if (version == 0 || fk_store_write_begin(store, &txn) != 0) {
+    if (version == 0 || fk_store_read_begin(store, &txn) != 0) {
         return false;
     }
     bool differs = fk_store_owner_version(txn, owner) == version
                    && fk_store_owner_summary(txn, owner) != theirs;
+    fk_store_txn_end(&txn);
+    if (!differs || fk_store_write_begin(store, &txn) != 0) {
+        return false;
+    }
+    differs = fk_store_owner_version(txn, owner) == version
+              && fk_store_owner_summary(txn, owner) != theirs;
     if (differs && fk_store_drop_owner(txn, owner) == 0 && fk_store_commit(&txn) == 0) {
         fk_warn("replica: the records of %s we held differ from its own; fetching them again",
                 owner);

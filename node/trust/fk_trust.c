@@ -53,15 +53,6 @@ s_facts_free(s_fact_t *facts, size_t count)
     free(facts);
 }
 
-static void
-s_fact_copy(s_fact_t *to, const s_fact_t *from)
-{
-    *to = *from;
-    to->name = fk_strdup(from->name);
-    to->addr = fk_strdup(from->addr);
-    to->by = fk_strdup(from->by);
-}
-
 static bool
 s_same_keys(const s_fact_t *a, const s_fact_t *b)
 {
@@ -128,6 +119,18 @@ s_parse(const fk_store_entry_t *entry, bool ban, s_fact_t *out)
     return rc;
 }
 
+/*  This node as a member: its own keys, admitted by nobody in particular. */
+static void
+s_self_fact(const fk_trust_t *self, s_fact_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = fk_strdup(self->self_name);
+    out->addr = fk_strdup("");
+    out->by = fk_strdup("");
+    memcpy(out->curve, fk_identity_curve_public(self->me), FK_CURVE_KEY_LEN);
+    memcpy(out->sign, fk_identity_sign_public(self->me), FK_SIGN_PUBLIC_LEN);
+}
+
 fk_trust_t *
 fk_trust_new(const char *self_name, const fk_identity_t *me)
 {
@@ -135,12 +138,7 @@ fk_trust_new(const char *self_name, const fk_identity_t *me)
     self->self_name = fk_strdup(self_name);
     self->me = me;
     self->members = fk_calloc(1, sizeof *self->members);
-    s_fact_t *us = &self->members[0];
-    us->name = fk_strdup(self_name);
-    us->addr = fk_strdup("");
-    us->by = fk_strdup("");
-    memcpy(us->curve, fk_identity_curve_public(me), FK_CURVE_KEY_LEN);
-    memcpy(us->sign, fk_identity_sign_public(me), FK_SIGN_PUBLIC_LEN);
+    s_self_fact(self, &self->members[0]);
     self->count = 1;
     return self;
 }
@@ -308,10 +306,8 @@ fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn changed,
                 bans.skipped + admits.skipped);
     }
     /*  Ourselves, always, with our own keys. */
-    s_fact_t us = {0};
-    s_fact_copy(&us, s_find(self->members, self->count, self->self_name));
     admits.facts = fk_realloc(admits.facts, (admits.count + 1) * sizeof *admits.facts);
-    admits.facts[admits.count++] = us;
+    s_self_fact(self, &admits.facts[admits.count++]);
     qsort(admits.facts, admits.count, sizeof *admits.facts, s_by_name);
 
     int changes = 0;

@@ -207,7 +207,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /*  A private exact-size copy, so ASan sees any read past the end
         (libFuzzer's own buffer is exact too, but the replay driver's is
         not guaranteed to be). */
-    uint8_t *input = malloc(size > 0 ? size : 1);
+    uint8_t *input = calloc(size > 0 ? size : 1, 1);
     if (input == NULL) {
         s_fail("out of memory");
     }
