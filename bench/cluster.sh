@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench/cluster.sh PATH/TO/fakts-node [N...]
 #
-# For each cluster size N (default 10 and 50): starts N agents on 127.0.0.(10+i), joins
-# them through node 0, and measures on loopback: convergence of a registration to every
-# node, kill -9 detection, gossip bandwidth idle and under registrations, and resident
-# memory; then does the same with N Serf agents (Debian's serf, LAN profile) on
-# 127.0.0.(100+i): tag-change convergence, kill -9 detection, idle bandwidth, memory.
+# For each cluster size N (default 10 and 50): starts N agents on 127.0.0.(10+i) in the
+# secure mode (CurveZMQ, admitted through one cluster secret), joins them through node 0, and
+# measures on loopback: convergence of a registration to every node, kill -9 detection,
+# gossip bandwidth idle and under registrations, CPU, and resident memory; then the same with
+# --insecure-gossip (plaintext, the price of the security measured in the same run); then
+# with N Serf agents (Debian's serf, LAN profile) on 127.0.0.(100+i): tag-change
+# convergence, kill -9 detection, idle bandwidth, memory.
 # Prints a Markdown report and writes it to bench/cluster-results.md. See bench/README.md.
 #
 # Exit status: 0 when every measurement is valid (targets may still be missed: they are
@@ -17,6 +19,7 @@
 #   BENCH_KILLS           fakts-node kill -9 runs per N                      (5)
 #   BENCH_BW_SECONDS      each bandwidth window                              (30)
 #   BENCH_LOAD_RATE       registrations per second in the loaded window      (10)
+#   BENCH_INSECURE        1: also run fakts-node with --insecure-gossip      (1)
 #   BENCH_SERF            1: run the Serf peer; 0: skip it                   (1)
 #   BENCH_SERF_ROUNDS     Serf tag changes timed per N                       (10)
 #   BENCH_SERF_KILLS      Serf kill -9 runs per N                            (3)
@@ -56,6 +59,7 @@ CONV_ROUNDS=${BENCH_CONV_ROUNDS:-20}
 KILLS=${BENCH_KILLS:-5}
 BW_SECONDS=${BENCH_BW_SECONDS:-30}
 LOAD_RATE=${BENCH_LOAD_RATE:-10}
+INSECURE_ON=${BENCH_INSECURE:-1}
 SERF_ON=${BENCH_SERF:-1}
 SERF_ROUNDS=${BENCH_SERF_ROUNDS:-10}
 SERF_KILLS=${BENCH_SERF_KILLS:-3}
@@ -109,6 +113,7 @@ BW_METHOD=$([ -n "$IPT" ] && echo "iptables byte counters (IP headers included)"
 
 # ---- temporary dir, cleanup ---------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/fakts-cluster.XXXXXX")
+SECRET=$TMP/cluster.secret   # every secure node of the run admits the others with it
 declare -a FK_PID=() SERF_PID=()
 declare -A R=()
 INVALID=()
@@ -283,13 +288,19 @@ logscan() {
 # fakts-node
 # =====================================================================================
 declare -a FK_HTTP=() FK_GOSSIP=() FK_TOKEN=()
+FK_MODE=secure
+fk_mode_args() {   # the agent flags of FK_MODE
+    if [ "$FK_MODE" = secure ]; then printf '%s\n' --cluster-secret-file "$SECRET"
+    else printf '%s\n' --insecure-gossip; fi
+}
 fk_start() {   # fk_start I GOSSIP_ADDR
-    local i=$1 d=$FKD/n$1
+    local i=$1 d=$FKD/n$1 mode=()
     mkdir -p "$d/data"
     chmod 700 "$d/data"
     rm -f "$d/data/agent.json"
+    mapfile -t mode < <(fk_mode_args)
     "$BIN" agent --data-dir "$d/data" --node "n$i" --http "$(fk_ip "$i"):0" --gossip "$2" \
-        --rate-authorize 0 --rate-token 0 --log-level info >>"$d/agent.log" 2>&1 &
+        --rate-authorize 0 --rate-token 0 --log-level info "${mode[@]}" >>"$d/agent.log" 2>&1 &
     FK_PID[$i]=$!
 }
 fk_ready() {   # fk_ready I DEADLINE_EPOCH: wait for agent.json, read its addresses
@@ -398,93 +409,97 @@ fk_loss() {
         INVALID+=("fakts-node N=$N: X-Fakts-View differs between nodes ${CONV_TIMEOUT}s after the loss was lifted")
 }
 
-fk_run() {   # fk_run N
+fk_run() {   # fk_run N MODE: MODE secure (results under N.fk) or insecure (N.fki)
     local N=$1 i k v pid end g t_a t_b victims det=() back=() sus=() first=() others=0 flaps=0
+    FK_MODE=$2
+    local S=$([ "$FK_MODE" = secure ] && echo fk || echo fki)
     FK_N=$N
-    FKD=$TMP/fakts-$N
+    FKD=$TMP/fakts-$N-$FK_MODE
     mkdir -p "$FKD"
     FK_PID=() FK_HTTP=() FK_GOSSIP=() FK_TOKEN=()
     local poll=${BENCH_POLL_MS:-$(( N / 2 > 5 ? N / 2 : 5 ))}
     local dpoll=$(( N > 20 ? N : 20 ))
-    R[$N.fk.poll_ms]=$poll
-    R[$N.fk.dpoll_ms]=$dpoll
+    R[$N.$S.poll_ms]=$poll
+    R[$N.$S.dpoll_ms]=$dpoll
 
     # ---- 1. start, join through node 0, wait for N alive members everywhere ------------
-    log "fakts-node N=$N: starting $N agents on $(fk_ip 0)..$(fk_ip $((N - 1)))"
+    log "fakts-node ($FK_MODE) N=$N: starting $N agents on $(fk_ip 0)..$(fk_ip $((N - 1)))"
     t_a=$(date +%s%N)
     for i in $(seq 0 $((N - 1))); do fk_start "$i" "$(fk_ip "$i"):0"; done
     end=$(( $(date +%s) + 60 + N ))
     for i in $(seq 0 $((N - 1))); do fk_ready "$i" "$end"; done
     fk_nodes
-    R[$N.fk.up_ms]=$(( ($(date +%s%N) - t_a) / 1000000 ))
-    log "fakts-node N=$N: all listening after ${R[$N.fk.up_ms]} ms; joining through ${FK_GOSSIP[0]}"
+    R[$N.$S.up_ms]=$(( ($(date +%s%N) - t_a) / 1000000 ))
+    log "fakts-node ($FK_MODE) N=$N: all listening after ${R[$N.$S.up_ms]} ms; joining through ${FK_GOSSIP[0]}"
     t_a=$(date +%s%N)
     for i in $(seq 1 $((N - 1))); do
         timeout 15 "$BIN" join "${FK_GOSSIP[0]}" --data-dir "$FKD/n$i/data" >/dev/null ||
             die "n$i: fakts-node join ${FK_GOSSIP[0]} failed"
     done
-    probe "$N.fk.formed" fk-wait-members "$FKD/nodes.tsv" $((30 + N)) ||
+    probe "$N.$S.formed" fk-wait-members "$FKD/nodes.tsv" $((30 + N)) ||
         die "fakts-node N=$N: the cluster did not form"
-    R[$N.fk.formed_ms]=$(( ($(date +%s%N) - t_a) / 1000000 ))
-    log "fakts-node N=$N: every node lists $N alive members ${R[$N.fk.formed_ms]} ms after the first join"
+    R[$N.$S.formed_ms]=$(( ($(date +%s%N) - t_a) / 1000000 ))
+    log "fakts-node ($FK_MODE) N=$N: every node lists $N alive members ${R[$N.$S.formed_ms]} ms after the first join"
     sleep 2
-    memstat "$N.fk.mem0" "${FK_PID[@]}"
+    memstat "$N.$S.mem0" "${FK_PID[@]}"
 
     # ---- 2. convergence of a registration ------------------------------------------------
-    log "fakts-node N=$N: convergence, $CONV_ROUNDS registrations (poll every ${poll} ms per node)"
-    probe "$N.fk.conv" fk-converge "$FKD/nodes.tsv" "$CONV_ROUNDS" conv "$poll" "$CONV_TIMEOUT" "$SEED" ||
-        INVALID+=("fakts-node N=$N convergence: $(r "$N.fk.conv.timeouts") registration(s) not on every node within ${CONV_TIMEOUT}s")
-    log "fakts-node N=$N: convergence median $(r "$N.fk.conv.last_median") ms, p90 $(r "$N.fk.conv.last_p90") ms, max $(r "$N.fk.conv.last_max") ms"
+    log "fakts-node ($FK_MODE) N=$N: convergence, $CONV_ROUNDS registrations (poll every ${poll} ms per node)"
+    probe "$N.$S.conv" fk-converge "$FKD/nodes.tsv" "$CONV_ROUNDS" conv "$poll" "$CONV_TIMEOUT" "$SEED" ||
+        INVALID+=("fakts-node N=$N convergence: $(r "$N.$S.conv.timeouts") registration(s) not on every node within ${CONV_TIMEOUT}s")
+    log "fakts-node ($FK_MODE) N=$N: convergence median $(r "$N.$S.conv.last_median") ms, p90 $(r "$N.$S.conv.last_p90") ms, max $(r "$N.$S.conv.last_max") ms"
 
     # ---- 3. failure detection --------------------------------------------------------------
-    probe "$N.fk.own" fk-own "$FKD/nodes.tsv" "$CONV_TIMEOUT" ||
+    probe "$N.$S.own" fk-own "$FKD/nodes.tsv" "$CONV_TIMEOUT" ||
         die "fakts-node N=$N: the own-* services did not reach every node"
     victims=$(pick_victims "$N" "$KILLS" "$SEED")
-    R[$N.fk.victims]=$victims
+    R[$N.$S.victims]=$victims
     k=0
     for v in $victims; do
         k=$((k + 1))
-        fk_kill_cycle "$N.fk" "$k" "$v" "$KILLS" || continue
-        det+=("$(r "$N.fk.kill$k.ms")")
-        first+=("$(r "$N.fk.kill$k.first_failed_ms")")
-        [ "$(r "$N.fk.kill$k.first_suspect_ms")" = n/a ] || sus+=("$(r "$N.fk.kill$k.first_suspect_ms")")
-        others=$((others + $(r "$N.fk.kill$k.others_not_alive" | sed 's/n\/a/0/')))
-        back+=("$(r "$N.fk.back$k.ms")")
-        flaps=$((flaps + $(r "$N.fk.back$k.flaps")))
+        fk_kill_cycle "$N.$S" "$k" "$v" "$KILLS" || continue
+        det+=("$(r "$N.$S.kill$k.ms")")
+        first+=("$(r "$N.$S.kill$k.first_failed_ms")")
+        [ "$(r "$N.$S.kill$k.first_suspect_ms")" = n/a ] || sus+=("$(r "$N.$S.kill$k.first_suspect_ms")")
+        others=$((others + $(r "$N.$S.kill$k.others_not_alive" | sed 's/n\/a/0/')))
+        back+=("$(r "$N.$S.back$k.ms")")
+        flaps=$((flaps + $(r "$N.$S.back$k.flaps")))
     done
-    R[$N.fk.det.samples]=$(join_by , "${det[@]}")
-    probe "$N.fk.det" stats "" "${R[$N.fk.det.samples]}"
-    probe "$N.fk.det_first" stats "" "$(join_by , "${first[@]}")"
-    probe "$N.fk.det_suspect" stats "" "$(join_by , "${sus[@]}")"
-    probe "$N.fk.back" stats "" "$(join_by , "${back[@]}")"
-    R[$N.fk.det.others]=$others
-    R[$N.fk.back.flaps]=$flaps
+    R[$N.$S.det.samples]=$(join_by , "${det[@]}")
+    probe "$N.$S.det" stats "" "${R[$N.$S.det.samples]}"
+    probe "$N.$S.det_first" stats "" "$(join_by , "${first[@]}")"
+    probe "$N.$S.det_suspect" stats "" "$(join_by , "${sus[@]}")"
+    probe "$N.$S.back" stats "" "$(join_by , "${back[@]}")"
+    R[$N.$S.det.others]=$others
+    R[$N.$S.back.flaps]=$flaps
 
     # ---- 4. gossip bandwidth ----------------------------------------------------------------
     chain_make
     for i in $(seq 0 $((N - 1))); do chain_rule -p tcp -d "$(fk_ip "$i")" --dport "${FK_GOSSIP[$i]##*:}"; done
     for i in $(seq 0 $((N - 1))); do chain_rule -p tcp -s "$(fk_ip "$i")" --sport "${FK_GOSSIP[$i]##*:}"; done
     sleep 2
-    log "fakts-node N=$N: idle gossip bandwidth, ${BW_SECONDS} s"
-    bw_window "$N.fk.bw_idle" "$BW_SECONDS" "$N" FK_PID
-    log "fakts-node N=$N: idle $(r "$N.fk.bw_idle.bps") B/s per node"
-    log "fakts-node N=$N: gossip bandwidth under $LOAD_RATE registrations/s, ${BW_SECONDS} s"
-    bw_window "$N.fk.bw_load" "$BW_SECONDS" "$N" FK_PID \
-        probe "$N.fk.load" fk-load "$FKD/nodes.tsv" "$LOAD_RATE" "$BW_SECONDS" load "$SEED" ||
+    log "fakts-node ($FK_MODE) N=$N: idle gossip bandwidth, ${BW_SECONDS} s"
+    bw_window "$N.$S.bw_idle" "$BW_SECONDS" "$N" FK_PID
+    log "fakts-node ($FK_MODE) N=$N: idle $(r "$N.$S.bw_idle.bps") B/s per node"
+    log "fakts-node ($FK_MODE) N=$N: gossip bandwidth under $LOAD_RATE registrations/s, ${BW_SECONDS} s"
+    bw_window "$N.$S.bw_load" "$BW_SECONDS" "$N" FK_PID \
+        probe "$N.$S.load" fk-load "$FKD/nodes.tsv" "$LOAD_RATE" "$BW_SECONDS" load "$SEED" ||
         die "fakts-node N=$N: the registration load failed"
-    log "fakts-node N=$N: loaded $(r "$N.fk.bw_load.bps") B/s per node"
+    log "fakts-node ($FK_MODE) N=$N: loaded $(r "$N.$S.bw_load.bps") B/s per node"
     chain_drop
-    probe "$N.fk.view" fk-wait-view "$FKD/nodes.tsv" "$CONV_TIMEOUT" ||
+    probe "$N.$S.view" fk-wait-view "$FKD/nodes.tsv" "$CONV_TIMEOUT" ||
         INVALID+=("fakts-node N=$N: X-Fakts-View differs between nodes ${CONV_TIMEOUT}s after the load")
 
     # ---- 5. memory, idle -------------------------------------------------------------------
     sleep 2
-    memstat "$N.fk.mem" "${FK_PID[@]}"
-    log "fakts-node N=$N: VmRSS median $(r "$N.fk.mem.rss.median") KiB"
-    logscan "$N.fk.log" "$(for v in $victims; do printf 'n%s ' "$v"; done)" "$FKD"/n*/agent.log
+    memstat "$N.$S.mem" "${FK_PID[@]}"
+    log "fakts-node ($FK_MODE) N=$N: VmRSS median $(r "$N.$S.mem.rss.median") KiB"
+    logscan "$N.$S.log" "$(for v in $victims; do printf 'n%s ' "$v"; done)" "$FKD"/n*/agent.log
 
     # ---- 6. packet loss --------------------------------------------------------------------
-    if [ "$LOSS_SECONDS" -gt 0 ] && [[ " $LOSS_SIZES " == *" $N "* ]]; then fk_loss "$N"; fi
+    if [ "$FK_MODE" = secure ] && [ "$LOSS_SECONDS" -gt 0 ] && [[ " $LOSS_SIZES " == *" $N "* ]]; then
+        fk_loss "$N"
+    fi
     stop_pids "${FK_PID[@]}"
     FK_PID=()
 }
@@ -610,8 +625,10 @@ serf_run() {   # serf_run N
     SERF_PID=()
 }
 
+"$BIN" keygen --cluster-secret "$SECRET" >/dev/null || die "cannot make a cluster secret"
 for n in "${SIZES[@]}"; do
-    fk_run "$n"
+    fk_run "$n" secure
+    [ "$INSECURE_ON" = 1 ] && fk_run "$n" insecure
     [ "$SERF_ON" = 1 ] && serf_run "$n"
 done
 
@@ -651,7 +668,7 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo
     echo "| Setting | |"
     echo "|---|---|"
-    echo "| fakts-node agents | \`agent --node nI --http 127.0.0.(10+I):0 --gossip 127.0.0.(10+I):0 --rate-authorize 0 --rate-token 0 --log-level info\`, each its own data dir; \`fakts-node join\` through node 0 |"
+    echo "| fakts-node agents | \`agent --node nI --http 127.0.0.(10+I):0 --gossip 127.0.0.(10+I):0 --rate-authorize 0 --rate-token 0 --log-level info\` and \`--cluster-secret-file\` (one secret for the run; the secure mode, every table below but the one comparing modes) or \`--insecure-gossip\`, each its own data dir; \`fakts-node join\` through node 0 |"
     echo "| serf agents | \`agent -node sI -bind 127.0.0.(100+I):$SERF_PORT -rpc-addr 127.0.0.(100+I):(7373+I) -log-level info\`; \`serf join\` through node 0 |"
     echo "| convergence | $CONV_ROUNDS registrations (fakts-node) / $SERF_ROUNDS tag changes (serf), each on a random node; timed from just before the write to the answer in which the last node showed it; fakts-node: \`GET /v1/services\` on every node over its own keep-alive connection, all driven by one \`selectors\` loop; serf: one thread per agent over a persistent RPC connection, \`members-filtered\` by the tagged node's name (what \`serf members -name\` calls); a node's next poll follows its answer by the poll period below |"
     echo "| failure detection | $KILLS (fakts-node) / $SERF_KILLS (serf) \`kill -9\` of a random non-seed node; timed until every other node lists it \`failed\` (fakts-node: and no longer lists its service); polled every max(20, N) ms per node; the node is restarted on the same gossip address (serf: and re-joined) and must be alive everywhere before the next run |"
@@ -675,6 +692,36 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
         echo "| $n | Pss per node, median (MiB) | $(mib "$(r "$n.fk.mem.pss.median")") | $(mib "$(r "$n.serf.mem.pss.median")") | $(ratio "$(r "$n.fk.mem.pss.median")" "$(r "$n.serf.mem.pss.median")") | | |"
     done
     echo
+    if [ "$INSECURE_ON" = 1 ]; then
+        echo "## The price of the secure gossip"
+        echo
+        echo "The same measurements with the same binary in the same run: the secure mode (CurveZMQ,"
+        echo "every node admitted through the cluster secret, records and claims signed and verified)"
+        echo "against \`--insecure-gossip\` (plaintext, no signature checks). Goals (issue 8): CURVE and"
+        echo "signatures cost at most 10 % of convergence time and at most 20 % more CPU."
+        echo
+        echo "| N | Measure | secure | insecure | secure / insecure | Goal | Verdict |"
+        echo "|---|---|---|---|---|---|---|"
+        for n in "${SIZES[@]}"; do
+            row() {   # row LABEL KEY GOAL_RATIO
+                local a b q v=""
+                a=$(r "$n.fk.$2"); b=$(r "$n.fki.$2"); q=$(ratio "$a" "$b")
+                if [ -n "$3" ] && [ "$q" != n/a ]; then
+                    v=$(awk -v q="$q" -v g="$3" 'BEGIN{ if (q + 0 <= g + 0) print "met"; else print "**missed**" }')
+                fi
+                echo "| $n | $1 | $a | $b | $q | ${3:+<= $3} | $v |"
+            }
+            row "convergence median (ms)" conv.last_median 1.10
+            row "convergence p90 (ms)" conv.last_p90 ""
+            row "kill -9 detection median (ms)" det.median ""
+            row "gossip bytes/s per node, idle" bw_idle.bps ""
+            row "gossip bytes/s per node, $LOAD_RATE registrations/s" bw_load.bps ""
+            row "CPU ms/s per node, idle" bw_idle.cpu_ms_s 1.20
+            row "CPU ms/s per node, $LOAD_RATE registrations/s" bw_load.cpu_ms_s 1.20
+            row "VmRSS per node, median (KiB)" mem.rss.median ""
+        done
+        echo
+    fi
     echo "## Convergence (ms)"
     echo
     echo "\"last node\" is the measure: the time until every node showed the write. \"90 % of nodes\""

@@ -6,7 +6,10 @@
 #                    warnings are counted, the build does not fail on them)
 #   3. up            compose up -d --build, then wait (deadline) until each node answers
 #                    /.well-known/fakts with 200 on its published port and is healthy
-#   4. cluster       every node's `members --json` shows node-1..3 alive
+#   4. cluster       every node's `members --json` shows node-1..3 alive; the gossip is secure:
+#                    every node says gossip_security "curve", and each node's key as the
+#                    others list it is the key it reports itself (admitted through the
+#                    cluster secret the compose file's `secret` service made)
 #   5. replicate     protocol_version "2", non-root; a service registered on node-1 (compose exec)
 #                    is listed by node-3 and node-2, one registered on node-2 by node-1 and node-3;
 #                    X-Fakts-View (GET /v1/agent/info on the published ports) equal on all three
@@ -322,6 +325,24 @@ for node in "${NODES[@]}"; do
     # shellcheck disable=SC2086
     wait_for "$node: members shows node-1..3 alive" members_are "$node" $all_up
 done
+declare -A KEY
+for node in "${NODES[@]}"; do
+    info=$(docker exec "${CID[$node]}" fakts-node info --json 2>&1) \
+        || fail "$node: info failed: $info"
+    security=$(jq -r '.gossip_security' <<< "$info")
+    [ "$security" = curve ] || fail "$node: gossip_security is '$security', expected curve"
+    KEY[$node]=$(jq -r '.key' <<< "$info")
+done
+for node in "${NODES[@]}"; do
+    out=$(docker exec "${CID[$node]}" fakts-node members --json 2>&1) \
+        || fail "$node: members failed: $out"
+    for other in "${NODES[@]}"; do
+        seen=$(jq -r --arg n "$other" '.[] | select(.name == $n) | .key' <<< "$out")
+        [ "$seen" = "${KEY[$other]}" ] \
+            || fail "$node lists $other's key as '$seen', $other reports '${KEY[$other]}'"
+    done
+done
+say "ok: gossip is CurveZMQ on every node; keys ${KEY[node-1]} ${KEY[node-2]} ${KEY[node-3]} agree"
 
 # ---------------------------------------------------------------------------------------------
 phase "replicate"
