@@ -5,7 +5,9 @@
 #include "fk_testdir.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char *s_dir;
@@ -400,4 +402,97 @@ Test(fk_store, local_writes_are_flagged_for_the_cluster_plane)
     cr_assert_eq(fk_store_put(txn, "k", "v", 1), 0);
     cr_assert(fk_store_txn_wrote_local(txn));
     fk_store_txn_end(&txn);
+}
+
+/*  ---- signatures and summaries ---------------------------------------- */
+
+static fk_sign_key_t *
+s_key(uint8_t seed)
+{
+    uint8_t secret[FK_SIGN_SECRET_LEN];
+    memset(secret, seed, sizeof secret);
+    fk_sign_key_t *key = NULL;
+    cr_assert_eq(fk_sign_key_new(&key, secret), 0);
+    return key;
+}
+
+static fk_record_t
+s_record(const char *key)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, key, "node-a", &entry), 0);
+    fk_record_t rec = entry.record;
+    /*  The payload must outlive the transaction for the caller's checks. */
+    rec.payload = rec.payload_len ? strndup(rec.payload, rec.payload_len) : NULL;
+    fk_store_txn_end(&txn);
+    return rec;
+}
+
+Test(fk_store, local_writes_are_signed_by_the_signer_and_re_signed_when_it_changes)
+{
+    s_put("before", "unsigned");
+    fk_record_t rec = s_record("before");
+    cr_assert_not(rec.is_signed, "a record was signed without a signer");
+    free((void *)(uintptr_t)rec.payload);
+
+    fk_sign_key_t *first = s_key(1);
+    fk_store_set_signer(s_store, first);
+    cr_assert_eq(fk_store_adopt_signer(s_store), 1, "the earlier record was not re-signed");
+    cr_assert_eq(fk_store_adopt_signer(s_store), 0, "the same key re-signed again");
+    rec = s_record("before");
+    cr_assert(fk_record_verify(&rec, "node-a", "before", fk_sign_key_public(first)));
+    cr_assert_eq(rec.version, 1, "re-signing changed the version");
+    free((void *)(uintptr_t)rec.payload);
+    s_put("after", "signed");
+    rec = s_record("after");
+    cr_assert(fk_record_verify(&rec, "node-a", "after", fk_sign_key_public(first)));
+    cr_assert_not(fk_record_verify(&rec, "node-a", "before", fk_sign_key_public(first)),
+                  "a signature verified under another key name");
+    free((void *)(uintptr_t)rec.payload);
+
+    /*  A rotated key: every local record is signed again by the new one. */
+    fk_sign_key_t *second = s_key(2);
+    fk_store_set_signer(s_store, second);
+    cr_assert_eq(fk_store_adopt_signer(s_store), 2);
+    rec = s_record("after");
+    cr_assert(fk_record_verify(&rec, "node-a", "after", fk_sign_key_public(second)));
+    cr_assert_not(fk_record_verify(&rec, "node-a", "after", fk_sign_key_public(first)));
+    free((void *)(uintptr_t)rec.payload);
+    fk_store_set_signer(s_store, NULL);
+    fk_sign_key_destroy(&first);
+    fk_sign_key_destroy(&second);
+}
+
+static uint64_t
+s_summary(const char *owner)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    uint64_t sum = fk_store_owner_summary(txn, owner);
+    fk_store_txn_end(&txn);
+    return sum;
+}
+
+Test(fk_store, the_owner_summary_follows_the_live_records_only)
+{
+    cr_assert_eq(s_summary("node-a"), 0);
+    s_put("a", "1");
+    uint64_t one = s_summary("node-a");
+    cr_assert_neq(one, 0);
+    s_put("b", "2");
+    uint64_t two = s_summary("node-a");
+    cr_assert_neq(two, one);
+    s_put("b", "3");
+    cr_assert_neq(s_summary("node-a"), two, "a new version of b left the summary as it was");
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_delete(txn, "b"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_eq(s_summary("node-a"), one, "a tombstone counts in the summary");
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_gc_tombstones(txn, "node-a", INT64_MAX), 1);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    cr_assert_eq(s_summary("node-a"), one, "collecting a tombstone changed the summary");
 }
