@@ -9,8 +9,8 @@
 #include "fk_manifest.h"
 #include "fk_mem.h"
 #include "fk_service.h"
+#include "fk_identity.h"
 #include "fk_tokens.h"
-#include "fk_trust.h"
 #include "fk_yaml.h"
 
 #include <errno.h>
@@ -279,30 +279,19 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     free(identifier);
 }
 
-typedef struct {
-    json_t *rows;       /* the answer */
-    fk_trust_t *trust;  /* admissions, for each member's key; NULL in the open mode */
-} s_members_t;
-
 static int
 s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
 {
     static const char *const names[] = {"alive", "suspect", "failed", "left"};
-    s_members_t *members = arg;
     json_t *doc = json_loads(json, 0, NULL);
-    json_t *row =
-        json_pack("{s:s, s:s, s:s, s:I}", "name", name, "addr",
-                  fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "", "status",
-                  names[status <= FK_STORE_MEMBER_LEFT ? status : 0], "incarnation",
-                  (json_int_t)fk_json_int(doc, "incarnation", 0));
-    fk_trust_member_t admitted;
-    if (members->trust && fk_trust_find(members->trust, name, &admitted)) {
-        fk_json_set(row, "key", fk_json_must(json_string(admitted.fingerprint)));
-        fk_json_set(row, "admitted_by", fk_json_must(json_string(admitted.by)));
-    } else {
-        fk_json_set(row, "key", json_null());
-    }
-    json_array_append_new(members->rows, row);
+    const char *key = fk_json_str(doc, "key");
+    const char *by = fk_json_str(doc, "admitted_by");
+    json_array_append_new(
+        arg, json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s?}", "name", name, "addr",
+                       fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "", "status",
+                       names[status <= FK_STORE_MEMBER_LEFT ? status : 0], "incarnation",
+                       (json_int_t)fk_json_int(doc, "incarnation", 0), "key", key, "admitted_by",
+                       by));
     json_decref(doc);
     return 0;
 }
@@ -314,17 +303,10 @@ fk__admin_members(fk_api_t *self)
     if (fk_store_read_begin(self->store, &txn) != 0) {
         return NULL;
     }
-    /*  Each request loads its own copy of the admissions: a few records a
-        member, read in the same snapshot as the member table. */
-    s_members_t members = {.rows = json_array()};
-    if (!self->insecure_gossip) {
-        members.trust = fk_trust_new(fk_store_node(self->store), self->identity);
-        fk_trust_load(members.trust, txn, NULL, NULL);
-    }
-    fk_store_members(txn, s_member_row, &members);
+    json_t *rows = json_array();
+    fk_store_members(txn, s_member_row, rows);
     fk_store_txn_end(&txn);
-    fk_trust_destroy(&members.trust);
-    return members.rows;
+    return rows;
 }
 
 static void

@@ -131,13 +131,28 @@ s_fanout(fk__cluster_actor_t *self, const char *exclude, const char *buf, size_t
 
 /*  ---- membership persistence ---------------------------------------- */
 
+typedef struct {
+    fk__cluster_actor_t *actor; /* the actor */
+    fk_store_txn_t *txn;        /* the write transaction */
+} s_persist_t;
+
 static void
 s_persist_member(void *arg, const fk_member_t *member)
 {
-    fk_store_txn_t *txn = arg;
+    s_persist_t *persist = arg;
+    fk_store_txn_t *txn = persist->txn;
     json_t *doc =
         json_pack("{s:s, s:I, s:I}", "addr", member->addr, "incarnation",
                   (json_int_t)member->incarnation, "since_ms", (json_int_t)member->since_ms);
+    /*  Who vouches for it, for `members`: the HTTP threads read this row
+        and need not load the admissions themselves. */
+    fk_trust_member_t admitted;
+    if (persist->actor->trust && fk_trust_find(persist->actor->trust, member->name, &admitted)) {
+        fk_json_set(doc, "key", fk_json_must(json_string(admitted.fingerprint)));
+        if (*admitted.by) {
+            fk_json_set(doc, "admitted_by", fk_json_must(json_string(admitted.by)));
+        }
+    }
     if (member->claim) {
         char *claim = fk_b64url_encode(member->claim, FK_SIGN_LEN);
         fk_json_set(doc, "claim", fk_json_must(json_string(claim)));
@@ -162,7 +177,8 @@ s_persist(fk__cluster_actor_t *self)
         fk_warn("cluster: cannot persist the member table");
         return;
     }
-    fk_members_drain_changed(self->members, s_persist_member, txn);
+    s_persist_t persist = {.actor = self, .txn = txn};
+    fk_members_drain_changed(self->members, s_persist_member, &persist);
     char inc[24];
     snprintf(inc, sizeof inc, "%llu", (unsigned long long)fk_members_incarnation(self->members));
     /*  The incarnation must survive a restart (a restarted node's "alive"
@@ -519,15 +535,19 @@ s_on_ping_req(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
     }
 }
 
-/*  Does this DELTA carry admissions or bans? Then who is a member may have
-    changed once it is applied. */
+/*  Does this DELTA carry admissions or bans that are news to us? Then who
+    is a member may change once it is applied. Endorsements of members we
+    know (byte-identical copies, N per admission) are not news, so a
+    forming cluster does not reload its table for each of them. */
 static bool
-s_touches_trust(const fk_msg_t *msg)
+s_touches_trust(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
     size_t count = 0;
     const fk_msg_delta_t *deltas = fk_msg_deltas(msg, &count);
     for (size_t i = 0; i < count; i++) {
-        if (strncmp(deltas[i].key, "admit/", 6) == 0 || strncmp(deltas[i].key, "ban/", 4) == 0) {
+        fk_record_t rec;
+        if (fk_record_decode(deltas[i].record, deltas[i].record_len, &rec) == 0
+            && fk_trust_is_news(self->trust, deltas[i].key, &rec)) {
             return true;
         }
     }
@@ -556,6 +576,8 @@ s_relay(void *arg, const char *owner, uint64_t from)
 static void
 s_on_delta(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
+    /*  Judged before the apply: once stored, news looks like old news. */
+    bool news_for_trust = self->secure && s_touches_trust(self, msg);
     s_news_t news = {.actor = self, .exclude = fk_msg_from(msg)};
     int applied = fk_replica_apply(self->store, msg, self->secure ? s_verify_record : NULL, self,
                                    s_relay, &news);
@@ -563,7 +585,7 @@ s_on_delta(fk__cluster_actor_t *self, const fk_msg_t *msg)
         fk_debug("cluster: delta from %s refused: %s", fk_msg_from(msg), fk_strerror(applied));
         return;
     }
-    if (applied > 0 && self->secure && s_touches_trust(msg)) {
+    if (applied > 0 && self->secure && news_for_trust) {
         fk__cluster_trust_changed(self);
         /*  Records of a member we just learned of were refused before it
             was one: ask the sender again at once. */

@@ -343,6 +343,28 @@ fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn changed,
 }
 
 bool
+fk_trust_is_news(const fk_trust_t *self, const char *key, const fk_record_t *rec)
+{
+    if (strncmp(key, S_BAN, strlen(S_BAN)) == 0) {
+        return true;
+    }
+    if (strncmp(key, S_ADMIT, strlen(S_ADMIT)) != 0) {
+        return false;
+    }
+    const s_fact_t *bound = s_find(self->members, self->count, key + strlen(S_ADMIT));
+    if (!bound || (rec->flags & FK_RECORD_TOMBSTONE)) {
+        /*  A new name is news; so is the delete of an admission of a name
+            we hold (it may have been the only one). */
+        return bound || !(rec->flags & FK_RECORD_TOMBSTONE);
+    }
+    char *known = s_payload(bound, false);
+    bool same = strlen(known) == rec->payload_len
+                && memcmp(known, rec->payload, rec->payload_len) == 0;
+    free(known);
+    return !same;
+}
+
+bool
 fk_trust_find(const fk_trust_t *self, const char *name, fk_trust_member_t *out)
 {
     const s_fact_t *fact = s_find(self->members, self->count, name);

@@ -80,6 +80,12 @@ typedef void (*fk_trust_change_fn)(void *arg, const char *name, const fk_trust_m
     error (the table is then unchanged). */
 int fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn changed, void *arg);
 
+/*  Could storing this record (key, decoded record) change who is a
+    member? False for anything but admit/ and ban/ records, and for an
+    admission identical to a binding the table holds (every endorsement
+    of a known member): so the caller reloads the table only on news. */
+bool fk_trust_is_news(const fk_trust_t *self, const char *key, const fk_record_t *rec);
+
 /*  Look a member up by name (this node included). */
 bool fk_trust_find(const fk_trust_t *self, const char *name, fk_trust_member_t *out);
 
