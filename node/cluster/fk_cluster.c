@@ -41,8 +41,9 @@ typedef struct s_start s_start_t;
 struct fk_cluster {
     zactor_t *actor;      /* the actor thread */
     s_start_t *start;     /* what the actor was started with; freed at destroy */
-    pthread_mutex_t lock; /* serialises commands on the actor pipe */
+    pthread_mutex_t lock; /* serialises commands on the actor pipe (not requests) */
     char *addr;           /* advertised gossip address */
+    char *endpoint;       /* the actor's inproc ROUTER for forwarded requests */
     int wake_fd;          /* eventfd: local commits to push */
 };
 
@@ -111,11 +112,19 @@ s_member_addr(fk__cluster_actor_t *self, const char *name)
     return fk_members_find(self->members, name, &member) ? member.addr : NULL;
 }
 
-/*  Send to a member by name, in either mode. */
-static void
-s_send_member(fk__cluster_actor_t *self, const char *name, fk_msg_t **msg_p)
+void
+fk__cluster_send_member(fk__cluster_actor_t *self, const char *name, fk_msg_t **msg_p)
 {
     fk__cluster_send(self, name, s_member_addr(self, name), msg_p);
+}
+
+void
+fk__cluster_forget_peer(fk__cluster_actor_t *self, const char *name)
+{
+    const char *peer = self->secure ? name : s_member_addr(self, name);
+    if (peer) {
+        fk_transport_forget(self->transport, peer);
+    }
 }
 
 /*  Send buf to up to S_FANOUT random live members other than exclude. */
@@ -270,7 +279,7 @@ s_send_digest(fk__cluster_actor_t *self, const char *to, uint32_t flags)
         return;
     }
     if (self->secure) {
-        s_send_member(self, to, &msg);
+        fk__cluster_send_member(self, to, &msg);
     } else {
         fk__cluster_send(self, NULL, to, &msg);
     }
@@ -437,7 +446,7 @@ s_on_ping(fk__cluster_actor_t *self, const fk_msg_t *msg)
     fk_msg_t *ack = fk__cluster_msg(self, FK_MSG_ACK);
     fk_msg_set_seq(ack, fk_msg_seq(msg));
     if (self->secure) {
-        s_send_member(self, fk_msg_from(msg), &ack);
+        fk__cluster_send_member(self, fk_msg_from(msg), &ack);
     } else {
         fk__cluster_send(self, NULL, fk_msg_from_addr(msg), &ack);
     }
@@ -495,7 +504,7 @@ s_on_ack(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
             fk_msg_t *relay = fk__cluster_msg(self, FK_MSG_ACK);
             fk_msg_set_seq(relay, fwd->requester_seq);
             if (self->secure) {
-                s_send_member(self, fwd->requester, &relay);
+                fk__cluster_send_member(self, fwd->requester, &relay);
             } else {
                 fk__cluster_send(self, NULL, fwd->requester, &relay);
             }
@@ -698,49 +707,6 @@ s_on_join(fk__cluster_actor_t *self, const fk_msg_t *msg)
     s_send_digest(self, s_sender(self, msg), S_DIGEST_REPLY);
 }
 
-/*  A request forwarded to us because we own the record it is about. */
-static void
-s_on_request(fk__cluster_actor_t *self, const fk_msg_t *msg)
-{
-    if (!self->on_request) {
-        return;
-    }
-    size_t len = 0;
-    const char *body = fk_msg_body(msg, &len);
-    char *reply = NULL;
-    size_t reply_len = 0;
-    if (self->on_request(self->on_request_arg, body, len, &reply, &reply_len) == 0) {
-        fk_msg_t *answer = fk__cluster_msg(self, FK_MSG_REPLY);
-        fk_msg_set_seq(answer, fk_msg_seq(msg));
-        if (fk_msg_set_body(answer, reply, reply_len) == 0) {
-            if (self->secure) {
-                s_send_member(self, fk_msg_from(msg), &answer);
-            } else {
-                fk__cluster_send(self, NULL, fk_msg_from_addr(msg), &answer);
-            }
-        }
-        fk_msg_destroy(&answer);
-    }
-    free(reply);
-}
-
-static void
-s_on_reply(fk__cluster_actor_t *self, const fk_msg_t *msg)
-{
-    /*  Only the member the request went to answers it. */
-    if (self->request_seq == 0 || fk_msg_seq(msg) != self->request_seq || !self->request_node
-        || strcmp(fk_msg_from(msg), self->request_node) != 0) {
-        return; /* late or foreign: the requester already gave up */
-    }
-    size_t len = 0;
-    const char *body = fk_msg_body(msg, &len);
-    zmsg_t *reply = zmsg_new();
-    zmsg_addstr(reply, "0");
-    zmsg_addmem(reply, body, len);
-    zmsg_send(&reply, self->pipe);
-    self->request_seq = 0;
-}
-
 void
 fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply)
 {
@@ -834,10 +800,10 @@ s_on_router(zloop_t *loop, zsock_t *router, void *arg)
             s_on_join(self, msg);
             break;
         case FK_MSG_REQUEST:
-            s_on_request(self, msg);
+            fk__cluster_on_request(self, msg);
             break;
         case FK_MSG_REPLY:
-            s_on_reply(self, msg);
+            fk__cluster_on_reply(self, msg);
             break;
         default:
             /*  LEAVE carries its news in the header and gossip, merged
@@ -879,7 +845,7 @@ s_probe_step(fk__cluster_actor_t *self, int64_t now)
                 fk_msg_set_seq(req, self->probe_seq);
                 fk_msg_set_target(req, self->probe_target, target_addr);
                 self->probe_helpers[i] = fk_strdup(helpers[i]);
-                s_send_member(self, helpers[i], &req);
+                fk__cluster_send_member(self, helpers[i], &req);
             }
             self->probe_indirect = true;
         }
@@ -902,7 +868,7 @@ s_probe_step(fk__cluster_actor_t *self, int64_t now)
             self->probe_indirect = false;
             fk_msg_t *ping = fk__cluster_msg(self, FK_MSG_PING);
             fk_msg_set_seq(ping, self->probe_seq);
-            s_send_member(self, target, &ping);
+            fk__cluster_send_member(self, target, &ping);
         }
     }
 }
@@ -935,24 +901,13 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         fk_transport_forget(self->transport, self->secure ? retry : retry_addr);
         fk_msg_t *ping = fk__cluster_msg(self, FK_MSG_PING);
         fk_msg_set_seq(ping, ++self->seq);
-        s_send_member(self, retry, &ping);
+        fk__cluster_send_member(self, retry, &ping);
     }
     if (self->sync_active && now >= self->sync_deadline) {
         self->sync_active = false;
         zstr_send(self->pipe, "timeout");
     }
-    if (self->request_seq && now >= self->request_deadline) {
-        /*  Drop what is still queued for the owner: a request it would
-            carry out after we answered "unavailable" would burn the
-            client's token behind its back. */
-        if (self->request_node) {
-            fk_transport_forget(self->transport,
-                                self->secure ? self->request_node
-                                             : s_member_addr(self, self->request_node));
-        }
-        zstr_send(self->pipe, "timeout");
-        self->request_seq = 0;
-    }
+    fk__cluster_forward_tick(self, now);
     if (self->join_addr && now >= self->join_deadline) {
         fk__cluster_command_done(self, "timeout");
     }
@@ -1099,7 +1054,7 @@ s_leave(fk__cluster_actor_t *self)
         if (fk_members_get(self->members, i, &member) && strcmp(member.name, self->name) != 0
             && (member.status == FK_MEMBER_ALIVE || member.status == FK_MEMBER_SUSPECT)) {
             fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_LEAVE);
-            s_send_member(self, member.name, &msg);
+            fk__cluster_send_member(self, member.name, &msg);
         }
     }
 }
@@ -1123,34 +1078,6 @@ s_ban(fk__cluster_actor_t *self, const char *name)
     char reply[16];
     snprintf(reply, sizeof reply, "%d", rc);
     zstr_send(self->pipe, reply);
-}
-
-static void
-s_request(fk__cluster_actor_t *self, const char *node, zmsg_t *command)
-{
-    char *timeout = zmsg_popstr(command);
-    zframe_t *body = zmsg_pop(command);
-    fk_member_t member;
-    if (!body || !fk_members_find(self->members, node, &member)
-        || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
-        zstr_send(self->pipe, "notfound");
-    } else {
-        fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_REQUEST);
-        self->request_seq = ++self->seq;
-        fk_msg_set_seq(msg, self->request_seq);
-        self->request_deadline = fk_clock_mono_ms() + atoi(timeout ? timeout : "0");
-        if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
-            self->request_seq = 0;
-            zstr_send(self->pipe, "toobig");
-        } else {
-            free(self->request_node);
-            self->request_node = fk_strdup(member.name);
-            s_send_member(self, member.name, &msg);
-        }
-        fk_msg_destroy(&msg);
-    }
-    free(timeout);
-    zframe_destroy(&body);
 }
 
 static void
@@ -1198,8 +1125,6 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
             OPENSSL_cleanse(token, strlen(token));
         }
         free(token);
-    } else if (strcmp(verb, "REQUEST") == 0 && operand && zmsg_size(command) == 2) {
-        s_request(self, operand, command);
     } else if (strcmp(verb, "SYNC") == 0 && operand) {
         char *version = zmsg_popstr(command);
         s_sync_start(self, version ? strtoull(version, NULL, 10) : 0, atoi(operand));
@@ -1274,6 +1199,7 @@ struct s_start {
         opts;          /* copied options (strings borrowed from the caller until start returns) */
     fk_store_t *store; /* the store */
     fk_transport_t *transport; /* bound in fk_cluster_start */
+    zsock_t *requests;         /* ROUTER for forwarded requests, bound in fk_cluster_start */
     char *addr;                /* advertised address */
     int wake_fd;               /* commit signal */
     uint64_t incarnation;      /* our incarnation for this run */
@@ -1337,8 +1263,10 @@ s_actor(zsock_t *pipe, void *arg)
     }
     self.reconnect_timeout_ms =
         start->opts.reconnect_timeout_ms ? start->opts.reconnect_timeout_ms : 72ll * 3600 * 1000;
-    self.on_request = start->opts.on_request;
-    self.on_request_arg = start->opts.on_request_arg;
+    self.requests = start->requests;
+    if (start->opts.on_request) {
+        self.worker = fk__cluster_worker_new(start->opts.on_request, start->opts.on_request_arg);
+    }
     self.retry = start->retry;
     self.retry_count = start->retry_count;
     self.join = start->join;
@@ -1359,6 +1287,10 @@ s_actor(zsock_t *pipe, void *arg)
     if (fk_transport_zap(self.transport)) {
         zloop_reader(loop, fk_transport_zap(self.transport), s_on_zap, &self);
     }
+    zloop_reader(loop, self.requests, fk__cluster_on_requests, &self);
+    if (self.worker) {
+        zloop_reader(loop, zactor_sock(self.worker), fk__cluster_on_worker, &self);
+    }
     zmq_pollitem_t wake = {.socket = NULL, .fd = self.wake_fd, .events = ZMQ_POLLIN};
     zloop_poller(loop, &wake, s_on_wake, &self);
     if (fk_transport_hello_fd(self.transport) != -1) {
@@ -1378,9 +1310,9 @@ s_actor(zsock_t *pipe, void *arg)
     zloop_start(loop);
 
     fk__cluster_admission_free(&self);
+    fk__cluster_forward_free(&self);
     zloop_destroy(&loop);
     s_clear_probe(&self);
-    free(self.request_node);
     free(self.join_addr);
     for (size_t i = 0; i < FK__CLUSTER_FORWARDS_MAX; i++) {
         s_forward_clear(&self.forwards[i]);
@@ -1462,6 +1394,8 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     fk_cluster_t *self = fk_calloc(1, sizeof *self);
     self->addr = fk_asprintf("%s:%d", advertise, port);
     free(host);
+    self->endpoint = fk_asprintf("inproc://fk-cluster-requests-%p", (void *)self);
+    zsock_t *requests = zsock_new_router(self->endpoint);
     self->wake_fd = wake_fd;
     pthread_mutex_init(&self->lock, NULL);
 
@@ -1484,6 +1418,7 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     start->opts = *opts;
     start->store = opts->store;
     start->transport = transport;
+    start->requests = requests;
     start->addr = self->addr;
     start->wake_fd = self->wake_fd;
     start->incarnation = incarnation;
@@ -1518,12 +1453,14 @@ fk_cluster_destroy(fk_cluster_t **self_p)
     zactor_destroy(&self->actor);
     fk_store_on_local_commit(self->start->store, NULL, NULL);
     fk_transport_destroy(&self->start->transport);
+    zsock_destroy(&self->start->requests);
     fk_strv_free(self->start->retry, self->start->retry_count);
     fk_strv_free(self->start->join, self->start->join_count);
     free(self->start);
     close(self->wake_fd);
     pthread_mutex_destroy(&self->lock);
     free(self->addr);
+    free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -1571,42 +1508,12 @@ int
 fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
                    int timeout_ms, char **reply_p, size_t *reply_len_p)
 {
-    *reply_p = NULL;
-    *reply_len_p = 0;
     if (len > FK_MSG_MAX_BODY) {
+        *reply_p = NULL;
+        *reply_len_p = 0;
         return FK_ETOOBIG;
     }
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
-    zmsg_t *command = zmsg_new();
-    zmsg_addstr(command, "REQUEST");
-    zmsg_addstr(command, node);
-    zmsg_addstr(command, timeout);
-    zmsg_addmem(command, body, len);
-    pthread_mutex_lock(&self->lock);
-    zmsg_send(&command, self->actor);
-    zmsg_t *reply = zmsg_recv(self->actor);
-    pthread_mutex_unlock(&self->lock);
-    char *status = reply ? zmsg_popstr(reply) : NULL;
-    int rc = !status                           ? FK_ESTORE
-             : strcmp(status, "0") == 0        ? 0
-             : strcmp(status, "timeout") == 0  ? -ETIMEDOUT
-             : strcmp(status, "notfound") == 0 ? FK_ENOTFOUND
-                                               : FK_ETOOBIG;
-    if (rc == 0) {
-        zframe_t *frame = zmsg_pop(reply);
-        size_t size = frame ? zframe_size(frame) : 0;
-        *reply_p = fk_malloc(size + 1);
-        if (size) {
-            memcpy(*reply_p, zframe_data(frame), size);
-        }
-        (*reply_p)[size] = '\0';
-        *reply_len_p = size;
-        zframe_destroy(&frame);
-    }
-    free(status);
-    zmsg_destroy(&reply);
-    return rc;
+    return fk__cluster_request(self->endpoint, node, body, len, timeout_ms, reply_p, reply_len_p);
 }
 
 int

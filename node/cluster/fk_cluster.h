@@ -34,8 +34,9 @@
       the answers plane (HTTP threads) sees failed nodes at once.
 
     Threads: fk_cluster_start/destroy from the agent's main thread; join,
-    leave and force_leave from any thread (serialised internally);
-    fk_cluster_addr from any thread. */
+    leave, force_leave, ban and sync from any thread (serialised
+    internally); request from any thread, concurrently; fk_cluster_addr
+    from any thread. */
 
 #ifndef FK_CLUSTER_H_INCLUDED
 #define FK_CLUSTER_H_INCLUDED
@@ -50,9 +51,10 @@
 typedef struct fk_cluster fk_cluster_t;
 
 /*  Answers a request another node forwarded to us (the owner of the
-    record it concerns). Called in the actor's thread; body is the
-    requester's bytes; *reply_p gets a fresh buffer (freed by the caller)
-    with *reply_len_p bytes. Returns 0, or non-zero to send no reply. */
+    record it concerns). Called on the cluster's worker thread, never the
+    gossip loop's, one request at a time; body is the requester's bytes;
+    *reply_p gets a fresh buffer (freed by the caller) with *reply_len_p
+    bytes. Returns 0, or non-zero to send no reply. */
 typedef int (*fk_cluster_request_fn)(void *arg, const char *body, size_t len, char **reply_p,
                                      size_t *reply_len_p);
 
@@ -107,11 +109,12 @@ int fk_cluster_ban(fk_cluster_t *self, const char *name);
 int fk_cluster_leave(fk_cluster_t *self);
 
 /*  Forward a request to member node and wait up to timeout_ms for its
-    reply. On success returns 0 and *reply_p owns the reply bytes (caller
-    frees). Returns FK_ENOTFOUND when node is not a live member,
-    -ETIMEDOUT without an answer, FK_ETOOBIG for a body over
-    FK_MSG_MAX_BODY. Requests are serialised: this node has one forwarded
-    request in flight at a time. */
+    reply, which only node can give. On success returns 0 and *reply_p
+    owns the reply bytes (caller frees). Returns FK_ENOTFOUND when node is
+    not a live member, -ETIMEDOUT without an answer, FK_ETOOBIG for a body
+    over FK_MSG_MAX_BODY, FK_EUNAVAILABLE when 256 requests already wait.
+    Any thread; requests from several threads are in flight at once, each
+    waiting on its own socket, no lock held. */
 int fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
                        int timeout_ms, char **reply_p, size_t *reply_len_p);
 

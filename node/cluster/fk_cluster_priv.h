@@ -20,6 +20,15 @@
 #define FK__CLUSTER_FORWARDS_MAX 64  /* indirect probes relayed at once */
 #define FK__CLUSTER_PENDING_MAX 64   /* admissions a seed holds open at once */
 #define FK__CLUSTER_APPLICANTS_MAX 8 /* admissions this node runs at once */
+#define FK__CLUSTER_INFLIGHT_MAX 256 /* our forwarded requests waiting for owners at once */
+
+/*  One of our forwarded requests, waiting for the owner's REPLY. */
+typedef struct {
+    uint64_t seq;      /* its sequence number; 0: a free slot */
+    char *node;        /* the member it went to: only its REPLY counts */
+    zframe_t *caller;  /* routing id of the waiting thread's socket */
+    int64_t deadline;  /* when the caller is told "timeout" */
+} fk__cluster_inflight_t;
 
 /*  An indirect probe we run for another member (SWIM's PING_REQ). */
 typedef struct {
@@ -98,11 +107,9 @@ typedef struct {
     size_t sync_needed;            /* other members that must confirm */
     zlistx_t *sync_confirmed;      /* names of those that did */
     int64_t sync_deadline;         /* when the round gives up */
-    fk_cluster_request_fn on_request; /* handler of requests forwarded to us */
-    void *on_request_arg;             /* its argument */
-    uint64_t request_seq;             /* our forwarded request in flight, 0 if none */
-    int64_t request_deadline;         /* when it gives up */
-    char *request_node;               /* the member our request in flight went to */
+    zsock_t *requests;                /* ROUTER: forwarded requests from HTTP threads */
+    fk__cluster_inflight_t inflight[FK__CLUSTER_INFLIGHT_MAX]; /* ours, waiting for owners */
+    zactor_t *worker;                 /* carries out requests forwarded to us, or NULL */
     char *join_addr;                  /* a join command waiting for this address */
     int64_t join_deadline;            /* when it gives up */
     bool has_secret;                  /* a cluster secret is configured */
@@ -132,6 +139,13 @@ fk_msg_t *fk__cluster_msg(fk__cluster_actor_t *self, fk_msg_type_t type);
 void fk__cluster_send(fk__cluster_actor_t *self, const char *name, const char *addr,
                       fk_msg_t **msg_p);
 
+/*  Send *msg_p to member name (by name in the secure mode, to the address
+    the table holds in the open mode), and destroy it. */
+void fk__cluster_send_member(fk__cluster_actor_t *self, const char *name, fk_msg_t **msg_p);
+
+/*  Close our connection to member name (both modes). */
+void fk__cluster_forget_peer(fk__cluster_actor_t *self, const char *name);
+
 /*  Send a JOIN (with our digest) to a member or address. */
 void fk__cluster_send_join(fk__cluster_actor_t *self, const char *name, const char *addr);
 
@@ -142,6 +156,34 @@ void fk__cluster_trust_changed(fk__cluster_actor_t *self);
 
 /*  Answer the JOIN command waiting on the pipe (once). */
 void fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply);
+
+/*  ---- fk_cluster_forward.c ---- */
+
+/*  A worker thread running fn on the requests members forward to us. */
+zactor_t *fk__cluster_worker_new(fk_cluster_request_fn fn, void *arg);
+
+/*  A REQUEST from a member: queue it for the worker. */
+void fk__cluster_on_request(fk__cluster_actor_t *self, const fk_msg_t *msg);
+
+/*  The worker finished one: send the REPLY. */
+int fk__cluster_on_worker(zloop_t *loop, zsock_t *worker, void *arg);
+
+/*  An HTTP thread asks us to forward a request. */
+int fk__cluster_on_requests(zloop_t *loop, zsock_t *requests, void *arg);
+
+/*  A REPLY from a member: hand it to the thread waiting for it. */
+void fk__cluster_on_reply(fk__cluster_actor_t *self, const fk_msg_t *msg);
+
+/*  Answer "timeout" to requests past their deadline. */
+void fk__cluster_forward_tick(fk__cluster_actor_t *self, int64_t now);
+
+/*  Answer every waiting request and stop the worker (actor shutdown). */
+void fk__cluster_forward_free(fk__cluster_actor_t *self);
+
+/*  fk_cluster_request's body, from any thread: a DEALER of its own to the
+    actor's request ROUTER at endpoint. */
+int fk__cluster_request(const char *endpoint, const char *node, const char *body, size_t len,
+                        int timeout_ms, char **reply_p, size_t *reply_len_p);
 
 /*  ---- fk_cluster_admit.c ---- */
 
