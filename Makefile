@@ -1,7 +1,13 @@
 # fakts-node: the two set-up commands of README.md, and the tools behind them.
 #
 #   make run     install what is missing, build, start one agent on ./fakts-data
-#   make test    install what is missing, build with ASan+UBSan, fuzz briefly, run every test
+#   make test    install what is missing, check the Release builds, build with ASan+UBSan,
+#                fuzz briefly, run every test
+#   make release-check  build Release with gcc and with clang, warnings as errors
+#
+# FK_WERROR is OFF in CMakeLists.txt (a packager's build must not fail on a
+# newer compiler's new warning); every build this Makefile makes for tests or
+# CI turns it ON, so a warning fails the project's own runs.
 #   make bench   build optimised and write the benchmark figures (bench/README section)
 #   make fuzz    run every fuzz target longer (FUZZ_SECONDS each)
 
@@ -9,6 +15,7 @@ SHELL := /bin/bash
 BUILD       ?= build
 TEST_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
+RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc)
 
@@ -21,7 +28,7 @@ BENCH_DEPS := wrk nginx-light
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test fuzz fuzz-smoke bench clean
+.PHONY: deps build run test fuzz fuzz-smoke bench clean release-check
 
 # Install only what is missing, so a ready machine pays nothing.
 deps:
@@ -43,7 +50,8 @@ run: build
 	exec $(BUILD)/fakts-node agent --data-dir ./fakts-data
 
 $(FUZZ_BUILD)/.configured: | deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DFK_WERROR=ON \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@touch $@
 
 # Each target runs from its checked-in corpus with a fixed seed; a finding
@@ -61,8 +69,20 @@ fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	    rm -rf $$work; \
 	done
 
-test: deps build fuzz-smoke
-	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+# What a packager runs (cmake -DCMAKE_BUILD_TYPE=Release), with both
+# compilers and every target, tests included: -O3 turns on warnings (GCC's
+# -Wformat-overflow, -Wstringop-*) that the Debug and RelWithDebInfo builds
+# never see.
+release-check: deps
+	cmake -S . -B $(RELEASE_BUILD)-gcc -DCMAKE_BUILD_TYPE=Release -DFK_WERROR=ON \
+	    -DCMAKE_C_COMPILER=gcc >/dev/null
+	cmake --build $(RELEASE_BUILD)-gcc -j$(JOBS)
+	cmake -S . -B $(RELEASE_BUILD)-clang -DCMAKE_BUILD_TYPE=Release -DFK_WERROR=ON \
+	    -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build $(RELEASE_BUILD)-clang -j$(JOBS)
+
+test: deps build release-check fuzz-smoke
+	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DFK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
 
@@ -71,4 +91,4 @@ bench: build
 	bench/run.sh $(BUILD)/fakts-node
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang
