@@ -1397,9 +1397,18 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
     json_t *report;
     json_object_foreach(reports, report_key, report)
     {
-        if (!json_is_object(report) || !json_is_string(json_object_get(report, "alias_id"))) {
+        /* The servers' model is AliasReport{alias_id: str | None, valid,
+           reason: str | None}: fakts-next reports a key none of whose
+           aliases passed its challenge with "alias_id": null and a reason,
+           and those are the reports an operator most needs. */
+        json_t *alias_id = json_object_get(report, "alias_id");
+        json_t *reason = json_object_get(report, "reason");
+        if (!json_is_object(report)
+            || (alias_id && !json_is_string(alias_id) && !json_is_null(alias_id))
+            || (reason && !json_is_string(reason) && !json_is_null(reason))) {
             return fk__grants_fail(err, 400, "invalid_request",
-                                   "Malformed request: alias_reports.%s needs an alias_id",
+                                   "Malformed request: alias_reports.%s: alias_id and reason "
+                                   "must be strings or null",
                                    report_key);
         }
     }
