@@ -7,11 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
+_Noreturn void
+fk_oom(const char *what)
+{
+    fprintf(stderr, "fakts-node: out of memory in %s\n", what);
+    abort();
+}
+
+/*  fk_oom with the size that failed, which is what a reader of the message
+    needs to tell a leak from one absurd request. */
+static _Noreturn void
 s_oom(size_t size)
 {
-    fprintf(stderr, "fakts-node: out of memory allocating %zu bytes\n", size);
-    abort();
+    char what[64];
+    snprintf(what, sizeof what, "an allocation of %zu bytes", size);
+    fk_oom(what);
 }
 
 void *

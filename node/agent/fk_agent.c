@@ -82,8 +82,8 @@ s_admin_token(const char *data_dir, char **token_p)
     char *token = given && *given ? fk_strdup(given) : fk_random_urlsafe(32);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fk_error("agent: cannot create %s: %s", path, fk_strerror(-errno));
-        rc = -errno;
+        rc = -errno; /* before fk_error, which may change errno */
+        fk_error("agent: cannot create %s: %s", path, fk_strerror(rc));
     } else {
         char *line = fk_asprintf("%s\n", token);
         size_t len = strlen(line);
@@ -244,12 +244,40 @@ s_start_beacon(const fk_config_t *cfg, const char *http_addr, uint16_t http_port
     return rc;
 }
 
+/*  The once-a-second flush of --fsync periodic. "Flushed within a second"
+    is a promise to the operator, so a failure (EIO, ENOSPC on a thin
+    volume) must not pass silently: every one is counted, the first and
+    then one a minute are logged with the count, and a recovery is logged
+    too. The writes themselves stay acknowledged: they are committed to
+    the page cache (kill -9 loses nothing) and, in a cluster, replicated. */
+static void
+s_sync(fk_store_t *store, uint64_t *failures, int64_t *next_log_ms)
+{
+    int rc = fk_store_sync(store);
+    int64_t now = fk_clock_mono_ms();
+    if (rc != 0) {
+        (*failures)++;
+        if (now >= *next_log_ms) {
+            fk_error("agent: flushing the store to disk failed: %s (%llu failures so far; "
+                     "acknowledged writes are in the page cache, not yet on disk)",
+                     fk_strerror(rc), (unsigned long long)*failures);
+            *next_log_ms = now + 60000;
+        }
+    } else if (*failures > 0 && *next_log_ms != 0) {
+        fk_info("agent: the store flushes to disk again (after %llu failures)",
+                (unsigned long long)*failures);
+        *next_log_ms = 0;
+    }
+}
+
 /*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir; the
     wait doubles as the sweeper's clock. */
 static void
 s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigset_t *signals)
 {
     int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
+    uint64_t sync_failures = 0;
+    int64_t sync_next_log = 0;
     for (;;) {
         struct timespec wait = {.tv_sec = 1, .tv_nsec = 0};
         int sig = sigtimedwait(signals, NULL, &wait);
@@ -262,7 +290,7 @@ s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigs
             fk_catalog_sync_dir(store, cfg->services_dir);
         }
         if (!cfg->fsync_always) {
-            fk_store_sync(store);
+            s_sync(store, &sync_failures, &sync_next_log);
         }
         if (fk_clock_mono_ms() >= next_sweep) {
             s_collect_tombstones(store, cfg->tombstone_ttl_s);
