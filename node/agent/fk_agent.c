@@ -37,6 +37,23 @@
 #include <time.h>
 #include <unistd.h>
 
+/*  The grants plane's forward function, bound to the cluster plane: the
+    one place where grants and cluster meet (grants does not link it). */
+static int
+s_forward(void *arg, const char *node, const char *body, size_t len, int timeout_ms, char **reply_p,
+          size_t *reply_len_p)
+{
+    /*  arg is the agent's cluster slot: the grants exist before the
+        cluster does (the cluster hands forwarded requests to them), and
+        the slot is filled before the HTTP threads start. */
+    fk_cluster_t *cluster = *(fk_cluster_t **)arg;
+    if (!cluster) {
+        *reply_p = NULL;
+        return FK_ENOTFOUND;
+    }
+    return fk_cluster_request(cluster, node, body, len, timeout_ms, reply_p, reply_len_p);
+}
+
 /*  Expired codes and tokens are swept this often. */
 #define S_SWEEP_EVERY_MS 60000
 
@@ -385,8 +402,11 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: no signing key: %s\n", fk_strerror(rc));
         goto done;
     }
-    fk_grants_opts_t grants_opts = {
-        .store = store, .signer = signer, .deployment_name = cfg.deployment_name};
+    fk_grants_opts_t grants_opts = {.store = store,
+                                    .signer = signer,
+                                    .deployment_name = cfg.deployment_name,
+                                    .forward = s_forward,
+                                    .forward_arg = &cluster};
     if ((rc = fk_grants_new(&grants, &grants_opts)) != 0
         || (rc = fk_grants_publish_key(grants)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot load tokens state: %s\n", fk_strerror(rc));
@@ -420,7 +440,6 @@ fk_agent_main(int argc, char **argv)
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
         goto done;
     }
-    fk_grants_set_cluster(grants, cluster);
 
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */

@@ -158,10 +158,13 @@ s_service_one(fk_api_t *self, fk_http_req_t *req, const char *id)
     fk__api_respond(self, req, 200, service);
 }
 
+/*  A grants failure in the agent API's shape, status and name from the
+    one table (fk__api_err). */
 static void
-s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+s_grant_error(fk_api_t *self, fk_http_req_t *req, int rc, const fk_grants_why_t *why)
 {
-    s_error(self, req, err->status, err->error, err->description);
+    const fk__api_err_t *err = fk__api_err(rc);
+    s_error(self, req, err->status, err->admin, why->text);
 }
 
 /*  The request's JSON object body into *body_p (NULL when the body is empty
@@ -191,11 +194,11 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
-                         &answer, &err)
-        != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
+                              &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
@@ -210,11 +213,11 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_mint_redeem(self->grants, fk_json_int(body, "expires_in_days", 0),
-                              fk_json_int(body, "max_redemptions", 0), &answer, &err)
-        != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_mint_redeem(self->grants, fk_json_int(body, "expires_in_days", 0),
+                                   fk_json_int(body, "max_redemptions", 0), &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
@@ -239,9 +242,10 @@ s_app_create(fk_api_t *self, fk_http_req_t *req)
         s_error(self, req, 400, "invalid", message);
     } else {
         json_t *answer = NULL;
-        fk_grant_error_t err;
-        if (fk_grants_app_create(self->grants, manifest, &answer, &err) != 0) {
-            s_grant_error(self, req, &err);
+        fk_grants_why_t why = {{0}};
+        int rc = fk_grants_app_create(self->grants, manifest, &answer, &why);
+        if (rc != 0) {
+            s_grant_error(self, req, rc, &why);
         } else {
             fk__api_respond(self, req, 200, answer);
         }
@@ -262,46 +266,20 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     }
     char *identifier = fk_strndup(rest, (size_t)(slash - rest));
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_app_delete(self->grants, identifier, slash + 1, &answer, &err) != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_app_delete(self->grants, identifier, slash + 1, &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
     free(identifier);
 }
 
-static int
-s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
-{
-    static const char *const names[] = {"alive", "suspect", "failed", "left"};
-    json_t *doc = json_loads(json, 0, NULL);
-    json_array_append_new(arg,
-                          json_pack("{s:s, s:s, s:s, s:I}", "name", name, "addr",
-                                    fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "",
-                                    "status", names[status <= FK_STORE_MEMBER_LEFT ? status : 0],
-                                    "incarnation", (json_int_t)fk_json_int(doc, "incarnation", 0)));
-    json_decref(doc);
-    return 0;
-}
-
-json_t *
-fk__admin_members(fk_api_t *self)
-{
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self->store, &txn) != 0) {
-        return NULL;
-    }
-    json_t *rows = json_array();
-    fk_store_members(txn, s_member_row, rows);
-    fk_store_txn_end(&txn);
-    return rows;
-}
-
 static void
 s_members(fk_api_t *self, fk_http_req_t *req)
 {
-    json_t *rows = fk__admin_members(self);
+    json_t *rows = fk__api_members(self);
     if (!rows) {
         s_error(self, req, 500, "internal", "cannot read the store");
         return;

@@ -1,6 +1,11 @@
 /*  fk_api_priv - what the api module's files share and nothing else may
-    use: the api object, origins, forms, the error answers, and the web
-    pages' state and embedded files. */
+    use: the api object, the helpers of fk_api_util.c, each adapter's
+    entry point, and the web pages' state and embedded files.
+
+    The files form layers: fk_api.c (the route table) calls the adapters
+    (fk_fakts.c, which calls fk_v1.c for the v1 report; fk_v1.c;
+    fk_admin.c; fk_ui.c), and every adapter calls only fk_api_util.c and
+    the planes below. No adapter calls another's routes or fk_api.c. */
 
 #ifndef FK_API_PRIV_H_INCLUDED
 #define FK_API_PRIV_H_INCLUDED
@@ -60,29 +65,36 @@ bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsig
 /*  Answer with the current view header and a JSON body (reference stolen). */
 void fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body);
 
-/*  The Fakts (protocol) routes; returns false when the path is not one. */
+/*  How a grants outcome is answered. */
+typedef struct {
+    unsigned status;   /* HTTP status */
+    const char *oauth; /* the protocol's error: "invalid_grant", "slow_down", ... */
+    const char *admin; /* the agent API's error: "invalid", "not_found", ... */
+} fk__api_err_t;
+
+/*  The answer to a grants outcome code (FK_E* or -errno): one table for
+    every adapter; an unknown code is a 500 server_error. Never NULL. */
+const fk__api_err_t *fk__api_err(int code);
+
+/*  The member table as /v1/agent/members answers it: a new array of
+    {"name","addr","status","incarnation"} in name order, or NULL when the
+    store cannot be read. */
+json_t *fk__api_members(fk_api_t *self);
+
+/*  The Fakts (protocol) routes: discovery, health, JWKS and the POST
+    endpoints under /lok/o/ and /lok/f/report/; false when the path is not
+    one. */
 bool fk__fakts_route(fk_api_t *self, fk_http_req_t *req);
 
-/*  The v1 dialect's routes under /lok/f/ (fk_v1.c) but report/, which
-    fk_fakts.c shares with v2; returns false when the path is not one. */
+/*  The v1 dialect's routes under /lok/f/ but report/, which fk_fakts.c
+    shares with v2; false when the path is not one. */
 bool fk__v1_route(fk_api_t *self, fk_http_req_t *req);
 
 /*  The v1 report/ (no bearer): answer it. */
 void fk__v1_report(fk_api_t *self, fk_http_req_t *req);
 
-/*  The client_credentials grant of the token endpoint: credentials from
-    HTTP Basic and/or the form (which must agree when both are given),
-    then fk_grants_client_credentials. Returns 0 or fills err. */
-int fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
-                              const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
-
-/*  The agent API routes (/v1/...); returns false when the path is not one. */
+/*  The agent API routes (/v1/...); false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
-
-/*  The member table as /v1/agent/members answers it: a new array of
-    {"name","addr","status","incarnation"} in name order, or NULL when the
-    store cannot be read. */
-json_t *fk__admin_members(fk_api_t *self);
 
 /*  Create the web pages' state; password is the operator password that
     logs in besides the admin token, or NULL (copied). Aborts on OOM. */

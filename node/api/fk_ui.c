@@ -28,6 +28,7 @@
 #include "fk_catalog.h"
 #include "fk_clock.h"
 #include "fk_crypto.h"
+#include "fk_err.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_mem.h"
@@ -707,14 +708,16 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *c
         }
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &err)
-        != 0) {
-        const char *heading = err.status == 404   ? "Unknown code"
-                              : err.status == 409 ? "Already decided"
-                              : err.status == 422 ? "A required service is missing"
-                                                  : "Not possible";
-        s_message(self, req, err.status, auth, heading, err.description);
+    fk_grants_why_t why = {{0}};
+    int rc =
+        fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &why);
+    if (rc != 0) {
+        unsigned status = fk__api_err(rc)->status;
+        const char *heading = rc == FK_ENOTFOUND      ? "Unknown code"
+                              : rc == FK_EUSED        ? "Already decided"
+                              : rc == FK_EUNAVAILABLE ? "A required service is missing"
+                                                      : "Not possible";
+        s_message(self, req, status, auth, heading, why.text);
     } else {
         fk_buf_t rows = {0};
         const char *key;
@@ -821,7 +824,7 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
                          "log in at /ui/login first"));
         return;
     }
-    json_t *members = fk__admin_members(self);
+    json_t *members = fk__api_members(self);
     fk_store_txn_t *txn;
     if (!members || fk_store_read_begin(self->store, &txn) != 0) {
         json_decref(members);

@@ -1,10 +1,10 @@
 /*  fk_grants_v1 - the v1 dialect's state: codes, challenges, client
     tokens, public clients, claims and client_credentials (fakts-protocol.md
-    §5), on the records and helpers of fk_grants (fk_grants_priv.h). */
+    §5), on the typed records of fk_grants_records.c. It calls down into
+    the records, the tokens (signing) and redeem, nothing else. */
 
 #include "fk_grants_priv.h"
 
-#include "fk_clock.h"
 #include "fk_compose.h"
 #include "fk_crypto.h"
 #include "fk_err.h"
@@ -14,6 +14,7 @@
 #include "fk_mem.h"
 
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,74 +27,19 @@
 /*  Fresh 8-hex codes drawn before giving up on a collision (2^32 values). */
 #define S_CODE_ATTEMPTS 8
 
-#define S_SECRET_LABEL "fakts-node v1 client secret"
-#define S_TOKEN_LABEL "fakts-node v1 client token:"
-
-char *
-fk_grants_v1_client_secret(const char *client_token)
-{
-    unsigned char mac[32];
-    fk_hmac_sha256(client_token, strlen(client_token), S_SECRET_LABEL, strlen(S_SECRET_LABEL), mac);
-    char *secret = fk_b64url_encode(mac, sizeof mac);
-    OPENSSL_cleanse(mac, sizeof mac);
-    return secret;
-}
-
-char *
-fk_grants_v1_redeem_client_token(const char *redeem_token, const char *client_id)
-{
-    char *label = fk_asprintf(S_TOKEN_LABEL "%s", client_id);
-    unsigned char mac[32];
-    fk_hmac_sha256(redeem_token, strlen(redeem_token), label, strlen(label), mac);
-    free(label);
-    char *token = fk_uuid4_from_bytes(mac);
-    OPENSSL_cleanse(mac, sizeof mac);
-    return token;
-}
-
-static bool
-s_is_v1(const json_t *record)
-{
-    const char *dialect = fk_json_str(record, "dialect");
-    return dialect && strcmp(dialect, "v1") == 0;
-}
-
 int
-fk__grants_v1_credentials(fk_store_txn_t *txn, json_t *client, const char *client_token,
-                          fk_grant_error_t *err)
+fk__grants_v1_approve(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_code_t *code,
+                      const json_t *declined, json_t *approval, fk_grants_why_t *why)
 {
-    char *secret = fk_grants_v1_client_secret(client_token);
-    char hash[FK_SHA256_HEX_LEN + 1];
-    fk_sha256_hex(secret, strlen(secret), hash);
-    OPENSSL_cleanse(secret, strlen(secret));
-    free(secret);
-    json_object_set_new(client, "secret_sha256", json_string(hash));
-    char *key = fk__grants_hashed_key("ctoken", client_token);
-    json_t *index = json_pack("{s:O}", "client_id", json_object_get(client, "client_id"));
-    int rc = fk__grants_put(txn, key, index);
-    json_decref(index);
-    free(key);
-    return rc ? fk__grants_store_fail(err, rc) : 0;
-}
-
-int
-fk__grants_v1_approve(fk_grants_t *self, fk_store_txn_t *txn, const json_t *code,
-                      const json_t *declined, json_t *approval, fk_grant_error_t *err)
-{
-    (void)self;
     char *client_id = fk_random_uuid4();
     char *client_token = fk_random_uuid4();
     json_t *client =
-        json_pack("{s:s, s:O, s:O, s:s, s:O, s:O, s:o, s:I, s:s}", "client_id", client_id,
-                  "manifest", json_object_get(code, "manifest"), "manifest_hash",
-                  json_object_get(code, "manifest_hash"), "dialect", "v1", "kind",
-                  json_object_get(code, "kind"), "role", json_object_get(code, "role"), "declined",
-                  declined ? json_deep_copy(declined) : json_array(), "created_ms",
-                  (json_int_t)fk_clock_wall_ms(), "grant", "device_code");
+        fk__grants_client_new(client_id, code->rec.manifest, code->manifest_hash, true, code->kind,
+                              code->role, declined, fk__grants_now(self), "device_code");
     char *client_key = fk_asprintf("client/%s", client_id);
-    int rc = fk__grants_v1_credentials(txn, client, client_token, err);
+    int rc = fk__grants_v1_credentials(txn, client, client_token, why);
     if (rc == 0 && (rc = fk__grants_put(txn, client_key, client)) != 0) {
-        fk__grants_store_fail(err, rc);
+        fk__grants_store_fail(why, rc);
     }
     if (rc == 0) {
         /*  challenge/ on any node answers the token from here until the
@@ -108,44 +54,61 @@ fk__grants_v1_approve(fk_grants_t *self, fk_store_txn_t *txn, const json_t *code
     return rc;
 }
 
+/*  An optional string field of request that must be one of allowed
+    (NULL-terminated); *out is NULL when absent or null. */
+static bool
+s_choice(const json_t *request, const char *name, const char *const *allowed, const char **out)
+{
+    const json_t *value = json_object_get(request, name);
+    *out = NULL;
+    if (!value || json_is_null(value)) {
+        return true;
+    }
+    for (size_t i = 0; json_is_string(value) && allowed[i]; i++) {
+        if (strcmp(json_string_value(value), allowed[i]) == 0) {
+            *out = allowed[i];
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 fk_grants_v1_start(fk_grants_t *self, const json_t *manifest, const json_t *request,
-                   json_t **answer_p, fk_grant_error_t *err)
+                   json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
     json_t *ttl_value = json_object_get(request, "expiration_time_seconds");
     json_int_t ttl = S_TTL_DEFAULT;
     if (ttl_value && !json_is_null(ttl_value)) {
         if (!json_is_integer(ttl_value)) {
-            return fk__grants_fail(err, 400, "invalid_request",
+            return fk__grants_fail(why, FK_EINVAL_INPUT,
                                    "Malformed request: expiration_time_seconds: must be an "
                                    "integer");
         }
         ttl = json_integer_value(ttl_value);
     }
     ttl = ttl < 1 ? 1 : ttl > S_TTL_MAX ? S_TTL_MAX : ttl;
-    const char *kind = fk_json_str(request, "requested_client_kind");
-    const char *role = fk_json_str(request, "requested_client_role");
-    json_t *kind_value = json_object_get(request, "requested_client_kind");
-    json_t *role_value = json_object_get(request, "requested_client_role");
-    if ((kind_value && !json_is_null(kind_value) && !kind)
-        || (kind && strcmp(kind, "development") != 0 && strcmp(kind, "website") != 0
-            && strcmp(kind, "desktop") != 0)) {
-        return fk__grants_fail(err, 400, "invalid_request",
+    static const char *const kinds[] = {"development", "website", "desktop", NULL};
+    static const char *const roles[] = {"interface", "agent", NULL};
+    const char *kind = NULL;
+    const char *role = NULL;
+    if (!s_choice(request, "requested_client_kind", kinds, &kind)) {
+        return fk__grants_fail(why, FK_EINVAL_INPUT,
                                "Malformed request: requested_client_kind: must be development, "
                                "website or desktop");
     }
-    if ((role_value && !json_is_null(role_value) && !role)
-        || (role && strcmp(role, "interface") != 0 && strcmp(role, "agent") != 0)) {
-        return fk__grants_fail(err, 400, "invalid_request",
+    if (!s_choice(request, "requested_client_role", roles, &role)) {
+        return fk__grants_fail(why, FK_EINVAL_INPUT,
                                "Malformed request: requested_client_role: must be interface or "
                                "agent");
     }
     char hash[FK_SHA256_HEX_LEN + 1];
     fk_manifest_hash(manifest, hash);
-    fk_store_txn_t *txn = fk__grants_write(self, err);
-    if (!txn) {
-        return FK_ESTORE;
+    fk_store_txn_t *txn;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
+        return rc;
     }
     char *code = NULL;
     char *key = NULL;
@@ -153,30 +116,33 @@ fk_grants_v1_start(fk_grants_t *self, const json_t *manifest, const json_t *requ
         free(code);
         code = fk_random_hex(8);
         key = fk__grants_hashed_key("code", code);
-        fk_store_entry_t entry;
-        if (fk_store_get(txn, key, NULL, &entry) == 0) {
+        char *index = fk__grants_user_code_key(self, txn, code);
+        if (fk__grants_exists(txn, key) || index) {
             free(key); /* taken: draw again */
             key = NULL;
         }
+        free(index);
     }
-    int rc = 0;
     if (!key) {
-        rc = fk__grants_fail(err, 503, "temporarily_unavailable", "No free code; try again");
+        rc = fk__grants_fail(why, FK_ETRYAGAIN, "No free code; try again");
         goto done;
     }
-    int64_t now = fk_clock_wall_ms();
-    json_t *record =
-        json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I, s:I}", "user_code", code, "manifest",
-                  manifest, "manifest_hash", hash, "dialect", "v1", "kind",
-                  kind ? kind : "development", "role", role ? role : "interface", "created_ms",
-                  (json_int_t)now, "expires_ms", (json_int_t)(now + ttl * 1000));
+    int64_t now = fk__grants_now(self);
+    int64_t expires = now + ttl * 1000;
+    json_t *record = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I, s:I}", "user_code", code,
+                               "manifest", manifest, "manifest_hash", hash, "dialect", "v1", "kind",
+                               kind ? kind : "development", "role", role ? role : "interface",
+                               "created_ms", (json_int_t)now, "expires_ms", (json_int_t)expires);
     rc = fk__grants_put(txn, key, record);
     json_decref(record);
+    if (rc == 0) {
+        rc = fk__grants_index_put(txn, key, code, NULL, expires);
+    }
     if (rc) {
-        fk__grants_store_fail(err, rc);
+        fk__grants_store_fail(why, rc);
         goto done;
     }
-    if ((rc = fk__grants_commit(&txn, err)) == 0) {
+    if ((rc = fk__grants_commit(&txn, why)) == 0) {
         *answer_p = json_pack("{s:s, s:s}", "status", "granted", "code", code);
     }
 done:
@@ -188,48 +154,53 @@ done:
 
 int
 fk__grants_v1_challenge(fk_grants_t *self, const char *code, const fk_origin_t *origin,
-                        bool may_forward, json_t **answer_p, fk_grant_error_t *err)
+                        bool may_forward, json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
     char *key = fk__grants_hashed_key("code", code);
     char *approval_key = fk_asprintf("approval/%s", key + strlen("code/"));
-    char *owner = NULL;
-    json_t *record = NULL;
-    json_t *approval = NULL;
-    int rc = 0;
-    fk_store_txn_t *txn = fk__grants_write(self, err);
-    if (!txn) {
-        rc = FK_ESTORE;
+    fk__grants_code_t record = {0};
+    fk__grants_approval_t approval = {0};
+    fk_store_txn_t *txn = NULL;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
         goto done;
     }
-    bool local = false;
-    record = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
-    if (!record || !s_is_v1(record)) {
-        rc = fk__grants_fail(err, 400, "invalid_request", "Challenge does not exist");
+    rc = fk__grants_code_read(self, txn, key, &record);
+    if (rc == FK_ESTORE) {
+        fk__grants_store_fail(why, rc);
         goto done;
     }
-    bool expired = fk_json_int(record, "expires_ms", 0) <= fk_clock_wall_ms();
-    approval = fk__grants_get(txn, approval_key);
-    const char *decision = fk_json_str(approval, "decision");
-    bool approved = decision && strcmp(decision, "approved") == 0;
-    if (!expired && !approval) {
+    if (rc || !record.v1) {
+        rc = fk__grants_fail(why, FK_EINVAL_INPUT, "Challenge does not exist");
+        goto done;
+    }
+    bool expired = record.expires_ms <= fk__grants_now(self);
+    int arc = fk__grants_approval_read(self, txn, approval_key, &approval);
+    if (arc == FK_ESTORE) {
+        rc = fk__grants_store_fail(why, arc);
+        goto done;
+    }
+    bool decided = arc == 0;
+    if (!expired && !decided) {
         /*  The v1 server's text, double space and misspelling included. */
         *answer_p = json_pack("{s:s, s:s}", "status", "pending", "message",
                               "User  has not verfied the challenge");
-    } else if (!expired && approved && fk_json_str(approval, "client_token")) {
-        *answer_p = json_pack("{s:s, s:O}", "status", "granted", "token",
-                              json_object_get(approval, "client_token"));
-    } else if (!local) {
+    } else if (!expired && approval.approved && approval.client_token) {
+        *answer_p = json_pack("{s:s, s:s}", "status", "granted", "token", approval.client_token);
+    } else if (!record.rec.local) {
         /*  Expired or denied: the code goes, and only its owner may
             delete it. Ask it. */
         fk_store_txn_end(&txn);
         json_t *request = json_pack("{s:s, s:s}", "op", "v1_challenge", "code", code);
-        rc = fk__grants_forward(self, owner, request, origin, may_forward, answer_p, err);
+        rc =
+            fk__grants_forward(self, record.rec.owner, request, origin, may_forward, answer_p, why);
         json_decref(request);
     } else if ((rc = fk__grants_delete(txn, key)) != 0
-               || (rc = fk__grants_delete(txn, approval_key)) != 0) {
-        fk__grants_store_fail(err, rc);
-    } else if ((rc = fk__grants_commit(&txn, err)) == 0) {
+               || (rc = fk__grants_delete(txn, approval_key)) != 0
+               || (rc = fk__grants_index_delete(txn, record.user_code, NULL)) != 0) {
+        fk__grants_store_fail(why, rc);
+    } else if ((rc = fk__grants_commit(&txn, why)) == 0) {
         *answer_p = expired ? json_pack("{s:s, s:s}", "status", "expired", "message",
                                         "The user has not given an answer in enough time")
                             : json_pack("{s:s, s:s}", "status", "denied", "message",
@@ -237,9 +208,8 @@ fk__grants_v1_challenge(fk_grants_t *self, const char *code, const fk_origin_t *
     }
 done:
     fk_store_txn_end(&txn);
-    json_decref(approval);
-    json_decref(record);
-    free(owner);
+    fk__grants_rec_clear(&approval.rec);
+    fk__grants_rec_clear(&record.rec);
     free(approval_key);
     free(key);
     return rc;
@@ -247,16 +217,16 @@ done:
 
 int
 fk_grants_v1_challenge(fk_grants_t *self, const char *code, const fk_origin_t *origin,
-                       json_t **answer_p, fk_grant_error_t *err)
+                       json_t **answer_p, fk_grants_why_t *why)
 {
-    return fk__grants_v1_challenge(self, code, origin, true, answer_p, err);
+    return fk__grants_v1_challenge(self, code, origin, true, answer_p, why);
 }
 
 int
 fk_grants_v1_redeem(fk_grants_t *self, const char *redeem_token, const json_t *manifest,
-                    const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
+                    const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why)
 {
-    return fk__grants_redeem(self, redeem_token, manifest, origin, true, true, answer_p, err);
+    return fk__grants_redeem(self, redeem_token, manifest, origin, true, true, answer_p, why);
 }
 
 static int
@@ -269,7 +239,7 @@ s_count(void *arg, const fk_store_entry_t *entry)
 
 int
 fk_grants_v1_retrieve(fk_grants_t *self, const json_t *manifest, json_t **answer_p,
-                      fk_grant_error_t *err)
+                      fk_grants_why_t *why)
 {
     *answer_p = NULL;
     const char *identifier = fk_json_str(manifest, "identifier");
@@ -277,98 +247,77 @@ fk_grants_v1_retrieve(fk_grants_t *self, const json_t *manifest, json_t **answer
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc) {
-        return fk__grants_store_fail(err, rc);
+        return fk__grants_store_fail(why, rc);
     }
     char *key = fk_asprintf("app/%s/%s", identifier, version);
-    json_t *app = fk__grants_get(txn, key);
-    json_t *client = NULL;
-    if (!app) {
+    fk__grants_app_t app = {0};
+    char *client_key = NULL;
+    if (fk__grants_app_read(self, txn, key, &app) != 0) {
         char *prefix = fk_asprintf("app/%s/", identifier);
         size_t releases = 0;
         fk_store_scan(txn, prefix, s_count, &releases);
         free(prefix);
-        rc = releases ? fk__grants_fail(err, 404, "not_found", "Release does not exist %s:%s",
+        rc = releases ? fk__grants_fail(why, FK_ENOTFOUND, "Release does not exist %s:%s",
                                         identifier, version)
-                      : fk__grants_fail(err, 404, "not_found", "App does not exist %s", identifier);
+                      : fk__grants_fail(why, FK_ENOTFOUND, "App does not exist %s", identifier);
+    } else if (!fk__grants_exists(txn, (client_key = fk_asprintf("client/%s", app.client_id)))) {
+        rc = fk__grants_fail(why, FK_ENOTFOUND,
+                             "There is no client for this app that is public. Please use a "
+                             "different grant");
     } else {
-        char *client_key = fk_asprintf("client/%s", fk_json_str(app, "client_id"));
-        client = fk__grants_get(txn, client_key);
-        free(client_key);
-        if (!client) {
-            rc = fk__grants_fail(err, 404, "not_found",
-                                 "There is no client for this app that is public. Please use a "
-                                 "different grant");
-        } else {
-            *answer_p = json_pack("{s:s, s:O}", "status", "granted", "token",
-                                  json_object_get(app, "client_token"));
-        }
+        *answer_p = json_pack("{s:s, s:s}", "status", "granted", "token", app.client_token);
     }
     fk_store_txn_end(&txn);
-    json_decref(client);
-    json_decref(app);
+    free(client_key);
+    fk__grants_rec_clear(&app.rec);
     free(key);
     return rc;
 }
 
-/*  The client record of a v1 client token in txn, or NULL. */
-static json_t *
-s_client_of_token(fk_store_txn_t *txn, const char *client_token)
-{
-    char *key = fk__grants_hashed_key("ctoken", client_token);
-    json_t *index = fk__grants_get(txn, key);
-    free(key);
-    const char *client_id = fk_json_str(index, "client_id");
-    json_t *client = NULL;
-    if (client_id) {
-        char *client_key = fk_asprintf("client/%s", client_id);
-        client = fk__grants_get(txn, client_key);
-        free(client_key);
-    }
-    json_decref(index);
-    return client;
-}
-
 /*  The client a v1 client token names and its composed configuration, in
-    one read transaction. Either may come back NULL (unknown token, or no
-    composition); returns 0 or a store error filled into err. */
+    one read transaction. *found_p tells whether the token names a client;
+    *composed_p may still be NULL (no composition). Returns 0 or a store
+    error. */
 static int
-s_client_composed(fk_grants_t *self, const char *client_token, json_t **client_p,
-                  json_t **composed_p, fk_grant_error_t *err)
+s_client_composed(fk_grants_t *self, const char *client_token, fk__grants_client_t *client,
+                  bool *found_p, json_t **composed_p, fk_grants_why_t *why)
 {
-    *client_p = NULL;
+    *found_p = false;
     *composed_p = NULL;
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc) {
-        return fk__grants_store_fail(err, rc);
+        return fk__grants_store_fail(why, rc);
     }
-    *client_p = s_client_of_token(txn, client_token);
-    if (*client_p) {
-        *composed_p = fk__grants_compose(txn, json_object_get(*client_p, "manifest"),
-                                         json_object_get(*client_p, "declined"));
+    char *client_id = fk__grants_ctoken_client(self, txn, client_token);
+    if (client_id && fk__grants_client_read(self, txn, client_id, client) == 0) {
+        *found_p = true;
+        *composed_p = fk__grants_compose(txn, client->rec.manifest, client->declined);
     }
+    free(client_id);
     fk_store_txn_end(&txn);
     return 0;
 }
 
 int
 fk_grants_v1_claim(fk_grants_t *self, const char *client_token, const fk_origin_t *origin,
-                   json_t **answer_p, fk_grant_error_t *err)
+                   json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
-    json_t *client, *composed;
-    int rc = s_client_composed(self, client_token, &client, &composed, err);
+    fk__grants_client_t client = {0};
+    bool found;
+    json_t *composed;
+    int rc = s_client_composed(self, client_token, &client, &found, &composed, why);
     if (rc) {
         return rc;
     }
-    if (!client) {
-        return fk__grants_fail(err, 404, "not_found", "No Client found for this token");
+    if (!found || !composed) {
+        fk__grants_rec_clear(&client.rec);
+        json_decref(composed);
+        return !found ? fk__grants_fail(why, FK_ENOTFOUND, "No Client found for this token")
+                      : fk__grants_fail(why, FK_ESTORE, "Error creating configuration");
     }
-    if (!composed) {
-        json_decref(client);
-        return fk__grants_fail(err, 500, "server_error", "Error creating configuration");
-    }
-    const json_t *manifest = json_object_get(client, "manifest");
+    const json_t *manifest = client.rec.manifest;
     char *secret = fk_grants_v1_client_secret(client_token);
     char *token_url = fk_asprintf("%s/lok/o/token/", origin->base);
     char *report_url = fk_asprintf("%s/lok/f/report/", origin->base);
@@ -376,27 +325,30 @@ fk_grants_v1_claim(fk_grants_t *self, const char *client_token, const fk_origin_
     json_t *alias = json_pack(
         "{s:s, s:b, s:s, s:o, s:s, s:s}", "id", "self", "ssl", 1, "host", origin->host, "port",
         origin->port ? json_integer(origin->port) : json_null(), "path", "lok", "challenge", "ht");
-    json_t *auth = json_pack(
-        "{s:n, s:s, s:O, s:s, s:O, s:s, s:s}", "ionscale_auth_key", "client_token", client_token,
-        "client_id", json_object_get(client, "client_id"), "client_secret", secret, "scopes",
-        json_object_get(manifest, "scopes"), "token_url", token_url, "report_url", report_url);
-    json_t *config =
-        json_pack("{s:{s:s, s:o}, s:o, s:O, s:O}", "self", "deployment_name", self->deployment_name,
-                  "alias", alias, "auth", auth, "instances", json_object_get(composed, "instances"),
-                  "statuses", json_object_get(composed, "statuses"));
-    *answer_p = json_pack("{s:s, s:o}", "status", "granted", "config", config);
+    json_t *auth = json_pack("{s:n, s:s, s:s, s:s, s:O, s:s, s:s}", "ionscale_auth_key",
+                             "client_token", client_token, "client_id", client.client_id,
+                             "client_secret", secret, "scopes", json_object_get(manifest, "scopes"),
+                             "token_url", token_url, "report_url", report_url);
+    json_t *instances = json_object_get(composed, "instances");
+    json_t *statuses = json_object_get(composed, "statuses");
+    json_t *config = json_pack("{s:{s:s, s:o}, s:o, s:o, s:o}", "self", "deployment_name",
+                               self->deployment_name, "alias", alias, "auth", auth, "instances",
+                               instances ? json_incref(instances) : json_object(), "statuses",
+                               statuses ? json_incref(statuses) : json_object());
+    *answer_p =
+        fk_json_must(json_pack("{s:s, s:o}", "status", "granted", "config", fk_json_must(config)));
     OPENSSL_cleanse(secret, strlen(secret));
     free(secret);
     free(token_url);
     free(report_url);
     json_decref(composed);
-    json_decref(client);
+    fk__grants_rec_clear(&client.rec);
     return 0;
 }
 
-/*  Whether every well-formed entry of alias_reports names a key and an
-    alias id of the composition; malformed entries are fk_grants_report's
-    to refuse. */
+/*  Whether every entry of alias_reports that names an alias_id names a
+    key and an alias id of the composition; malformed entries are
+    fk_grants_report's to refuse. */
 static bool
 s_reports_known(json_t *reports, const json_t *composed)
 {
@@ -426,22 +378,24 @@ s_reports_known(json_t *reports, const json_t *composed)
 
 int
 fk_grants_v1_report(fk_grants_t *self, const char *client_token, const json_t *body,
-                    json_t **answer_p, fk_grant_error_t *err)
+                    json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
-    json_t *client, *composed;
-    int rc = s_client_composed(self, client_token, &client, &composed, err);
+    fk__grants_client_t client = {0};
+    bool found;
+    json_t *composed;
+    int rc = s_client_composed(self, client_token, &client, &found, &composed, why);
     if (rc) {
         return rc;
     }
     json_t *reports = json_object_get(body, "alias_reports");
-    if (!client) {
-        rc = fk__grants_fail(err, 404, "not_found", "No Client found for this token");
+    if (!found) {
+        rc = fk__grants_fail(why, FK_ENOTFOUND, "No Client found for this token");
     } else if (!composed || (json_is_object(reports) && !s_reports_known(reports, composed))) {
-        rc = fk__grants_fail(err, 400, "invalid_request", "Error creating configuration");
+        rc = fk__grants_fail(why, FK_EINVAL_INPUT, "Error creating configuration");
     } else {
-        json_t *claims = json_pack("{s:O}", "client_id", json_object_get(client, "client_id"));
-        rc = fk_grants_report(self, claims, body, err);
+        json_t *claims = json_pack("{s:s}", "client_id", client.client_id);
+        rc = fk_grants_report(self, claims, body, why);
         json_decref(claims);
     }
     if (rc == 0) {
@@ -449,7 +403,7 @@ fk_grants_v1_report(fk_grants_t *self, const char *client_token, const json_t *b
                               "Report processed successfully");
     }
     json_decref(composed);
-    json_decref(client);
+    fk__grants_rec_clear(&client.rec);
     return rc;
 }
 
@@ -484,49 +438,50 @@ s_scopes_subset(const char *requested, const json_t *granted, char *missing, siz
 int
 fk_grants_client_credentials(fk_grants_t *self, const char *client_id, const char *client_secret,
                              const char *scope, const fk_origin_t *origin, json_t **answer_p,
-                             fk_grant_error_t *err)
+                             fk_grants_why_t *why)
 {
     *answer_p = NULL;
     if (!client_id || !*client_id || !client_secret || !*client_secret) {
-        return fk__grants_fail(err, 401, "invalid_client",
+        return fk__grants_fail(why, FK_EAUTH,
                                "Client authentication failed: client_id and client_secret are "
                                "required");
     }
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc) {
-        return fk__grants_store_fail(err, rc);
+        return fk__grants_store_fail(why, rc);
     }
-    char *client_key = fk_asprintf("client/%s", client_id);
-    json_t *client = fk__grants_get(txn, client_key);
-    free(client_key);
+    fk__grants_client_t client = {0};
+    bool found = fk__grants_client_read(self, txn, client_id, &client) == 0;
     char hash[FK_SHA256_HEX_LEN + 1];
     fk_sha256_hex(client_secret, strlen(client_secret), hash);
     json_t *composed = NULL;
     json_t *granted = NULL;
     char missing[160];
-    const json_t *scopes = json_object_get(json_object_get(client, "manifest"), "scopes");
-    if (!client || !fk_secret_equal(fk_json_str(client, "secret_sha256"), hash)) {
-        rc = fk__grants_fail(err, 401, "invalid_client",
+    const json_t *scopes = json_object_get(client.rec.manifest, "scopes");
+    if (!found || !client.secret_sha256 || !fk_secret_equal(client.secret_sha256, hash)) {
+        rc = fk__grants_fail(why, FK_EAUTH,
                              "Client authentication failed: unknown client or wrong secret");
     } else if (scope && *scope && !s_scopes_subset(scope, scopes, missing, sizeof missing)) {
-        rc = fk__grants_fail(err, 400, "invalid_scope",
-                             "The scope '%s' is not granted to this client", missing);
+        rc = fk__grants_fail(why, FK_ESCOPE, "The scope '%s' is not granted to this client",
+                             missing);
     } else {
         /*  oauthlib refuses an answer whose scope set differs from the
             request (quirk 12): grant exactly what was asked. */
         granted = scope && *scope ? json_string(scope) : fk__grants_scopes_string(scopes);
-        composed = fk__grants_compose(txn, json_object_get(client, "manifest"),
-                                      json_object_get(client, "declined"));
+        composed = fk__grants_compose(txn, client.rec.manifest, client.declined);
     }
     fk_store_txn_end(&txn);
+    if (rc == 0 && !granted) {
+        rc = fk__grants_fail(why, FK_EINVAL_INPUT, "The scope is not valid UTF-8");
+    }
     if (rc == 0) {
-        json_t *aud = fk_compose_aud(composed);
-        char *access = fk__grants_sign_access(self, client, aud, json_string_value(granted),
+        json_t *aud = composed ? fk_compose_aud(composed) : NULL;
+        char *access = fk__grants_sign_access(self, &client, aud, json_string_value(granted),
                                               S_CLIENT_CREDENTIALS_TTL, origin);
         json_decref(aud);
         if (!access) {
-            rc = fk__grants_fail(err, 500, "server_error", "Cannot sign the access token");
+            rc = fk__grants_fail(why, FK_ECRYPTO, "Cannot sign the access token");
         } else {
             *answer_p =
                 json_pack("{s:s, s:s, s:I, s:O}", "access_token", access, "token_type", "Bearer",
@@ -536,13 +491,13 @@ fk_grants_client_credentials(fk_grants_t *self, const char *client_id, const cha
     }
     json_decref(granted);
     json_decref(composed);
-    json_decref(client);
+    fk__grants_rec_clear(&client.rec);
     return rc;
 }
 
 int
 fk_grants_app_create(fk_grants_t *self, const json_t *manifest, json_t **answer_p,
-                     fk_grant_error_t *err)
+                     fk_grants_why_t *why)
 {
     *answer_p = NULL;
     const char *identifier = fk_json_str(manifest, "identifier");
@@ -553,30 +508,28 @@ fk_grants_app_create(fk_grants_t *self, const json_t *manifest, json_t **answer_
     char *client_id = fk_random_uuid4();
     char *client_token = fk_random_uuid4();
     char *client_key = fk_asprintf("client/%s", client_id);
-    int64_t now = fk_clock_wall_ms();
-    json_t *client = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:[], s:I, s:s}", "client_id",
-                               client_id, "manifest", manifest, "manifest_hash", hash, "dialect",
-                               "v1", "kind", "website", "role", "interface", "declined",
-                               "created_ms", (json_int_t)now, "grant", "public");
+    int64_t now = fk__grants_now(self);
+    json_t *client = fk__grants_client_new(client_id, manifest, hash, true, "website", "interface",
+                                           NULL, now, "public");
     /*  The token of a public client is public by design (§5.5): retrieve/
         hands it to anyone, so it is stored as it is. */
     json_t *app = json_pack("{s:s, s:s, s:s, s:s, s:I}", "identifier", identifier, "version",
                             version, "client_id", client_id, "client_token", client_token,
                             "created_ms", (json_int_t)now);
-    int rc = 0;
-    fk_store_txn_t *txn = fk__grants_write(self, err);
+    fk_store_txn_t *txn;
     fk_store_entry_t entry;
-    if (!txn) {
-        rc = FK_ESTORE;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
+        /* why is filled */
     } else if (fk_store_get(txn, key, NULL, &entry) == 0) {
-        rc = fk__grants_fail(err, 409, "conflict",
+        rc = fk__grants_fail(why, FK_EEXISTS,
                              "app %.100s %.60s already has a public client (node %.64s)",
                              identifier, version, entry.owner);
-    } else if ((rc = fk__grants_v1_credentials(txn, client, client_token, err)) == 0) {
+    } else if ((rc = fk__grants_v1_credentials(txn, client, client_token, why)) == 0) {
         if ((rc = fk__grants_put(txn, client_key, client)) != 0
             || (rc = fk__grants_put(txn, key, app)) != 0) {
-            fk__grants_store_fail(err, rc);
-        } else if ((rc = fk__grants_commit(&txn, err)) == 0) {
+            fk__grants_store_fail(why, rc);
+        } else if ((rc = fk__grants_commit(&txn, why)) == 0) {
             *answer_p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "identifier", identifier, "version",
                                   version, "client_id", client_id, "client_token", client_token,
                                   "node", fk_store_node(self->store));
@@ -593,46 +546,53 @@ fk_grants_app_create(fk_grants_t *self, const json_t *manifest, json_t **answer_
     return rc;
 }
 
+/*  The app/ rows fk_grants_apps lists: the fields app_create writes. */
+static bool
+s_app_row(const json_t *row)
+{
+    return fk_json_str(row, "identifier") && fk_json_str(row, "version")
+           && fk_json_str(row, "client_id") && fk_json_str(row, "client_token");
+}
+
 json_t *
 fk_grants_apps(fk_grants_t *self)
 {
-    return fk__grants_collect(self, "app/", true);
+    return fk__grants_collect(self, "app/", true, s_app_row);
 }
 
 int
 fk_grants_app_delete(fk_grants_t *self, const char *identifier, const char *version,
-                     json_t **answer_p, fk_grant_error_t *err)
+                     json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
     char *key = fk_asprintf("app/%s/%s", identifier, version);
-    char *owner = NULL;
-    json_t *app = NULL;
-    int rc = 0;
-    fk_store_txn_t *txn = fk__grants_write(self, err);
-    if (!txn) {
-        rc = FK_ESTORE;
+    fk__grants_app_t app = {0};
+    fk_store_txn_t *txn = NULL;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
         goto done;
     }
-    bool local = false;
-    app = fk__grants_get_owned(txn, key, fk_store_node(self->store), &local, &owner);
-    if (!app) {
-        rc = fk__grants_fail(err, 404, "not_found", "no public client for %.100s %.60s", identifier,
-                             version);
+    rc = fk__grants_app_read(self, txn, key, &app);
+    if (rc) {
+        rc = rc == FK_ESTORE
+                 ? fk__grants_store_fail(why, rc)
+                 : fk__grants_fail(why, FK_ENOTFOUND, "no public client for %.100s %.60s",
+                                   identifier, version);
         goto done;
     }
-    if (!local) {
-        rc = fk__grants_fail(err, 409, "conflict",
+    if (!app.rec.local) {
+        rc = fk__grants_fail(why, FK_EEXISTS,
                              "node %.64s created this app; delete it there (only a record's "
                              "owner deletes it)",
-                             owner);
+                             app.rec.owner);
         goto done;
     }
-    char *client_key = fk_asprintf("client/%s", fk_json_str(app, "client_id"));
-    char *ctoken_key = fk__grants_hashed_key("ctoken", fk_json_str(app, "client_token"));
+    char *client_key = fk_asprintf("client/%s", app.client_id);
+    char *ctoken_key = fk__grants_hashed_key("ctoken", app.client_token);
     if ((rc = fk__grants_delete(txn, key)) != 0 || (rc = fk__grants_delete(txn, client_key)) != 0
         || (rc = fk__grants_delete(txn, ctoken_key)) != 0) {
-        fk__grants_store_fail(err, rc);
-    } else if ((rc = fk__grants_commit(&txn, err)) == 0) {
+        fk__grants_store_fail(why, rc);
+    } else if ((rc = fk__grants_commit(&txn, why)) == 0) {
         *answer_p =
             json_pack("{s:{s:s, s:s}}", "deleted", "identifier", identifier, "version", version);
     }
@@ -640,8 +600,7 @@ fk_grants_app_delete(fk_grants_t *self, const char *identifier, const char *vers
     free(client_key);
 done:
     fk_store_txn_end(&txn);
-    json_decref(app);
-    free(owner);
+    fk__grants_rec_clear(&app.rec);
     free(key);
     return rc;
 }
