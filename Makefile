@@ -46,7 +46,7 @@ build: deps
 	cmake --build $(BUILD) -j$(JOBS) --target fakts-node
 
 run: build
-	@mkdir -p fakts-data
+	@mkdir -p -m 700 fakts-data
 	exec $(BUILD)/fakts-node agent --data-dir ./fakts-data
 
 $(FUZZ_BUILD)/.configured: | deps

@@ -40,6 +40,9 @@ typedef struct {
     unsigned beacon_interval_s;  /* seconds between two beacon rounds */
     uint16_t beacon_port;        /* UDP port the beacon broadcasts to */
     char *ui_password_file;      /* file holding the web pages' operator password, or NULL */
+    size_t map_size;             /* largest the store may grow, bytes (LMDB map size) */
+    unsigned http_threads;       /* HTTP worker threads */
+    unsigned http_per_ip;        /* open HTTP connections per client address (0: no limit) */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

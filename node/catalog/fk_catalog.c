@@ -10,10 +10,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define S_PREFIX "svc/"
 
@@ -302,20 +304,52 @@ s_definition_file(const char *name)
     return false;
 }
 
+/*  Read a definition file: a regular file, or a symlink to one
+    (configuration mounts use them). Anything else (a FIFO, a device, a
+    socket, a directory) is refused before it is opened for reading, and
+    the open itself never blocks (O_NONBLOCK: a FIFO swapped in after the
+    stat opens at once and is then refused by fstat), so no file in the
+    directory can hang the agent. *err_p gets -errno, FK_ETOOBIG, or
+    FK_EINVAL_INPUT for a file that is not regular. */
 static char *
 s_read_file(const char *path, size_t limit, size_t *len_p, int *err_p)
 {
-    FILE *file = fopen(path, "rb");
-    if (!file) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
         *err_p = -errno;
         return NULL;
     }
+    if (!S_ISREG(st.st_mode)) {
+        *err_p = FK_EINVAL_INPUT;
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd == -1) {
+        *err_p = -errno;
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        *err_p = FK_EINVAL_INPUT;
+        return NULL;
+    }
     char *text = fk_malloc(limit + 2);
-    size_t len = fread(text, 1, limit + 1, file);
-    int failed = ferror(file);
-    fclose(file);
+    size_t len = 0;
+    int failed = 0;
+    while (len <= limit) {
+        ssize_t n = read(fd, text + len, limit + 1 - len);
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            failed = n == -1 ? -errno : 0;
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
     if (failed || len > limit) {
-        *err_p = failed ? -EIO : FK_ETOOBIG;
+        *err_p = failed ? failed : FK_ETOOBIG;
         free(text);
         return NULL;
     }
@@ -380,6 +414,9 @@ fk_catalog_sync_dir(fk_store_t *store, const char *dir)
             char reason[256] = "";
             if (text) {
                 err = fk_service_load(text, len, &canonical, reason, sizeof reason);
+            } else if (err == FK_EINVAL_INPUT) {
+                snprintf(reason, sizeof reason,
+                         "not a regular file (or a symlink to one); only those are read");
             } else {
                 snprintf(reason, sizeof reason, "%s", fk_strerror(err));
             }

@@ -50,8 +50,10 @@ json_t *fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest);
     deregister those whose file is gone. A file that fails to parse is
     logged with its name, field and reason and skipped; the service it
     defined before stays registered (a bad edit never drops a good
-    service). Returns the number of files that failed, or a negative store
-    error. A missing directory counts as empty. */
+    service). Only regular files and symlinks to regular files are read;
+    a FIFO, device or socket is skipped (logged) without being opened for
+    reading, so nothing in the directory can block the caller. Returns the number of files that
+   failed, or a negative store error. A missing directory counts as empty. */
 int fk_catalog_sync_dir(fk_store_t *store, const char *dir);
 
 #endif
