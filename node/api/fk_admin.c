@@ -115,7 +115,12 @@ s_services_register(fk_api_t *self, fk_http_req_t *req)
     }
     rc = fk_catalog_register(self->store, canonical, "api");
     const char *wait = fk_http_query(req, "wait");
-    if (rc) {
+    if (rc == -ENOSPC) {
+        /*  The one store failure an operator acts on: say what to do. */
+        const fk__api_err_t *err = fk__api_err(rc);
+        s_error(self, req, err->status, err->admin,
+                "the node's store is full: deregister services or raise --map-size");
+    } else if (rc) {
         snprintf(reason, sizeof reason, "cannot store the service: %s", fk_strerror(rc));
         s_error(self, req, 500, "internal", reason);
     } else if (wait && strcmp(wait, "quorum") == 0 && s_wait_quorum(self) != 0) {

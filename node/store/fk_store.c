@@ -858,6 +858,9 @@ fk_store_local_del(fk_store_txn_t *txn, const char *name)
     return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "local del") : 0;
 }
 
+/*  The room for deletes kept allocated on the disk (fk_store_space). */
+#define S_DISK_RESERVE ((size_t)1 << 20)
+
 /*  Pages on LMDB's free list (FREE_DBI, 0): each value is a page list
     whose first word is its length, as mdb_stat -f counts them. */
 static size_t
@@ -897,13 +900,16 @@ fk_store_space(fk_store_t *self, fk_store_space_t *out)
     size_t pages = info.me_last_pgno + 1;
     size_t file_end = pages * stat.ms_psize;
     size_t used = (pages > free_pages ? pages - free_pages : 0) * stat.ms_psize;
-    /*  Keep the reserve allocated on disk past the file's end (without
-        growing the file: LMDB reads its size), so a delete's new pages
-        find blocks even when the file system fills up. */
+    /*  Keep room for deletes allocated on disk past the file's end
+        (without growing the file: LMDB reads its size), so a delete's new
+        pages find blocks even when the file system fills up. A delete
+        touches a few pages per tree; 1 MiB is room for many, and small
+        enough not to be what fills a small disk. */
     bool disk_full = false;
     int fd = -1;
+    off_t disk_reserve = (off_t)(self->reserve < S_DISK_RESERVE ? self->reserve : S_DISK_RESERVE);
     if (mdb_env_get_fd(self->env, &fd) == 0 && fd >= 0
-        && fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)file_end, (off_t)self->reserve) != 0) {
+        && fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)file_end, disk_reserve) != 0) {
         /*  Only a full disk counts; a file system without fallocate
             (EOPNOTSUPP) just goes without the on-disk reserve. */
         disk_full = errno == ENOSPC || errno == EDQUOT;

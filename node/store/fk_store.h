@@ -243,7 +243,7 @@ typedef struct {
     size_t map_size; /* the largest the data file may grow */
     size_t used;     /* bytes in pages holding data (the file's pages less the free ones) */
     size_t reserve;  /* room kept for deletes: new records stop before used reaches
-                        map_size - reserve */
+                        map_size - reserve (and up to 1 MiB of it is kept allocated on disk) */
     bool full;       /* new records are refused (-ENOSPC) until space is freed */
     bool disk_full;  /* the reserve could not be kept on the disk (its file system is full) */
 } fk_store_space_t;
