@@ -4,6 +4,8 @@
 #   make test    install what is missing, check the Release builds, build with ASan+UBSan,
 #                fuzz briefly, run every test
 #   make release-check  build Release with gcc and with clang, warnings as errors
+#   make tsan    build with ThreadSanitizer (clang) and run the stress programs
+#                (TSAN_ROUNDS rounds per thread; make test runs a short one)
 #
 # FK_WERROR is OFF in CMakeLists.txt (a packager's build must not fail on a
 # newer compiler's new warning); every build this Makefile makes for tests or
@@ -16,6 +18,8 @@ BUILD       ?= build
 TEST_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
 RELEASE_BUILD ?= build-release
+TSAN_BUILD  ?= build-tsan
+TSAN_ROUNDS ?= 50
 FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc)
 
@@ -28,7 +32,7 @@ BENCH_DEPS := wrk nginx-light
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test fuzz fuzz-smoke bench clean release-check
+.PHONY: deps build run test fuzz fuzz-smoke bench clean release-check tsan tsan-smoke
 
 # Install only what is missing, so a ready machine pays nothing.
 deps:
@@ -82,7 +86,19 @@ release-check: deps
 	    -DCMAKE_C_COMPILER=clang >/dev/null
 	cmake --build $(RELEASE_BUILD)-clang -j$(JOBS)
 
-test: deps build release-check fuzz-smoke
+# ThreadSanitizer: only plain-main() stress programs run under it (Criterion
+# cannot); tests/tsan.supp silences libzmq/libczmq's uninstrumented pipes.
+$(TSAN_BUILD)/.configured: | deps
+	CC=clang cmake -S . -B $(TSAN_BUILD) -DFK_TSAN=ON -DFK_WERROR=ON \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@touch $@
+
+tsan tsan-smoke: $(TSAN_BUILD)/.configured
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target stress_grants
+	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
+	    $(TSAN_BUILD)/tests/stress/stress_grants $(if $(filter tsan-smoke,$@),5,$(TSAN_ROUNDS))
+
+test: deps build release-check fuzz-smoke tsan-smoke
 	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DFK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -92,4 +108,5 @@ bench: build
 	bench/run.sh $(BUILD)/fakts-node
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang \
+	    $(TSAN_BUILD)

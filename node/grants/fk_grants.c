@@ -38,6 +38,7 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     atomic_init(&self->malformed, 0);
     pthread_mutex_init(&self->lock, NULL);
     pthread_rwlock_init(&self->keys_lock, NULL);
+    pthread_mutex_init(&self->rebuild_lock, NULL);
     int rc = fk__grants_keys_load(self);
     if (rc) {
         fk_grants_destroy(&self);
@@ -55,6 +56,7 @@ fk_grants_destroy(fk_grants_t **self_p)
     fk_grants_t *self = *self_p;
     fk_verifier_destroy(&self->verifier);
     pthread_rwlock_destroy(&self->keys_lock);
+    pthread_mutex_destroy(&self->rebuild_lock);
     json_decref(self->polls);
     pthread_mutex_destroy(&self->lock);
     free(self->deployment_name);

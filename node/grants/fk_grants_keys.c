@@ -69,31 +69,36 @@ fk__grants_keys_load(fk_grants_t *self)
     return 0;
 }
 
-int
-fk__grants_verify(fk_grants_t *self, const char *token, int64_t now_s, json_t **claims_p)
+static int
+s_verify_now(fk_grants_t *self, const char *token, int64_t now_s, json_t **claims_p)
 {
     pthread_rwlock_rdlock(&self->keys_lock);
     int rc = fk_jwt_verify(self->verifier, token, strlen(token), now_s, claims_p);
     pthread_rwlock_unlock(&self->keys_lock);
+    return rc;
+}
+
+int
+fk__grants_verify(fk_grants_t *self, const char *token, int64_t now_s, json_t **claims_p)
+{
+    int rc = s_verify_now(self, token, now_s, claims_p);
     if (rc != FK_ENOTFOUND) {
         return rc;
     }
     /*  A kid we do not know may belong to a node whose key arrived by
-        replication since: rebuild, unless that was tried under a second
-        ago (then the kid is as unknown as it was). */
+        replication since. Unknown kids queue here: the first rebuilds,
+        and those behind it try the rebuilt verifier before asking for
+        another, which they get only a second after the last. */
+    pthread_mutex_lock(&self->rebuild_lock);
+    rc = s_verify_now(self, token, now_s, claims_p);
     int64_t now = fk_clock_mono_ms();
-    pthread_rwlock_wrlock(&self->keys_lock);
-    bool rebuild = now >= self->next_rebuild_ms;
-    if (rebuild) {
+    if (rc == FK_ENOTFOUND && now >= self->next_rebuild_ms) {
         self->next_rebuild_ms = now + S_REBUILD_EVERY_MS;
+        if (fk__grants_keys_load(self) == 0) {
+            rc = s_verify_now(self, token, now_s, claims_p);
+        }
     }
-    pthread_rwlock_unlock(&self->keys_lock);
-    if (!rebuild || fk__grants_keys_load(self) != 0) {
-        return rc;
-    }
-    pthread_rwlock_rdlock(&self->keys_lock);
-    rc = fk_jwt_verify(self->verifier, token, strlen(token), now_s, claims_p);
-    pthread_rwlock_unlock(&self->keys_lock);
+    pthread_mutex_unlock(&self->rebuild_lock);
     return rc;
 }
 

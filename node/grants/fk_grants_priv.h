@@ -30,8 +30,9 @@
 struct fk_grants {
     fk_store_t *store;              /* borrowed */
     const fk_signer_t *signer;      /* borrowed */
-    pthread_rwlock_t keys_lock;     /* guards verifier and next_rebuild_ms */
+    pthread_rwlock_t keys_lock;     /* guards verifier */
     fk_verifier_t *verifier;        /* every known public key */
+    pthread_mutex_t rebuild_lock;   /* one rebuild at a time; guards next_rebuild_ms */
     int64_t next_rebuild_ms;        /* an unknown kid rebuilds the verifier no sooner (mono) */
     fk_grants_forward_fn forward;   /* reaches other nodes, or NULL */
     void *forward_arg;              /* forward's argument */
