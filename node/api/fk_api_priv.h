@@ -107,6 +107,34 @@ void fk__ui_destroy(fk__ui_t **ui_p);
     {B}configure/ link); returns false when the path is not one. */
 bool fk__ui_route(fk_api_t *self, fk_http_req_t *req);
 
+/*  fk_ui_session.c: login sessions. */
+
+#define FK__UI_COOKIE "fakts_session"              /* the session cookie's name */
+#define FK__UI_SECRET_HEX 64                       /* hex digits of an id or a CSRF token */
+#define FK__UI_SESSION_TTL_MS (12LL * 3600 * 1000) /* a session lives this long from login */
+
+/*  The session a request came with: a copy, so no lock is held while the
+    page is built. */
+typedef struct {
+    bool valid;                       /* the cookie named a live session */
+    char id[FK__UI_SECRET_HEX + 1];   /* its id */
+    char csrf[FK__UI_SECRET_HEX + 1]; /* its CSRF token */
+} fk__ui_auth_t;
+
+/*  Open a session (fresh id and CSRF token) into *auth; a full table ends
+    the session closest to its end. */
+void fk__ui_session_open(fk__ui_t *ui, fk__ui_auth_t *auth);
+
+/*  The session of the request's cookie into *auth (auth->valid false when
+    none). Compares every live slot in constant time. */
+void fk__ui_session_find(fk__ui_t *ui, fk_http_req_t *req, fk__ui_auth_t *auth);
+
+/*  End the session of auth. */
+void fk__ui_session_close(fk__ui_t *ui, const fk__ui_auth_t *auth);
+
+/*  The operator password that logs in besides the admin token, or NULL. */
+const char *fk__ui_password(const fk__ui_t *ui);
+
 /*  A file of node/api/ui/, embedded at build time (ui/embed.cmake). */
 typedef struct {
     const char *name;          /* file name, e.g. "approve.html" */
@@ -116,5 +144,15 @@ typedef struct {
 
 /*  Every embedded file; the last entry has name NULL. */
 extern const fk__ui_asset_t fk__ui_assets[];
+
+/*  fk_ui_render.c: the embedded file called name, or NULL. */
+const fk__ui_asset_t *fk__ui_asset(const char *name);
+
+/*  Render the template name with vars (an object of strings; a missing or
+    non-string value renders empty; vars may be NULL). Fresh string. */
+char *fk__ui_render(const char *name, const json_t *vars);
+
+/*  fk__ui_render, then decref vars. */
+char *fk__ui_render_new(const char *name, json_t *vars);
 
 #endif
