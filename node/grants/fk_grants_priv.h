@@ -181,10 +181,6 @@ int fk__grants_refresh_read(fk_grants_t *self, fk_store_txn_t *txn, const char *
 int fk__grants_app_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
                         fk__grants_app_t *out);
 
-/*  The code/ record decoder for a record met in a scan (entry). */
-int fk__grants_code_decode(fk_grants_t *self, const fk_store_entry_t *entry,
-                           fk__grants_code_t *out);
-
 /*  The client id a v1 client token names (ctoken/ index), as a fresh
     string, or NULL when absent or malformed. */
 char *fk__grants_ctoken_client(fk_grants_t *self, fk_store_txn_t *txn, const char *client_token);

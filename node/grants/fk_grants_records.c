@@ -253,9 +253,10 @@ s_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
     return rc == FK_EPROTO_MALFORMED ? FK_ENOTFOUND : rc;
 }
 
-int
-fk__grants_code_decode(fk_grants_t *self, const fk_store_entry_t *entry, fk__grants_code_t *out)
+static int
+s_code_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
 {
+    fk__grants_code_t *out = arg;
     memset(out, 0, sizeof *out);
     bool ok = s_begin(entry, fk_store_node(self->store), &out->rec);
     const json_t *doc = out->rec.doc;
@@ -271,12 +272,6 @@ fk__grants_code_decode(fk_grants_t *self, const fk_store_entry_t *entry, fk__gra
          && s_int(doc, "interval", false, &out->interval_s) && out->interval_s > 0
          && out->interval_s <= 3600 && s_manifest(&out->rec);
     return s_end(self, entry, &out->rec, ok, "code");
-}
-
-static int
-s_code_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *out)
-{
-    return fk__grants_code_decode(self, entry, out);
 }
 
 int
