@@ -1,7 +1,15 @@
 # fakts-node: the two set-up commands of README.md, and the tools behind them.
 #
 #   make run     install what is missing, build, start one agent on ./fakts-data
-#   make test    install what is missing, build with ASan+UBSan, fuzz briefly, run every test
+#   make test    install what is missing, check the Release builds, build with ASan+UBSan,
+#                fuzz briefly, run every test
+#   make release-check  build Release with gcc and with clang, warnings as errors
+#   make tsan    build with ThreadSanitizer (clang) and run the stress programs
+#                (TSAN_ROUNDS rounds per thread; make test runs a short one)
+#
+# FK_WERROR is OFF in CMakeLists.txt (a packager's build must not fail on a
+# newer compiler's new warning); every build this Makefile makes for tests or
+# CI turns it ON, so a warning fails the project's own runs.
 #   make bench   build optimised and write the benchmark figures (bench/README section)
 #   make fuzz    run every fuzz target longer (FUZZ_SECONDS each)
 
@@ -9,6 +17,9 @@ SHELL := /bin/bash
 BUILD       ?= build
 TEST_BUILD  ?= build-asan
 FUZZ_BUILD  ?= build-fuzz
+RELEASE_BUILD ?= build-release
+TSAN_BUILD  ?= build-tsan
+TSAN_ROUNDS ?= 50
 FUZZ_SECONDS ?= 60
 JOBS        ?= $(shell nproc)
 
@@ -21,7 +32,7 @@ BENCH_DEPS := wrk nginx-light
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test fuzz fuzz-smoke bench clean
+.PHONY: deps build run test fuzz fuzz-smoke bench clean release-check tsan tsan-smoke
 
 # Install only what is missing, so a ready machine pays nothing.
 deps:
@@ -39,21 +50,22 @@ build: deps
 	cmake --build $(BUILD) -j$(JOBS) --target fakts-node
 
 run: build
-	@mkdir -p fakts-data
+	@mkdir -p -m 700 fakts-data
 	exec $(BUILD)/fakts-node agent --data-dir ./fakts-data
 
 $(FUZZ_BUILD)/.configured: | deps
-	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DFK_WERROR=ON \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@touch $@
 
 # Each target runs from its checked-in corpus with a fixed seed; a finding
 # fails the build and leaves the crashing input in $(FUZZ_BUILD).
 fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_record fuzz_yaml fuzz_service \
-	    fuzz_manifest fuzz_jwt fuzz_form fuzz_msg fuzz_basic fuzz_admit
+	    fuzz_manifest fuzz_jwt fuzz_form fuzz_msg fuzz_basic fuzz_admit fuzz_grants
 	@set -o pipefail; secs=$(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS)); \
 	for t in fuzz_record fuzz_yaml fuzz_service fuzz_manifest fuzz_jwt fuzz_form fuzz_msg fuzz_basic \
-	         fuzz_admit; do \
+	         fuzz_admit fuzz_grants; do \
 	    work=$$(mktemp -d); cp tests/fuzz/corpus/$$t/* $$work/; \
 	    echo "fuzzing $$t for $${secs}s"; \
 	    (cd $(FUZZ_BUILD)/tests/fuzz && ./$$t -seed=1 -max_total_time=$$secs -rss_limit_mb=512 \
@@ -62,8 +74,32 @@ fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	    rm -rf $$work; \
 	done
 
-test: deps build fuzz-smoke
-	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+# What a packager runs (cmake -DCMAKE_BUILD_TYPE=Release), with both
+# compilers and every target, tests included: -O3 turns on warnings (GCC's
+# -Wformat-overflow, -Wstringop-*) that the Debug and RelWithDebInfo builds
+# never see.
+release-check: deps
+	cmake -S . -B $(RELEASE_BUILD)-gcc -DCMAKE_BUILD_TYPE=Release -DFK_WERROR=ON \
+	    -DCMAKE_C_COMPILER=gcc >/dev/null
+	cmake --build $(RELEASE_BUILD)-gcc -j$(JOBS)
+	cmake -S . -B $(RELEASE_BUILD)-clang -DCMAKE_BUILD_TYPE=Release -DFK_WERROR=ON \
+	    -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build $(RELEASE_BUILD)-clang -j$(JOBS)
+
+# ThreadSanitizer: only plain-main() stress programs run under it (Criterion
+# cannot); tests/tsan.supp silences libzmq/libczmq's uninstrumented pipes.
+$(TSAN_BUILD)/.configured: | deps
+	CC=clang cmake -S . -B $(TSAN_BUILD) -DFK_TSAN=ON -DFK_WERROR=ON \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@touch $@
+
+tsan tsan-smoke: $(TSAN_BUILD)/.configured
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target stress_grants
+	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
+	    $(TSAN_BUILD)/tests/stress/stress_grants $(if $(filter tsan-smoke,$@),5,$(TSAN_ROUNDS))
+
+test: deps build release-check fuzz-smoke tsan-smoke
+	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DFK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(TEST_BUILD) -j$(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
 
@@ -72,4 +108,5 @@ bench: build
 	bench/run.sh $(BUILD)/fakts-node
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang \
+	    $(TSAN_BUILD)

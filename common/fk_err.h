@@ -10,14 +10,21 @@
 #define FK_ERR_H_INCLUDED
 
 /*  The error table: symbol, value, message. One list yields the enum,
-    fk_strerror() and fk_err_name(), so they can never disagree. */
+    fk_strerror() and fk_err_name(), so they can never disagree. Values are
+    never reused or renumbered: they travel between nodes (a forwarded
+    request's reply carries its code), so a removed code leaves a gap
+    (-10006 was FK_ESTALE, never returned).
+
+    The grants plane's outcomes (FK_EPENDING ... FK_EUNSUPPORTED, and
+    FK_EINVAL_INPUT, FK_ENOTFOUND, FK_EEXISTS, FK_EUSED, FK_EEXPIRED,
+    FK_EDENIED, FK_EUNAVAILABLE) each map to one HTTP status and protocol
+    error in one table (node/api/fk_api_util.c). */
 #define FK_ERR_MAP(XX)                                                                             \
     XX(EPROTO_MAGIC, -10001, "wire message has a bad signature")                                   \
     XX(EPROTO_VERSION, -10002, "wire message has an unsupported version")                          \
     XX(EPROTO_MALFORMED, -10003, "malformed message")                                              \
     XX(ETOOBIG, -10004, "input exceeds its size limit")                                            \
     XX(ENOTFOUND, -10005, "not found")                                                             \
-    XX(ESTALE, -10006, "stale version")                                                            \
     XX(ESTORE, -10007, "storage failure")                                                          \
     XX(EINVAL_INPUT, -10008, "invalid input")                                                      \
     XX(EEXISTS, -10009, "already exists")                                                          \
@@ -27,7 +34,16 @@
     XX(ECRYPTO, -10013, "cryptographic failure")                                                   \
     XX(ECONFIG, -10014, "invalid configuration")                                                   \
     XX(EUNAVAILABLE, -10015, "required service unavailable")                                       \
-    XX(EUSED, -10016, "already used")
+    XX(EUSED, -10016, "already used")                                                              \
+    XX(ESLOWDOWN, -10017, "polling too fast")                                                      \
+    XX(EGRANT, -10018, "invalid grant")                                                            \
+    XX(ECLIENT, -10019, "unknown client")                                                          \
+    XX(EWRONG_CLIENT, -10020, "belongs to another client")                                         \
+    XX(EAUTH, -10021, "client authentication failed")                                              \
+    XX(ETOKEN, -10022, "invalid access token")                                                     \
+    XX(ESCOPE, -10023, "scope not granted")                                                        \
+    XX(ETRYAGAIN, -10024, "temporarily unavailable")                                               \
+    XX(EUNSUPPORTED, -10025, "unsupported")
 
 typedef enum {
 #define FK_ERR_ENUM(name, value, msg) FK_##name = (value),

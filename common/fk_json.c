@@ -53,18 +53,11 @@ fk_json_int(const json_t *object, const char *key, long long fallback)
     return json_is_integer(value) ? json_integer_value(value) : fallback;
 }
 
-static void
-s_oom(void)
-{
-    fprintf(stderr, "fakts-node: out of memory building JSON\n");
-    abort();
-}
-
 json_t *
 fk_json_must(json_t *value)
 {
     if (!value) {
-        s_oom();
+        fk_oom("building JSON");
     }
     return value;
 }
@@ -73,7 +66,7 @@ void
 fk_json_set(json_t *object, const char *key, json_t *value)
 {
     if (json_object_set_new(object, key, fk_json_must(value)) != 0) {
-        s_oom();
+        fk_oom("building JSON");
     }
 }
 
@@ -81,6 +74,6 @@ void
 fk_json_append(json_t *array, json_t *value)
 {
     if (json_array_append_new(array, fk_json_must(value)) != 0) {
-        s_oom();
+        fk_oom("building JSON");
     }
 }

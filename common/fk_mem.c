@@ -7,11 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-s_oom(size_t size)
+_Noreturn void
+fk_oom(const char *what)
 {
-    fprintf(stderr, "fakts-node: out of memory allocating %zu bytes\n", size);
+    fprintf(stderr, "fakts-node: out of memory in %s\n", what);
     abort();
+}
+
+/*  fk_oom with the size that failed, which is what a reader of the message
+    needs to tell a leak from one absurd request. */
+static _Noreturn void
+s_oom_bytes(size_t size)
+{
+    char what[64];
+    snprintf(what, sizeof what, "an allocation of %zu bytes", size);
+    fk_oom(what);
 }
 
 void *
@@ -19,7 +29,7 @@ fk_malloc(size_t size)
 {
     void *ptr = malloc(size ? size : 1);
     if (!ptr) {
-        s_oom(size);
+        s_oom_bytes(size);
     }
     return ptr;
 }
@@ -29,7 +39,7 @@ fk_calloc(size_t count, size_t size)
 {
     void *ptr = calloc(count ? count : 1, size ? size : 1);
     if (!ptr) {
-        s_oom(count * size);
+        s_oom_bytes(count * size);
     }
     return ptr;
 }
@@ -39,7 +49,7 @@ fk_realloc(void *ptr, size_t size)
 {
     void *fresh = realloc(ptr, size ? size : 1);
     if (!fresh) {
-        s_oom(size);
+        s_oom_bytes(size);
     }
     return fresh;
 }

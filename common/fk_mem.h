@@ -9,6 +9,12 @@
 
 #include <stddef.h>
 
+/*  The one out-of-memory exit of the process: print "fakts-node: out of
+    memory in <what>" to stderr and abort(). For the libraries that report
+    OOM as a return value (jansson without fk_malloc, libyaml, msgpack-c)
+    and for fk_malloc itself. Async-signal-unsafe (stdio); never returns. */
+_Noreturn void fk_oom(const char *what);
+
 /*  malloc(size); never returns NULL (size 0 allocates 1 byte). */
 void *fk_malloc(size_t size);
 

@@ -75,13 +75,6 @@ enum fk_yaml_kind {
     FK_YAML_OTHER  /* any other tag: refused */
 };
 
-static void
-s_oom(const char *what)
-{
-    fprintf(stderr, "fakts-node: out of memory in fk_yaml (%s)\n", what);
-    abort();
-}
-
 /*  Write at most FK_YAML_EXCERPT bytes of text into out (which holds
     FK_YAML_EXCERPT + 4 bytes), cut at a UTF-8 character boundary, with
     control characters shown as '?' so an error message can be logged as
@@ -482,7 +475,7 @@ s_place(struct fk_yaml_builder *self, json_t *value, yaml_mark_t mark)
     }
     if (json_is_array(top->value)) {
         if (json_array_append_new(top->value, value) != 0) {
-            s_oom("array");
+            fk_oom("fk_yaml (array)");
         }
         return 0;
     }
@@ -532,7 +525,7 @@ s_record_anchor(struct fk_yaml_builder *self, const char *name, json_t *value, c
     a->height = height;
     json_t *index = json_integer((json_int_t)self->anchor_count);
     if (!index || json_object_set_new(self->anchor_index, name, index) != 0) {
-        s_oom("anchor");
+        fk_oom("fk_yaml (anchor)");
     }
     self->anchor_count++;
 }
@@ -594,7 +587,7 @@ s_on_open(struct fk_yaml_builder *self, const yaml_event_t *event)
     }
     json_t *value = is_map ? json_object() : json_array();
     if (!value) {
-        s_oom("collection");
+        fk_oom("fk_yaml (collection)");
     }
     struct fk_yaml_frame *frame = &self->stack[self->depth++];
     frame->value = value;
@@ -673,7 +666,7 @@ s_on_alias(struct fk_yaml_builder *self, const yaml_event_t *event)
         the others; the limits above bound what it costs. */
     json_t *copy = json_deep_copy(a->value);
     if (!copy) {
-        s_oom("alias");
+        fk_oom("fk_yaml (alias)");
     }
     struct fk_yaml_frame *top = s_top(self);
     if (top && top->height < a->height + 1) {
@@ -722,7 +715,7 @@ s_parser_error(struct fk_yaml_builder *self, const yaml_parser_t *parser, const 
     yaml_mark_t mark = parser->problem_mark;
     switch (parser->error) {
     case YAML_MEMORY_ERROR:
-        s_oom("libyaml");
+        fk_oom("fk_yaml (libyaml)");
         break;
     case YAML_READER_ERROR: {
         mark.line = 0;
@@ -759,11 +752,11 @@ s_parse_yaml(const char *text, size_t len, json_t **out_p, char *err, size_t err
     self.errlen = errlen;
     self.anchor_index = json_object();
     if (!self.anchor_index) {
-        s_oom("anchors");
+        fk_oom("fk_yaml (anchors)");
     }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
-        s_oom("parser");
+        fk_oom("fk_yaml (parser)");
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 

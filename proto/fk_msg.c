@@ -115,15 +115,6 @@ struct fk_msg {
     s_block_t *arena;         /* every copy the message owns; never NULL after creation */
 };
 
-static _Noreturn void
-s_oom(const char *what)
-{
-    /*  fk_mem's policy: running out of memory is not an error a caller can
-        handle. msgpack-c reports it as a return code, so translate it. */
-    fprintf(stderr, "fakts-node: out of memory in %s\n", what);
-    abort();
-}
-
 static int
 s_type_valid(uint64_t value)
 {
@@ -636,7 +627,7 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
     if (failed != 0) {
         /*  The only way msgpack_sbuffer_write() fails is a failed realloc. */
         msgpack_sbuffer_destroy(&sbuf);
-        s_oom("fk_msg_encode");
+        fk_oom("fk_msg_encode");
     }
     /*  The size accounting and msgpack-c's choice of forms must agree:
         fk_msg_encoded_size() promises the exact length. */
@@ -1029,7 +1020,7 @@ fk_msg_decode(const void *data, size_t len, fk_msg_t **msg_p)
         /*  After the checks above this can only be a failed malloc: depth
             and element count are already bounded. */
         msgpack_unpacked_destroy(&unpacked);
-        s_oom("fk_msg_decode");
+        fk_oom("fk_msg_decode");
     }
     /*  msgpack-c 4.0.0 returns an enum, not a bool (CONTINUE, 0, means
         truncated), and SUCCESS even when bytes follow the object, so both

@@ -29,15 +29,6 @@
     a record signature from ever verifying as any other signed thing. */
 static const char s_sign_context[] = "fakts-node record v1";
 
-static _Noreturn void
-s_oom(const char *what)
-{
-    /*  fk_mem's policy: running out of memory is not an error a caller can
-        handle. msgpack-c reports it as a return code, so translate it. */
-    fprintf(stderr, "fakts-node: out of memory in %s\n", what);
-    abort();
-}
-
 /*  The checks shared by encode and decode, except the payload limit, which
     each side reports separately. Returns 0 or FK_EINVAL_INPUT. */
 static int
@@ -111,7 +102,7 @@ fk_record_encode(const fk_record_t *rec, char **buf_p, size_t *len_p)
     if (failed != 0) {
         /*  The only way msgpack_sbuffer_write() fails is a failed realloc. */
         msgpack_sbuffer_destroy(&sbuf);
-        s_oom("fk_record_encode");
+        fk_oom("fk_record_encode");
     }
 
     *len_p = sbuf.size;
@@ -229,7 +220,7 @@ fk_record_decode(const void *data, size_t len, fk_record_t *rec)
         /*  After the checks above this can only be a failed malloc: the
             depth that would overflow msgpack-c's stack is already refused. */
         msgpack_unpacked_destroy(&unpacked);
-        s_oom("fk_record_decode");
+        fk_oom("fk_record_decode");
     }
     /*  msgpack-c 4.0.0 returns an enum, not a bool (CONTINUE, 0, means
         truncated), and returns SUCCESS even when bytes follow the object,

@@ -29,6 +29,8 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,23 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+
+/*  The grants plane's forward function, bound to the cluster plane: the
+    one place where grants and cluster meet (grants does not link it). */
+static int
+s_forward(void *arg, const char *node, const char *body, size_t len, int timeout_ms, char **reply_p,
+          size_t *reply_len_p)
+{
+    /*  arg is the agent's cluster slot: the grants exist before the
+        cluster does (the cluster hands forwarded requests to them), and
+        the slot is filled before the HTTP threads start. */
+    fk_cluster_t *cluster = *(fk_cluster_t **)arg;
+    if (!cluster) {
+        *reply_p = NULL;
+        return FK_ENOTFOUND;
+    }
+    return fk_cluster_request(cluster, node, body, len, timeout_ms, reply_p, reply_len_p);
+}
 
 /*  Expired codes and tokens are swept this often. */
 #define S_SWEEP_EVERY_MS 60000
@@ -67,24 +86,73 @@ s_read_secret(const char *path, char **secret_p)
     return 0;
 }
 
+/*  The admin token grants every operator power over HTTP: 32 characters
+    at least (the generated one has 43), so it cannot be guessed online. */
+#define S_ADMIN_TOKEN_MIN 32
+
+/*  Refuse a secret (the data dir, the admin token) that anyone but its
+    owner may read: say so with the command that fixes it. */
+static int
+s_private(const char *path, bool dir)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return -errno;
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        fprintf(stderr,
+                "fakts-node agent: %s %s is open to other users (mode %04o); it holds the "
+                "node's secrets. Fix it with:\n  chmod %s %s\n",
+                dir ? "data dir" : "admin token file", path, (unsigned)(st.st_mode & 07777),
+                dir ? "700" : "600", path);
+        return FK_ECONFIG;
+    }
+    return 0;
+}
+
 /*  The admin token file: read it, or create it (mode 0600) with the
-    token from FAKTS_ADMIN_TOKEN or a fresh random one. */
+    token from FAKTS_ADMIN_TOKEN or a fresh random one. Refuses (with the
+    command that fixes it) a file others may read and a token shorter than
+    S_ADMIN_TOKEN_MIN. */
 static int
 s_admin_token(const char *data_dir, char **token_p)
 {
     char *path = fk_asprintf("%s/admin-token", data_dir);
-    int rc = s_read_secret(path, token_p);
+    int rc = s_private(path, false);
+    if (rc == 0) {
+        rc = s_read_secret(path, token_p);
+    }
+    if (rc == 0 && strlen(*token_p) < S_ADMIN_TOKEN_MIN) {
+        fprintf(stderr,
+                "fakts-node agent: the admin token in %s has %zu characters; at least %d are "
+                "needed. Let the agent draw a new one with:\n  rm %s\n(or write your own "
+                "of %d characters or more, mode 0600)\n",
+                path, strlen(*token_p), S_ADMIN_TOKEN_MIN, path, S_ADMIN_TOKEN_MIN);
+        OPENSSL_cleanse(*token_p, strlen(*token_p));
+        free(*token_p);
+        *token_p = NULL;
+        rc = FK_ECONFIG;
+    }
     if (rc != -ENOENT) {
         free(path);
         return rc;
     }
     rc = 0;
     const char *given = getenv("FAKTS_ADMIN_TOKEN");
+    if (given && *given && strlen(given) < S_ADMIN_TOKEN_MIN) {
+        fprintf(stderr,
+                "fakts-node agent: FAKTS_ADMIN_TOKEN has %zu characters; at least %d are "
+                "needed. Draw one with:\n  export FAKTS_ADMIN_TOKEN=$(openssl rand -base64 "
+                "32)\n(or unset it and the agent draws one)\n",
+                strlen(given), S_ADMIN_TOKEN_MIN);
+        free(path);
+        return FK_ECONFIG;
+    }
     char *token = given && *given ? fk_strdup(given) : fk_random_urlsafe(32);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fk_error("agent: cannot create %s: %s", path, fk_strerror(-errno));
-        rc = -errno;
+        rc = -errno; /* before fk_error, which may change errno */
+        fk_error("agent: cannot create %s: %s", path, fk_strerror(rc));
     } else {
         char *line = fk_asprintf("%s\n", token);
         size_t len = strlen(line);
@@ -250,12 +318,117 @@ s_start_beacon(const fk_config_t *cfg, const char *http_addr, uint16_t http_port
     return rc;
 }
 
-/*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir; the
-    wait doubles as the sweeper's clock. */
+/*  The once-a-second flush of --fsync periodic. "Flushed within a second"
+    is a promise to the operator, so a failure (EIO, ENOSPC on a thin
+    volume) must not pass silently: every one is counted, the first and
+    then one a minute are logged with the count, and a recovery is logged
+    too. The writes themselves stay acknowledged: they are committed to
+    the page cache (kill -9 loses nothing) and, in a cluster, replicated. */
 static void
-s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigset_t *signals)
+s_sync(fk_store_t *store, uint64_t *failures, int64_t *next_log_ms)
+{
+    int rc = fk_store_sync(store);
+    int64_t now = fk_clock_mono_ms();
+    if (rc != 0) {
+        (*failures)++;
+        if (now >= *next_log_ms) {
+            fk_error("agent: flushing the store to disk failed: %s (%llu failures so far; "
+                     "acknowledged writes are in the page cache, not yet on disk)",
+                     fk_strerror(rc), (unsigned long long)*failures);
+            *next_log_ms = now + 60000;
+        }
+    } else if (*failures > 0 && *next_log_ms != 0) {
+        fk_info("agent: the store flushes to disk again (after %llu failures)",
+                (unsigned long long)*failures);
+        *next_log_ms = 0;
+    }
+}
+
+/*  The services dir is read on its own thread, so the main thread, which
+    takes the signals, never waits on a file: SIGTERM is honoured whatever
+    the directory holds. SIGHUP only asks for a reload; requests that
+    arrive while one runs fold into one more. */
+typedef struct {
+    fk_store_t *store;    /* where the services go */
+    const char *dir;      /* the services dir (the config's) */
+    pthread_t thread;     /* the reader */
+    pthread_mutex_t lock; /* guards wanted and stop */
+    pthread_cond_t wake;  /* signalled on a request or stop */
+    bool wanted;          /* a reload was asked for */
+    bool stop;            /* the agent is stopping */
+} s_reloader_t;
+
+static void *
+s_reloader_run(void *arg)
+{
+    s_reloader_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    for (;;) {
+        while (!self->wanted && !self->stop) {
+            pthread_cond_wait(&self->wake, &self->lock);
+        }
+        if (self->stop) {
+            break;
+        }
+        self->wanted = false;
+        pthread_mutex_unlock(&self->lock);
+        fk_catalog_sync_dir(self->store, self->dir);
+        pthread_mutex_lock(&self->lock);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+static int
+s_reloader_start(s_reloader_t *self, fk_store_t *store, const char *dir)
+{
+    memset(self, 0, sizeof *self);
+    self->store = store;
+    self->dir = dir;
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->wake, NULL);
+    int rc = pthread_create(&self->thread, NULL, s_reloader_run, self);
+    if (rc != 0) {
+        pthread_cond_destroy(&self->wake);
+        pthread_mutex_destroy(&self->lock);
+        return -rc;
+    }
+    return 0;
+}
+
+static void
+s_reloader_ask(s_reloader_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->wanted = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+}
+
+static void
+s_reloader_stop(s_reloader_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    self->stop = true;
+    pthread_cond_signal(&self->wake);
+    pthread_mutex_unlock(&self->lock);
+    /*  A reload under way finishes first: it reads regular files only
+        (fk_catalog_sync_dir), which never block for long. */
+    pthread_join(self->thread, NULL);
+    pthread_cond_destroy(&self->wake);
+    pthread_mutex_destroy(&self->lock);
+}
+
+/*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir (on
+    the reloader's thread); the wait doubles as the sweeper's clock and the
+    store's space check. */
+static void
+s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigset_t *signals,
+      s_reloader_t *reloader)
 {
     int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
+    uint64_t sync_failures = 0;
+    int64_t sync_next_log = 0;
     for (;;) {
         struct timespec wait = {.tv_sec = 1, .tv_nsec = 0};
         int sig = sigtimedwait(signals, NULL, &wait);
@@ -265,11 +438,14 @@ s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigs
         }
         if (sig == SIGHUP) {
             fk_info("agent: SIGHUP received, re-reading %s", cfg->services_dir);
-            fk_catalog_sync_dir(store, cfg->services_dir);
+            s_reloader_ask(reloader);
         }
         if (!cfg->fsync_always) {
-            fk_store_sync(store);
+            s_sync(store, &sync_failures, &sync_next_log);
         }
+        /*  A full store refuses new records and keeps room for deletes;
+            this is where it notices that it is full, or has room again. */
+        fk_store_space(store, NULL);
         if (fk_clock_mono_ms() >= next_sweep) {
             s_collect_tombstones(store, cfg->tombstone_ttl_s);
             int swept = fk_grants_sweep(grants);
@@ -322,6 +498,8 @@ fk_agent_main(int argc, char **argv)
     char *admin = NULL;
     char *ui_password = NULL;
     char *http_addr = NULL;
+    s_reloader_t reloader;
+    bool reloading = false;
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "fakts-node agent: cannot create data dir %s: %s\n", cfg.data_dir,
@@ -329,10 +507,18 @@ fk_agent_main(int argc, char **argv)
         status = EX_CANTCREAT;
         goto done;
     }
+    /*  The data dir holds the signing key and the admin token. */
+    if ((rc = s_private(cfg.data_dir, true)) != 0) {
+        if (rc != FK_ECONFIG) {
+            fprintf(stderr, "fakts-node agent: data dir %s: %s\n", cfg.data_dir, fk_strerror(rc));
+        }
+        status = EX_CONFIG;
+        goto done;
+    }
     /*  Periodic: a commit reaches the OS at once (a kill -9 loses nothing
         acknowledged) and the disk within a second (s_run); always: every
         commit waits for fdatasync. See docs/ARCHITECTURE.md. */
-    rc = fk_store_open(&store, cfg.data_dir, cfg.node, 0,
+    rc = fk_store_open(&store, cfg.data_dir, cfg.node, cfg.map_size,
                        cfg.fsync_always ? FK_STORE_SYNC_DATA : FK_STORE_SYNC_NONE);
     if (rc) {
         fprintf(stderr, "fakts-node agent: cannot open the store in %s: %s\n", cfg.data_dir,
@@ -365,7 +551,10 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
     if ((rc = s_admin_token(cfg.data_dir, &admin)) != 0) {
-        fprintf(stderr, "fakts-node agent: no admin token: %s\n", fk_strerror(rc));
+        if (rc != FK_ECONFIG) {
+            fprintf(stderr, "fakts-node agent: no admin token: %s\n", fk_strerror(rc));
+        }
+        status = EX_CONFIG;
         goto done;
     }
     if (cfg.ui_password_file) {
@@ -389,8 +578,11 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: no signing key: %s\n", fk_strerror(rc));
         goto done;
     }
-    fk_grants_opts_t grants_opts = {
-        .store = store, .signer = signer, .deployment_name = cfg.deployment_name};
+    fk_grants_opts_t grants_opts = {.store = store,
+                                    .signer = signer,
+                                    .deployment_name = cfg.deployment_name,
+                                    .forward = s_forward,
+                                    .forward_arg = &cluster};
     if ((rc = fk_grants_new(&grants, &grants_opts)) != 0
         || (rc = fk_grants_publish_key(grants)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot load tokens state: %s\n", fk_strerror(rc));
@@ -429,7 +621,6 @@ fk_agent_main(int argc, char **argv)
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
         goto done;
     }
-    fk_grants_set_cluster(grants, cluster);
 
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */
@@ -456,7 +647,7 @@ fk_agent_main(int argc, char **argv)
                               .token_per_min = cfg.token_per_min,
                               .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
-    if ((rc = fk_http_serve(http, 0, fk_api_handle, api)) != 0) {
+    if ((rc = fk_http_serve(http, cfg.http_threads, cfg.http_per_ip, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
@@ -466,18 +657,29 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
     if ((rc = s_write_agent_file(&cfg, http_addr, fk_cluster_addr(cluster))) != 0) {
-        fprintf(stderr, "fakts-node agent: cannot write %s/agent.json: %s\n", cfg.data_dir,
+        /*  Not fatal: a node on a full disk must still come back and
+            answer (its store keeps room for deletes). Only the commands
+            on this machine lose the address; --http tells them. */
+        fk_warn("agent: cannot write %s/agent.json: %s; commands here need --http %s", cfg.data_dir,
+                fk_strerror(rc), http_addr);
+    }
+    if ((rc = s_reloader_start(&reloader, store, cfg.services_dir)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot start the services reader: %s\n",
                 fk_strerror(rc));
         goto done;
     }
+    reloading = true;
     fk_info("agent: node %s serving HTTP on %s", cfg.node, http_addr);
     s_banner(&cfg, http_addr, fk_cluster_addr(cluster));
-    s_run(store, grants, &cfg, &signals);
+    s_run(store, grants, &cfg, &signals, &reloader);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
     free(agent_file);
     status = 0;
 done:
+    if (reloading) {
+        s_reloader_stop(&reloader);
+    }
     /*  The beacon stops first: no listener is sent to a stopping node. */
     fk_beacon_destroy(&beacon);
     free(admin);

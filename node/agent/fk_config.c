@@ -26,7 +26,8 @@ const char fk_config_usage[] =
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
     "                        [--consistent-answers true|false] [--ui-password-file FILE]\n"
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
-    "                        [--beacon-port PORT]\n"
+    "                        [--beacon-port PORT] [--map-size BYTES]\n"
+    "                        [--http-threads N] [--http-per-ip N]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
     "                        [--insecure-gossip[=true|false]]\n";
 
@@ -58,6 +59,9 @@ typedef enum {
     S_JOIN_TOKEN,
     S_CLUSTER_SECRET_FILE,
     S_INSECURE_GOSSIP,
+    S_MAP_SIZE,
+    S_HTTP_THREADS,
+    S_HTTP_PER_IP,
     S_COUNT
 } s_setting_t;
 
@@ -93,7 +97,53 @@ static const struct {
     [S_CLUSTER_SECRET_FILE] = {"cluster-secret-file", "FAKTS_CLUSTER_SECRET_FILE",
                                "cluster_secret_file"},
     [S_INSECURE_GOSSIP] = {"insecure-gossip", "FAKTS_INSECURE_GOSSIP", "insecure_gossip"},
+    [S_MAP_SIZE] = {"map-size", "FAKTS_MAP_SIZE", "map_size"},
+    [S_HTTP_THREADS] = {"http-threads", "FAKTS_HTTP_THREADS", "http_threads"},
+    [S_HTTP_PER_IP] = {"http-per-ip", "FAKTS_HTTP_PER_IP", "http_per_ip"},
 };
+
+/*  A byte count: digits with an optional binary suffix K, M, G or T (KiB,
+    MiB, GiB, TiB), e.g. "512M". */
+static int
+s_parse_bytes(const char *text, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-') {
+        return FK_EINVAL_INPUT;
+    }
+    static const char units[] = "KMGT";
+    const char *unit = *end ? strchr(units, end[0] & ~0x20) : NULL;
+    if (*end && (!unit || !*unit)) {
+        return FK_EINVAL_INPUT;
+    }
+    if (unit) {
+        const char *rest = end + 1;
+        if (*rest && strcmp(rest, "iB") != 0 && strcmp(rest, "B") != 0) {
+            return FK_EINVAL_INPUT;
+        }
+        for (const char *u = units; u <= unit; u++) {
+            if (value > (~0ull >> 10)) {
+                return FK_EINVAL_INPUT;
+            }
+            value <<= 10;
+        }
+    }
+    *out = value;
+    return 0;
+}
+
+/*  The HTTP pool when none is configured: forwarded requests may hold a
+    thread for up to 3 s while a record's owner is slow, so the pool is
+    sized for waiting, not for CPU (4 per core, at least 8, at most 64). */
+static unsigned
+s_default_http_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = cores > 0 ? cores * 4 : 8;
+    return (unsigned)(threads < 8 ? 8 : threads > 64 ? 64 : threads);
+}
 
 /*  Read the YAML config file into values[] (fresh strings). */
 static int
@@ -439,6 +489,36 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         rc = FK_EINVAL_INPUT;
         goto done;
     }
+    /*  8 GiB by default: the file is sparse, so the map costs no disk;
+        at least 1 MiB, at most 1 TiB. */
+    number = 8ull << 30;
+    if (value[S_MAP_SIZE]
+        && (s_parse_bytes(value[S_MAP_SIZE], &number) != 0 || number < (1ull << 20)
+            || number > (1ull << 40))) {
+        snprintf(err, errlen,
+                 "map-size: '%s' is not a size from 1M to 1T (bytes, or with K, M, G or T)",
+                 value[S_MAP_SIZE]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->map_size = (size_t)number;
+    number = s_default_http_threads();
+    if (value[S_HTTP_THREADS]
+        && (s_parse_uint(value[S_HTTP_THREADS], 1024, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "http-threads: '%s' is not a count from 1 to 1024",
+                 value[S_HTTP_THREADS]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->http_threads = (unsigned)number;
+    number = 64;
+    if (value[S_HTTP_PER_IP] && s_parse_uint(value[S_HTTP_PER_IP], 100000, &number) != 0) {
+        snprintf(err, errlen, "http-per-ip: '%s' is not a count (0: no limit)",
+                 value[S_HTTP_PER_IP]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->http_per_ip = (unsigned)number;
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
     cfg->ui_password_file = value[S_UI_PASSWORD_FILE] && *value[S_UI_PASSWORD_FILE]

@@ -123,7 +123,12 @@ s_services_register(fk_api_t *self, fk_http_req_t *req)
     }
     rc = fk_catalog_register(self->store, canonical, "api");
     const char *wait = fk_http_query(req, "wait");
-    if (rc) {
+    if (rc == -ENOSPC) {
+        /*  The one store failure an operator acts on: say what to do. */
+        const fk__api_err_t *err = fk__api_err(rc);
+        s_error(self, req, err->status, err->admin,
+                "the node's store is full: deregister services or raise --map-size");
+    } else if (rc) {
         snprintf(reason, sizeof reason, "cannot store the service: %s", fk_strerror(rc));
         s_error(self, req, 500, "internal", reason);
     } else if (wait && strcmp(wait, "quorum") == 0 && s_wait_quorum(self) != 0) {
@@ -166,10 +171,13 @@ s_service_one(fk_api_t *self, fk_http_req_t *req, const char *id)
     fk__api_respond(self, req, 200, service);
 }
 
+/*  A grants failure in the agent API's shape, status and name from the
+    one table (fk__api_err). */
 static void
-s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+s_grant_error(fk_api_t *self, fk_http_req_t *req, int rc, const fk_grants_why_t *why)
 {
-    s_error(self, req, err->status, err->error, err->description);
+    const fk__api_err_t *err = fk__api_err(rc);
+    s_error(self, req, err->status, err->admin, why->text);
 }
 
 /*  The request's JSON object body into *body_p (NULL when the body is empty
@@ -199,11 +207,11 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
-                         &answer, &err)
-        != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
+                              &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
@@ -218,11 +226,11 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_mint_redeem(self->grants, fk_json_int(body, "expires_in_days", 0),
-                              fk_json_int(body, "max_redemptions", 0), &answer, &err)
-        != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_mint_redeem(self->grants, fk_json_int(body, "expires_in_days", 0),
+                                   fk_json_int(body, "max_redemptions", 0), &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
@@ -247,9 +255,10 @@ s_app_create(fk_api_t *self, fk_http_req_t *req)
         s_error(self, req, 400, "invalid", message);
     } else {
         json_t *answer = NULL;
-        fk_grant_error_t err;
-        if (fk_grants_app_create(self->grants, manifest, &answer, &err) != 0) {
-            s_grant_error(self, req, &err);
+        fk_grants_why_t why = {{0}};
+        int rc = fk_grants_app_create(self->grants, manifest, &answer, &why);
+        if (rc != 0) {
+            s_grant_error(self, req, rc, &why);
         } else {
             fk__api_respond(self, req, 200, answer);
         }
@@ -270,49 +279,20 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     }
     char *identifier = fk_strndup(rest, (size_t)(slash - rest));
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_app_delete(self->grants, identifier, slash + 1, &answer, &err) != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_app_delete(self->grants, identifier, slash + 1, &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, answer);
     }
     free(identifier);
 }
 
-static int
-s_member_row(void *arg, const char *name, fk_store_member_status_t status, const char *json)
-{
-    static const char *const names[] = {"alive", "suspect", "failed", "left"};
-    json_t *doc = json_loads(json, 0, NULL);
-    const char *key = fk_json_str(doc, "key");
-    const char *by = fk_json_str(doc, "admitted_by");
-    json_array_append_new(
-        arg, json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s?}", "name", name, "addr",
-                       fk_json_str(doc, "addr") ? fk_json_str(doc, "addr") : "", "status",
-                       names[status <= FK_STORE_MEMBER_LEFT ? status : 0], "incarnation",
-                       (json_int_t)fk_json_int(doc, "incarnation", 0), "key", key, "admitted_by",
-                       by));
-    json_decref(doc);
-    return 0;
-}
-
-json_t *
-fk__admin_members(fk_api_t *self)
-{
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self->store, &txn) != 0) {
-        return NULL;
-    }
-    json_t *rows = json_array();
-    fk_store_members(txn, s_member_row, rows);
-    fk_store_txn_end(&txn);
-    return rows;
-}
-
 static void
 s_members(fk_api_t *self, fk_http_req_t *req)
 {
-    json_t *rows = fk__admin_members(self);
+    json_t *rows = fk__api_members(self);
     if (!rows) {
         s_error(self, req, 500, "internal", "cannot read the store");
         return;

@@ -1,4 +1,6 @@
-/*  fk_api - request routing, origins, forms, rate limits, view headers. */
+/*  fk_api - the top of the answers plane: the api object and the route
+    table that sends each request to its adapter. The helpers every
+    adapter shares are below, in fk_api_util.c. */
 
 #include "fk_api_priv.h"
 
@@ -68,191 +70,32 @@ fk_api_destroy(fk_api_t **self_p)
     *self_p = NULL;
 }
 
-/*  Split "host[:port]" or "[v6]:port" into host and port. */
-static void
-s_split_host(const char *hostport, char **host_p, int *port_p)
-{
-    const char *colon = NULL;
-    if (hostport[0] == '[') {
-        const char *close = strchr(hostport, ']');
-        colon = close && close[1] == ':' ? close + 1 : NULL;
-    } else {
-        colon = strrchr(hostport, ':');
-    }
-    if (colon) {
-        *host_p = fk_strndup(hostport, (size_t)(colon - hostport));
-        *port_p = atoi(colon + 1);
-    } else {
-        *host_p = fk_strdup(hostport);
-        *port_p = 0;
-    }
-}
-
-void
-fk__api_origin(fk_api_t *self, fk_http_req_t *req, fk__api_origin_t *out)
-{
-    memset(out, 0, sizeof *out);
-    const char *scheme = "http";
-    const char *hostport = NULL;
-    if (self->public_url) {
-        /*  A configured URL wins, so a spoofed Host cannot move the
-            endpoints an answer advertises (the v2 server's rule). */
-        const char *sep = strstr(self->public_url, "://");
-        scheme = sep && strncmp(self->public_url, "https", 5) == 0 ? "https" : "http";
-        hostport = sep ? sep + 3 : self->public_url;
-    } else {
-        hostport = fk_http_header(req, MHD_HTTP_HEADER_HOST);
-        if (!hostport || !*hostport || strpbrk(hostport, "/ \t\"\\<>")) {
-            hostport = self->http_addr;
-        }
-    }
-    char *host_only = fk_strndup(hostport, strcspn(hostport, "/"));
-    int port = 0;
-    char *host = NULL;
-    s_split_host(host_only, &host, &port);
-    out->owned[0] = fk_strdup(scheme);
-    out->owned[1] = host;
-    out->owned[2] =
-        self->public_url ? fk_strdup(self->public_url) : fk_asprintf("%s://%s", scheme, host_only);
-    free(host_only);
-    out->origin.scheme = out->owned[0];
-    out->origin.host = out->owned[1];
-    out->origin.port = port;
-    out->origin.base = out->owned[2];
-}
-
-void
-fk__api_origin_clear(fk__api_origin_t *out)
-{
-    for (int i = 0; i < 3; i++) {
-        free(out->owned[i]);
-        out->owned[i] = NULL;
-    }
-}
-
-/*  Decode one form component: '+' is a space in forms (the HTML form
-    encoding), then libmicrohttpd decodes the %XX escapes. */
-static char *
-s_form_decode(const char *text, size_t len)
-{
-    char *out = fk_strndup(text, len);
-    for (char *p = out; *p; p++) {
-        if (*p == '+') {
-            *p = ' ';
-        }
-    }
-    size_t decoded = MHD_http_unescape(out);
-    out[decoded] = '\0';
-    return out;
-}
-
-json_t *
-fk__api_form(const char *body, size_t len)
-{
-    json_t *form = json_object();
-    const char *end = body + len;
-    const char *p = body;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if (stop > p) {
-            const char *eq = memchr(p, '=', (size_t)(stop - p));
-            const char *name_end = eq ? eq : stop;
-            char *name = s_form_decode(p, (size_t)(name_end - p));
-            char *value = eq ? s_form_decode(eq + 1, (size_t)(stop - eq - 1)) : fk_strdup("");
-            bool repeated = json_object_get(form, name) != NULL;
-            /*  A NUL smuggled in as %00 would make the C strings lie. */
-            bool clean = strlen(name) > 0;
-            if (!repeated && clean) {
-                json_object_set_new(form, name, json_string(value));
-            }
-            free(name);
-            free(value);
-            if (repeated || !clean) {
-                json_decref(form);
-                return NULL;
-            }
-        }
-        p = stop + 1;
-    }
-    return form;
-}
-
-bool
-fk__api_basic(const char *header, char **id_p, char **secret_p)
-{
-    *id_p = NULL;
-    *secret_p = NULL;
-    const char *encoded = header + strlen("Basic ");
-    encoded += strspn(encoded, " ");
-    unsigned char *decoded = NULL;
-    size_t len = 0;
-    if (fk_b64_decode(encoded, strlen(encoded), &decoded, &len) != 0) {
-        return false;
-    }
-    char *colon = memchr(decoded, ':', len);
-    bool ok = colon && memchr(decoded, '\0', len) == NULL;
-    if (ok) {
-        *colon = '\0';
-        *id_p = fk_strdup((char *)decoded);
-        *secret_p = fk_strdup(colon + 1);
-        (*id_p)[MHD_http_unescape(*id_p)] = '\0';
-        (*secret_p)[MHD_http_unescape(*secret_p)] = '\0';
-    }
-    free(decoded);
-    return ok;
-}
-
-bool
-fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit)
-{
-    if (limit == 0) {
-        return true;
-    }
-    char *key = fk_asprintf("%s|%s", bucket, peer);
-    int64_t now = fk_clock_mono_ms();
-    bool ok = true;
-    pthread_mutex_lock(&self->lock);
-    /*  A fixed one-minute window per peer. The table is bounded: when it
-        grows past 10000 peers it starts over, which at worst forgives. */
-    if (json_object_size(self->rates) > 10000) {
-        json_object_clear(self->rates);
-    }
-    json_t *entry = json_object_get(self->rates, key);
-    if (!entry || now - json_integer_value(json_array_get(entry, 0)) >= 60000) {
-        json_object_set_new(self->rates, key, json_pack("[I, i]", (json_int_t)now, 1));
-    } else {
-        json_int_t count = json_integer_value(json_array_get(entry, 1)) + 1;
-        json_array_set_new(entry, 1, json_integer(count));
-        ok = count <= (json_int_t)limit;
-    }
-    pthread_mutex_unlock(&self->lock);
-    free(key);
-    return ok;
-}
-
-void
-fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body)
-{
-    fk_store_txn_t *txn;
-    if (fk_store_read_begin(self->store, &txn) == 0) {
-        char view[65];
-        fk_store_view(txn, view);
-        fk_store_txn_end(&txn);
-        fk_http_add_header(req, "X-Fakts-View", view);
-    }
-    /*  Tokens and configuration must never sit in a shared cache
-        (RFC 6749 §5.1). */
-    fk_http_add_header(req, "Cache-Control", "no-store");
-    fk_http_respond_json(req, status, body);
-}
+/*  Which adapter answers which paths: every row whose prefix the path
+    starts with is asked in order, and the first that takes the path
+    answers it. An adapter still checks its exact paths and methods. */
+static const struct {
+    const char *prefix;                         /* path prefix */
+    bool (*route)(fk_api_t *, fk_http_req_t *); /* false: not one of its paths */
+} s_routes[] = {
+    {"/lok/f/report", fk__fakts_route}, /* one URL, both dialects: the bearer decides */
+    {"/lok/f/", fk__v1_route},          /* the v1 dialect's endpoints */
+    {"/lok/", fk__fakts_route},         /* OAuth endpoints, JWKS, health */
+    {"/.well-known/", fk__fakts_route}, /* discovery */
+    {"/ht", fk__fakts_route},           /* health */
+    {"/v1/", fk__admin_route},          /* the agent API */
+    {"/", fk__ui_route},                /* the web pages, {B}configure/ included */
+};
 
 void
 fk_api_handle(void *arg, fk_http_req_t *req)
 {
     fk_api_t *self = arg;
-    if (fk__fakts_route(self, req) || fk__admin_route(self, req) || fk__ui_route(self, req)) {
-        return;
+    const char *path = fk_http_path(req);
+    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
+        size_t n = strlen(s_routes[i].prefix);
+        if (strncmp(path, s_routes[i].prefix, n) == 0 && s_routes[i].route(self, req)) {
+            return;
+        }
     }
     fk__api_respond(self, req, 404,
                     json_pack("{s:s, s:s}", "error", "not_found", "message", "no such path"));

@@ -1,6 +1,11 @@
 /*  fk_api_priv - what the api module's files share and nothing else may
-    use: the api object, origins, forms, the error answers, and the web
-    pages' state and embedded files. */
+    use: the api object, the helpers of fk_api_util.c, each adapter's
+    entry point, and the web pages' state and embedded files.
+
+    The files form layers: fk_api.c (the route table) calls the adapters
+    (fk_fakts.c, which calls fk_v1.c for the v1 report; fk_v1.c;
+    fk_admin.c; fk_ui.c), and every adapter calls only fk_api_util.c and
+    the planes below. No adapter calls another's routes or fk_api.c. */
 
 #ifndef FK_API_PRIV_H_INCLUDED
 #define FK_API_PRIV_H_INCLUDED
@@ -62,29 +67,36 @@ bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsig
 /*  Answer with the current view header and a JSON body (reference stolen). */
 void fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body);
 
-/*  The Fakts (protocol) routes; returns false when the path is not one. */
+/*  How a grants outcome is answered. */
+typedef struct {
+    unsigned status;   /* HTTP status */
+    const char *oauth; /* the protocol's error: "invalid_grant", "slow_down", ... */
+    const char *admin; /* the agent API's error: "invalid", "not_found", ... */
+} fk__api_err_t;
+
+/*  The answer to a grants outcome code (FK_E* or -errno): one table for
+    every adapter; an unknown code is a 500 server_error. Never NULL. */
+const fk__api_err_t *fk__api_err(int code);
+
+/*  The member table as /v1/agent/members answers it: a new array of
+    {"name","addr","status","incarnation"} in name order, or NULL when the
+    store cannot be read. */
+json_t *fk__api_members(fk_api_t *self);
+
+/*  The Fakts (protocol) routes: discovery, health, JWKS and the POST
+    endpoints under /lok/o/ and /lok/f/report/; false when the path is not
+    one. */
 bool fk__fakts_route(fk_api_t *self, fk_http_req_t *req);
 
-/*  The v1 dialect's routes under /lok/f/ (fk_v1.c) but report/, which
-    fk_fakts.c shares with v2; returns false when the path is not one. */
+/*  The v1 dialect's routes under /lok/f/ but report/, which fk_fakts.c
+    shares with v2; false when the path is not one. */
 bool fk__v1_route(fk_api_t *self, fk_http_req_t *req);
 
 /*  The v1 report/ (no bearer): answer it. */
 void fk__v1_report(fk_api_t *self, fk_http_req_t *req);
 
-/*  The client_credentials grant of the token endpoint: credentials from
-    HTTP Basic and/or the form (which must agree when both are given),
-    then fk_grants_client_credentials. Returns 0 or fills err. */
-int fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
-                              const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err);
-
-/*  The agent API routes (/v1/...); returns false when the path is not one. */
+/*  The agent API routes (/v1/...); false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
-
-/*  The member table as /v1/agent/members answers it: a new array of
-    {"name","addr","status","incarnation"} in name order, or NULL when the
-    store cannot be read. */
-json_t *fk__admin_members(fk_api_t *self);
 
 /*  Create the web pages' state; password is the operator password that
     logs in besides the admin token, or NULL (copied). Aborts on OOM. */
@@ -97,6 +109,34 @@ void fk__ui_destroy(fk__ui_t **ui_p);
     {B}configure/ link); returns false when the path is not one. */
 bool fk__ui_route(fk_api_t *self, fk_http_req_t *req);
 
+/*  fk_ui_session.c: login sessions. */
+
+#define FK__UI_COOKIE "fakts_session"              /* the session cookie's name */
+#define FK__UI_SECRET_HEX 64                       /* hex digits of an id or a CSRF token */
+#define FK__UI_SESSION_TTL_MS (12LL * 3600 * 1000) /* a session lives this long from login */
+
+/*  The session a request came with: a copy, so no lock is held while the
+    page is built. */
+typedef struct {
+    bool valid;                       /* the cookie named a live session */
+    char id[FK__UI_SECRET_HEX + 1];   /* its id */
+    char csrf[FK__UI_SECRET_HEX + 1]; /* its CSRF token */
+} fk__ui_auth_t;
+
+/*  Open a session (fresh id and CSRF token) into *auth; a full table ends
+    the session closest to its end. */
+void fk__ui_session_open(fk__ui_t *ui, fk__ui_auth_t *auth);
+
+/*  The session of the request's cookie into *auth (auth->valid false when
+    none). Compares every live slot in constant time. */
+void fk__ui_session_find(fk__ui_t *ui, fk_http_req_t *req, fk__ui_auth_t *auth);
+
+/*  End the session of auth. */
+void fk__ui_session_close(fk__ui_t *ui, const fk__ui_auth_t *auth);
+
+/*  The operator password that logs in besides the admin token, or NULL. */
+const char *fk__ui_password(const fk__ui_t *ui);
+
 /*  A file of node/api/ui/, embedded at build time (ui/embed.cmake). */
 typedef struct {
     const char *name;          /* file name, e.g. "approve.html" */
@@ -106,5 +146,15 @@ typedef struct {
 
 /*  Every embedded file; the last entry has name NULL. */
 extern const fk__ui_asset_t fk__ui_assets[];
+
+/*  fk_ui_render.c: the embedded file called name, or NULL. */
+const fk__ui_asset_t *fk__ui_asset(const char *name);
+
+/*  Render the template name with vars (an object of strings; a missing or
+    non-string value renders empty; vars may be NULL). Fresh string. */
+char *fk__ui_render(const char *name, const json_t *vars);
+
+/*  fk__ui_render, then decref vars. */
+char *fk__ui_render_new(const char *name, json_t *vars);
 
 #endif

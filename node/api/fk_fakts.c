@@ -6,10 +6,13 @@
 
 #include "fk_api_priv.h"
 
+#include "fk_crypto.h"
+#include "fk_err.h"
 #include "fk_json.h"
 #include "fk_manifest.h"
 #include "fk_mem.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +41,18 @@ s_oauth_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *e
     fk__api_respond(self, req, status, body);
 }
 
+/*  A grants failure as an OAuth error: status and name from the one table
+    (fk__api_err), the description from the grants. */
 static void
-s_grant_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+s_grant_error(fk_api_t *self, fk_http_req_t *req, int rc, const fk_grants_why_t *why)
 {
-    s_oauth_error(self, req, err->status, err->error, err->description);
+    const fk__api_err_t *err = fk__api_err(rc);
+    if (err->status == 401) {
+        /*  RFC 6749 §5.2: a failed client authentication names the
+            scheme the client may use. */
+        fk_http_add_header(req, "WWW-Authenticate", "Basic realm=\"lok\"");
+    }
+    s_oauth_error(self, req, err->status, err->oauth, why->text);
 }
 
 static void
@@ -148,9 +159,10 @@ s_app_authorization(fk_api_t *self, fk_http_req_t *req)
         s_authorize_error(self, req, 400, description);
     } else {
         json_t *answer = NULL;
-        fk_grant_error_t gerr;
-        if (fk_grants_authorize(self->grants, manifest, body, &answer, &gerr) != 0) {
-            s_authorize_error(self, req, gerr.status, gerr.description);
+        fk_grants_why_t why = {{0}};
+        int rc = fk_grants_authorize(self->grants, manifest, body, &answer, &why);
+        if (rc != 0) {
+            s_authorize_error(self, req, fk__api_err(rc)->status, why.text);
         } else {
             fk__api_origin_t o;
             fk__api_origin(self, req, &o);
@@ -177,6 +189,110 @@ s_app_authorization(fk_api_t *self, fk_http_req_t *req)
     json_decref(manifest);
     json_decref(body);
 }
+
+/*  One grant of the token endpoint: it reads the form and the request,
+    and returns 0 with *answer_p or an FK_E* code with why. */
+typedef int s_grant_fn(fk_api_t *self, fk_http_req_t *req, const json_t *form,
+                       const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why);
+
+static int
+s_grant_device(fk_api_t *self, fk_http_req_t *req, const json_t *form, const fk_origin_t *origin,
+               json_t **answer_p, fk_grants_why_t *why)
+{
+    (void)req;
+    return fk_grants_exchange_device_code(self->grants, fk_json_str(form, "device_code"),
+                                          fk_json_str(form, "client_id"), origin, answer_p, why);
+}
+
+static int
+s_grant_refresh(fk_api_t *self, fk_http_req_t *req, const json_t *form, const fk_origin_t *origin,
+                json_t **answer_p, fk_grants_why_t *why)
+{
+    (void)req;
+    return fk_grants_exchange_refresh(self->grants, fk_json_str(form, "refresh_token"),
+                                      fk_json_str(form, "client_id"), origin, answer_p, why);
+}
+
+static int
+s_grant_redeem(fk_api_t *self, fk_http_req_t *req, const json_t *form, const fk_origin_t *origin,
+               json_t **answer_p, fk_grants_why_t *why)
+{
+    (void)req;
+    const char *token = fk_json_str(form, "redeem_token");
+    const char *manifest_text = fk_json_str(form, "manifest");
+    const char *role = fk_json_str(form, "requested_client_role");
+    json_t *parsed = NULL;
+    json_t *manifest = NULL;
+    char reason[256];
+    int rc = FK_EINVAL_INPUT;
+    if (!token || !*token || !manifest_text) {
+        snprintf(why->text, sizeof why->text,
+                 "Malformed request: redeem_token and manifest are required");
+    } else if (role && strcmp(role, "interface") != 0 && strcmp(role, "agent") != 0) {
+        snprintf(why->text, sizeof why->text,
+                 "Malformed request: requested_client_role must be interface or agent");
+    } else if (fk_json_parse_object(manifest_text, strlen(manifest_text), &parsed, reason,
+                                    sizeof reason)
+               != 0) {
+        snprintf(why->text, sizeof why->text, "Malformed request: manifest: %.200s", reason);
+    } else if (fk_manifest_parse(parsed, &manifest, reason, sizeof reason) != 0) {
+        snprintf(why->text, sizeof why->text, "Malformed request: manifest.%.200s", reason);
+    } else {
+        rc = fk_grants_exchange_redeem(self->grants, token, manifest, origin, answer_p, why);
+    }
+    json_decref(parsed);
+    json_decref(manifest);
+    return rc;
+}
+
+/*  The v1 client_credentials grant (§5.9): credentials from HTTP Basic
+    and/or the form, which must agree when both are given. */
+static int
+s_grant_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
+                           const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why)
+{
+    const char *auth = fk_http_header(req, "Authorization");
+    const char *form_id = fk_json_str(form, "client_id");
+    const char *form_secret = fk_json_str(form, "client_secret");
+    char *basic_id = NULL;
+    char *basic_secret = NULL;
+    if (auth && strncasecmp(auth, "Basic ", 6) == 0
+        && !fk__api_basic(auth, &basic_id, &basic_secret)) {
+        snprintf(why->text, sizeof why->text, "Malformed Basic credentials");
+        return FK_EAUTH;
+    }
+    int rc;
+    /*  fakts-next sends Basic and the form fields together (§5.9): both
+        are accepted, and when both are there they must name the same
+        client with the same secret. */
+    if (basic_id
+        && ((form_id && strcmp(form_id, basic_id) != 0)
+            || (form_secret && !fk_secret_equal(form_secret, basic_secret)))) {
+        snprintf(why->text, sizeof why->text, "HTTP Basic and form credentials disagree");
+        rc = FK_EINVAL_INPUT;
+    } else {
+        rc = fk_grants_client_credentials(self->grants, basic_id ? basic_id : form_id,
+                                          basic_secret ? basic_secret : form_secret,
+                                          fk_json_str(form, "scope"), origin, answer_p, why);
+    }
+    free(basic_id);
+    if (basic_secret) {
+        OPENSSL_cleanse(basic_secret, strlen(basic_secret));
+    }
+    free(basic_secret);
+    return rc;
+}
+
+/*  The grants the token endpoint takes, by grant_type. */
+static const struct {
+    const char *type; /* grant_type */
+    s_grant_fn *fn;   /* its handler */
+} s_grants[] = {
+    {S_GRANT_DEVICE, s_grant_device},
+    {S_GRANT_REFRESH, s_grant_refresh},
+    {S_GRANT_REDEEM, s_grant_redeem},
+    {S_GRANT_CLIENT_CREDENTIALS, s_grant_client_credentials},
+};
 
 static void
 s_token(fk_api_t *self, fk_http_req_t *req)
@@ -208,66 +324,25 @@ s_token(fk_api_t *self, fk_http_req_t *req)
     fk__api_origin_t o;
     fk__api_origin(self, req, &o);
     json_t *answer = NULL;
-    fk_grant_error_t err = {0};
-    int rc = 0;
+    fk_grants_why_t why = {{0}};
+    int rc = FK_EUNSUPPORTED;
     if (!grant || !*grant) {
-        rc = -1;
-        snprintf(err.description, sizeof err.description, "Missing 'grant_type'");
-        err.status = 400;
-        err.error = "invalid_request";
-    } else if (strcmp(grant, S_GRANT_DEVICE) == 0) {
-        rc = fk_grants_exchange_device_code(self->grants, fk_json_str(form, "device_code"),
-                                            fk_json_str(form, "client_id"), &o.origin, &answer,
-                                            &err);
-    } else if (strcmp(grant, S_GRANT_REFRESH) == 0) {
-        rc = fk_grants_exchange_refresh(self->grants, fk_json_str(form, "refresh_token"),
-                                        fk_json_str(form, "client_id"), &o.origin, &answer, &err);
-    } else if (strcmp(grant, S_GRANT_REDEEM) == 0) {
-        const char *token = fk_json_str(form, "redeem_token");
-        const char *manifest_text = fk_json_str(form, "manifest");
-        const char *role = fk_json_str(form, "requested_client_role");
-        json_t *parsed = NULL;
-        json_t *manifest = NULL;
-        char reason[256];
-        err.status = 400;
-        err.error = "invalid_request";
-        rc = -1;
-        if (!token || !*token || !manifest_text) {
-            snprintf(err.description, sizeof err.description,
-                     "Malformed request: redeem_token and manifest are required");
-        } else if (role && strcmp(role, "interface") != 0 && strcmp(role, "agent") != 0) {
-            snprintf(err.description, sizeof err.description,
-                     "Malformed request: requested_client_role must be interface or agent");
-        } else if (fk_json_parse_object(manifest_text, strlen(manifest_text), &parsed, reason,
-                                        sizeof reason)
-                   != 0) {
-            snprintf(err.description, sizeof err.description, "Malformed request: manifest: %.200s",
-                     reason);
-        } else if (fk_manifest_parse(parsed, &manifest, reason, sizeof reason) != 0) {
-            snprintf(err.description, sizeof err.description, "Malformed request: manifest.%.200s",
-                     reason);
-        } else {
-            rc = fk_grants_exchange_redeem(self->grants, token, manifest, &o.origin, &answer, &err);
-        }
-        json_decref(parsed);
-        json_decref(manifest);
-    } else if (strcmp(grant, S_GRANT_CLIENT_CREDENTIALS) == 0) {
-        rc = fk__v1_client_credentials(self, req, form, &o.origin, &answer, &err);
+        rc = FK_EINVAL_INPUT;
+        snprintf(why.text, sizeof why.text, "Missing 'grant_type'");
     } else {
-        rc = -1;
-        err.status = 400;
-        err.error = "unsupported_grant_type";
-        snprintf(err.description, sizeof err.description, "Unsupported grant type '%.100s'", grant);
+        snprintf(why.text, sizeof why.text, "Unsupported grant type '%.100s'", grant);
+        for (size_t i = 0; i < sizeof s_grants / sizeof s_grants[0]; i++) {
+            if (strcmp(grant, s_grants[i].type) == 0) {
+                why.text[0] = '\0';
+                rc = s_grants[i].fn(self, req, form, &o.origin, &answer, &why);
+                break;
+            }
+        }
     }
     fk__api_origin_clear(&o);
     json_decref(form);
     if (rc != 0) {
-        if (err.status == 401) {
-            /*  RFC 6749 §5.2: a failed client authentication names the
-                scheme the client may use. */
-            fk_http_add_header(req, "WWW-Authenticate", "Basic realm=\"lok\"");
-        }
-        s_grant_error(self, req, &err);
+        s_grant_error(self, req, rc, &why);
         return;
     }
     fk_http_add_header(req, "Pragma", "no-cache");
@@ -288,23 +363,33 @@ s_revoke(fk_api_t *self, fk_http_req_t *req)
         s_oauth_error(self, req, 400, "invalid_request", "Malformed form body");
         return;
     }
-    fk_grant_error_t err;
-    if (fk_grants_revoke(self->grants, fk_json_str(form, "token"),
-                         fk_json_str(form, "token_type_hint"), fk_json_str(form, "client_id"), &err)
-        != 0) {
-        s_grant_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_revoke(self->grants, fk_json_str(form, "token"),
+                              fk_json_str(form, "token_type_hint"), fk_json_str(form, "client_id"),
+                              &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200, json_object());
     }
     json_decref(form);
 }
 
+/*  The v2 report's error shape (§6.6): the OAuth error and a "message". */
 static void
-s_report_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
+s_report_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error,
+               const char *description)
 {
-    fk__api_respond(self, req, err->status,
-                    json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "error", err->error,
-                              "error_description", err->description, "message", err->description));
+    fk__api_respond(self, req, status,
+                    json_pack("{s:s, s:s, s:s, s:s}", "status", "error", "error", error,
+                              "error_description", description, "message", description));
+}
+
+static void
+s_report_grant_error(fk_api_t *self, fk_http_req_t *req, int rc, const fk_grants_why_t *why)
+{
+    const fk__api_err_t *err = fk__api_err(rc);
+    s_report_error(self, req, err->status, err->oauth, why->text);
 }
 
 /*  One URL, two dialects (§6.6, §5.7): a bearer makes it the v2 report,
@@ -312,33 +397,33 @@ s_report_error(fk_api_t *self, fk_http_req_t *req, const fk_grant_error_t *err)
 static void
 s_report(fk_api_t *self, fk_http_req_t *req)
 {
-    fk_grant_error_t err = {.status = 400, .error = "invalid_request"};
     const char *auth = fk_http_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
         fk__v1_report(self, req);
         return;
     }
+    char text[320];
     if (fk_http_body_too_big(req)) {
-        snprintf(err.description, sizeof err.description, "Request body exceeds %zu bytes",
-                 fk_http_max_body(req));
-        err.status = 413;
-        s_report_error(self, req, &err);
+        snprintf(text, sizeof text, "Request body exceeds %zu bytes", fk_http_max_body(req));
+        s_report_error(self, req, 413, "invalid_request", text);
         return;
     }
     json_t *claims = NULL;
-    if (fk_grants_check_bearer(self->grants, auth + 7, &claims, &err) != 0) {
-        s_report_error(self, req, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_check_bearer(self->grants, auth + 7, &claims, &why);
+    if (rc != 0) {
+        s_report_grant_error(self, req, rc, &why);
         return;
     }
     size_t len = 0;
-    const char *text = fk_http_body(req, &len);
+    const char *body_text = fk_http_body(req, &len);
     json_t *body = NULL;
     char reason[256];
-    if (fk_json_parse_object(text, len, &body, reason, sizeof reason) != 0) {
-        snprintf(err.description, sizeof err.description, "Malformed request: %.200s", reason);
-        s_report_error(self, req, &err);
-    } else if (fk_grants_report(self->grants, claims, body, &err) != 0) {
-        s_report_error(self, req, &err);
+    if (fk_json_parse_object(body_text, len, &body, reason, sizeof reason) != 0) {
+        snprintf(text, sizeof text, "Malformed request: %.200s", reason);
+        s_report_error(self, req, 400, "invalid_request", text);
+    } else if ((rc = fk_grants_report(self->grants, claims, body, &why)) != 0) {
+        s_report_grant_error(self, req, rc, &why);
     } else {
         fk__api_respond(self, req, 200,
                         json_pack("{s:s, s:s}", "status", "reported", "message",
@@ -381,10 +466,6 @@ fk__fakts_route(fk_api_t *self, fk_http_req_t *req)
         {"/lok/o/revoke/", s_revoke},
         {"/lok/f/report/", s_report},
     };
-    if (strcmp(path, "/lok/f/report/") != 0 && strcmp(path, "/lok/f/report") != 0
-        && fk__v1_route(self, req)) {
-        return true;
-    }
     for (size_t i = 0; i < sizeof posts / sizeof posts[0]; i++) {
         size_t n = strlen(posts[i].path);
         /*  Accept the path with or without its trailing slash. */

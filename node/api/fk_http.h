@@ -33,8 +33,15 @@ typedef void (*fk_http_handler_fn)(void *arg, fk_http_req_t *req);
 int fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_body);
 
 /*  Start answering on the bound socket with threads worker threads (0
-    means 2), calling fn(arg, req) for each request. Returns 0 or -errno. */
-int fk_http_serve(fk_http_t *self, unsigned threads, fk_http_handler_fn fn, void *arg);
+    means 8), calling fn(arg, req) for each request. A thread serves every
+    connection libmicrohttpd assigns it, so a handler that waits (a
+    forwarded request waits up to 3 s for a record's owner) delays the
+    others on its thread: size the pool for waiting, not for cores.
+    per_ip bounds the open connections of one client address (0: no
+    bound); one more is refused at accept, so one client cannot take
+    every connection slot (1000 in all). Returns 0 or -errno. */
+int fk_http_serve(fk_http_t *self, unsigned threads, unsigned per_ip, fk_http_handler_fn fn,
+                  void *arg);
 
 /*  The port actually bound. */
 uint16_t fk_http_port(const fk_http_t *self);

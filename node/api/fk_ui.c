@@ -28,6 +28,7 @@
 #include "fk_catalog.h"
 #include "fk_clock.h"
 #include "fk_crypto.h"
+#include "fk_err.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_mem.h"
@@ -38,18 +39,10 @@
 #include <string.h>
 #include <strings.h>
 
-/*  Sessions live this long from login; the table holds this many, and a
-    login with the table full ends the session closest to its end. */
-#define S_SESSION_TTL_MS (12LL * 3600 * 1000)
-#define S_SESSIONS_MAX 64
-/*  Hex digits of a session id and of a CSRF token: 256 bits each. */
-#define S_SECRET_HEX 64
 /*  Login attempts per minute per address. */
 #define S_LOGIN_PER_MIN 10
 /*  Longest code accepted in a URL; real ones have 8 (v1) or 10 (v2). */
 #define S_CODE_MAX 32
-
-#define S_COOKIE "fakts_session"
 
 /*  No inline script or style, nothing from elsewhere but an app's logo
     (an <img>, never fetched by the node), no framing, forms post here. */
@@ -57,216 +50,10 @@
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' http: https:; "       \
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-typedef struct {
-    char id[S_SECRET_HEX + 1];   /* the cookie's value */
-    char csrf[S_SECRET_HEX + 1]; /* the token its forms carry */
-    int64_t expires_ms;          /* monotonic; 0 for a free slot */
-} s_session_t;
-
-struct fk__ui {
-    char *password;                       /* operator password, or NULL */
-    pthread_mutex_t lock;                 /* guards sessions */
-    s_session_t sessions[S_SESSIONS_MAX]; /* live sessions */
-};
-
-/*  The session a request came with: a copy, so no lock is held while the
-    page is built. */
-typedef struct {
-    bool valid;                  /* the cookie named a live session */
-    char id[S_SECRET_HEX + 1];   /* its id */
-    char csrf[S_SECRET_HEX + 1]; /* its CSRF token */
-} s_auth_t;
-
-fk__ui_t *
-fk__ui_new(const char *password)
-{
-    fk__ui_t *ui = fk_calloc(1, sizeof *ui);
-    ui->password = password && *password ? fk_strdup(password) : NULL;
-    pthread_mutex_init(&ui->lock, NULL);
-    return ui;
-}
-
-void
-fk__ui_destroy(fk__ui_t **ui_p)
-{
-    if (!ui_p || !*ui_p) {
-        return;
-    }
-    fk__ui_t *ui = *ui_p;
-    if (ui->password) {
-        OPENSSL_cleanse(ui->password, strlen(ui->password));
-    }
-    free(ui->password);
-    OPENSSL_cleanse(ui->sessions, sizeof ui->sessions);
-    pthread_mutex_destroy(&ui->lock);
-    free(ui);
-    *ui_p = NULL;
-}
-
-/*  ---------------------------------------------------------------------
-    Sessions
-    --------------------------------------------------------------------- */
-
-static void
-s_session_open(fk__ui_t *ui, s_auth_t *auth)
-{
-    char *id = fk_random_hex(S_SECRET_HEX);
-    char *csrf = fk_random_hex(S_SECRET_HEX);
-    int64_t now = fk_clock_mono_ms();
-    pthread_mutex_lock(&ui->lock);
-    s_session_t *slot = &ui->sessions[0];
-    for (int i = 0; i < S_SESSIONS_MAX; i++) {
-        s_session_t *s = &ui->sessions[i];
-        if (s->expires_ms <= now) {
-            slot = s;
-            break;
-        }
-        if (s->expires_ms < slot->expires_ms) {
-            slot = s;
-        }
-    }
-    memcpy(slot->id, id, sizeof slot->id);
-    memcpy(slot->csrf, csrf, sizeof slot->csrf);
-    slot->expires_ms = now + S_SESSION_TTL_MS;
-    pthread_mutex_unlock(&ui->lock);
-    auth->valid = true;
-    memcpy(auth->id, id, sizeof auth->id);
-    memcpy(auth->csrf, csrf, sizeof auth->csrf);
-    free(id);
-    free(csrf);
-}
-
-/*  Find the request's session. Every live slot is compared in constant
-    time, so the answer's timing says nothing about near misses. */
-static void
-s_session_find(fk__ui_t *ui, fk_http_req_t *req, s_auth_t *auth)
-{
-    memset(auth, 0, sizeof *auth);
-    const char *cookie = fk_http_cookie(req, S_COOKIE);
-    if (!cookie || strlen(cookie) != S_SECRET_HEX) {
-        return;
-    }
-    int64_t now = fk_clock_mono_ms();
-    pthread_mutex_lock(&ui->lock);
-    for (int i = 0; i < S_SESSIONS_MAX; i++) {
-        s_session_t *s = &ui->sessions[i];
-        if (s->expires_ms > now && fk_secret_equal(cookie, s->id)) {
-            auth->valid = true;
-            memcpy(auth->id, s->id, sizeof auth->id);
-            memcpy(auth->csrf, s->csrf, sizeof auth->csrf);
-        }
-    }
-    pthread_mutex_unlock(&ui->lock);
-}
-
-static void
-s_session_close(fk__ui_t *ui, const s_auth_t *auth)
-{
-    pthread_mutex_lock(&ui->lock);
-    for (int i = 0; i < S_SESSIONS_MAX; i++) {
-        s_session_t *s = &ui->sessions[i];
-        if (s->expires_ms && fk_secret_equal(auth->id, s->id)) {
-            OPENSSL_cleanse(s, sizeof *s);
-        }
-    }
-    pthread_mutex_unlock(&ui->lock);
-}
-
-/*  ---------------------------------------------------------------------
-    Templates
-    --------------------------------------------------------------------- */
-
-static const fk__ui_asset_t *
-s_asset(const char *name)
-{
-    for (const fk__ui_asset_t *a = fk__ui_assets; a->name; a++) {
-        if (strcmp(a->name, name) == 0) {
-            return a;
-        }
-    }
-    return NULL;
-}
-
 static void
 s_add_str(fk_buf_t *buf, const char *text)
 {
     fk_buf_add(buf, text, strlen(text));
-}
-
-static void
-s_escape(fk_buf_t *out, const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        switch (*p) {
-        case '&':
-            s_add_str(out, "&amp;");
-            break;
-        case '<':
-            s_add_str(out, "&lt;");
-            break;
-        case '>':
-            s_add_str(out, "&gt;");
-            break;
-        case '"':
-            s_add_str(out, "&quot;");
-            break;
-        case '\'':
-            s_add_str(out, "&#39;");
-            break;
-        default:
-            fk_buf_add(out, p, 1);
-        }
-    }
-}
-
-/*  Render the template name with vars (an object of strings; a missing or
-    non-string value renders empty). Returns a fresh string. */
-static char *
-s_render(const char *name, const json_t *vars)
-{
-    const fk__ui_asset_t *asset = s_asset(name);
-    fk_buf_t out = {0};
-    const char *p = asset ? (const char *)asset->data : "";
-    const char *end = p + (asset ? asset->len : 0);
-    while (p < end) {
-        const char *open = memmem(p, (size_t)(end - p), "{{", 2);
-        if (!open) {
-            fk_buf_add(&out, p, (size_t)(end - p));
-            break;
-        }
-        fk_buf_add(&out, p, (size_t)(open - p));
-        bool raw = open + 2 < end && open[2] == '{';
-        const char *start = open + (raw ? 3 : 2);
-        const char *close = memmem(start, (size_t)(end - start), raw ? "}}}" : "}}", raw ? 3 : 2);
-        if (!close) {
-            fk_buf_add(&out, open, (size_t)(end - open));
-            break;
-        }
-        char *var = fk_strndup(start, (size_t)(close - start));
-        const char *value = fk_json_str(vars, var);
-        if (value && raw) {
-            s_add_str(&out, value);
-        } else if (value) {
-            s_escape(&out, value);
-        }
-        free(var);
-        p = close + (raw ? 3 : 2);
-    }
-    /*  A fragment's closing newline would stop CSS :empty from matching
-        the list it fills. */
-    while (out.len > 0 && out.data[out.len - 1] == '\n') {
-        out.data[--out.len] = '\0';
-    }
-    return fk_buf_take(&out);
-}
-
-/*  Render name with vars and steal vars. */
-static char *
-s_render_new(const char *name, json_t *vars)
-{
-    char *text = s_render(name, vars);
-    json_decref(vars);
-    return text;
 }
 
 /*  ---------------------------------------------------------------------
@@ -288,15 +75,15 @@ s_security_headers(fk_http_req_t *req, bool cacheable)
 /*  Answer a page: content (a rendered fragment, taken) inside the layout,
     with the navigation when the operator is logged in. */
 static void
-s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const s_auth_t *auth, const char *title,
-       char *content)
+s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
+       const char *title, char *content)
 {
     char *nav = auth && auth->valid
-                    ? s_render_new("nav.html", json_pack("{s:s}", "csrf", auth->csrf))
+                    ? fk__ui_render_new("nav.html", json_pack("{s:s}", "csrf", auth->csrf))
                     : fk_strdup("");
-    char *html = s_render_new("layout.html", json_pack("{s:s, s:s, s:s, s:s}", "title", title,
-                                                       "node", fk_store_node(self->store), "nav",
-                                                       nav, "content", content));
+    char *html = fk__ui_render_new("layout.html", json_pack("{s:s, s:s, s:s, s:s}", "title", title,
+                                                            "node", fk_store_node(self->store),
+                                                            "nav", nav, "content", content));
     s_security_headers(req, false);
     fk_http_respond(req, status, "text/html; charset=utf-8", html, strlen(html));
     free(html);
@@ -306,13 +93,13 @@ s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const s_auth_t *auth
 
 /*  A page with a heading and one message (errors, decisions). */
 static void
-s_message(fk_api_t *self, fk_http_req_t *req, unsigned status, const s_auth_t *auth,
+s_message(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
           const char *heading, const char *message)
 {
     s_page(self, req, status, auth, heading,
-           s_render_new("message.html",
-                        json_pack("{s:s, s:s, s:s, s:s}", "heading", heading, "message", message,
-                                  "details", "", "kind", status < 400 ? "ok" : "error")));
+           fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading", heading,
+                                                       "message", message, "details", "", "kind",
+                                                       status < 400 ? "ok" : "error")));
 }
 
 static void
@@ -426,7 +213,7 @@ s_https(fk_api_t *self, fk_http_req_t *req)
     the CSRF token are checked; otherwise answers (401, 403, 413, 400) and
     returns NULL. */
 static json_t *
-s_checked_form(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *again)
+s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *again)
 {
     if (!auth->valid) {
         char *login = fk_asprintf("Your session has ended or you never logged in. Log in at "
@@ -475,19 +262,20 @@ static void
 s_login_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *next,
              const char *error)
 {
-    s_page(self, req, status, NULL, "Log in",
-           s_render_new("login.html",
-                        json_pack("{s:s, s:s, s:s}", "next", s_safe_next(next), "error", error,
-                                  "password_hint",
-                                  self->ui->password ? " or the operator password" : "")));
+    s_page(
+        self, req, status, NULL, "Log in",
+        fk__ui_render_new("login.html",
+                          json_pack("{s:s, s:s, s:s}", "next", s_safe_next(next), "error", error,
+                                    "password_hint",
+                                    fk__ui_password(self->ui) ? " or the operator password" : "")));
 }
 
 static void
 s_login(fk_api_t *self, fk_http_req_t *req)
 {
     if (s_get_or_head(req)) {
-        s_auth_t auth;
-        s_session_find(self->ui, req, &auth);
+        fk__ui_auth_t auth;
+        fk__ui_session_find(self->ui, req, &auth);
         const char *next = fk_http_query(req, "next");
         if (auth.valid) {
             s_redirect(req, s_safe_next(next));
@@ -524,7 +312,7 @@ s_login(fk_api_t *self, fk_http_req_t *req)
     /*  Both comparisons always run: which secret matched must not show in
         the timing either. */
     bool token_ok = fk_secret_equal(secret, self->admin_token);
-    bool password_ok = fk_secret_equal(secret, self->ui->password);
+    bool password_ok = fk_secret_equal(secret, fk__ui_password(self->ui));
     if (!token_ok && !password_ok) {
         fk_warn("ui: failed login from %s", fk_http_peer(req));
         s_login_page(self, req, 401, next,
@@ -533,12 +321,12 @@ s_login(fk_api_t *self, fk_http_req_t *req)
         json_decref(form);
         return;
     }
-    s_auth_t auth;
-    s_session_open(self->ui, &auth);
+    fk__ui_auth_t auth;
+    fk__ui_session_open(self->ui, &auth);
     fk_info("ui: operator logged in from %s", fk_http_peer(req));
     char *cookie =
-        fk_asprintf(S_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", auth.id,
-                    S_SESSION_TTL_MS / 1000, s_https(self, req) ? "; Secure" : "");
+        fk_asprintf(FK__UI_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", auth.id,
+                    FK__UI_SESSION_TTL_MS / 1000, s_https(self, req) ? "; Secure" : "");
     fk_http_add_header(req, "Set-Cookie", cookie);
     free(cookie);
     s_redirect(req, s_safe_next(next));
@@ -546,7 +334,7 @@ s_login(fk_api_t *self, fk_http_req_t *req)
 }
 
 static void
-s_logout(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
+s_logout(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
 {
     if (!s_is(req, "POST")) {
         s_not_allowed(self, req, "POST");
@@ -556,9 +344,9 @@ s_logout(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
     if (!form) {
         return;
     }
-    s_session_close(self->ui, auth);
+    fk__ui_session_close(self->ui, auth);
     fk_http_add_header(req, "Set-Cookie",
-                       S_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+                       FK__UI_COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
     s_redirect(req, "/ui/login");
     json_decref(form);
 }
@@ -590,9 +378,9 @@ s_requirements_html(const json_t *row)
         bool optional = json_is_true(json_object_get(req, "optional"));
         const char *instance = fk_json_str(instances, key);
         const char *status = fk_json_str(statuses, key);
-        char *decline =
-            optional ? s_render_new("decline.html", json_pack("{s:s}", "key", key)) : fk_strdup("");
-        char *one = s_render_new(
+        char *decline = optional ? fk__ui_render_new("decline.html", json_pack("{s:s}", "key", key))
+                                 : fk_strdup("");
+        char *one = fk__ui_render_new(
             "requirement.html",
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key", key, "service",
                       fk_json_str(req, "service"), "description",
@@ -604,7 +392,7 @@ s_requirements_html(const json_t *row)
         free(one);
         free(decline);
     }
-    return rows.len ? fk_buf_take(&rows) : s_render("requirement-none.html", NULL);
+    return rows.len ? fk_buf_take(&rows) : fk__ui_render("requirement-none.html", NULL);
 }
 
 static char *
@@ -616,7 +404,7 @@ s_scopes_html(const json_t *row)
     json_array_foreach(json_object_get(row, "scopes"), i, scope)
     {
         char *one =
-            s_render_new("scope.html", json_pack("{s:s}", "scope", json_string_value(scope)));
+            fk__ui_render_new("scope.html", json_pack("{s:s}", "scope", json_string_value(scope)));
         s_add_str(&chips, one);
         free(one);
     }
@@ -632,11 +420,11 @@ s_logo_html(const json_t *row)
     if (!logo || (strncasecmp(logo, "https://", 8) != 0 && strncasecmp(logo, "http://", 7) != 0)) {
         return fk_strdup("");
     }
-    return s_render_new("logo.html", json_pack("{s:s}", "logo", logo));
+    return fk__ui_render_new("logo.html", json_pack("{s:s}", "logo", logo));
 }
 
 static void
-s_approval_page(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *code)
+s_approval_page(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *code)
 {
     json_t *row = fk_grants_code(self->grants, code);
     if (!row) {
@@ -670,7 +458,7 @@ s_approval_page(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const 
         "scopes", scopes, "requirements", requirements, "expires_in", expires, "dialect",
         fk_json_str(row, "dialect"), "csrf", auth->csrf, "action", fk_http_path(req));
     char *title_text = fk_asprintf("Approve %s", identifier);
-    s_page(self, req, 200, auth, title_text, s_render_new("approve.html", vars));
+    s_page(self, req, 200, auth, title_text, fk__ui_render_new("approve.html", vars));
     free(title_text);
     free(requirements);
     free(scopes);
@@ -680,7 +468,7 @@ s_approval_page(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const 
 }
 
 static void
-s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *code)
+s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *code)
 {
     char *again = fk_asprintf("/configure/%s", code);
     json_t *form = s_checked_form(self, req, auth, again);
@@ -707,22 +495,25 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *c
         }
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    if (fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &err)
-        != 0) {
-        const char *heading = err.status == 404   ? "Unknown code"
-                              : err.status == 409 ? "Already decided"
-                              : err.status == 422 ? "A required service is missing"
-                                                  : "Not possible";
-        s_message(self, req, err.status, auth, heading, err.description);
+    fk_grants_why_t why = {{0}};
+    int rc =
+        fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &why);
+    if (rc != 0) {
+        unsigned status = fk__api_err(rc)->status;
+        const char *heading = rc == FK_ENOTFOUND      ? "Unknown code"
+                              : rc == FK_EUSED        ? "Already decided"
+                              : rc == FK_EUNAVAILABLE ? "A required service is missing"
+                                                      : "Not possible";
+        s_message(self, req, status, auth, heading, why.text);
     } else {
         fk_buf_t rows = {0};
         const char *key;
         json_t *status;
         json_object_foreach(json_object_get(answer, "statuses"), key, status)
         {
-            char *one = s_render_new("status.html", json_pack("{s:s, s:s}", "key", key, "status",
-                                                              json_string_value(status)));
+            char *one =
+                fk__ui_render_new("status.html", json_pack("{s:s, s:s}", "key", key, "status",
+                                                           json_string_value(status)));
             s_add_str(&rows, one);
             free(one);
         }
@@ -733,10 +524,10 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth, const char *c
                                               "poll.",
                                     fk_json_str(answer, "user_code"));
         s_page(self, req, 200, auth, approve ? "Approved" : "Denied",
-               s_render_new("message.html",
-                            json_pack("{s:s, s:s, s:s, s:s}", "heading",
-                                      approve ? "Approved" : "Denied", "message", message,
-                                      "details", statuses, "kind", approve ? "ok" : "denied")));
+               fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading",
+                                                           approve ? "Approved" : "Denied",
+                                                           "message", message, "details", statuses,
+                                                           "kind", approve ? "ok" : "denied")));
         free(message);
         free(statuses);
     }
@@ -761,8 +552,8 @@ s_configure(fk_api_t *self, fk_http_req_t *req, const char *rest)
         s_message(self, req, 404, NULL, "Unknown code", "That is not a code.");
         return;
     }
-    s_auth_t auth;
-    s_session_find(self->ui, req, &auth);
+    fk__ui_auth_t auth;
+    fk__ui_session_find(self->ui, req, &auth);
     if (s_get_or_head(req)) {
         if (!auth.valid) {
             char *path = fk_asprintf("/configure/%s", code);
@@ -791,10 +582,11 @@ s_enter_code(fk_api_t *self, fk_http_req_t *req, const char *param)
     const char *code = fk_http_query(req, param);
     if (code && *code) {
         if (!s_code_ok(code)) {
-            s_page(self, req, 404, NULL, "Enter your code",
-                   s_render_new("device.html", json_pack("{s:s}", "error",
-                                                         "That is not a code: codes have letters "
-                                                         "and digits only.")));
+            s_page(
+                self, req, 404, NULL, "Enter your code",
+                fk__ui_render_new("device.html", json_pack("{s:s}", "error",
+                                                           "That is not a code: codes have letters "
+                                                           "and digits only.")));
             return;
         }
         char *location = fk_asprintf("/configure/%s", code);
@@ -802,10 +594,10 @@ s_enter_code(fk_api_t *self, fk_http_req_t *req, const char *param)
         free(location);
         return;
     }
-    s_auth_t auth;
-    s_session_find(self->ui, req, &auth);
+    fk__ui_auth_t auth;
+    fk__ui_session_find(self->ui, req, &auth);
     s_page(self, req, 200, &auth, "Enter your code",
-           s_render_new("device.html", json_pack("{s:s}", "error", "")));
+           fk__ui_render_new("device.html", json_pack("{s:s}", "error", "")));
 }
 
 /*  ---------------------------------------------------------------------
@@ -813,7 +605,7 @@ s_enter_code(fk_api_t *self, fk_http_req_t *req, const char *param)
     --------------------------------------------------------------------- */
 
 static void
-s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
+s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
 {
     if (!auth->valid) {
         s_json(self, req, 401,
@@ -821,7 +613,7 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
                          "log in at /ui/login first"));
         return;
     }
-    json_t *members = fk__admin_members(self);
+    json_t *members = fk__api_members(self);
     fk_store_txn_t *txn;
     if (!members || fk_store_read_begin(self->store, &txn) != 0) {
         json_decref(members);
@@ -839,7 +631,7 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const s_auth_t *auth)
 static void
 s_static(fk_api_t *self, fk_http_req_t *req, const char *name)
 {
-    const fk__ui_asset_t *asset = s_asset(name);
+    const fk__ui_asset_t *asset = fk__ui_asset(name);
     const char *dot = strrchr(name, '.');
     /*  Templates are not files to fetch; only scripts and styles are. */
     const char *type = !dot                       ? NULL
@@ -891,8 +683,8 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
     if (strncmp(path, "/ui/", 4) != 0) {
         return false;
     }
-    s_auth_t auth;
-    s_session_find(self->ui, req, &auth);
+    fk__ui_auth_t auth;
+    fk__ui_session_find(self->ui, req, &auth);
     if (strcmp(path, "/ui/logout") == 0) {
         s_logout(self, req, &auth);
     } else if (strcmp(path, "/ui/api/dashboard") == 0) {
@@ -903,7 +695,7 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
         } else if (!auth.valid) {
             s_to_login(req, "/ui/");
         } else {
-            s_page(self, req, 200, &auth, "Dashboard", s_render("dashboard.html", NULL));
+            s_page(self, req, 200, &auth, "Dashboard", fk__ui_render("dashboard.html", NULL));
         }
     } else {
         s_message(self, req, 404, auth.valid ? &auth : NULL, "Not found", "No such page.");

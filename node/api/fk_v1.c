@@ -99,13 +99,13 @@ s_manifest(fk_api_t *self, fk_http_req_t *req, const json_t *body, const char *m
 
 /*  Answer a grants outcome: the answer body, or the error under key. */
 static void
-s_outcome(fk_api_t *self, fk_http_req_t *req, int rc, json_t *answer, const fk_grant_error_t *err,
+s_outcome(fk_api_t *self, fk_http_req_t *req, int rc, json_t *answer, const fk_grants_why_t *why,
           const char *key)
 {
     if (rc == 0) {
         fk__api_respond(self, req, 200, answer);
     } else {
-        s_answer_error(self, req, 200, key, err->description);
+        s_answer_error(self, req, 200, key, why->text);
     }
 }
 
@@ -117,9 +117,9 @@ s_start(fk_api_t *self, fk_http_req_t *req, json_t *body)
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_start(self->grants, manifest, body, &answer, &err);
-    s_outcome(self, req, rc, answer, &err, "error");
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_start(self->grants, manifest, body, &answer, &why);
+    s_outcome(self, req, rc, answer, &why, "error");
     json_decref(manifest);
 }
 
@@ -133,10 +133,10 @@ s_challenge(fk_api_t *self, fk_http_req_t *req, json_t *body)
     fk__api_origin_t o;
     fk__api_origin(self, req, &o);
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_challenge(self->grants, code, &o.origin, &answer, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_challenge(self->grants, code, &o.origin, &answer, &why);
     fk__api_origin_clear(&o);
-    s_outcome(self, req, rc, answer, &err, "error");
+    s_outcome(self, req, rc, answer, &why, "error");
 }
 
 static void
@@ -150,10 +150,10 @@ s_redeem(fk_api_t *self, fk_http_req_t *req, json_t *body)
     fk__api_origin_t o;
     fk__api_origin(self, req, &o);
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_redeem(self->grants, token, manifest, &o.origin, &answer, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_redeem(self->grants, token, manifest, &o.origin, &answer, &why);
     fk__api_origin_clear(&o);
-    s_outcome(self, req, rc, answer, &err, "message");
+    s_outcome(self, req, rc, answer, &why, "message");
     json_decref(manifest);
 }
 
@@ -165,9 +165,9 @@ s_retrieve(fk_api_t *self, fk_http_req_t *req, json_t *body)
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_retrieve(self->grants, manifest, &answer, &err);
-    s_outcome(self, req, rc, answer, &err, "message");
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_retrieve(self->grants, manifest, &answer, &why);
+    s_outcome(self, req, rc, answer, &why, "message");
     json_decref(manifest);
 }
 
@@ -186,10 +186,10 @@ s_claim(fk_api_t *self, fk_http_req_t *req, json_t *body)
     fk__api_origin_t o;
     fk__api_origin(self, req, &o);
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_claim(self->grants, token, &o.origin, &answer, &err);
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_claim(self->grants, token, &o.origin, &answer, &why);
     fk__api_origin_clear(&o);
-    s_outcome(self, req, rc, answer, &err, "message");
+    s_outcome(self, req, rc, answer, &why, "message");
 }
 
 static void
@@ -200,9 +200,9 @@ s_report(fk_api_t *self, fk_http_req_t *req, json_t *body)
         return;
     }
     json_t *answer = NULL;
-    fk_grant_error_t err;
-    int rc = fk_grants_v1_report(self->grants, token, body, &answer, &err);
-    s_outcome(self, req, rc, answer, &err, "message");
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_v1_report(self->grants, token, body, &answer, &why);
+    s_outcome(self, req, rc, answer, &why, "message");
 }
 
 static void
@@ -253,46 +253,4 @@ void
 fk__v1_report(fk_api_t *self, fk_http_req_t *req)
 {
     s_serve(self, req, &s_endpoints[5]);
-}
-
-int
-fk__v1_client_credentials(fk_api_t *self, fk_http_req_t *req, const json_t *form,
-                          const fk_origin_t *origin, json_t **answer_p, fk_grant_error_t *err)
-{
-    *answer_p = NULL;
-    const char *auth = fk_http_header(req, "Authorization");
-    const char *form_id = fk_json_str(form, "client_id");
-    const char *form_secret = fk_json_str(form, "client_secret");
-    char *basic_id = NULL;
-    char *basic_secret = NULL;
-    err->status = 400;
-    err->error = "invalid_request";
-    if (auth && strncasecmp(auth, "Basic ", 6) == 0
-        && !fk__api_basic(auth, &basic_id, &basic_secret)) {
-        err->status = 401;
-        err->error = "invalid_client";
-        snprintf(err->description, sizeof err->description, "Malformed Basic credentials");
-        return -1;
-    }
-    /*  fakts-next sends Basic and the form fields together (§5.9): both
-        are accepted, and when both are there they must name the same
-        client with the same secret. */
-    if (basic_id
-        && ((form_id && strcmp(form_id, basic_id) != 0)
-            || (form_secret && !fk_secret_equal(form_secret, basic_secret)))) {
-        snprintf(err->description, sizeof err->description,
-                 "HTTP Basic and form credentials disagree");
-        free(basic_id);
-        free(basic_secret);
-        return -1;
-    }
-    int rc = fk_grants_client_credentials(self->grants, basic_id ? basic_id : form_id,
-                                          basic_secret ? basic_secret : form_secret,
-                                          fk_json_str(form, "scope"), origin, answer_p, err);
-    free(basic_id);
-    if (basic_secret) {
-        OPENSSL_cleanse(basic_secret, strlen(basic_secret));
-    }
-    free(basic_secret);
-    return rc;
 }

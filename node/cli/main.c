@@ -156,6 +156,10 @@ s_finish(int rc)
 int
 main(int argc, char **argv)
 {
+    /*  Before anything can build JSON, for every command and the agent
+        alike: jansson then aborts on out-of-memory like the rest of the
+        project (fk_mem.h), so a NULL from it means bad input, never OOM. */
+    json_set_alloc_funcs(fk_malloc, free);
     int index[2];
     int nwords = fk_cli_find_words(argc, argv, index, 2);
     if (nwords == 0) {
@@ -198,9 +202,6 @@ main(int argc, char **argv)
     if (cmd->fn == s_agent) {
         rc = cmd->fn(cmd, nargs, args);
     } else {
-        /* jansson then aborts on out-of-memory like the rest of the
-           project, so a NULL from it means bad input, never OOM. */
-        json_set_alloc_funcs(fk_malloc, free);
         if (fk_client_global_init() != 0) {
             fputs("fakts-node: cannot initialize libcurl\n", stderr);
             free(args);

@@ -43,13 +43,7 @@ s_fail(int code, char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*  jansson reports allocation failure as NULL or -1; the house rule
-    (fk_mem.h) is to abort instead of unwinding. */
-static _Noreturn void
-s_oom(void)
-{
-    fprintf(stderr, "fakts-node: out of memory building JSON\n");
-    abort();
-}
+    (fk_mem.h) is to abort instead of unwinding: fk_oom. */
 
 /*  Set under a key given as a string value, so that an embedded NUL cannot
     shorten it. */
@@ -59,7 +53,7 @@ s_set_key(json_t *object, const json_t *key, json_t *value)
     if (json_object_setn_new(object, json_string_value(key), json_string_length(key),
                              fk_json_must(value))
         != 0) {
-        s_oom();
+        fk_oom("building JSON");
     }
 }
 
@@ -222,7 +216,7 @@ s_instance_cmp(const json_t *a, const json_t *b)
     char *dump_a = json_dumps(a, flags);
     char *dump_b = json_dumps(b, flags);
     if (!dump_a || !dump_b) {
-        s_oom();
+        fk_oom("building JSON");
     }
     cmp = strcmp(dump_a, dump_b);
     free(dump_a);

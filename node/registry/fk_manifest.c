@@ -44,13 +44,7 @@ s_fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*  jansson reports allocation failure as NULL or -1; the house rule
-    (fk_mem.h) is to abort instead of unwinding. */
-static _Noreturn void
-s_oom(void)
-{
-    fprintf(stderr, "fakts-node: out of memory building JSON\n");
-    abort();
-}
+    (fk_mem.h) is to abort instead of unwinding: fk_oom. */
 
 /*  A fresh copy of a string value. jansson keeps strings valid UTF-8, so the
     copy can skip the check; the length carries over exactly. */
@@ -490,7 +484,7 @@ s_sort_list(json_t *object, const char *name, int (*cmp)(const void *, const voi
     json_t *sorted = fk_json_must(json_array());
     for (size_t i = 0; i < size; i++) {
         if (json_array_append(sorted, items[i]) != 0) {
-            s_oom();
+            fk_oom("building JSON");
         }
     }
     free(items);
@@ -507,7 +501,7 @@ fk_manifest_hash(const json_t *canonical, char out[FK_SHA256_HEX_LEN + 1])
     s_sort_list(copy, "public_sources", s_cmp_source);
     char *text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!text) {
-        s_oom();
+        fk_oom("building JSON");
     }
     fk_sha256_hex(text, strlen(text), out);
     free(text);

@@ -9,8 +9,10 @@
 #include "fk_mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,10 @@ struct fk_store {
     fk_store_commit_fn on_commit; /* called after commits with local writes */
     void *on_commit_arg;          /* its argument */
     const fk_sign_key_t *signer;    /* signs local records; NULL: they go unsigned */
+    size_t map_size;              /* the LMDB map size */
+    size_t reserve;               /* room kept for deletes (fk_store_space) */
+    atomic_bool full;             /* new local records are refused */
+    atomic_bool disk_full;        /* the reserve could not be allocated on disk */
 };
 
 struct fk_store_txn {
@@ -244,7 +250,17 @@ fk_store_open(fk_store_t **self_p, const char *dir, const char *node, size_t map
     /*  HTTP threads, the cluster actor and the sweeper each hold at most a
         short read transaction; 254 leaves ample room. */
     mdb_env_set_maxreaders(self->env, 254);
-    mdb_env_set_mapsize(self->env, map_size ? map_size : (size_t)8 << 30);
+    self->map_size = map_size ? map_size : (size_t)8 << 30;
+    mdb_env_set_mapsize(self->env, self->map_size);
+    /*  The room kept for deletes: a delete writes a tombstone and, LMDB
+        being copy-on-write, new pages for every page it touches. A
+        sixteenth of the map, at least 256 KiB, at most 64 MiB. */
+    self->reserve = self->map_size / 16;
+    self->reserve = self->reserve < ((size_t)256 << 10)  ? (size_t)256 << 10
+                    : self->reserve > ((size_t)64 << 20) ? (size_t)64 << 20
+                                                         : self->reserve;
+    atomic_init(&self->full, false);
+    atomic_init(&self->disk_full, false);
 
     unsigned flags = MDB_NOTLS;
     if (sync == FK_STORE_SYNC_DATA) {
@@ -268,6 +284,7 @@ fk_store_open(fk_store_t **self_p, const char *dir, const char *node, size_t map
         fk_store_destroy(&self);
         return rc;
     }
+    fk_store_space(self, NULL);
     *self_p = self;
     return 0;
 }
@@ -333,6 +350,11 @@ fk_store_commit(fk_store_txn_t **txn_p)
 {
     fk_store_txn_t *handle = *txn_p;
     int rc = mdb_txn_commit(handle->txn);
+    if ((rc == MDB_MAP_FULL || rc == ENOSPC) && !handle->store->full) {
+        /*  Full before the periodic check saw it: refuse new records now,
+            so what room is left goes to deletes. */
+        atomic_store(&handle->store->full, true);
+    }
     if (rc == 0 && handle->local_writes && handle->store->on_commit) {
         handle->store->on_commit(handle->store->on_commit_arg);
     }
@@ -554,6 +576,9 @@ s_write_local(fk_store_txn_t *txn, const char *key, uint32_t flags, const void *
         return rc;
     }
     rc = s_put_record(txn, key, txn->store->node, &rec);
+    if (rc == -ENOSPC) {
+        atomic_store(&txn->store->full, true); /* the map ran out mid-transaction */
+    }
     if (rc < 0) {
         return rc;
     }
@@ -750,6 +775,11 @@ fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t l
     if (len > FK_RECORD_MAX_PAYLOAD) {
         return FK_ETOOBIG;
     }
+    /*  A full store takes no new records, so the reserve stays for
+        deletes (which go through s_write_local directly). */
+    if (atomic_load(&txn->store->full)) {
+        return -ENOSPC;
+    }
     return s_write_local(txn, key, 0, payload, len);
 }
 
@@ -931,6 +961,83 @@ fk_store_local_del(fk_store_txn_t *txn, const char *name)
     MDB_val mkey = s_val(name, strlen(name));
     int rc = mdb_del(txn->txn, txn->store->local, &mkey, NULL);
     return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "local del") : 0;
+}
+
+/*  The room for deletes kept allocated on the disk (fk_store_space). */
+#define S_DISK_RESERVE ((size_t)1 << 20)
+
+/*  Pages on LMDB's free list (FREE_DBI, 0): each value is a page list
+    whose first word is its length, as mdb_stat -f counts them. */
+static size_t
+s_free_pages(MDB_txn *txn)
+{
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, 0, &cursor) != 0) {
+        return 0;
+    }
+    size_t pages = 0;
+    MDB_val key, data;
+    int rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST);
+    while (rc == 0) {
+        if (data.mv_size >= sizeof(size_t)) {
+            size_t count;
+            memcpy(&count, data.mv_data, sizeof count);
+            pages += count;
+        }
+        rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return pages;
+}
+
+int
+fk_store_space(fk_store_t *self, fk_store_space_t *out)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    MDB_txn *txn;
+    if (mdb_env_info(self->env, &info) != 0 || mdb_env_stat(self->env, &stat) != 0
+        || mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn) != 0) {
+        return FK_ESTORE;
+    }
+    size_t free_pages = s_free_pages(txn);
+    mdb_txn_abort(txn);
+    size_t pages = info.me_last_pgno + 1;
+    size_t file_end = pages * stat.ms_psize;
+    size_t used = (pages > free_pages ? pages - free_pages : 0) * stat.ms_psize;
+    /*  Keep room for deletes allocated on disk past the file's end
+        (without growing the file: LMDB reads its size), so a delete's new
+        pages find blocks even when the file system fills up. A delete
+        touches a few pages per tree; 1 MiB is room for many, and small
+        enough not to be what fills a small disk. */
+    bool disk_full = false;
+    int fd = -1;
+    off_t disk_reserve = (off_t)(self->reserve < S_DISK_RESERVE ? self->reserve : S_DISK_RESERVE);
+    if (mdb_env_get_fd(self->env, &fd) == 0 && fd >= 0
+        && fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)file_end, disk_reserve) != 0) {
+        /*  Only a full disk counts; a file system without fallocate
+            (EOPNOTSUPP) just goes without the on-disk reserve. */
+        disk_full = errno == ENOSPC || errno == EDQUOT;
+    }
+    bool full = disk_full || used + self->reserve >= self->map_size;
+    bool was = atomic_exchange(&self->full, full);
+    atomic_store(&self->disk_full, disk_full);
+    if (full && !was) {
+        fk_error("store: full (%zu of %zu bytes used%s): new records are refused, reads and "
+                 "deletes go on; free space or raise --map-size",
+                 used, self->map_size,
+                 disk_full ? ", and the disk has no room for the reserve" : "");
+    } else if (!full && was) {
+        fk_info("store: has room again (%zu of %zu bytes used)", used, self->map_size);
+    }
+    if (out) {
+        *out = (fk_store_space_t){.map_size = self->map_size,
+                                  .used = used,
+                                  .reserve = self->reserve,
+                                  .full = full,
+                                  .disk_full = disk_full};
+    }
+    return 0;
 }
 
 int

@@ -111,7 +111,8 @@ typedef struct {
 /*  Write payload under key as the local node, with the next version of the
     local counter. Returns 0, FK_EINVAL_INPUT (empty or oversize key, or a
     key containing NUL), FK_ETOOBIG (payload over FK_RECORD_MAX_PAYLOAD),
-    -ENOSPC or FK_ESTORE. Only in a write transaction. */
+    -ENOSPC (the store is full: fk_store_space) or FK_ESTORE. Only in a
+    write transaction. */
 int fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t len);
 
 /*  Delete the local node's record under key by writing a tombstone with the
@@ -279,6 +280,26 @@ void fk_store_set_signer(fk_store_t *self, const fk_sign_key_t *signer);
     key did not change), FK_EINVAL_INPUT without a signer, or a store
     error. */
 int fk_store_adopt_signer(fk_store_t *self);
+/*  How full the store is (fk_store_space). */
+typedef struct {
+    size_t map_size; /* the largest the data file may grow */
+    size_t used;     /* bytes in pages holding data (the file's pages less the free ones) */
+    size_t reserve;  /* room kept for deletes: new records stop before used reaches
+                        map_size - reserve (and up to 1 MiB of it is kept allocated on disk) */
+    bool full;       /* new records are refused (-ENOSPC) until space is freed */
+    bool disk_full;  /* the reserve could not be kept on the disk (its file system is full) */
+} fk_store_space_t;
+
+/*  Measure the store and decide whether it is full: when the data in it
+    comes within the reserve of the map size, or the file system cannot
+    hold the reserve (kept allocated past the data file's end, so deletes
+    find disk blocks even on a full disk), fk_store_put refuses new
+    records with -ENOSPC while reads, deletes and replication go on. A
+    store under the mark again accepts records at the next call. Call it
+    periodically (the agent: once a second) and after freeing space; it
+    reads the free list in a short read transaction. out may be NULL.
+    Returns 0 or FK_ESTORE. Any thread. */
+int fk_store_space(fk_store_t *self, fk_store_space_t *out);
 
 /*  Flush committed transactions to the disk now (fdatasync). With
     FK_STORE_SYNC_NONE the agent calls this periodically, bounding what a

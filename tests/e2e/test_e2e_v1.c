@@ -153,6 +153,24 @@ Test(e2e_v1, device_flow_claim_client_credentials_and_reports)
     fk_e2e_v1_assert(resp, "reported", "message", "Report processed successfully");
     fk_http_resp_destroy(&resp);
     json_decref(report);
+    /* A key none of whose aliases passed: fakts-next sends "alias_id": null
+       with the reason (AliasReport.alias_id: str | None), and the v1 server's
+       model takes it. */
+    report = json_pack("{s:s, s:{s:{s:n, s:b, s:s}}, s:b}", "token", token, "alias_reports",
+                       "rekuest", "alias_id", "valid", 0, "reason",
+                       "no alias answered its challenge", "functional", 0);
+    resp = fk_e2e_v1_post(s_node, "report", report);
+    fk_e2e_v1_assert(resp, "reported", "message", "Report processed successfully");
+    fk_http_resp_destroy(&resp);
+    json_decref(report);
+    /* ...but an alias_id or reason of another type is a malformed body. */
+    report = json_pack("{s:s, s:{s:{s:i, s:b}}}", "token", token, "alias_reports", "rekuest",
+                       "alias_id", 12, "valid", 1);
+    resp = fk_e2e_v1_post(s_node, "report", report);
+    fk_e2e_v1_assert(resp, "error", NULL, NULL);
+    cr_assert(strstr(fk_e2e_str(resp->json, "message"), "alias_id") != NULL, "%s", resp->body);
+    fk_http_resp_destroy(&resp);
+    json_decref(report);
     /* An alias the configuration does not have (§5.7). */
     report = json_pack("{s:s, s:{s:{s:s, s:b}}}", "token", token, "alias_reports", "rekuest",
                        "alias_id", "no-such-alias", "valid", 1);

@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,4 +496,55 @@ Test(fk_store, the_owner_summary_follows_the_live_records_only)
     cr_assert_eq(fk_store_gc_tombstones(txn, "node-a", INT64_MAX), 1);
     cr_assert_eq(fk_store_commit(&txn), 0);
     cr_assert_eq(s_summary("node-a"), one, "collecting a tombstone changed the summary");
+}
+
+Test(fk_store, a_full_store_refuses_new_records_but_still_deletes)
+{
+    /*  A 1 MiB store: full once its data comes within 256 KiB of the map. */
+    fk_store_destroy(&s_store);
+    char *dir = fk_testdir_make("fk_store_full");
+    cr_assert_eq(fk_store_open(&s_store, dir, "node-a", 1u << 20, FK_STORE_SYNC_NONE), 0);
+    static char payload[8000];
+    memset(payload, 'x', sizeof payload);
+    int stored = 0;
+    int rc = 0;
+    while (rc == 0 && stored < 1000) {
+        fk_store_txn_t *txn;
+        cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+        char key[32];
+        snprintf(key, sizeof key, "big/%d", stored);
+        rc = fk_store_put(txn, key, payload, sizeof payload);
+        if (rc == 0) {
+            rc = fk_store_commit(&txn);
+            stored += rc == 0;
+        } else {
+            fk_store_txn_end(&txn);
+        }
+        fk_store_space(s_store, NULL);
+    }
+    cr_assert_eq(rc, -ENOSPC, "a 1 MiB store took %d records of 8 KB: %d", stored, rc);
+    fk_store_space_t space;
+    cr_assert_eq(fk_store_space(s_store, &space), 0);
+    cr_assert(space.full);
+    cr_assert(space.used + space.reserve >= space.map_size, "used %zu", space.used);
+    /*  Reads go on, and every delete fits in the reserve. */
+    for (int i = 0; i < stored; i++) {
+        fk_store_txn_t *txn;
+        char key[32];
+        snprintf(key, sizeof key, "big/%d", i);
+        cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+        fk_store_entry_t entry;
+        cr_assert_eq(fk_store_get(txn, key, NULL, &entry), 0);
+        cr_assert_eq(fk_store_delete(txn, key), 0, "delete %d", i);
+        cr_assert_eq(fk_store_commit(&txn), 0, "commit delete %d of %d", i, stored);
+    }
+    /*  Tombstones are small; once counted, the store takes records again. */
+    cr_assert_eq(fk_store_space(s_store, &space), 0);
+    cr_assert(!space.full, "still full after deleting everything: used %zu", space.used);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, "after", "x", 1), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+    fk_store_destroy(&s_store);
+    fk_testdir_remove(&dir);
 }

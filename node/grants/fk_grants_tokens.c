@@ -1,0 +1,394 @@
+/*  fk_grants_tokens - issuing and checking tokens: the token response
+    (refresh token stored, access token signed, envelope composed), the
+    refresh grant with rotation, revocation (RFC 7009), bearer checks and
+    the v2 alias report. */
+
+#include "fk_grants_priv.h"
+
+#include "fk_compose.h"
+#include "fk_crypto.h"
+#include "fk_err.h"
+#include "fk_json.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *
+fk__grants_sign_access(fk_grants_t *self, const fk__grants_client_t *client, const json_t *aud,
+                       const char *scope, int64_t ttl_s, const fk_origin_t *origin)
+{
+    const json_t *manifest = client->rec.manifest;
+    int64_t now_s = fk__grants_now(self) / 1000;
+    char *issuer = fk_asprintf("%s/lok", origin->base);
+    char *jti = fk_random_urlsafe(16);
+    /*  The canonical manifest always has identifier, version (strings)
+        and node_id (string or null); aud may be NULL after a failed
+        composition, and then names this deployment only. */
+    json_t *claims = json_pack(
+        "{s:s, s:s, s:o, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:[], s:s}", "iss", issuer,
+        "sub", client->client_id, "aud", aud ? json_deep_copy(aud) : json_pack("[s]", "lok"), "iat",
+        (json_int_t)now_s, "exp", (json_int_t)(now_s + ttl_s), "jti", jti, "scope", scope,
+        "client_id", client->client_id, "client_app", fk_json_str(manifest, "identifier"),
+        "client_release", fk_json_str(manifest, "version"), "client_device",
+        json_object_get(manifest, "node_id"), "client_role", client->role, "roles", "node",
+        fk_store_node(self->store));
+    char *access = claims ? fk_jwt_sign(self->signer, claims) : NULL;
+    json_decref(claims);
+    free(jti);
+    free(issuer);
+    return access;
+}
+
+/*  The token response for client: tokens plus the envelope (§4). The
+    caller has already stored the refresh token. */
+static json_t *
+s_token_response(fk_grants_t *self, const fk__grants_client_t *client, const json_t *composed,
+                 const char *refresh_token, const fk_origin_t *origin)
+{
+    const json_t *scopes = json_object_get(client->rec.manifest, "scopes");
+    json_t *scope = fk__grants_scopes_string(scopes);
+    char *access = fk__grants_sign_access(self, client, json_object_get(composed, "aud"),
+                                          json_string_value(scope), self->access_ttl_s, origin);
+    json_t *alias = json_pack("{s:s, s:b, s:s, s:o, s:s, s:s, s:b, s:s}", "id", "self", "ssl",
+                              strcmp(origin->scheme, "https") == 0, "host", origin->host, "port",
+                              origin->port ? json_integer(origin->port) : json_null(), "path",
+                              "lok", "challenge", "ht", "public", 0, "kind", "absolute");
+    char *jwks_url = fk_asprintf("%s/lok/o/jwks/", origin->base);
+    json_t *self_obj = json_pack("{s:s, s:o, s:s}", "deployment_name", self->deployment_name,
+                                 "alias", alias, "jwks_url", jwks_url);
+    json_t *instances = json_object_get(composed, "instances");
+    json_t *statuses = json_object_get(composed, "statuses");
+    json_t *answer = fk_json_must(json_pack(
+        "{s:s, s:s, s:s, s:I, s:o, s:s, s:o, s:o, s:o}", "access_token", access ? access : "",
+        "refresh_token", refresh_token, "token_type", "Bearer", "expires_in",
+        (json_int_t)self->access_ttl_s, "scope", scope, "client_id", client->client_id, "self",
+        fk_json_must(self_obj), "instances", instances ? json_incref(instances) : json_object(),
+        "statuses", statuses ? json_incref(statuses) : json_object()));
+    free(jwks_url);
+    free(access);
+    return answer;
+}
+
+/*  Store a fresh refresh token for client in txn; returns the token (caller
+    frees) or NULL with *rc set. chain_start_ms 0 starts a new chain. */
+static char *
+s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id, int64_t chain_start_ms,
+              int *rc)
+{
+    int64_t now = fk__grants_now(self);
+    if (!chain_start_ms) {
+        chain_start_ms = now;
+    }
+    int64_t expires = now + self->refresh_ttl_s * 1000;
+    int64_t cap = chain_start_ms + self->refresh_chain_s * 1000;
+    char *token = fk_random_urlsafe(48);
+    char *key = fk__grants_hashed_key("refresh", token);
+    json_t *record = json_pack(
+        "{s:s, s:I, s:I, s:I}", "client_id", client_id, "issued_ms", (json_int_t)now, "expires_ms",
+        (json_int_t)(expires < cap ? expires : cap), "chain_start_ms", (json_int_t)chain_start_ms);
+    *rc = fk__grants_put(txn, key, record);
+    json_decref(record);
+    free(key);
+    if (*rc) {
+        free(token);
+        return NULL;
+    }
+    return token;
+}
+
+int
+fk__grants_issue(fk_grants_t *self, fk_store_txn_t **txn_p, const fk__grants_client_t *client,
+                 int64_t chain_start_ms, const fk_origin_t *origin, json_t **answer_p,
+                 fk_grants_why_t *why)
+{
+    int rc = 0;
+    char *refresh = s_new_refresh(self, *txn_p, client->client_id, chain_start_ms, &rc);
+    if (!refresh) {
+        fk_store_txn_end(txn_p);
+        return fk__grants_store_fail(why, rc);
+    }
+    json_t *composed = fk__grants_compose(*txn_p, client->rec.manifest, client->declined);
+    /*  Commit, then sign: signing needs no lock, so it happens after the
+        writer lock is released. */
+    if ((rc = fk__grants_commit(txn_p, why)) != 0) {
+        json_decref(composed);
+        free(refresh);
+        return rc;
+    }
+    if (composed) {
+        json_object_set_new(composed, "aud", fk_compose_aud(composed));
+    }
+    *answer_p = s_token_response(self, client, composed, refresh, origin);
+    json_decref(composed);
+    free(refresh);
+    return 0;
+}
+
+/*  A refresh token revoked on a node that did not issue it: that node
+    cannot delete the issuer's record, so it writes this marker, which
+    replicates and is checked everywhere. */
+static bool
+s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
+{
+    char *marker = fk_asprintf("refresh-revoked/%s", refresh_key + strlen("refresh/"));
+    bool revoked = fk__grants_exists(txn, marker);
+    free(marker);
+    return revoked;
+}
+
+int
+fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
+                   const fk_origin_t *origin, bool may_forward, json_t **answer_p,
+                   fk_grants_why_t *why)
+{
+    *answer_p = NULL;
+    if (!refresh_token || !*refresh_token || !client_id || !*client_id) {
+        return fk__grants_fail(why, FK_EINVAL_INPUT, "refresh_token and client_id are required");
+    }
+    char *key = fk__grants_hashed_key("refresh", refresh_token);
+    fk__grants_refresh_t record = {0};
+    fk__grants_client_t client = {0};
+    fk_store_txn_t *txn = NULL;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
+        goto done;
+    }
+    rc = fk__grants_refresh_read(self, txn, key, &record);
+    if (rc == FK_ESTORE) {
+        fk__grants_store_fail(why, rc);
+        goto done;
+    }
+    if (rc || strcmp(record.client_id, client_id) != 0 || s_refresh_revoked(txn, key)) {
+        rc = fk__grants_fail(why, FK_EGRANT, "Invalid, expired or revoked refresh token");
+        goto done;
+    }
+    if (!record.rec.local) {
+        /*  Rotation must happen once cluster-wide, and only the issuing
+            node's write lock guarantees that. Ask it. */
+        fk_store_txn_end(&txn);
+        json_t *request = json_pack("{s:s, s:s, s:s}", "op", "refresh", "refresh_token",
+                                    refresh_token, "client_id", client_id);
+        rc =
+            fk__grants_forward(self, record.rec.owner, request, origin, may_forward, answer_p, why);
+        json_decref(request);
+        goto done;
+    }
+    if (record.expires_ms <= fk__grants_now(self)) {
+        rc = fk__grants_fail(why, FK_EGRANT, "Invalid, expired or revoked refresh token");
+        goto done;
+    }
+    rc = fk__grants_client_read(self, txn, client_id, &client);
+    if (rc) {
+        rc = rc == FK_ESTORE
+                 ? fk__grants_store_fail(why, rc)
+                 : fk__grants_fail(why, FK_EGRANT, "The client of this refresh token is gone");
+        goto done;
+    }
+    /*  Rotation: the old token dies in the same transaction that creates
+        its successor, so exactly one of two racing uses wins. */
+    if ((rc = fk__grants_delete(txn, key)) != 0) {
+        fk__grants_store_fail(why, rc);
+        goto done;
+    }
+    rc = fk__grants_issue(self, &txn, &client, record.chain_start_ms, origin, answer_p, why);
+done:
+    fk_store_txn_end(&txn);
+    fk__grants_rec_clear(&client.rec);
+    fk__grants_rec_clear(&record.rec);
+    free(key);
+    return rc;
+}
+
+int
+fk_grants_exchange_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
+                           const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why)
+{
+    return fk__grants_refresh(self, refresh_token, client_id, origin, true, answer_p, why);
+}
+
+/*  Revoke the refresh token of key in txn: delete it when this node
+    issued it, else mark it revoked for everyone. */
+static int
+s_revoke_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *key, const char *client_id,
+                 fk_grants_why_t *why)
+{
+    fk__grants_refresh_t record = {0};
+    int rc = fk__grants_refresh_read(self, txn, key, &record);
+    if (rc == FK_ENOTFOUND) {
+        return 0; /* unknown tokens succeed (RFC 7009 §2.2) */
+    }
+    if (rc) {
+        return fk__grants_store_fail(why, rc);
+    }
+    if (client_id && *client_id && strcmp(record.client_id, client_id) != 0) {
+        rc = fk__grants_fail(why, FK_EGRANT, "The token belongs to another client");
+    } else if (record.rec.local) {
+        if ((rc = fk__grants_delete(txn, key)) != 0) {
+            fk__grants_store_fail(why, rc);
+        }
+    } else {
+        char *marker = fk_asprintf("refresh-revoked/%s", key + strlen("refresh/"));
+        json_t *mark = json_pack("{s:I}", "expires_ms", (json_int_t)record.expires_ms);
+        if ((rc = fk__grants_put(txn, marker, mark)) != 0) {
+            fk__grants_store_fail(why, rc);
+        }
+        json_decref(mark);
+        free(marker);
+    }
+    fk__grants_rec_clear(&record.rec);
+    return rc;
+}
+
+/*  Revoke an access token in txn: revoked/<jti> until it expires. */
+static int
+s_revoke_access(fk_grants_t *self, fk_store_txn_t *txn, const char *token, const char *client_id,
+                fk_grants_why_t *why)
+{
+    json_t *claims = NULL;
+    int rc = 0;
+    /*  Revoking a token that already expired is a no-op (RFC 7009 §2.2
+        success); verify as of "now" and ignore failures. */
+    if (fk__grants_verify(self, token, fk__grants_now(self) / 1000, &claims) != 0) {
+        return 0;
+    }
+    const char *owner = fk_json_str(claims, "client_id");
+    const char *jti = fk_json_str(claims, "jti");
+    if (client_id && *client_id && owner && strcmp(owner, client_id) != 0) {
+        rc = fk__grants_fail(why, FK_EGRANT, "The token belongs to another client");
+    } else if (jti && *jti) {
+        char *key = fk_asprintf("revoked/%s", jti);
+        json_t *record =
+            json_pack("{s:I}", "expires_ms", (json_int_t)fk_json_int(claims, "exp", 0) * 1000);
+        if ((rc = fk__grants_put(txn, key, record)) != 0) {
+            fk__grants_store_fail(why, rc);
+        }
+        json_decref(record);
+        free(key);
+    }
+    json_decref(claims);
+    return rc;
+}
+
+int
+fk_grants_revoke(fk_grants_t *self, const char *token, const char *hint, const char *client_id,
+                 fk_grants_why_t *why)
+{
+    if (!token || !*token) {
+        return fk__grants_fail(why, FK_EINVAL_INPUT, "Missing 'token' in payload");
+    }
+    bool try_refresh = !hint || strcmp(hint, "access_token") != 0;
+    bool try_access = !hint || strcmp(hint, "refresh_token") != 0;
+    fk_store_txn_t *txn;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc) {
+        return rc;
+    }
+    if (try_refresh) {
+        char *key = fk__grants_hashed_key("refresh", token);
+        rc = s_revoke_refresh(self, txn, key, client_id, why);
+        free(key);
+    }
+    if (rc == 0 && try_access) {
+        rc = s_revoke_access(self, txn, token, client_id, why);
+    }
+    if (rc == 0) {
+        rc = fk__grants_commit(&txn, why);
+    }
+    fk_store_txn_end(&txn);
+    return rc;
+}
+
+int
+fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
+                       fk_grants_why_t *why)
+{
+    *claims_p = NULL;
+    json_t *claims = NULL;
+    int rc = fk__grants_verify(self, token, fk__grants_now(self) / 1000, &claims);
+    if (rc) {
+        return fk__grants_fail(why, FK_ETOKEN, "Invalid access token: %s",
+                               rc == FK_EEXPIRED ? "expired" : "not a token this cluster signed");
+    }
+    const char *jti = fk_json_str(claims, "jti");
+    const char *client_id = fk_json_str(claims, "client_id");
+    if (!jti || !client_id) {
+        json_decref(claims);
+        return fk__grants_fail(why, FK_ETOKEN, "Invalid access token: no jti or client_id");
+    }
+    fk_store_txn_t *txn;
+    if ((rc = fk_store_read_begin(self->store, &txn)) != 0) {
+        json_decref(claims);
+        return fk__grants_store_fail(why, rc);
+    }
+    char *revoked_key = fk_asprintf("revoked/%s", jti);
+    char *client_key = fk_asprintf("client/%s", client_id);
+    if (fk__grants_exists(txn, revoked_key)) {
+        rc = fk__grants_fail(why, FK_ETOKEN, "Invalid access token: revoked");
+    } else if (!fk__grants_exists(txn, client_key)) {
+        rc = fk__grants_fail(why, FK_ETOKEN, "Invalid access token: unknown client");
+    }
+    fk_store_txn_end(&txn);
+    free(revoked_key);
+    free(client_key);
+    if (rc) {
+        json_decref(claims);
+        return rc;
+    }
+    *claims_p = claims;
+    return 0;
+}
+
+int
+fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk_grants_why_t *why)
+{
+    json_t *reports = json_object_get(body, "alias_reports");
+    json_t *functional = json_object_get(body, "functional");
+    const char *client_id = fk_json_str(claims, "client_id");
+    if ((reports && !json_is_object(reports)) || (functional && !json_is_boolean(functional))) {
+        return fk__grants_fail(
+            why, FK_EINVAL_INPUT,
+            "Malformed request: alias_reports must be an object, functional a boolean");
+    }
+    if (!client_id) {
+        return fk__grants_fail(why, FK_ETOKEN, "Invalid access token: no client_id");
+    }
+    const char *report_key;
+    json_t *report;
+    json_object_foreach(reports, report_key, report)
+    {
+        /* The servers' model is AliasReport{alias_id: str | None, valid,
+           reason: str | None}: fakts-next reports a key none of whose
+           aliases passed its challenge with "alias_id": null and a reason,
+           and those are the reports an operator most needs. */
+        json_t *alias_id = json_object_get(report, "alias_id");
+        json_t *reason = json_object_get(report, "reason");
+        if (!json_is_object(report)
+            || (alias_id && !json_is_string(alias_id) && !json_is_null(alias_id))
+            || (reason && !json_is_string(reason) && !json_is_null(reason))) {
+            return fk__grants_fail(why, FK_EINVAL_INPUT,
+                                   "Malformed request: alias_reports.%.100s: alias_id and reason "
+                                   "must be strings or null",
+                                   report_key);
+        }
+    }
+    json_t *record = json_pack("{s:o, s:b, s:I}", "alias_reports",
+                               reports ? json_incref(reports) : json_object(), "functional",
+                               functional ? json_is_true(functional) : 1, "at_ms",
+                               (json_int_t)fk__grants_now(self));
+    char *key = fk_asprintf("report/%s", client_id);
+    fk_store_txn_t *txn;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc == 0) {
+        if ((rc = fk__grants_put(txn, key, record)) != 0) {
+            fk__grants_store_fail(why, rc);
+            fk_store_txn_end(&txn);
+        } else {
+            rc = fk__grants_commit(&txn, why);
+        }
+    }
+    free(key);
+    json_decref(record);
+    return rc;
+}

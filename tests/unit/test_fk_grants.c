@@ -1,0 +1,439 @@
+/*  Tests for the grants plane through its public header (fk_grants.h):
+    the device flow, refresh rotation, redeem, revocation, bearer checks,
+    the v1 dialect, forwarding to a record's owner, and records that do
+    not decode. Each test runs over temporary stores with fake clocks and
+    a fake forwarder (tests/support/fk_testgrants.h). */
+
+#include "fk_crypto.h"
+#include "fk_err.h"
+#include "fk_grants.h"
+#include "fk_json.h"
+#include "fk_log.h"
+#include "fk_mem.h"
+#include "fk_testgrants.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+static fk_testgrants_t *s_set;
+static fk_grants_t *s_a; /* node-a's grants: holds the service */
+static fk_grants_t *s_b; /* node-b's grants */
+
+static void
+s_setup(void)
+{
+    fk_log_set_level(FK_LOG_OFF);
+    s_set = fk_testgrants_new(2, "fk_grants");
+    s_a = s_set->nodes[0].grants;
+    s_b = s_set->nodes[1].grants;
+}
+
+static void
+s_teardown(void)
+{
+    fk_testgrants_destroy(&s_set);
+}
+
+TestSuite(fk_grants, .init = s_setup, .fini = s_teardown);
+
+/*  Authorize on grants g: returns the answer (device_code, user_code,
+    client_id). */
+static json_t *
+s_authorize(fk_grants_t *g)
+{
+    json_t *manifest = fk_testgrants_manifest("org.example.app", "1.0");
+    json_t *request = json_object();
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    int rc = fk_grants_authorize(g, manifest, request, &answer, &why);
+    cr_assert_eq(rc, 0, "authorize: %s", why.text);
+    json_decref(request);
+    json_decref(manifest);
+    return answer;
+}
+
+static int
+s_exchange(fk_grants_t *g, const json_t *auth, const char *client_id, json_t **answer_p,
+           fk_grants_why_t *why)
+{
+    return fk_grants_exchange_device_code(g, fk_json_str(auth, "device_code"), client_id,
+                                          &fk_testgrants_origin, answer_p, why);
+}
+
+static void
+s_approve(fk_grants_t *g, const char *user_code)
+{
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    int rc = fk_grants_decide(g, user_code, true, NULL, &answer, &why);
+    cr_assert_eq(rc, 0, "approve: %s", why.text);
+    json_decref(answer);
+}
+
+/*  A full device flow on node-a: the token response. */
+static json_t *
+s_login(void)
+{
+    json_t *auth = s_authorize(s_a);
+    s_approve(s_a, fk_json_str(auth, "user_code"));
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    int rc = s_exchange(s_a, auth, fk_json_str(auth, "client_id"), &tokens, &why);
+    cr_assert_eq(rc, 0, "exchange: %s", why.text);
+    json_decref(auth);
+    return tokens;
+}
+
+Test(fk_grants, approved_device_code_gives_tokens_once)
+{
+    json_t *auth = s_authorize(s_a);
+    json_t *pending = fk_grants_pending(s_a);
+    cr_assert_eq(json_array_size(pending), 1);
+    json_decref(pending);
+    s_approve(s_a, fk_json_str(auth, "user_code"));
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(s_exchange(s_a, auth, fk_json_str(auth, "client_id"), &tokens, &why), 0, "%s",
+                 why.text);
+    cr_assert_not_null(fk_json_str(tokens, "access_token"));
+    cr_assert_not_null(fk_json_str(tokens, "refresh_token"));
+    cr_assert_str_eq(fk_json_str(json_object_get(tokens, "statuses"), "rekuest"), "granted");
+    json_decref(tokens);
+    /*  Single use: the code is burnt. */
+    cr_assert_eq(s_exchange(s_a, auth, fk_json_str(auth, "client_id"), &tokens, &why),
+                 FK_EINVAL_INPUT);
+    cr_assert_null(tokens);
+    json_decref(auth);
+}
+
+Test(fk_grants, undecided_code_is_pending_then_slow_down)
+{
+    json_t *auth = s_authorize(s_a);
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(s_exchange(s_a, auth, NULL, &tokens, &why), FK_EPENDING);
+    /*  Polled again at once, well inside the 5 s interval. */
+    cr_assert_eq(s_exchange(s_a, auth, NULL, &tokens, &why), FK_ESLOWDOWN);
+    json_decref(auth);
+}
+
+Test(fk_grants, denied_and_expired_codes)
+{
+    json_t *denied = s_authorize(s_a);
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(
+        fk_grants_decide(s_a, fk_json_str(denied, "user_code"), false, NULL, &answer, &why), 0);
+    json_decref(answer);
+    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(denied, "user_code"), true, NULL, &answer, &why),
+                 FK_EUSED, "a decided code cannot be decided again");
+    cr_assert_eq(s_exchange(s_a, denied, NULL, &answer, &why), FK_EDENIED);
+
+    json_t *late = s_authorize(s_a);
+    fk_testgrants_advance(s_set, 301 * 1000);
+    cr_assert_eq(s_exchange(s_a, late, NULL, &answer, &why), FK_EEXPIRED);
+    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(late, "user_code"), true, NULL, &answer, &why),
+                 FK_ENOTFOUND);
+    json_decref(late);
+    json_decref(denied);
+}
+
+Test(fk_grants, user_codes_are_found_in_any_case_and_with_dashes)
+{
+    json_t *auth = s_authorize(s_a);
+    const char *user_code = fk_json_str(auth, "user_code");
+    char typed[32];
+    snprintf(typed, sizeof typed, "%.5s-%s", user_code, user_code + 5);
+    for (char *p = typed; *p; p++) {
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    }
+    json_t *row = fk_grants_code(s_a, typed);
+    cr_assert_not_null(row, "%s not found", typed);
+    cr_assert_str_eq(fk_json_str(row, "user_code"), user_code);
+    json_decref(row);
+    json_decref(auth);
+}
+
+Test(fk_grants, foreign_client_ids_are_told_apart_without_a_scan)
+{
+    json_t *mine = s_authorize(s_a);
+    json_t *other = s_authorize(s_a);
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    /*  A client id nobody issued: invalid_client. */
+    cr_assert_eq(s_exchange(s_a, mine, "00000000-0000-4000-8000-000000000000", &answer, &why),
+                 FK_ECLIENT);
+    /*  The client id of another pending code: unauthorized_client. */
+    cr_assert_eq(s_exchange(s_a, mine, fk_json_str(other, "client_id"), &answer, &why),
+                 FK_EWRONG_CLIENT);
+    json_decref(other);
+    json_decref(mine);
+}
+
+Test(fk_grants, refresh_rotates_and_the_old_token_dies)
+{
+    json_t *tokens = s_login();
+    const char *client_id = fk_json_str(tokens, "client_id");
+    json_t *fresh = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(tokens, "refresh_token"), client_id,
+                                            &fk_testgrants_origin, &fresh, &why),
+                 0, "%s", why.text);
+    json_t *again = NULL;
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(tokens, "refresh_token"), client_id,
+                                            &fk_testgrants_origin, &again, &why),
+                 FK_EGRANT);
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(fresh, "refresh_token"), "someone",
+                                            &fk_testgrants_origin, &again, &why),
+                 FK_EGRANT, "another client's refresh token");
+    json_decref(fresh);
+    json_decref(tokens);
+}
+
+Test(fk_grants, revoked_tokens_stop_working)
+{
+    json_t *tokens = s_login();
+    json_t *claims = NULL;
+    fk_grants_why_t why;
+    const char *access = fk_json_str(tokens, "access_token");
+    cr_assert_eq(fk_grants_check_bearer(s_a, access, &claims, &why), 0, "%s", why.text);
+    json_decref(claims);
+    cr_assert_eq(fk_grants_revoke(s_a, access, NULL, NULL, &why), 0, "%s", why.text);
+    cr_assert_eq(fk_grants_check_bearer(s_a, access, &claims, &why), FK_ETOKEN);
+    cr_assert_eq(
+        fk_grants_revoke(s_a, fk_json_str(tokens, "refresh_token"), "refresh_token", NULL, &why),
+        0);
+    json_t *fresh = NULL;
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(tokens, "refresh_token"),
+                                            fk_json_str(tokens, "client_id"), &fk_testgrants_origin,
+                                            &fresh, &why),
+                 FK_EGRANT);
+    cr_assert_eq(fk_grants_revoke(s_a, "never-issued", NULL, NULL, &why), 0,
+                 "unknown tokens revoke fine (RFC 7009)");
+    cr_assert_eq(fk_grants_revoke(s_a, "", NULL, NULL, &why), FK_EINVAL_INPUT);
+    json_decref(tokens);
+}
+
+Test(fk_grants, redeem_gives_one_client_per_manifest)
+{
+    json_t *minted = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_mint_redeem(s_a, 1, 0, &minted, &why), 0);
+    const char *token = fk_json_str(minted, "token");
+    json_t *manifest = fk_testgrants_manifest("org.example.headless", "2.0");
+    json_t *first = NULL;
+    json_t *second = NULL;
+    cr_assert_eq(
+        fk_grants_exchange_redeem(s_a, token, manifest, &fk_testgrants_origin, &first, &why), 0,
+        "%s", why.text);
+    cr_assert_eq(
+        fk_grants_exchange_redeem(s_a, token, manifest, &fk_testgrants_origin, &second, &why), 0,
+        "%s", why.text);
+    cr_assert_str_eq(fk_json_str(first, "client_id"), fk_json_str(second, "client_id"));
+    json_t *changed = fk_testgrants_manifest("org.example.headless", "2.1");
+    json_t *refused = NULL;
+    cr_assert_eq(
+        fk_grants_exchange_redeem(s_a, token, changed, &fk_testgrants_origin, &refused, &why),
+        FK_EGRANT);
+    /*  A week later the token has expired (1 day). */
+    fk_testgrants_advance(s_set, 2LL * 86400 * 1000);
+    cr_assert_eq(
+        fk_grants_exchange_redeem(s_a, token, manifest, &fk_testgrants_origin, &refused, &why),
+        FK_EGRANT);
+    json_decref(changed);
+    json_decref(second);
+    json_decref(first);
+    json_decref(manifest);
+    json_decref(minted);
+}
+
+Test(fk_grants, steps_on_another_nodes_records_are_forwarded_to_it)
+{
+    /*  The code is node-b's; node-a sees it by replication and its
+        operator approves it there; the app polls node-a. */
+    json_t *auth = s_authorize(s_b);
+    fk_testgrants_replicate(s_set, 1, 0);
+    s_approve(s_a, fk_json_str(auth, "user_code"));
+    fk_testgrants_replicate(s_set, 0, 1);
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(s_exchange(s_a, auth, fk_json_str(auth, "client_id"), &tokens, &why), 0, "%s",
+                 why.text);
+    cr_assert_eq(atomic_load(&s_set->nodes[1].forwarded), 1);
+    cr_assert_not_null(fk_json_str(tokens, "access_token"));
+    /*  The refresh token is node-b's too: with node-b down, node-a says
+        so (503) rather than rotate it itself. */
+    fk_testgrants_replicate(s_set, 1, 0);
+    atomic_store(&s_set->nodes[1].down, true);
+    json_t *fresh = NULL;
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(tokens, "refresh_token"),
+                                            fk_json_str(tokens, "client_id"), &fk_testgrants_origin,
+                                            &fresh, &why),
+                 FK_ETRYAGAIN);
+    atomic_store(&s_set->nodes[1].down, false);
+    cr_assert_eq(fk_grants_exchange_refresh(s_a, fk_json_str(tokens, "refresh_token"),
+                                            fk_json_str(tokens, "client_id"), &fk_testgrants_origin,
+                                            &fresh, &why),
+                 0, "%s", why.text);
+    json_decref(fresh);
+    json_decref(tokens);
+    json_decref(auth);
+}
+
+Test(fk_grants, a_forwarded_request_past_its_deadline_is_refused)
+{
+    json_t *auth = s_authorize(s_b);
+    fk_testgrants_replicate(s_set, 1, 0);
+    s_approve(s_a, fk_json_str(auth, "user_code"));
+    fk_testgrants_replicate(s_set, 0, 1);
+    /*  node-b's clock runs 3 s ahead: the request arrives after the 2 s
+        its requester allowed for doing it. */
+    atomic_fetch_add(&s_set->nodes[1].now_ms, 3000);
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(s_exchange(s_a, auth, NULL, &tokens, &why), FK_ETRYAGAIN);
+    json_decref(auth);
+}
+
+Test(fk_grants, forwarded_requests_that_do_not_decode_are_refused)
+{
+    static const char *const bodies[] = {
+        "", "[]", "{\"op\":\"refresh\"}",
+        "{\"op\":\"redeem\",\"redeem_token\":\"x\",\"manifest\":7,\"deadline_ms\":1,"
+        "\"origin\":{\"scheme\":\"http\",\"host\":\"h\",\"port\":0,\"base\":\"http://h\"}}",
+        "{\"op\":\"nope\",\"code\":\"x\",\"deadline_ms\":1,"
+        "\"origin\":{\"scheme\":\"http\",\"host\":\"h\",\"port\":0,\"base\":\"http://h\"}}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char *reply = NULL;
+        size_t len = 0;
+        cr_assert_eq(fk_grants_on_forwarded(s_a, bodies[i], strlen(bodies[i]), &reply, &len), 0);
+        json_t *doc = json_loadb(reply, len, 0, NULL);
+        cr_assert(json_is_false(json_object_get(doc, "ok")), "%s -> %s", bodies[i], reply);
+        cr_assert_eq(json_integer_value(json_object_get(doc, "code")), FK_EINVAL_INPUT);
+        json_decref(doc);
+        free(reply);
+    }
+}
+
+/*  "<kind>/<sha256 hex of secret>", the store key of a secret's record
+    (fk_grants.h). */
+static char *
+s_hashed_key(const char *kind, const char *secret)
+{
+    char hex[FK_SHA256_HEX_LEN + 1];
+    fk_sha256_hex(secret, strlen(secret), hex);
+    return fk_asprintf("%s/%s", kind, hex);
+}
+
+/*  Write payload under key as node-a's own record, bypassing the plane. */
+static void
+s_plant(const char *key, const char *payload)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_set->nodes[0].store, &txn), 0);
+    cr_assert_eq(fk_store_put(txn, key, payload, strlen(payload)), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
+}
+
+Test(fk_grants, malformed_records_read_as_absent)
+{
+    /*  A code whose fields have the wrong types, an approval with an
+        unknown decision, a client without a manifest: each as another
+        version of the node, or a bug, might have written them. */
+    json_t *auth = s_authorize(s_a);
+    char *hash_key = NULL;
+    {
+        json_t *row = fk_grants_code(s_a, fk_json_str(auth, "user_code"));
+        cr_assert_not_null(row);
+        json_decref(row);
+    }
+    /*  Overwrite the approval slot of the code with garbage. */
+    hash_key = s_hashed_key("approval", fk_json_str(auth, "device_code"));
+    s_plant(hash_key, "{\"decision\":42}");
+    json_t *tokens = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(s_exchange(s_a, auth, NULL, &tokens, &why), FK_EPENDING,
+                 "a malformed approval is no approval");
+    free(hash_key);
+    hash_key = s_hashed_key("code", fk_json_str(auth, "device_code"));
+    s_plant(hash_key, "{\"user_code\":null,\"expires_ms\":\"soon\"}");
+    cr_assert_eq(s_exchange(s_a, auth, NULL, &tokens, &why), FK_EINVAL_INPUT,
+                 "a malformed code is no code");
+    free(hash_key);
+    s_plant("client/broken", "{\"client_id\":\"broken\"}");
+    cr_assert_eq(fk_grants_client_credentials(s_a, "broken", "secret", NULL, &fk_testgrants_origin,
+                                              &tokens, &why),
+                 FK_EAUTH);
+    s_plant("key/bad", "{\"kty\":\"RSA\",\"kid\":\"bad\"}");
+    json_t *jwks = fk_grants_jwks(s_a);
+    size_t i;
+    json_t *key;
+    json_array_foreach(json_object_get(jwks, "keys"), i, key)
+    {
+        cr_assert_str_neq(fk_json_str(key, "kid"), "bad", "an unusable key is not served");
+    }
+    json_decref(jwks);
+    json_t *pending = fk_grants_pending(s_a);
+    cr_assert_eq(json_array_size(pending), 0);
+    json_decref(pending);
+    json_decref(auth);
+}
+
+Test(fk_grants, v1_code_challenge_claim_and_client_credentials)
+{
+    json_t *manifest = fk_testgrants_manifest("org.example.v1", "1.0");
+    json_t *request = json_object();
+    json_t *started = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_v1_start(s_a, manifest, request, &started, &why), 0, "%s", why.text);
+    const char *code = fk_json_str(started, "code");
+    json_t *answer = NULL;
+    cr_assert_eq(fk_grants_v1_challenge(s_a, code, &fk_testgrants_origin, &answer, &why), 0);
+    cr_assert_str_eq(fk_json_str(answer, "status"), "pending");
+    json_decref(answer);
+    s_approve(s_a, code);
+    cr_assert_eq(fk_grants_v1_challenge(s_a, code, &fk_testgrants_origin, &answer, &why), 0);
+    cr_assert_str_eq(fk_json_str(answer, "status"), "granted");
+    char *token = strdup(fk_json_str(answer, "token"));
+    json_decref(answer);
+    cr_assert_eq(fk_grants_v1_claim(s_a, token, &fk_testgrants_origin, &answer, &why), 0, "%s",
+                 why.text);
+    json_t *auth = json_object_get(json_object_get(answer, "config"), "auth");
+    char *client_id = strdup(fk_json_str(auth, "client_id"));
+    char *secret = strdup(fk_json_str(auth, "client_secret"));
+    json_decref(answer);
+    cr_assert_eq(fk_grants_client_credentials(s_a, client_id, secret, "openid",
+                                              &fk_testgrants_origin, &answer, &why),
+                 0, "%s", why.text);
+    json_decref(answer);
+    cr_assert_eq(fk_grants_client_credentials(s_a, client_id, secret, "admin",
+                                              &fk_testgrants_origin, &answer, &why),
+                 FK_ESCOPE);
+    cr_assert_eq(fk_grants_client_credentials(s_a, client_id, "wrong", NULL, &fk_testgrants_origin,
+                                              &answer, &why),
+                 FK_EAUTH);
+    /*  The v1 report: a key none of whose aliases passed. */
+    json_t *body = json_pack("{s:{s:{s:n, s:b, s:s}}}", "alias_reports", "rekuest", "alias_id",
+                             "valid", 0, "reason", "no alias answered");
+    cr_assert_eq(fk_grants_v1_report(s_a, token, body, &answer, &why), 0, "%s", why.text);
+    json_decref(answer);
+    json_decref(body);
+    free(secret);
+    free(client_id);
+    free(token);
+    json_decref(started);
+    json_decref(request);
+    json_decref(manifest);
+}
+
+Test(fk_grants, sweep_deletes_expired_codes_and_their_indexes)
+{
+    json_t *auth = s_authorize(s_a);
+    fk_testgrants_advance(s_set, 300 * 1000 + 10 * 60 * 1000 + 1000);
+    int swept = fk_grants_sweep(s_a);
+    cr_assert_eq(swept, 3, "code, ucode and ccode records: %d", swept);
+    json_t *row = fk_grants_code(s_a, fk_json_str(auth, "user_code"));
+    cr_assert_null(row);
+    json_decref(auth);
+}
