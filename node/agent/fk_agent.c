@@ -40,6 +40,16 @@
 #include <time.h>
 #include <unistd.h>
 
+/*  A banned member's records left the store: its signing key must stop
+    verifying tokens now, not when the next unknown kid rebuilds. */
+static void
+s_reload_keys(void *arg)
+{
+    if (fk_grants_reload_keys(arg) != 0) {
+        fk_warn("agent: cannot reload the signing keys after a ban");
+    }
+}
+
 /*  The grants plane's forward function, bound to the cluster plane: the
     one place where grants and cluster meet (grants does not link it). */
 static int
@@ -614,7 +624,9 @@ fk_agent_main(int argc, char **argv)
                                       .insecure = cfg.insecure_gossip,
                                       .cluster_secret =
                                           cfg.cluster_secret_file ? cluster_secret : NULL,
-                                      .join_token = cfg.join_token};
+                                      .join_token = cfg.join_token,
+                                      .on_forgot = s_reload_keys,
+                                      .on_forgot_arg = grants};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));

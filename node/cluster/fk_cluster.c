@@ -353,6 +353,10 @@ fk__cluster_trust_changed(fk__cluster_actor_t *self)
     if (rc < 0) {
         fk_warn("cluster: cannot apply a change of membership: %s", fk_strerror(rc));
     }
+    if (rc >= 0 && change.forget_count > 0 && self->on_forgot) {
+        /*  Their signing keys, among others, are gone from the store. */
+        self->on_forgot(self->on_forgot_arg);
+    }
     fk_strv_free(change.forget, change.forget_count);
     s_persist(self);
 }
@@ -1264,6 +1268,8 @@ s_actor(zsock_t *pipe, void *arg)
     self.reconnect_timeout_ms =
         start->opts.reconnect_timeout_ms ? start->opts.reconnect_timeout_ms : 72ll * 3600 * 1000;
     self.requests = start->requests;
+    self.on_forgot = start->opts.on_forgot;
+    self.on_forgot_arg = start->opts.on_forgot_arg;
     if (start->opts.on_request) {
         self.worker = fk__cluster_worker_new(start->opts.on_request, start->opts.on_request_arg);
     }

@@ -74,6 +74,9 @@ typedef struct {
     bool insecure;                    /* open mode: plaintext, every peer believed */
     const uint8_t *cluster_secret;    /* FK_ADMIT_SECRET_LEN bytes shared by the cluster, or NULL */
     const char *join_token;           /* a join token for join/retry_join, or NULL */
+    void (*on_forgot)(void *arg);     /* called (actor thread) after a banned or re-keyed
+                                         member's records left the store, or NULL */
+    void *on_forgot_arg;              /* its argument */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.

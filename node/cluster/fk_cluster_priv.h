@@ -127,6 +127,8 @@ typedef struct {
     unsigned hello_count;      /* hello replies sent in it */
     int64_t refused_log;       /* last "dropped a frame from a non-member" log line */
     char *refusal;             /* the last admission failure logged (logged once) */
+    void (*on_forgot)(void *arg); /* told when a member's records were forgotten */
+    void *on_forgot_arg;          /* its argument */
 } fk__cluster_actor_t;
 
 /*  ---- fk_cluster.c, for the admission code ---- */

@@ -117,6 +117,13 @@ void fk_grants_destroy(fk_grants_t **self_p);
     tokens it signs verify on every node. Returns 0 or a store error. */
 int fk_grants_publish_key(fk_grants_t *self);
 
+/*  Rebuild the token verifier from the key/ records the store holds now:
+    call it when records may have left the store (a member was banned and
+    its records forgotten), so its signing key stops verifying at once.
+    Any thread. Returns 0 or a store error (the verifier is then as it
+    was). */
+int fk_grants_reload_keys(fk_grants_t *self);
+
 /*  The JWKS document: {"keys":[every known public key, in kid order]}.
     Records that are not a usable public JWK are left out. */
 json_t *fk_grants_jwks(fk_grants_t *self);

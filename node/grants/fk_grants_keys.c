@@ -24,12 +24,27 @@
     forged kids costs one scan a second. */
 #define S_REBUILD_EVERY_MS 1000
 
+/*  A published key is used only when its kid is its own RFC 7638
+    thumbprint and the record's key names that kid: a member cannot
+    publish a key under a kid that another node's tokens carry (records
+    come only from admitted owners, with their signature: node/trust). */
+static bool
+s_kid_is_thumbprint(const fk_store_entry_t *entry, const json_t *jwk)
+{
+    const char *kid = fk_json_str(jwk, "kid");
+    char *thumbprint = NULL;
+    bool ok = kid && strcmp(entry->key + strlen("key/"), kid) == 0
+              && fk_jwk_thumbprint(jwk, &thumbprint) == 0 && strcmp(thumbprint, kid) == 0;
+    free(thumbprint);
+    return ok;
+}
+
 static int
 s_load_key(void *arg, const fk_store_entry_t *entry)
 {
     fk_verifier_t *verifier = arg;
     json_t *jwk = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
-    if (!jwk || fk_verifier_add_jwk(verifier, jwk) != 0) {
+    if (!jwk || !s_kid_is_thumbprint(entry, jwk) || fk_verifier_add_jwk(verifier, jwk) != 0) {
         fk_warn("grants: ignoring unusable signing key %.200s from %.64s", entry->key,
                 entry->owner);
     }
@@ -50,6 +65,12 @@ s_build(fk_store_t *store, fk_verifier_t **verifier_p)
         fk_store_txn_end(&txn);
     }
     return rc;
+}
+
+int
+fk_grants_reload_keys(fk_grants_t *self)
+{
+    return fk__grants_keys_load(self);
 }
 
 int
