@@ -769,6 +769,25 @@ fk_store_members(fk_store_txn_t *txn, fk_store_member_fn fn, void *arg)
     return result;
 }
 
+/*  Is the store full, judged now? Cheap while the file's last page is
+    clear of the reserve (one mdb_env_info); only then the free pages are
+    counted. */
+static bool
+s_into_reserve(fk_store_t *self)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(self->env, &info) != 0 || mdb_env_stat(self->env, &stat) != 0) {
+        return false;
+    }
+    size_t high = (info.me_last_pgno + 1) * (size_t)stat.ms_psize;
+    if (high + self->reserve < self->map_size) {
+        return false;
+    }
+    fk_store_space_t space;
+    return fk_store_space(self, &space) == 0 && space.full;
+}
+
 int
 fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t len)
 {
@@ -776,8 +795,11 @@ fk_store_put(fk_store_txn_t *txn, const char *key, const void *payload, size_t l
         return FK_ETOOBIG;
     }
     /*  A full store takes no new records, so the reserve stays for
-        deletes (which go through s_write_local directly). */
-    if (atomic_load(&txn->store->full)) {
+        deletes (which go through s_write_local directly). The periodic
+        check (fk_store_space) may be a second late, and a burst of writes
+        fills a small map in less: once the file's high-water mark reaches
+        into the reserve, check now. */
+    if (atomic_load(&txn->store->full) || s_into_reserve(txn->store)) {
         return -ENOSPC;
     }
     return s_write_local(txn, key, 0, payload, len);
