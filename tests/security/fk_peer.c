@@ -671,10 +671,10 @@ fk_peer_admit_begin(fk_peer_t *self, const char *addr, const uint8_t server_key[
         why[0] = '\0';
     }
     int rc = fk_peer_connect(self, addr, server_key);
-    if (rc != 0) {
-        return rc;
+    s_link_t *link = rc == 0 ? s_link(self, addr) : NULL;
+    if (!link) {
+        return rc ? rc : FK_ENOTFOUND;
     }
-    s_link_t *link = s_link(self, addr);
     link->challenged = false;
     link->method = method;
     memcpy(link->secret, secret, FK_ADMIT_SECRET_LEN);
