@@ -26,6 +26,11 @@
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01" /* RFC 27's fixed address */
 #define S_ZAP_DOMAIN "fakts"
+/*  What CurveZMQ adds to a frame on the wire (libzmq's MESSAGE command:
+    its name and nonce, 8 octets each, a flags octet and a 16-octet MAC).
+    libzmq checks ZMQ_MAXMSGSIZE against that wire frame, so the limit
+    is the largest message plus this. */
+#define S_CURVE_OVERHEAD 33
 #define S_PEER_HWM 64     /* messages queued per peer before dropping */
 #define S_ROUTER_HWM 1000 /* messages queued per inbound connection */
 
@@ -46,6 +51,14 @@ struct fk_transport {
     char *source_host; /* connect from this host (our bind host), or NULL for any */
     zhashx_t *peers;   /* name (secure) or address (open) -> s_peer_t * */
 };
+
+/*  ZMQ_MAXMSGSIZE for our sockets: one message of FK_MSG_MAX_SIZE
+    (R-MSG-002) as it travels, and not one octet more. */
+static int
+s_max_frame(const fk_transport_t *self)
+{
+    return (int)(FK_MSG_MAX_SIZE + (self->secure ? S_CURVE_OVERHEAD : 0));
+}
 
 static void
 s_peer_destroy(s_peer_t **peer_p)
@@ -151,8 +164,9 @@ fk_transport_new(fk_transport_t **self_p, const fk_transport_opts_t *opts, int *
         zsock_set_rcvhwm(self->router, S_ROUTER_HWM);
         zsock_set_linger(self->router, 0);
         /*  libzmq drops a connection that announces a larger frame before
-            buffering any of it (R-MSG-002 holds at the socket). */
-        zsock_set_maxmsgsize(self->router, (int)FK_MSG_MAX_SIZE);
+            buffering any of it (R-MSG-002 holds at the socket; over
+            CurveZMQ the wire frame is the message plus S_CURVE_OVERHEAD). */
+        zsock_set_maxmsgsize(self->router, s_max_frame(self));
         if (self->secure) {
             zsock_set_curve_server(self->router, 1);
             zsock_set_curve_secretkey_bin(self->router, self->curve_secret);
@@ -357,7 +371,7 @@ s_dealer(fk_transport_t *self, const char *addr, const uint8_t *server_key)
     zsock_set_linger(dealer, 0);
     zsock_set_reconnect_ivl(dealer, 100);
     zsock_set_reconnect_ivl_max(dealer, 500);
-    zsock_set_maxmsgsize(dealer, (int)FK_MSG_MAX_SIZE);
+    zsock_set_maxmsgsize(dealer, s_max_frame(self));
     if (self->secure) {
         zsock_set_curve_serverkey_bin(dealer, server_key);
         zsock_set_curve_publickey_bin(dealer, self->curve_public);

@@ -24,7 +24,8 @@
     keyed by address, as fakts-node had on trusted networks.
 
     Bounds, both modes: ZMQ_MAXMSGSIZE on every socket, so libzmq drops a
-    connection that announces a frame over FK_MSG_MAX_SIZE before it
+    connection that announces a frame over FK_MSG_MAX_SIZE (plus
+    CurveZMQ's 33 octets of framing, in the secure mode) before it
     buffers it; at most FK_TRANSPORT_MAX_PEERS DEALERs, the least recently
     used closed first; small send queues that drop instead of blocking.
 

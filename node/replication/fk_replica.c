@@ -378,8 +378,17 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify_fn 
         if (reset_owner && (rc = fk_store_drop_owner(txn, owner)) != 0) {
             break;
         }
+        /*  An explicit end past the last record (collected tombstones)
+            is the sender's word on how far the owner got, and no
+            signature backs it. Where records must carry their owner's
+            signature (verify), only the owner's word counts: a member
+            relaying "ends at 2^64-1" would otherwise make every later
+            write of the owner look stale on every node, for good. From
+            anyone else the range ends at its last record; the owner's
+            answer to our digest brings its end. */
+        bool end_trusted = !verify || strcmp(owner, fk_msg_from(delta)) == 0;
         uint64_t to = ranges[r].version;
-        for (size_t q = r + 1; q < nranges; q++) {
+        for (size_t q = r + 1; q < nranges && end_trusted; q++) {
             if (strcmp(ranges[q].owner, owner) == 0 && ranges[q].version > to) {
                 to = ranges[q].version;
             }

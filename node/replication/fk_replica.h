@@ -15,7 +15,10 @@
     A range's end may also be given explicitly, as a second digest entry
     for the same owner: when the owner's newest versions were tombstones
     since collected, the last change sent is older than the owner's
-    version, and the peer must still reach that version.
+    version, and the peer must still reach that version. No signature
+    backs that end, so where records are verified (fk_replica_apply with
+    verify) only the owner's own explicit end counts; a relay's range
+    ends at its last record.
 
     Tombstones are collected after a grace period (fk_store_gc_tombstones),
     which leaves a GC floor per owner. A peer whose version lies above 0 but
@@ -92,7 +95,8 @@ typedef void (*fk_replica_news_fn)(void *arg, const char *owner, uint64_t from);
     member); a malformed record spoils the whole message. A record at or
     below the version up to which we hold all of its owner's changes is
     stale, whether or not we hold its key (no resurrection of collected
-    deletes). The RESET flag is honoured only from the owner itself.
+    deletes). The RESET flag is honoured only from the owner itself, and
+    with verify so is an explicit range end.
     Records about this node are skipped (only we write them). Returns the
     number of records that were new, or a negative error (nothing
     applied). */

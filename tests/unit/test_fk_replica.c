@@ -424,3 +424,41 @@ Test(fk_replica, the_owners_own_digest_catches_a_withheld_record)
     fk_msg_destroy(&digest);
     s_views_equal();
 }
+
+static int
+s_accept_all(void *arg, const char *owner, const char *key, const fk_record_t *rec)
+{
+    (void)arg;
+    (void)owner;
+    (void)key;
+    (void)rec;
+    return 0;
+}
+
+/*  A DELTA from sender with a's range (0, end], no record in it. */
+static uint64_t
+s_apply_bare_end(const char *sender, uint64_t end, fk_replica_verify_fn verify)
+{
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, sender, "127.0.0.9:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", 0), 0);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", end), 0);
+    cr_assert_eq(fk_replica_apply(s_b, msg, verify, NULL, NULL, NULL), 0);
+    fk_msg_destroy(&msg);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    uint64_t version = fk_store_owner_version(txn, "a");
+    fk_store_txn_end(&txn);
+    return version;
+}
+
+Test(fk_replica, with_signed_records_only_the_owner_names_an_explicit_end)
+{
+    /*  A relay's word that a's range ends at 2^64-1 would make every
+        later write of a's look stale: refused where records are verified. */
+    cr_assert_eq(s_apply_bare_end("x", UINT64_MAX, s_accept_all), 0,
+                 "a relay moved a's version past every record it signed");
+    /*  The owner's own end counts (its collected tombstones). */
+    cr_assert_eq(s_apply_bare_end("a", 5, s_accept_all), 5);
+    /*  Open mode believes every peer, relays included. */
+    cr_assert_eq(s_apply_bare_end("x", 9, NULL), 9);
+}
