@@ -262,14 +262,14 @@ fk_replica_peer_ahead(fk_store_t *store, const fk_msg_t *digest)
     return ahead;
 }
 
-/*  May the records of owner in delta be stored? Every record that would
-    be new (above both what we hold under its key and the version up to
-    which we hold all of owner's changes) must decode and pass verify;
+/*  May the records of owner in delta be stored? Every record above the
+    version up to which we hold all of owner's changes must decode and
+    pass verify;
     one that does not spoils the owner's whole range in this message, so
     no range advances over a record we refused. */
 static int
-s_range_ok(fk_store_txn_t *txn, const fk_msg_t *delta, const char *owner, uint64_t held,
-           fk_replica_verify_fn verify, void *arg)
+s_range_ok(const fk_msg_t *delta, const char *owner, uint64_t held, fk_replica_verify_fn verify,
+           void *arg)
 {
     size_t ndeltas = 0;
     const fk_msg_delta_t *deltas = fk_msg_deltas(delta, &ndeltas);
@@ -282,9 +282,11 @@ s_range_ok(fk_store_txn_t *txn, const fk_msg_t *delta, const char *owner, uint64
         if (rc != 0) {
             return FK_EPROTO_MALFORMED;
         }
-        if (verify && rec.version > held
-            && rec.version > fk_store_record_version(txn, deltas[i].key, owner)
-            && (rc = verify(arg, owner, deltas[i].key, &rec)) != 0) {
+        /*  Every record above what we hold in full is checked, even one
+            older than the copy we keep under its key: its version moves
+            the owner's range, so an unsigned one could skip versions we
+            lack. */
+        if (verify && rec.version > held && (rc = verify(arg, owner, deltas[i].key, &rec)) != 0) {
             return rc;
         }
     }
@@ -365,7 +367,7 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify_fn 
         }
         bool reset_owner = reset && r == 0;
         uint64_t held = reset_owner ? 0 : fk_store_owner_version(txn, owner);
-        int ok = s_range_ok(txn, delta, owner, held, verify, verify_arg);
+        int ok = s_range_ok(delta, owner, held, verify, verify_arg);
         if (ok == FK_EPROTO_MALFORMED) {
             rc = ok; /* garbage spoils the whole message, as it always did */
             break;

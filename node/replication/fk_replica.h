@@ -14,11 +14,14 @@
 
     A range's end may also be given explicitly, as a second digest entry
     for the same owner: when the owner's newest versions were tombstones
-    since collected, the last change sent is older than the owner's
-    version, and the peer must still reach that version. No signature
-    backs that end, so where records are verified (fk_replica_apply with
-    verify) only the owner's own explicit end counts; a relay's range
-    ends at its last record.
+    since collected (a store collected before the owner's newest change
+    was kept, or an owner's own answer), the last change sent is older
+    than the owner's version, and the peer must still reach that version.
+    No signature backs that end, so where records are verified
+    (fk_replica_apply with verify) only the owner's own explicit end
+    counts; a relay's range ends at its last record. The store never
+    collects an owner's newest change (fk_store_gc_tombstones), so a
+    relay's range can always end at a record its owner signed.
 
     Tombstones are collected after a grace period (fk_store_gc_tombstones),
     which leaves a GC floor per owner. A peer whose version lies above 0 but

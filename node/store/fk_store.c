@@ -435,21 +435,6 @@ fk_store_owner_version(fk_store_txn_t *txn, const char *owner)
     return s_get_be64(val.mv_data);
 }
 
-uint64_t
-fk_store_record_version(fk_store_txn_t *txn, const char *key, const char *owner)
-{
-    char buf[FK_STORE_MAX_KEY];
-    size_t buf_len = s_record_key(buf, key, owner);
-    MDB_val mkey = s_val(buf, buf_len);
-    MDB_val old;
-    fk_record_t prev;
-    if (buf_len == 0 || mdb_get(txn->txn, txn->store->records, &mkey, &old) != 0
-        || fk_record_decode(old.mv_data, old.mv_size, &prev) != 0) {
-        return 0;
-    }
-    return prev.version;
-}
-
 /*  What one live record adds to its owner's summary: the first 8 bytes of
     SHA-256(key NUL version), so the XOR over a set of records changes
     when any record is missing, extra, or at another version. */
@@ -1157,6 +1142,14 @@ fk_store_gc_tombstones(fk_store_txn_t *txn, const char *owner, int64_t before_ms
     }
     s_collect_gc_t gc = {.before_ms = before_ms};
     int rc = fk_store_changes(txn, owner, 0, s_collect_gc, &gc);
+    /*  The owner's newest change is never collected, tombstone or not: a
+        range sent to a peer then always ends at a record its owner signed,
+        and a relay never needs to name an end no signature covers. The
+        changes come in version order, so it is the last one collected. */
+    if (rc == 0 && gc.count > 0
+        && gc.versions[gc.count - 1] == fk_store_owner_version(txn, owner)) {
+        free(gc.keys[--gc.count]);
+    }
     size_t count = gc.count;
     uint64_t floor = fk_store_gc_floor(txn, owner);
     int removed = s_remove_collected(txn, owner, &gc, rc == 0, &floor);

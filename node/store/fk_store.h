@@ -164,9 +164,6 @@ void fk_store_view(fk_store_txn_t *txn, char out[65]);
 int fk_store_apply(fk_store_txn_t *txn, const char *owner, const char *key, const void *data,
                    size_t len);
 
-/*  The version of the record held under (key, owner), tombstones
-    included; 0 when there is none. */
-uint64_t fk_store_record_version(fk_store_txn_t *txn, const char *key, const char *owner);
 
 /*  Record that every change of owner in (from, to] is now held: the
     owner's version moves to "to" only when the store already holds every
@@ -201,8 +198,8 @@ typedef void (*fk_store_commit_fn)(void *arg);
 void fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg);
 
 /*  Tombstone garbage collection. Delete owner's tombstones written (by
-    the owner's clock) before before_ms, and raise the owner's GC floor to
-    the highest version deleted. Returns how many were deleted, or an
+    the owner's clock) before before_ms, except the owner's newest change,
+    and raise the owner's GC floor to the highest version deleted. Returns how many were deleted, or an
     error. Only in a write transaction. */
 int fk_store_gc_tombstones(fk_store_txn_t *txn, const char *owner, int64_t before_ms);
 

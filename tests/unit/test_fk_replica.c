@@ -241,12 +241,15 @@ Test(fk_replica, collected_tombstones_still_reach_a_new_peer_as_the_right_versio
     s_put(s_a, "keep", "v", 1);
     s_put(s_a, "gone", "v", 1);
     s_delete(s_a, "gone");
+    cr_assert_eq(s_gc(s_a, "a"), 0, "a's newest change (the tombstone, 3) was collected");
+    s_put(s_a, "later", "v", 1);
     cr_assert_eq(s_gc(s_a, "a"), 1);
     s_sync_a_to_b(false);
     cr_assert(s_has(s_b, "keep"));
+    cr_assert(s_has(s_b, "later"));
     cr_assert_not(s_has(s_b, "gone"));
-    /*  a's newest version (3) was the collected tombstone: b must still
-        reach 3, or the two views would never agree. */
+    /*  b never saw version 3, yet reaches a's version 4, or the two views
+        would never agree. */
     s_views_equal();
 }
 
@@ -256,9 +259,11 @@ Test(fk_replica, a_peer_below_the_gc_floor_is_reset_so_deletes_stay_deleted)
     s_put(s_a, "other", "v", 1);
     s_sync_a_to_b(false);
     cr_assert(s_has(s_b, "stale"));
-    /*  b goes away; meanwhile a deletes "stale" and forgets the tombstone. */
+    /*  b goes away; meanwhile a deletes "stale" and, once a newer change
+        follows, forgets the tombstone. */
     s_put(s_a, "filler", "v", 1);
     s_delete(s_a, "stale");
+    s_put(s_a, "newer", "v", 1);
     cr_assert_eq(s_gc(s_a, "a"), 1);
     /*  A plain delta could not delete what b holds: the reset must. */
     s_wire_t wire = s_sync_a_to_b(false);
@@ -276,7 +281,7 @@ Test(fk_replica, a_reset_of_an_owner_with_nothing_left_still_settles_the_version
     s_put(s_a, "x", "v", 1);
     s_delete(s_a, "only");
     s_delete(s_a, "x");
-    cr_assert_eq(s_gc(s_a, "a"), 2);
+    cr_assert_eq(s_gc(s_a, "a"), 1, "only the tombstone of 'only': x's is a's newest change");
     s_sync_a_to_b(false);
     cr_assert_not(s_has(s_b, "only"));
     s_views_equal();
@@ -324,6 +329,7 @@ Test(fk_replica, a_replayed_old_record_does_not_resurrect_a_collected_delete)
     fk_msg_destroy(&digest);
     cr_assert_eq(s_apply_bytes(s_b, old.bufs[0], old.lens[0]), 1);
     s_delete(s_a, "token");
+    s_put(s_a, "later", "v", 1);
     s_sync_a_to_b(false);
     cr_assert_not(s_has(s_b, "token"));
     cr_assert_eq(s_gc(s_b, "a"), 1);
@@ -461,4 +467,72 @@ Test(fk_replica, with_signed_records_only_the_owner_names_an_explicit_end)
     cr_assert_eq(s_apply_bare_end("a", 5, s_accept_all), 5);
     /*  Open mode believes every peer, relays included. */
     cr_assert_eq(s_apply_bare_end("x", 9, NULL), 9);
+}
+
+static int
+s_signed_only(void *arg, const char *owner, const char *key, const fk_record_t *rec)
+{
+    (void)arg;
+    (void)owner;
+    (void)key;
+    return rec->is_signed ? 0 : FK_EDENIED;
+}
+
+/*  The encoded record a holds under key. */
+static char *
+s_held(const char *key, size_t *len_p)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_a, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, key, "a", &entry), 0);
+    char *buf = NULL;
+    cr_assert_eq(fk_record_encode(&entry.record, &buf, len_p), 0);
+    fk_store_txn_end(&txn);
+    return buf;
+}
+
+Test(fk_replica, an_unsigned_record_older_than_a_held_copy_cannot_skip_missing_versions)
+{
+    uint8_t secret[FK_SIGN_SECRET_LEN];
+    memset(secret, 7, sizeof secret);
+    fk_sign_key_t *key = NULL;
+    cr_assert_eq(fk_sign_key_new(&key, secret), 0);
+    fk_store_set_signer(s_a, key);
+    s_put(s_a, "x", "v", 1);
+    s_put(s_a, "y", "v", 1);
+    s_put(s_a, "z", "v", 1);
+    /*  b gets z (version 3) alone, by an eager push that overtook x and y:
+        it holds z, but a's version stays 0 at b (the gap rule). */
+    size_t len = 0;
+    char *z = s_held("z", &len);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", 2), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "a", "z", z, len), 0);
+    cr_assert_eq(fk_replica_apply(s_b, msg, s_signed_only, NULL, NULL, NULL), 1);
+    fk_msg_destroy(&msg);
+    free(z);
+    /*  A relay sends a's range (0, 2] with an unsigned "z" at version 2:
+        older than the z b holds, but its version would close the gap over
+        x and y, which b would then never fetch. */
+    char *fake = NULL;
+    fk_record_t forged = {.version = 2, .payload = "w", .payload_len = 1};
+    cr_assert_eq(fk_record_encode(&forged, &fake, &len), 0);
+    msg = fk_msg_new(FK_MSG_DELTA, "x", "127.0.0.9:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", 0), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "a", "z", fake, len), 0);
+    cr_assert_eq(fk_replica_apply(s_b, msg, s_signed_only, NULL, NULL, NULL), 0);
+    fk_msg_destroy(&msg);
+    free(fake);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_b, &txn), 0);
+    cr_assert_eq(fk_store_owner_version(txn, "a"), 0, "an unsigned record closed b's gap");
+    fk_store_txn_end(&txn);
+    /*  The next honest exchange brings x and y. */
+    s_sync_a_to_b(false);
+    cr_assert(s_has(s_b, "x"));
+    cr_assert(s_has(s_b, "y"));
+    s_views_equal();
+    fk_store_set_signer(s_a, NULL);
+    fk_sign_key_destroy(&key);
 }
