@@ -140,9 +140,14 @@ s_parse_bytes(const char *text, unsigned long long *out)
 static unsigned
 s_default_http_threads(void)
 {
+    /*  Mostly waiting, not computing: a request forwarded to a record's
+        owner holds its thread for up to 3 s while the owner answers (or
+        does not), and an idle thread costs a few KiB. So many more threads
+        than cores, enough that a frozen owner's 20 stuck requests leave the
+        rest of the node answering. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = cores > 0 ? cores * 4 : 8;
-    return (unsigned)(threads < 8 ? 8 : threads > 64 ? 64 : threads);
+    long threads = cores > 0 ? cores * 16 : 32;
+    return (unsigned)(threads < 32 ? 32 : threads > 128 ? 128 : threads);
 }
 
 /*  Read the YAML config file into values[] (fresh strings). */

@@ -307,7 +307,7 @@ Test(fk_config, map_size_http_threads_and_per_ip_from_each_source)
     const char *plain[] = {"agent", NULL};
     cr_assert_eq(s_load(&cfg, err, sizeof err, 1, plain), 0, "%s", err);
     cr_assert_eq(cfg.map_size, (size_t)8 << 30, "8 GiB by default");
-    cr_assert(cfg.http_threads >= 8 && cfg.http_threads <= 64, "%u", cfg.http_threads);
+    cr_assert(cfg.http_threads >= 32 && cfg.http_threads <= 128, "%u", cfg.http_threads);
     cr_assert_eq(cfg.http_per_ip, 64);
     fk_config_clear(&cfg);
 
