@@ -16,7 +16,6 @@
 #include <czmq.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +40,9 @@ typedef struct s_start s_start_t;
 struct fk_cluster {
     zactor_t *actor;      /* the actor thread */
     s_start_t *start;     /* what the actor was started with; freed at destroy */
-    pthread_mutex_t lock; /* serialises commands on the actor pipe (not requests) */
     char *addr;           /* advertised gossip address */
-    char *endpoint;       /* the actor's inproc ROUTER for forwarded requests */
+    char *endpoint;       /* the actor's inproc command ROUTER (every command, each caller
+                             on a DEALER of its own) */
     int wake_fd;          /* eventfd: local commits to push */
 };
 
@@ -606,6 +605,9 @@ s_on_delta(fk__cluster_actor_t *self, const fk_msg_t *msg)
     }
 }
 
+/*  Answer every caller of the round with status, and start the next. */
+static void s_sync_done(fk__cluster_actor_t *self, const char *status);
+
 /*  Does this SYNC_ACK digest confirm the quorum round? A read round needs
     us to hold everything the peer holds (its deltas arrived before its
     digest on the same connection); a write round needs the peer to hold
@@ -647,8 +649,7 @@ s_sync_check(fk__cluster_actor_t *self, const fk_msg_t *msg)
     }
     zlistx_add_end(self->sync_confirmed, fk_strdup(fk_msg_from(msg)));
     if (zlistx_size(self->sync_confirmed) >= self->sync_needed) {
-        self->sync_active = false;
-        zstr_send(self->pipe, "0");
+        s_sync_done(self, "0");
     }
 }
 
@@ -675,24 +676,44 @@ s_on_digest(fk__cluster_actor_t *self, const fk_msg_t *msg)
     }
 }
 
-/*  Start a quorum round: ask every other live member for its digest. A
-    majority of the live members (us included) must confirm. In the secure
-    mode the table holds admitted members only, so forged names can
-    neither inflate nor fill the quorum. */
+/*  Start a quorum round for every caller queued with the first one's
+    version: they all asked before it started, so one round serves them
+    all (a round that started before a caller asked might not cover a
+    write that caller saw confirmed). Ask every other live member for its
+    digest; a majority of the live members (us included) must confirm. In
+    the secure mode the table holds admitted members only, so forged names
+    can neither inflate nor fill the quorum. */
 static void
-s_sync_start(fk__cluster_actor_t *self, uint64_t version, int timeout_ms)
+s_sync_next(fk__cluster_actor_t *self)
 {
+    if (self->sync_active || self->sync_queue_count == 0) {
+        return;
+    }
+    uint64_t version = self->sync_queue[0].version;
+    int timeout_ms = self->sync_queue[0].timeout_ms;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->sync_queue_count; i++) {
+        fk__cluster_sync_wait_t wait = self->sync_queue[i];
+        if (wait.version == version) {
+            self->sync_callers = fk_realloc(self->sync_callers,
+                                            (self->sync_caller_count + 1) * sizeof(zframe_t *));
+            self->sync_callers[self->sync_caller_count++] = wait.caller;
+        } else {
+            self->sync_queue[kept++] = wait;
+        }
+    }
+    self->sync_queue_count = kept;
     size_t live = fk_members_live(self->members);
     size_t needed = live / 2; /* others, beyond us: a majority of live is live/2 + 1 */
     zlistx_purge(self->sync_confirmed);
-    if (needed == 0) {
-        zstr_send(self->pipe, "0");
-        return;
-    }
     self->sync_active = true;
     self->sync_version = version;
     self->sync_needed = needed;
     self->sync_deadline = fk_clock_mono_ms() + timeout_ms;
+    if (needed == 0) {
+        s_sync_done(self, "0");
+        return;
+    }
     for (size_t i = 0; i < fk_members_count(self->members); i++) {
         fk_member_t member;
         if (fk_members_get(self->members, i, &member) && strcmp(member.name, self->name) != 0
@@ -700,6 +721,31 @@ s_sync_start(fk__cluster_actor_t *self, uint64_t version, int timeout_ms)
             s_send_digest(self, self->secure ? member.name : member.addr, S_DIGEST_SYNC);
         }
     }
+}
+
+static void
+s_sync_done(fk__cluster_actor_t *self, const char *status)
+{
+    self->sync_active = false;
+    for (size_t i = 0; i < self->sync_caller_count; i++) {
+        fk__cluster_answer(self, &self->sync_callers[i], status, NULL, 0);
+    }
+    self->sync_caller_count = 0;
+    s_sync_next(self);
+}
+
+/*  A caller asks for a quorum round: queue it. */
+static void
+s_sync_request(fk__cluster_actor_t *self, zframe_t **caller_p, uint64_t version, int timeout_ms)
+{
+    self->sync_queue = fk_realloc(self->sync_queue,
+                                  (self->sync_queue_count + 1) * sizeof *self->sync_queue);
+    fk__cluster_sync_wait_t *wait = &self->sync_queue[self->sync_queue_count++];
+    wait->caller = *caller_p;
+    *caller_p = NULL;
+    wait->version = version;
+    wait->timeout_ms = timeout_ms;
+    s_sync_next(self);
 }
 
 static void
@@ -715,7 +761,7 @@ void
 fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply)
 {
     if (self->join_addr) {
-        zstr_send(self->pipe, reply);
+        fk__cluster_answer(self, &self->join_caller, reply, NULL, 0);
         free(self->join_addr);
         self->join_addr = NULL;
     }
@@ -908,8 +954,7 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
         fk__cluster_send_member(self, retry, &ping);
     }
     if (self->sync_active && now >= self->sync_deadline) {
-        self->sync_active = false;
-        zstr_send(self->pipe, "timeout");
+        s_sync_done(self, "timeout");
     }
     fk__cluster_forward_tick(self, now);
     if (self->join_addr && now >= self->join_deadline) {
@@ -1063,7 +1108,7 @@ s_leave(fk__cluster_actor_t *self)
     }
 }
 
-static void
+static int
 s_ban(fk__cluster_actor_t *self, const char *name)
 {
     fk_store_txn_t *txn;
@@ -1079,27 +1124,33 @@ s_ban(fk__cluster_actor_t *self, const char *name)
         fk_info("cluster: banned the key of %s", name);
         fk__cluster_trust_changed(self);
     }
-    char reply[16];
-    snprintf(reply, sizeof reply, "%d", rc);
-    zstr_send(self->pipe, reply);
+    return rc;
 }
 
 static void
-s_join_command(fk__cluster_actor_t *self, const char *addr, const char *token)
+s_join_command(fk__cluster_actor_t *self, zframe_t **caller_p, const char *addr,
+               const char *token)
 {
     char why[200] = "";
+    if (self->join_addr) {
+        fk__cluster_answer(self, caller_p, "refused another join is under way; try again", NULL,
+                           0);
+        return;
+    }
     if (token && *token) {
         /*  A token given with the command replaces the configured one. */
         fk_admit_token_t parsed;
         if (fk_admit_token_decode(token, &parsed) != 0) {
-            zstr_send(self->pipe, "refused not a join token (it starts with \"fkj1.\")");
+            fk__cluster_answer(self, caller_p,
+                               "refused not a join token (it starts with \"fkj1.\")", NULL, 0);
             return;
         }
         self->token = parsed;
         self->has_token = true;
     }
-    free(self->join_addr);
     self->join_addr = fk_strdup(addr);
+    self->join_caller = *caller_p;
+    *caller_p = NULL;
     self->join_deadline = fk_clock_mono_ms() + S_JOIN_WAIT_MS;
     if (s_knock(self, addr, true, why, sizeof why) != 0) {
         char *reply = fk_asprintf("refused %s", why);
@@ -1108,49 +1159,74 @@ s_join_command(fk__cluster_actor_t *self, const char *addr, const char *token)
     }
 }
 
+/*  The actor's pipe carries only CZMQ's $TERM: commands come on the
+    command socket, one DEALER per calling thread (fk__cluster_call), so
+    no caller waits behind another's command. */
 static int
 s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 {
     (void)loop;
+    (void)arg;
+    char *verb = zstr_recv(pipe);
+    bool stop = !verb || strcmp(verb, "$TERM") == 0;
+    free(verb);
+    return stop ? -1 : 0;
+}
+
+/*  A command: [caller, verb, operands...], answered [caller, status, ...]
+    now or, for REQUEST, SYNC and JOIN, when their answer is known. */
+static int
+s_on_command(zloop_t *loop, zsock_t *commands, void *arg)
+{
+    (void)loop;
     fk__cluster_actor_t *self = arg;
-    zmsg_t *command = zmsg_recv(pipe);
+    zmsg_t *command = zmsg_recv(commands);
     if (!command) {
-        return -1;
+        return 0;
     }
+    zframe_t *caller = zmsg_pop(command);
     char *verb = zmsg_popstr(command);
     char *operand = zmsg_popstr(command);
-    int rc = 0;
-    if (!verb || strcmp(verb, "$TERM") == 0) {
-        rc = -1;
+    if (!caller || !verb) {
+        /*  Nothing to answer to. */
+    } else if (strcmp(verb, "REQUEST") == 0 && operand && zmsg_size(command) == 2) {
+        char *timeout = zmsg_popstr(command);
+        zframe_t *body = zmsg_pop(command);
+        fk__cluster_forward_start(self, &caller, operand, atoi(timeout ? timeout : "0"), body);
+        free(timeout);
+        zframe_destroy(&body);
+    } else if (strcmp(verb, "SYNC") == 0 && operand) {
+        char *version = zmsg_popstr(command);
+        s_sync_request(self, &caller, version ? strtoull(version, NULL, 10) : 0, atoi(operand));
+        free(version);
     } else if (strcmp(verb, "JOIN") == 0 && operand) {
         char *token = zmsg_popstr(command);
-        s_join_command(self, operand, token);
+        s_join_command(self, &caller, operand, token);
         if (token) {
             OPENSSL_cleanse(token, strlen(token));
         }
         free(token);
-    } else if (strcmp(verb, "SYNC") == 0 && operand) {
-        char *version = zmsg_popstr(command);
-        s_sync_start(self, version ? strtoull(version, NULL, 10) : 0, atoi(operand));
-        free(version);
     } else if (strcmp(verb, "LEAVE") == 0) {
         s_leave(self);
-        zstr_send(pipe, "0");
+        fk__cluster_answer(self, &caller, "0", NULL, 0);
     } else if (strcmp(verb, "FORCE") == 0 && operand) {
         int found = fk_members_force_leave(self->members, operand, fk_clock_mono_ms());
         if (found == 0) {
             s_persist(self);
         }
-        zstr_send(pipe, found == 0 ? "0" : "notfound");
+        fk__cluster_answer(self, &caller, found == 0 ? "0" : "notfound", NULL, 0);
     } else if (strcmp(verb, "BAN") == 0 && operand) {
-        s_ban(self, operand);
+        char status[16];
+        snprintf(status, sizeof status, "%d", s_ban(self, operand));
+        fk__cluster_answer(self, &caller, status, NULL, 0);
     } else {
-        zstr_send(pipe, "invalid");
+        fk__cluster_answer(self, &caller, "invalid", NULL, 0);
     }
+    zframe_destroy(&caller);
     free(verb);
     free(operand);
     zmsg_destroy(&command);
-    return rc;
+    return 0;
 }
 
 /*  ---- start-up ------------------------------------------------------------ */
@@ -1293,7 +1369,7 @@ s_actor(zsock_t *pipe, void *arg)
     if (fk_transport_zap(self.transport)) {
         zloop_reader(loop, fk_transport_zap(self.transport), s_on_zap, &self);
     }
-    zloop_reader(loop, self.requests, fk__cluster_on_requests, &self);
+    zloop_reader(loop, self.requests, s_on_command, &self);
     if (self.worker) {
         zloop_reader(loop, zactor_sock(self.worker), fk__cluster_on_worker, &self);
     }
@@ -1320,6 +1396,15 @@ s_actor(zsock_t *pipe, void *arg)
     zloop_destroy(&loop);
     s_clear_probe(&self);
     free(self.join_addr);
+    zframe_destroy(&self.join_caller);
+    for (size_t i = 0; i < self.sync_caller_count; i++) {
+        zframe_destroy(&self.sync_callers[i]);
+    }
+    free(self.sync_callers);
+    for (size_t i = 0; i < self.sync_queue_count; i++) {
+        zframe_destroy(&self.sync_queue[i].caller);
+    }
+    free(self.sync_queue);
     for (size_t i = 0; i < FK__CLUSTER_FORWARDS_MAX; i++) {
         s_forward_clear(&self.forwards[i]);
     }
@@ -1400,10 +1485,9 @@ fk_cluster_start(fk_cluster_t **self_p, const fk_cluster_opts_t *opts)
     fk_cluster_t *self = fk_calloc(1, sizeof *self);
     self->addr = fk_asprintf("%s:%d", advertise, port);
     free(host);
-    self->endpoint = fk_asprintf("inproc://fk-cluster-requests-%p", (void *)self);
+    self->endpoint = fk_asprintf("inproc://fk-cluster-commands-%p", (void *)self);
     zsock_t *requests = zsock_new_router(self->endpoint);
     self->wake_fd = wake_fd;
-    pthread_mutex_init(&self->lock, NULL);
 
     /*  Our incarnation must exceed any a peer may still hold about us
         (from before a restart), or an old "failed" would stick. */
@@ -1464,7 +1548,6 @@ fk_cluster_destroy(fk_cluster_t **self_p)
     fk_strv_free(self->start->join, self->start->join_count);
     free(self->start);
     close(self->wake_fd);
-    pthread_mutex_destroy(&self->lock);
     free(self->addr);
     free(self->endpoint);
     free(self);
@@ -1477,28 +1560,42 @@ fk_cluster_addr(const fk_cluster_t *self)
     return self->addr;
 }
 
-/*  Send a command and read its one-line answer: 0, or the error. The
-    answer "refused <why>" copies why out. */
+/*  Send a command (verb and up to two operands, NULL ending them) and read
+    its answer within wait_ms: 0, or the error. The answer "refused <why>"
+    copies why out. */
 static int
-s_command(fk_cluster_t *self, const char *verb, const char *operand, const char *extra, char *why,
-          size_t whylen)
+s_command(fk_cluster_t *self, int wait_ms, const char *verb, const char *operand,
+          const char *extra, char *why, size_t whylen)
 {
-    pthread_mutex_lock(&self->lock);
-    zstr_sendx(self->actor, verb, operand, extra, NULL);
-    char *reply = zstr_recv(self->actor);
-    pthread_mutex_unlock(&self->lock);
-    int rc = !reply                                ? FK_ESTORE
-             : strcmp(reply, "0") == 0             ? 0
-             : strcmp(reply, "timeout") == 0       ? -ETIMEDOUT
-             : strcmp(reply, "notfound") == 0      ? FK_ENOTFOUND
-             : strncmp(reply, "refused ", 8) == 0 ? FK_EDENIED
-                                                   : FK_EINVAL_INPUT;
-    if (rc == FK_EDENIED && why && whylen) {
-        snprintf(why, whylen, "%s", reply + 8);
+    zmsg_t *command = zmsg_new();
+    zmsg_addstr(command, verb);
+    if (operand) {
+        zmsg_addstr(command, operand);
+        if (extra) {
+            zmsg_addstr(command, extra);
+        }
+    }
+    char *reply = NULL;
+    int rc = fk__cluster_call(self->endpoint, &command, wait_ms, &reply, NULL);
+    if (rc == 0) {
+        char *end = NULL;
+        long code = strtol(reply, &end, 10);
+        rc = strcmp(reply, "0") == 0                ? 0
+             : *reply && !*end                      ? (int)code
+             : strcmp(reply, "timeout") == 0        ? -ETIMEDOUT
+             : strcmp(reply, "notfound") == 0       ? FK_ENOTFOUND
+             : strncmp(reply, "refused ", 8) == 0  ? FK_EDENIED
+                                                    : FK_EINVAL_INPUT;
+        if (rc == FK_EDENIED && why && whylen) {
+            snprintf(why, whylen, "%s", reply + 8);
+        }
     }
     free(reply);
     return rc;
 }
+
+/*  What a command's caller waits beyond the actor's own deadline for it. */
+#define S_CALL_MARGIN_MS 2000
 
 int
 fk_cluster_join(fk_cluster_t *self, const char *addr, const char *token, char *why, size_t whylen)
@@ -1507,19 +1604,51 @@ fk_cluster_join(fk_cluster_t *self, const char *addr, const char *token, char *w
     if (!colon || colon == addr || !colon[1] || strchr(addr, '/') || strlen(addr) > 255) {
         return FK_EINVAL_INPUT;
     }
-    return s_command(self, "JOIN", addr, token ? token : "", why, whylen);
+    return s_command(self, S_JOIN_WAIT_MS + S_CALL_MARGIN_MS, "JOIN", addr, token ? token : "",
+                     why, whylen);
 }
 
 int
 fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, size_t len,
                    int timeout_ms, char **reply_p, size_t *reply_len_p)
 {
+    *reply_p = NULL;
+    *reply_len_p = 0;
     if (len > FK_MSG_MAX_BODY) {
-        *reply_p = NULL;
-        *reply_len_p = 0;
         return FK_ETOOBIG;
     }
-    return fk__cluster_request(self->endpoint, node, body, len, timeout_ms, reply_p, reply_len_p);
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
+    zmsg_t *command = zmsg_new();
+    zmsg_addstr(command, "REQUEST");
+    zmsg_addstr(command, node);
+    zmsg_addstr(command, timeout);
+    zmsg_addmem(command, body, len);
+    char *status = NULL;
+    zmsg_t *rest = NULL;
+    int rc = fk__cluster_call(self->endpoint, &command, timeout_ms + S_CALL_MARGIN_MS, &status,
+                              &rest);
+    if (rc == 0) {
+        rc = strcmp(status, "0") == 0          ? 0
+             : strcmp(status, "timeout") == 0  ? -ETIMEDOUT
+             : strcmp(status, "notfound") == 0 ? FK_ENOTFOUND
+             : strcmp(status, "busy") == 0     ? FK_EUNAVAILABLE
+                                               : FK_ETOOBIG;
+    }
+    if (rc == 0) {
+        zframe_t *frame = zmsg_pop(rest);
+        size_t size = frame ? zframe_size(frame) : 0;
+        *reply_p = fk_malloc(size + 1);
+        if (size) {
+            memcpy(*reply_p, zframe_data(frame), size);
+        }
+        (*reply_p)[size] = '\0';
+        *reply_len_p = size;
+        zframe_destroy(&frame);
+    }
+    free(status);
+    zmsg_destroy(&rest);
+    return rc;
 }
 
 int
@@ -1529,35 +1658,26 @@ fk_cluster_sync(fk_cluster_t *self, uint64_t version, int timeout_ms)
     char ver[24];
     snprintf(timeout, sizeof timeout, "%d", timeout_ms);
     snprintf(ver, sizeof ver, "%llu", (unsigned long long)version);
-    pthread_mutex_lock(&self->lock);
-    zstr_sendx(self->actor, "SYNC", timeout, ver, NULL);
-    char *reply = zstr_recv(self->actor);
-    pthread_mutex_unlock(&self->lock);
-    int rc = reply && strcmp(reply, "0") == 0 ? 0 : -ETIMEDOUT;
-    free(reply);
-    return rc;
+    /*  Rounds run one after another: a caller may wait for those queued
+        before its own, each bounded by its timeout. */
+    int rc = s_command(self, 4 * timeout_ms + S_CALL_MARGIN_MS, "SYNC", timeout, ver, NULL, 0);
+    return rc == 0 ? 0 : -ETIMEDOUT;
 }
 
 int
 fk_cluster_leave(fk_cluster_t *self)
 {
-    return s_command(self, "LEAVE", NULL, NULL, NULL, 0);
+    return s_command(self, S_CALL_MARGIN_MS, "LEAVE", NULL, NULL, NULL, 0);
 }
 
 int
 fk_cluster_force_leave(fk_cluster_t *self, const char *name)
 {
-    return s_command(self, "FORCE", name, NULL, NULL, 0);
+    return s_command(self, S_CALL_MARGIN_MS, "FORCE", name, NULL, NULL, 0);
 }
 
 int
 fk_cluster_ban(fk_cluster_t *self, const char *name)
 {
-    pthread_mutex_lock(&self->lock);
-    zstr_sendx(self->actor, "BAN", name, NULL);
-    char *reply = zstr_recv(self->actor);
-    pthread_mutex_unlock(&self->lock);
-    int rc = reply ? atoi(reply) : FK_ESTORE;
-    free(reply);
-    return rc;
+    return s_command(self, S_CALL_MARGIN_MS, "BAN", name, NULL, NULL, 0);
 }

@@ -34,9 +34,9 @@
       the answers plane (HTTP threads) sees failed nodes at once.
 
     Threads: fk_cluster_start/destroy from the agent's main thread; join,
-    leave, force_leave, ban and sync from any thread (serialised
-    internally); request from any thread, concurrently; fk_cluster_addr
-    from any thread. */
+    leave, force_leave, ban, sync and request from any thread,
+    concurrently (each call talks to the actor on a socket of its own);
+    fk_cluster_addr from any thread. */
 
 #ifndef FK_CLUSTER_H_INCLUDED
 #define FK_CLUSTER_H_INCLUDED

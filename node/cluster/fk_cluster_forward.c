@@ -145,42 +145,33 @@ fk__cluster_on_worker(zloop_t *loop, zsock_t *worker, void *arg)
 
 /*  ---- our requests ------------------------------------------------------ */
 
+void
+fk__cluster_answer(fk__cluster_actor_t *self, zframe_t **caller_p, const char *status,
+                   const void *body, size_t len)
+{
+    zmsg_t *answer = zmsg_new();
+    zmsg_append(answer, caller_p);
+    zmsg_addstr(answer, status);
+    if (body) {
+        zmsg_addmem(answer, body, len);
+    }
+    zmsg_send(&answer, self->requests);
+}
+
 /*  Answer the waiting caller and free the slot. */
 static void
 s_answer(fk__cluster_actor_t *self, fk__cluster_inflight_t *slot, const char *status,
          const void *body, size_t len)
 {
-    zmsg_t *answer = zmsg_new();
-    zmsg_append(answer, &slot->caller);
-    zmsg_addstr(answer, status);
-    zmsg_addmem(answer, body, len);
-    zmsg_send(&answer, self->requests);
+    fk__cluster_answer(self, &slot->caller, status, body ? body : "", body ? len : 0);
     free(slot->node);
     memset(slot, 0, sizeof *slot);
 }
 
-static void
-s_refuse(fk__cluster_actor_t *self, zframe_t **caller_p, const char *status)
+void
+fk__cluster_forward_start(fk__cluster_actor_t *self, zframe_t **caller_p, const char *node,
+                          int timeout_ms, zframe_t *body)
 {
-    zmsg_t *answer = zmsg_new();
-    zmsg_append(answer, caller_p);
-    zmsg_addstr(answer, status);
-    zmsg_send(&answer, self->requests);
-}
-
-int
-fk__cluster_on_requests(zloop_t *loop, zsock_t *requests, void *arg)
-{
-    (void)loop;
-    fk__cluster_actor_t *self = arg;
-    zmsg_t *request = zmsg_recv(requests);
-    if (!request) {
-        return 0;
-    }
-    zframe_t *caller = zmsg_pop(request);
-    char *node = zmsg_popstr(request);
-    char *timeout = zmsg_popstr(request);
-    zframe_t *body = zmsg_pop(request);
     fk_member_t member;
     fk__cluster_inflight_t *slot = NULL;
     for (size_t i = 0; i < FK__CLUSTER_INFLIGHT_MAX && !slot; i++) {
@@ -188,34 +179,29 @@ fk__cluster_on_requests(zloop_t *loop, zsock_t *requests, void *arg)
             slot = &self->inflight[i];
         }
     }
-    if (!caller || !node || !timeout || !body) {
-        zframe_destroy(&caller);
-    } else if (!fk_members_find(self->members, node, &member)
-               || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
-        s_refuse(self, &caller, "notfound");
-    } else if (!slot) {
-        s_refuse(self, &caller, "busy");
-    } else {
-        fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_REQUEST);
-        uint64_t seq = ++self->seq;
-        fk_msg_set_seq(msg, seq);
-        if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
-            s_refuse(self, &caller, "toobig");
-        } else {
-            slot->seq = seq;
-            slot->node = fk_strdup(member.name);
-            slot->caller = caller;
-            caller = NULL;
-            slot->deadline = fk_clock_mono_ms() + atoi(timeout);
-            fk__cluster_send_member(self, member.name, &msg);
-        }
-        fk_msg_destroy(&msg);
+    if (!fk_members_find(self->members, node, &member)
+        || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
+        fk__cluster_answer(self, caller_p, "notfound", NULL, 0);
+        return;
     }
-    free(node);
-    free(timeout);
-    zframe_destroy(&body);
-    zmsg_destroy(&request);
-    return 0;
+    if (!slot) {
+        fk__cluster_answer(self, caller_p, "busy", NULL, 0);
+        return;
+    }
+    fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_REQUEST);
+    uint64_t seq = ++self->seq;
+    fk_msg_set_seq(msg, seq);
+    if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
+        fk__cluster_answer(self, caller_p, "toobig", NULL, 0);
+    } else {
+        slot->seq = seq;
+        slot->node = fk_strdup(member.name);
+        slot->caller = *caller_p;
+        *caller_p = NULL;
+        slot->deadline = fk_clock_mono_ms() + timeout_ms;
+        fk__cluster_send_member(self, member.name, &msg);
+    }
+    fk_msg_destroy(&msg);
 }
 
 void
@@ -278,47 +264,33 @@ fk__cluster_forward_free(fk__cluster_actor_t *self)
 }
 
 int
-fk__cluster_request(const char *endpoint, const char *node, const char *body, size_t len,
-                    int timeout_ms, char **reply_p, size_t *reply_len_p)
+fk__cluster_call(const char *endpoint, zmsg_t **command_p, int wait_ms, char **status_p,
+                 zmsg_t **rest_p)
 {
-    *reply_p = NULL;
-    *reply_len_p = 0;
+    *status_p = NULL;
+    if (rest_p) {
+        *rest_p = NULL;
+    }
     zsock_t *dealer = zsock_new_dealer(endpoint);
     if (!dealer) {
+        zmsg_destroy(command_p);
         return FK_ESTORE;
     }
-    /*  The actor answers by the deadline; a margin covers its own delay. */
-    zsock_set_rcvtimeo(dealer, timeout_ms + 2000);
+    zsock_set_rcvtimeo(dealer, wait_ms);
     zsock_set_linger(dealer, 0);
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%d", timeout_ms);
-    zmsg_t *request = zmsg_new();
-    zmsg_addstr(request, node);
-    zmsg_addstr(request, timeout);
-    zmsg_addmem(request, body, len);
-    int rc = zmsg_send(&request, dealer);
+    int rc = zmsg_send(command_p, dealer);
+    zmsg_destroy(command_p);
     zmsg_t *answer = rc == 0 ? zmsg_recv(dealer) : NULL;
-    char *status = answer ? zmsg_popstr(answer) : NULL;
-    rc = !status                           ? -ETIMEDOUT
-         : strcmp(status, "0") == 0        ? 0
-         : strcmp(status, "timeout") == 0  ? -ETIMEDOUT
-         : strcmp(status, "notfound") == 0 ? FK_ENOTFOUND
-         : strcmp(status, "busy") == 0     ? FK_EUNAVAILABLE
-                                           : FK_ETOOBIG;
-    if (rc == 0) {
-        zframe_t *frame = zmsg_pop(answer);
-        size_t size = frame ? zframe_size(frame) : 0;
-        *reply_p = fk_malloc(size + 1);
-        if (size) {
-            memcpy(*reply_p, zframe_data(frame), size);
-        }
-        (*reply_p)[size] = '\0';
-        *reply_len_p = size;
-        zframe_destroy(&frame);
-    }
-    free(status);
-    zmsg_destroy(&answer);
-    zmsg_destroy(&request);
     zsock_destroy(&dealer);
-    return rc;
+    *status_p = answer ? zmsg_popstr(answer) : NULL;
+    if (!*status_p) {
+        zmsg_destroy(&answer);
+        return -ETIMEDOUT;
+    }
+    if (rest_p) {
+        *rest_p = answer;
+    } else {
+        zmsg_destroy(&answer);
+    }
+    return 0;
 }

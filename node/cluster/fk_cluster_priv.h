@@ -30,6 +30,13 @@ typedef struct {
     int64_t deadline;  /* when the caller is told "timeout" */
 } fk__cluster_inflight_t;
 
+/*  A caller waiting for a quorum round that has not started yet. */
+typedef struct {
+    zframe_t *caller;  /* routing id of the waiting thread's socket */
+    uint64_t version;  /* 0: a read round; else our version a majority must hold */
+    int timeout_ms;    /* how long its round may take */
+} fk__cluster_sync_wait_t;
+
 /*  An indirect probe we run for another member (SWIM's PING_REQ). */
 typedef struct {
     uint64_t seq;           /* our ping's sequence */
@@ -107,10 +114,15 @@ typedef struct {
     size_t sync_needed;            /* other members that must confirm */
     zlistx_t *sync_confirmed;      /* names of those that did */
     int64_t sync_deadline;         /* when the round gives up */
+    zframe_t **sync_callers;       /* routing ids of the callers the round answers */
+    size_t sync_caller_count;      /* entries in sync_callers */
+    fk__cluster_sync_wait_t *sync_queue; /* callers waiting for the next round, in order */
+    size_t sync_queue_count;       /* entries in sync_queue */
     zsock_t *requests;                /* ROUTER: forwarded requests from HTTP threads */
     fk__cluster_inflight_t inflight[FK__CLUSTER_INFLIGHT_MAX]; /* ours, waiting for owners */
     zactor_t *worker;                 /* carries out requests forwarded to us, or NULL */
     char *join_addr;                  /* a join command waiting for this address */
+    zframe_t *join_caller;            /* routing id of the thread waiting on it */
     int64_t join_deadline;            /* when it gives up */
     bool has_secret;                  /* a cluster secret is configured */
     uint8_t secret[FK_ADMIT_SECRET_LEN]; /* the cluster secret */
@@ -156,8 +168,13 @@ void fk__cluster_send_join(fk__cluster_actor_t *self, const char *name, const ch
     key forgotten, connections closed, endorsements written. */
 void fk__cluster_trust_changed(fk__cluster_actor_t *self);
 
-/*  Answer the JOIN command waiting on the pipe (once). */
+/*  Answer the JOIN command waiting for its answer (once). */
 void fk__cluster_command_done(fk__cluster_actor_t *self, const char *reply);
+
+/*  Answer a caller on the command socket with status (and len bytes of
+    body, when body is not NULL); takes the caller's routing id. */
+void fk__cluster_answer(fk__cluster_actor_t *self, zframe_t **caller_p, const char *status,
+                        const void *body, size_t len);
 
 /*  ---- fk_cluster_forward.c ---- */
 
@@ -170,8 +187,10 @@ void fk__cluster_on_request(fk__cluster_actor_t *self, const fk_msg_t *msg);
 /*  The worker finished one: send the REPLY. */
 int fk__cluster_on_worker(zloop_t *loop, zsock_t *worker, void *arg);
 
-/*  An HTTP thread asks us to forward a request. */
-int fk__cluster_on_requests(zloop_t *loop, zsock_t *requests, void *arg);
+/*  An HTTP thread asks us to forward body to member node, waiting at most
+    timeout_ms; takes the caller's routing id. */
+void fk__cluster_forward_start(fk__cluster_actor_t *self, zframe_t **caller_p, const char *node,
+                               int timeout_ms, zframe_t *body);
 
 /*  A REPLY from a member: hand it to the thread waiting for it. */
 void fk__cluster_on_reply(fk__cluster_actor_t *self, const fk_msg_t *msg);
@@ -182,10 +201,13 @@ void fk__cluster_forward_tick(fk__cluster_actor_t *self, int64_t now);
 /*  Answer every waiting request and stop the worker (actor shutdown). */
 void fk__cluster_forward_free(fk__cluster_actor_t *self);
 
-/*  fk_cluster_request's body, from any thread: a DEALER of its own to the
-    actor's request ROUTER at endpoint. */
-int fk__cluster_request(const char *endpoint, const char *node, const char *body, size_t len,
-                        int timeout_ms, char **reply_p, size_t *reply_len_p);
+/*  Send a command from any thread: a DEALER of its own to the actor's
+    command ROUTER at endpoint, the frames of command (destroyed), and the
+    answer within wait_ms: its first frame is the status string (*status_p,
+    caller frees), the rest in *rest_p (caller destroys; may be NULL).
+    Returns 0, or -ETIMEDOUT when the actor did not answer. */
+int fk__cluster_call(const char *endpoint, zmsg_t **command_p, int wait_ms, char **status_p,
+                     zmsg_t **rest_p);
 
 /*  ---- fk_cluster_admit.c ---- */
 
