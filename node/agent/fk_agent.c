@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -312,6 +313,30 @@ s_collect_tombstones(fk_store_t *store, int64_t ttl_s)
     sent to a URL that does not answer yet. It advertises the public URL
     when one is set, else the HTTP address, else (HTTP on 0.0.0.0) each
     interface's own address (fk_beacon). */
+/*  Every HTTP connection holds a descriptor, and so do the store, the
+    gossip sockets (up to 512 peers) and the services dir; the usual soft
+    limit of 1024 is too few for a full listener. Raise the soft limit
+    toward the hard one, as far as the node can use. */
+static void
+s_raise_open_files(unsigned http_connections)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    rlim_t want = (rlim_t)http_connections + 2048;
+    if (limit.rlim_max != RLIM_INFINITY && want > limit.rlim_max) {
+        want = limit.rlim_max;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < want) {
+        limit.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+            fk_warn("agent: cannot raise the open-files limit to %llu: %s",
+                    (unsigned long long)want, fk_strerror(-errno));
+        }
+    }
+}
+
 static int
 s_start_beacon(const fk_config_t *cfg, const char *http_addr, uint16_t http_port,
                fk_beacon_t **beacon_p)
@@ -634,6 +659,7 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
 
+    s_raise_open_files(cfg.http_connections);
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */
     rc = fk_http_bind(&http, cfg.http_host, cfg.http_port, cfg.max_body);
@@ -659,7 +685,7 @@ fk_agent_main(int argc, char **argv)
                               .token_per_min = cfg.token_per_min,
                               .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
-    if ((rc = fk_http_serve(http, cfg.http_threads, cfg.http_per_ip, fk_api_handle, api)) != 0) {
+    if ((rc = fk_http_serve(http, cfg.http_connections, cfg.http_per_ip, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }

@@ -27,7 +27,7 @@ const char fk_config_usage[] =
     "                        [--consistent-answers true|false] [--ui-password-file FILE]\n"
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
     "                        [--beacon-port PORT] [--map-size BYTES]\n"
-    "                        [--http-threads N] [--http-per-ip N]\n"
+    "                        [--http-connections N] [--http-per-ip N]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
     "                        [--insecure-gossip[=true|false]]\n";
 
@@ -60,7 +60,7 @@ typedef enum {
     S_CLUSTER_SECRET_FILE,
     S_INSECURE_GOSSIP,
     S_MAP_SIZE,
-    S_HTTP_THREADS,
+    S_HTTP_CONNECTIONS,
     S_HTTP_PER_IP,
     S_COUNT
 } s_setting_t;
@@ -98,7 +98,7 @@ static const struct {
                                "cluster_secret_file"},
     [S_INSECURE_GOSSIP] = {"insecure-gossip", "FAKTS_INSECURE_GOSSIP", "insecure_gossip"},
     [S_MAP_SIZE] = {"map-size", "FAKTS_MAP_SIZE", "map_size"},
-    [S_HTTP_THREADS] = {"http-threads", "FAKTS_HTTP_THREADS", "http_threads"},
+    [S_HTTP_CONNECTIONS] = {"http-connections", "FAKTS_HTTP_CONNECTIONS", "http_connections"},
     [S_HTTP_PER_IP] = {"http-per-ip", "FAKTS_HTTP_PER_IP", "http_per_ip"},
 };
 
@@ -132,22 +132,6 @@ s_parse_bytes(const char *text, unsigned long long *out)
     }
     *out = value;
     return 0;
-}
-
-/*  The HTTP pool when none is configured: forwarded requests may hold a
-    thread for up to 3 s while a record's owner is slow, so the pool is
-    sized for waiting, not for CPU (4 per core, at least 8, at most 64). */
-static unsigned
-s_default_http_threads(void)
-{
-    /*  Mostly waiting, not computing: a request forwarded to a record's
-        owner holds its thread for up to 3 s while the owner answers (or
-        does not), and an idle thread costs a few KiB. So many more threads
-        than cores, enough that a frozen owner's 20 stuck requests leave the
-        rest of the node answering. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long threads = cores > 0 ? cores * 16 : 32;
-    return (unsigned)(threads < 32 ? 32 : threads > 128 ? 128 : threads);
 }
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -507,15 +491,15 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->map_size = (size_t)number;
-    number = s_default_http_threads();
-    if (value[S_HTTP_THREADS]
-        && (s_parse_uint(value[S_HTTP_THREADS], 1024, &number) != 0 || number == 0)) {
-        snprintf(err, errlen, "http-threads: '%s' is not a count from 1 to 1024",
-                 value[S_HTTP_THREADS]);
+    number = 512;
+    if (value[S_HTTP_CONNECTIONS]
+        && (s_parse_uint(value[S_HTTP_CONNECTIONS], 4096, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "http-connections: '%s' is not a count from 1 to 4096",
+                 value[S_HTTP_CONNECTIONS]);
         rc = FK_EINVAL_INPUT;
         goto done;
     }
-    cfg->http_threads = (unsigned)number;
+    cfg->http_connections = (unsigned)number;
     number = 64;
     if (value[S_HTTP_PER_IP] && s_parse_uint(value[S_HTTP_PER_IP], 100000, &number) != 0) {
         snprintf(err, errlen, "http-per-ip: '%s' is not a count (0: no limit)",

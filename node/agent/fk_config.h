@@ -44,7 +44,7 @@ typedef struct {
     char *cluster_secret_file;   /* file holding the cluster secret, or NULL */
     bool insecure_gossip;        /* plaintext gossip that believes every peer */
     size_t map_size;             /* largest the store may grow, bytes (LMDB map size) */
-    unsigned http_threads;       /* HTTP worker threads */
+    unsigned http_connections;   /* HTTP connections at once, a thread each */
     unsigned http_per_ip;        /* open HTTP connections per client address (0: no limit) */
 } fk_config_t;
 

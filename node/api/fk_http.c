@@ -307,19 +307,26 @@ fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_bod
 }
 
 int
-fk_http_serve(fk_http_t *self, unsigned threads, unsigned per_ip, fk_http_handler_fn fn, void *arg)
+fk_http_serve(fk_http_t *self, unsigned connections, unsigned per_ip, fk_http_handler_fn fn,
+              void *arg)
 {
     self->fn = fn;
     self->arg = arg;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /*  A thread per connection, not a pool: a pool thread serves many
+        connections in turn, so one handler waiting on a slow record owner
+        (up to 3 s) would hold up every connection that shares its thread.
+        The polling thread only accepts; the connection limit bounds the
+        threads. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
+                     | MHD_USE_ERROR_LOG;
     /*  The listening socket is ours (bound in fk_http_bind); libmicrohttpd
         takes it over and closes it when it stops. */
     self->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, self->fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(threads ? threads : 8),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(connections ? connections : 512),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
+        NULL, MHD_OPTION_END);
     if (!self->daemon) {
         return errno ? -errno : -EINVAL;
     }

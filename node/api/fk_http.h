@@ -5,9 +5,9 @@
     handler call per request with everything it needs, and responses
     built from a status, headers and a body.
 
-    Threads: the listener runs a pool of libmicrohttpd threads; the handler
-    is called from any of them, concurrently, and must be thread-safe. A
-    request object belongs to the one thread handling it. */
+    Threads: libmicrohttpd serves each connection on its own thread; the
+    handler is called from any of them, concurrently, and must be
+    thread-safe. A request object belongs to the one thread handling it. */
 
 #ifndef FK_HTTP_H_INCLUDED
 #define FK_HTTP_H_INCLUDED
@@ -32,15 +32,14 @@ typedef void (*fk_http_handler_fn)(void *arg, fk_http_req_t *req);
     FK_ECONFIG when host is not an IPv4 address. */
 int fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_body);
 
-/*  Start answering on the bound socket with threads worker threads (0
-    means 8), calling fn(arg, req) for each request. A thread serves every
-    connection libmicrohttpd assigns it, so a handler that waits (a
-    forwarded request waits up to 3 s for a record's owner) delays the
-    others on its thread: size the pool for waiting, not for cores.
-    per_ip bounds the open connections of one client address (0: no
-    bound); one more is refused at accept, so one client cannot take
-    every connection slot (1000 in all). Returns 0 or -errno. */
-int fk_http_serve(fk_http_t *self, unsigned threads, unsigned per_ip, fk_http_handler_fn fn,
+/*  Start answering on the bound socket, calling fn(arg, req) for each
+    request. Each open connection has its own thread, so a handler that
+    waits (a forwarded request waits up to 3 s for a record's owner) holds
+    up only its own connection. connections bounds the connections (and so
+    the threads) at once (0 means 512); per_ip bounds those of one client
+    address (0: no bound), so one client cannot take every slot. A
+    connection over either bound is closed at accept. Returns 0 or -errno. */
+int fk_http_serve(fk_http_t *self, unsigned connections, unsigned per_ip, fk_http_handler_fn fn,
                   void *arg);
 
 /*  The port actually bound. */

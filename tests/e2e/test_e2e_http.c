@@ -58,7 +58,7 @@ s_health_is(void *arg)
 
 Test(e2e_http, one_address_holds_at_most_http_per_ip_connections)
 {
-    const char *args[] = {"--http-per-ip", "2", "--http-threads", "3", NULL};
+    const char *args[] = {"--http-per-ip", "2", "--http-connections", "3", NULL};
     fk_node_opts_t opts = {.args = args};
     fk_node_t *node = fk_harness_start(&opts);
     cr_assert_not_null(node);

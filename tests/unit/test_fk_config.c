@@ -28,7 +28,7 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_BEACON_PORT",
                                     "FAKTS_UI_PASSWORD_FILE",
                                     "FAKTS_MAP_SIZE",
-                                    "FAKTS_HTTP_THREADS",
+                                    "FAKTS_HTTP_CONNECTIONS",
                                     "FAKTS_HTTP_PER_IP"};
 
 static void
@@ -300,30 +300,30 @@ Test(fk_config, beacon_refuses_a_loopback_only_listener)
     fk_config_clear(&cfg);
 }
 
-Test(fk_config, map_size_http_threads_and_per_ip_from_each_source)
+Test(fk_config, map_size_http_connections_and_per_ip_from_each_source)
 {
     fk_config_t cfg;
     char err[256];
     const char *plain[] = {"agent", NULL};
     cr_assert_eq(s_load(&cfg, err, sizeof err, 1, plain), 0, "%s", err);
     cr_assert_eq(cfg.map_size, (size_t)8 << 30, "8 GiB by default");
-    cr_assert(cfg.http_threads >= 32 && cfg.http_threads <= 128, "%u", cfg.http_threads);
+    cr_assert_eq(cfg.http_connections, 512);
     cr_assert_eq(cfg.http_per_ip, 64);
     fk_config_clear(&cfg);
 
-    char *path = s_write_config("map_size: 64M\nhttp_threads: 3\nhttp_per_ip: 0\n");
-    setenv("FAKTS_HTTP_THREADS", "5", 1);
+    char *path = s_write_config("map_size: 64M\nhttp_connections: 3\nhttp_per_ip: 0\n");
+    setenv("FAKTS_HTTP_CONNECTIONS", "5", 1);
     const char *argv[] = {"agent", "--config", path, "--map-size", "2GiB", NULL};
     cr_assert_eq(s_load(&cfg, err, sizeof err, 5, argv), 0, "%s", err);
     cr_assert_eq(cfg.map_size, (size_t)2 << 30, "the flag beats the file");
-    cr_assert_eq(cfg.http_threads, 5, "the environment beats the file");
+    cr_assert_eq(cfg.http_connections, 5, "the environment beats the file");
     cr_assert_eq(cfg.http_per_ip, 0, "0 turns the per-address limit off");
     fk_config_clear(&cfg);
-    unsetenv("FAKTS_HTTP_THREADS");
+    unsetenv("FAKTS_HTTP_CONNECTIONS");
 
     static const char *const bad[][2] = {{"--map-size", "12"},    {"--map-size", "2X"},
                                          {"--map-size", "-1G"},   {"--map-size", "2T"},
-                                         {"--http-threads", "0"}, {"--http-threads", "x"},
+                                         {"--http-connections", "0"}, {"--http-connections", "x"},
                                          {"--http-per-ip", "-3"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *args[] = {"agent", bad[i][0], bad[i][1], NULL};
