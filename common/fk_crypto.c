@@ -193,6 +193,18 @@ fk_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len, un
 }
 
 void
+fk_hex_encode(const void *bytes, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *in = bytes;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}
+
+void
 fk_sha256_hex(const void *data, size_t len, char out[FK_SHA256_HEX_LEN + 1])
 {
     unsigned char digest[32];
@@ -201,12 +213,7 @@ fk_sha256_hex(const void *data, size_t len, char out[FK_SHA256_HEX_LEN + 1])
         fprintf(stderr, "fakts-node: OpenSSL SHA-256 failed\n");
         abort();
     }
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
-    out[FK_SHA256_HEX_LEN] = '\0';
+    fk_hex_encode(digest, sizeof digest, out);
 }
 
 int

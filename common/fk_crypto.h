@@ -37,6 +37,10 @@ void fk_hmac_sha256(const void *key, size_t key_len, const void *data, size_t le
 /*  len lowercase hex characters from random bytes (len even or odd). */
 char *fk_random_hex(size_t len);
 
+/*  Write len bytes as 2 * len lowercase hex characters and a NUL into out
+    (2 * len + 1 bytes). */
+void fk_hex_encode(const void *bytes, size_t len, char *out);
+
 /*  base64url (RFC 4648 section 5) without padding. */
 char *fk_b64url_encode(const void *data, size_t len);
 

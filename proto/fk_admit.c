@@ -14,6 +14,7 @@
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_mem.h"
+#include "fk_pack.h"
 #include "fk_prescan.h"
 
 /*  The body is one array of scalars (R-ADMIT-001): asking the pre-scan for
@@ -102,17 +103,6 @@ s_shape_ok(const fk_admit_t *a)
     }
 }
 
-/*  A bin without handing msgpack-c a NULL pointer for an empty one. */
-static int
-s_pack_bin(msgpack_packer *pk, const void *bytes, size_t len)
-{
-    int failed = msgpack_pack_bin(pk, len);
-    if (len > 0) {
-        failed |= msgpack_pack_bin_body(pk, bytes, len);
-    }
-    return failed;
-}
-
 int
 fk_admit_encode(const fk_admit_t *in, char **buf_p, size_t *len_p)
 {
@@ -140,10 +130,10 @@ fk_admit_encode(const fk_admit_t *in, char **buf_p, size_t *len_p)
     int failed = msgpack_pack_array(&pk, S_BODY_FIELDS);
     failed |= msgpack_pack_uint64(&pk, (uint64_t)in->step);
     failed |= msgpack_pack_uint64(&pk, (uint64_t)in->method);
-    failed |= s_pack_bin(&pk, in->token_id, in->has_token_id ? FK_ADMIT_TOKEN_ID_LEN : 0);
-    failed |= s_pack_bin(&pk, in->sign_pub, in->has_sign_pub ? FK_SIGN_PUBLIC_LEN : 0);
-    failed |= s_pack_bin(&pk, in->nonce, in->has_nonce ? FK_ADMIT_NONCE_LEN : 0);
-    failed |= s_pack_bin(&pk, in->proof, in->has_proof ? FK_ADMIT_PROOF_LEN : 0);
+    failed |= fk_pack_bin(&pk, in->token_id, in->has_token_id ? FK_ADMIT_TOKEN_ID_LEN : 0);
+    failed |= fk_pack_bin(&pk, in->sign_pub, in->has_sign_pub ? FK_SIGN_PUBLIC_LEN : 0);
+    failed |= fk_pack_bin(&pk, in->nonce, in->has_nonce ? FK_ADMIT_NONCE_LEN : 0);
+    failed |= fk_pack_bin(&pk, in->proof, in->has_proof ? FK_ADMIT_PROOF_LEN : 0);
     failed |= msgpack_pack_str_with_body(&pk, in->reason, reason_len);
     if (failed != 0) {
         msgpack_sbuffer_destroy(&sbuf);

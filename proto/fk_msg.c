@@ -25,6 +25,7 @@
 
 #include "fk_err.h"
 #include "fk_mem.h"
+#include "fk_pack.h"
 #include "fk_prescan.h"
 
 /*  The message array's fields, in wire order (R-MSG-001). */
@@ -543,17 +544,6 @@ s_pack_str(msgpack_packer *pk, const char *s)
     return msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
-/*  A bin without handing msgpack-c a NULL pointer for an empty one. */
-static int
-s_pack_bin(msgpack_packer *pk, const void *bytes, size_t len)
-{
-    int failed = msgpack_pack_bin(pk, len);
-    if (len > 0) {
-        failed |= msgpack_pack_bin_body(pk, bytes, len);
-    }
-    return failed;
-}
-
 int
 fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
 {
@@ -607,7 +597,7 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
         /*  Absent accuser and claim travel empty, so every entry has the
             same six elements (R-MSG-009). */
         failed |= s_pack_str(&pk, member->accuser != NULL ? member->accuser : "");
-        failed |= s_pack_bin(&pk, member->claim, member->has_claim ? FK_SIGN_LEN : 0);
+        failed |= fk_pack_bin(&pk, member->claim, member->has_claim ? FK_SIGN_LEN : 0);
     }
     failed |= msgpack_pack_array(&pk, self->digest_count);
     for (size_t i = 0; i < self->digest_count; i++) {
@@ -621,9 +611,9 @@ fk_msg_encode(const fk_msg_t *self, char **buf_p, size_t *len_p)
         failed |= msgpack_pack_array(&pk, S_DELTA_FIELDS);
         failed |= s_pack_str(&pk, delta->owner);
         failed |= s_pack_str(&pk, delta->key);
-        failed |= s_pack_bin(&pk, delta->record, delta->record_len);
+        failed |= fk_pack_bin(&pk, delta->record, delta->record_len);
     }
-    failed |= s_pack_bin(&pk, self->body, self->body_len);
+    failed |= fk_pack_bin(&pk, self->body, self->body_len);
     if (failed != 0) {
         /*  The only way msgpack_sbuffer_write() fails is a failed realloc. */
         msgpack_sbuffer_destroy(&sbuf);

@@ -1344,14 +1344,14 @@ fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
     return rc;
 }
 
+/*  For commands whose one option is a flag: data is the bool it sets. */
 static int
-s_ban_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
+s_flag_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
 {
     (void)ctx;
+    (void)opt;
     (void)arg;
-    if (opt == S_OPT_BAN) {
-        *(bool *)data = true;
-    }
+    *(bool *)data = true;
     return 0;
 }
 
@@ -1364,7 +1364,7 @@ fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
     };
     s_ctx_t ctx;
     bool ban = false;
-    int rc = s_parse(&ctx, cmd, argc, argv, options, "NAME", s_ban_option, &ban);
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "NAME", s_flag_option, &ban);
     if (rc != S_CONTINUE) {
         return rc;
     }
@@ -1592,17 +1592,6 @@ fk_cli_join_token_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv)
     return rc;
 }
 
-static int
-s_keygen_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
-{
-    (void)ctx;
-    (void)arg;
-    if (opt == S_OPT_CLUSTER_SECRET) {
-        *(bool *)data = true;
-    }
-    return 0;
-}
-
 int
 fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
@@ -1612,7 +1601,7 @@ fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
     };
     s_ctx_t ctx;
     bool cluster_secret = false;
-    int rc = s_parse(&ctx, cmd, argc, argv, options, "FILE", s_keygen_option, &cluster_secret);
+    int rc = s_parse(&ctx, cmd, argc, argv, options, "FILE", s_flag_option, &cluster_secret);
     if (rc != S_CONTINUE) {
         return rc;
     }

@@ -4,6 +4,7 @@
 #include "fk_transport.h"
 
 #include "fk_clock.h"
+#include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_log.h"
 #include "fk_mem.h"
@@ -254,17 +255,6 @@ fk_transport_hello_fd(fk_transport_t *self)
     return self->hello_fd;
 }
 
-static void
-s_hex(const uint8_t *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    out[2 * len] = '\0';
-}
-
 static bool
 s_unhex(const char *text, uint8_t *out, size_t len)
 {
@@ -304,7 +294,7 @@ fk_transport_zap_answer(fk_transport_t *self, fk_transport_allow_fn allow, void 
               && allow(arg, zframe_data(key), address ? address : "");
     char user_id[2 * FK_TRANSPORT_KEY_LEN + 1] = "";
     if (ok) {
-        s_hex(zframe_data(key), FK_TRANSPORT_KEY_LEN, user_id);
+        fk_hex_encode(zframe_data(key), FK_TRANSPORT_KEY_LEN, user_id);
     }
     zmsg_t *reply = zmsg_new();
     zmsg_addstr(reply, "1.0");

@@ -80,6 +80,11 @@ int fk__grants_write(fk_grants_t *self, fk_store_txn_t **txn_p, fk_grants_why_t 
 /*  Commit; a failure fills why and returns the store error. */
 int fk__grants_commit(fk_store_txn_t **txn_p, fk_grants_why_t *why);
 
+/*  Write value under key as this node's record in a transaction of its
+    own: 0, or a store error with why filled. */
+int fk__grants_put_one(fk_grants_t *self, const char *key, const json_t *value,
+                       fk_grants_why_t *why);
+
 /*  Whether a live record exists under key (any owner). */
 bool fk__grants_exists(fk_store_txn_t *txn, const char *key);
 

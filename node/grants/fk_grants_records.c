@@ -106,6 +106,21 @@ fk__grants_commit(fk_store_txn_t **txn_p, fk_grants_why_t *why)
     return rc ? fk__grants_store_fail(why, rc) : 0;
 }
 
+int
+fk__grants_put_one(fk_grants_t *self, const char *key, const json_t *value, fk_grants_why_t *why)
+{
+    fk_store_txn_t *txn;
+    int rc = fk__grants_write(self, &txn, why);
+    if (rc != 0) {
+        return rc;
+    }
+    if ((rc = fk__grants_put(txn, key, value)) != 0) {
+        fk_store_txn_end(&txn);
+        return fk__grants_store_fail(why, rc);
+    }
+    return fk__grants_commit(&txn, why);
+}
+
 bool
 fk__grants_exists(fk_store_txn_t *txn, const char *key)
 {

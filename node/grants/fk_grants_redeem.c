@@ -37,16 +37,7 @@ fk_grants_mint_redeem(fk_grants_t *self, int64_t expires_in_days, int64_t max_re
         json_pack("{s:I, s:I, s:I, s:I, s:n, s:n}", "created_ms", (json_int_t)now, "expires_ms",
                   (json_int_t)expires, "max_redemptions", (json_int_t)max_redemptions,
                   "redemptions", (json_int_t)0, "manifest_hash", "client_id");
-    fk_store_txn_t *txn;
-    int rc = fk__grants_write(self, &txn, why);
-    if (rc == 0) {
-        if ((rc = fk__grants_put(txn, key, record)) != 0) {
-            fk__grants_store_fail(why, rc);
-            fk_store_txn_end(&txn);
-        } else {
-            rc = fk__grants_commit(&txn, why);
-        }
-    }
+    int rc = fk__grants_put_one(self, key, record, why);
     if (rc == 0) {
         *answer_p = json_pack("{s:s, s:I, s:o}", "token", token, "expires_at",
                               (json_int_t)(expires / 1000), "max_redemptions",

@@ -378,16 +378,7 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
                                functional ? json_is_true(functional) : 1, "at_ms",
                                (json_int_t)fk__grants_now(self));
     char *key = fk_asprintf("report/%s", client_id);
-    fk_store_txn_t *txn;
-    int rc = fk__grants_write(self, &txn, why);
-    if (rc == 0) {
-        if ((rc = fk__grants_put(txn, key, record)) != 0) {
-            fk__grants_store_fail(why, rc);
-            fk_store_txn_end(&txn);
-        } else {
-            rc = fk__grants_commit(&txn, why);
-        }
-    }
+    int rc = fk__grants_put_one(self, key, record, why);
     free(key);
     json_decref(record);
     return rc;

@@ -453,18 +453,26 @@ s_record_hash(const char *key, uint64_t version)
     return s_get_be64(digest);
 }
 
+/*  The 64-bit number kept for owner under prefix in the local table
+    ("sum/", "floor/"), or 0 when there is none. */
+static uint64_t
+s_local_number(fk_store_txn_t *txn, const char *prefix, const char *owner)
+{
+    char *name = fk_asprintf("%s%s", prefix, owner);
+    MDB_val key = s_val(name, strlen(name));
+    MDB_val val;
+    uint64_t number = 0;
+    if (mdb_get(txn->txn, txn->store->local, &key, &val) == 0 && val.mv_size == 8) {
+        number = s_get_be64(val.mv_data);
+    }
+    free(name);
+    return number;
+}
+
 uint64_t
 fk_store_owner_summary(fk_store_txn_t *txn, const char *owner)
 {
-    char *name = fk_asprintf("sum/%s", owner);
-    MDB_val key = s_val(name, strlen(name));
-    MDB_val val;
-    uint64_t sum = 0;
-    if (mdb_get(txn->txn, txn->store->local, &key, &val) == 0 && val.mv_size == 8) {
-        sum = s_get_be64(val.mv_data);
-    }
-    free(name);
-    return sum;
+    return s_local_number(txn, "sum/", owner);
 }
 
 static int
@@ -1057,15 +1065,7 @@ fk_store_sync(fk_store_t *self)
 uint64_t
 fk_store_gc_floor(fk_store_txn_t *txn, const char *owner)
 {
-    char *name = fk_asprintf("floor/%s", owner);
-    MDB_val key = s_val(name, strlen(name));
-    MDB_val val;
-    uint64_t floor = 0;
-    if (mdb_get(txn->txn, txn->store->local, &key, &val) == 0 && val.mv_size == 8) {
-        floor = s_get_be64(val.mv_data);
-    }
-    free(name);
-    return floor;
+    return s_local_number(txn, "floor/", owner);
 }
 
 /*  Delete a record and its change index entry. */

@@ -17,17 +17,6 @@
 #define S_KEY "join_tokens"
 #define S_KEEP_MS (7ll * 24 * 3600 * 1000) /* spent tokens are remembered this long */
 
-static void
-s_hex(const uint8_t *bytes, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    out[2 * len] = '\0';
-}
-
 /*  The token table, or an empty object when there is none or it does not
     parse (a damaged table forgets the tokens; it cannot admit anyone). */
 static json_t *
@@ -103,7 +92,7 @@ fk_tokens_create(fk_store_txn_t *txn, const uint8_t seed_curve[32], int64_t ttl_
         abort();
     }
     char id[2 * FK_ADMIT_TOKEN_ID_LEN + 1];
-    s_hex(token.id, sizeof token.id, id);
+    fk_hex_encode(token.id, sizeof token.id, id);
     char *secret = fk_b64url_encode(token.secret, sizeof token.secret);
     fk_json_set(table, id,
                 fk_json_must(json_pack("{s:s, s:I, s:I, s:I}", "secret", secret, "created_ms",
@@ -125,7 +114,7 @@ fk_tokens_get(fk_store_txn_t *txn, const uint8_t id[FK_ADMIT_TOKEN_ID_LEN], int6
               uint8_t secret[FK_ADMIT_SECRET_LEN])
 {
     char hex[2 * FK_ADMIT_TOKEN_ID_LEN + 1];
-    s_hex(id, FK_ADMIT_TOKEN_ID_LEN, hex);
+    fk_hex_encode(id, FK_ADMIT_TOKEN_ID_LEN, hex);
     json_t *table = s_load(txn);
     json_t *token = json_object_get(table, hex);
     const char *text = fk_json_str(token, "secret");
@@ -154,7 +143,7 @@ int
 fk_tokens_consume(fk_store_txn_t *txn, const uint8_t id[FK_ADMIT_TOKEN_ID_LEN])
 {
     char hex[2 * FK_ADMIT_TOKEN_ID_LEN + 1];
-    s_hex(id, FK_ADMIT_TOKEN_ID_LEN, hex);
+    fk_hex_encode(id, FK_ADMIT_TOKEN_ID_LEN, hex);
     json_t *table = s_load(txn);
     json_t *token = json_object_get(table, hex);
     long long uses = fk_json_int(token, "uses", 0);
