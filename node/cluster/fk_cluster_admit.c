@@ -111,25 +111,36 @@ s_pending_clear(fk__cluster_pending_t *pending)
     OPENSSL_cleanse(pending, sizeof *pending);
 }
 
-/*  Answer over the applicant's connection with an ADMIT message. */
-static void
-s_answer(fk__cluster_actor_t *self, const zframe_t *identity, const fk_admit_t *step)
+/*  One admission step as an encoded ADMIT message (fresh in *buf_p), or
+    -1 when it cannot be encoded. */
+static int
+s_encode_step(fk__cluster_actor_t *self, const fk_admit_t *step, char **buf_p, size_t *len_p)
 {
     char *body = NULL;
     size_t body_len = 0;
     if (fk_admit_encode(step, &body, &body_len) != 0) {
-        return;
+        return -1;
     }
     fk_msg_t *msg = fk_msg_new(FK_MSG_ADMIT, self->name, self->addr,
                                fk_members_incarnation(self->members));
+    int rc = fk_msg_set_body(msg, body, body_len) == 0 && fk_msg_encode(msg, buf_p, len_p) == 0
+                 ? 0
+                 : -1;
+    free(body);
+    fk_msg_destroy(&msg);
+    return rc;
+}
+
+/*  Answer over the applicant's connection with an ADMIT message. */
+static void
+s_answer(fk__cluster_actor_t *self, const zframe_t *identity, const fk_admit_t *step)
+{
     char *buf = NULL;
     size_t len = 0;
-    if (fk_msg_set_body(msg, body, body_len) == 0 && fk_msg_encode(msg, &buf, &len) == 0) {
+    if (s_encode_step(self, step, &buf, &len) == 0) {
         fk_transport_reply(self->transport, identity, buf, len);
     }
     free(buf);
-    free(body);
-    fk_msg_destroy(&msg);
 }
 
 static void
@@ -361,21 +372,12 @@ s_applicant_clear(fk__cluster_actor_t *self, fk__cluster_applicant_t *applicant)
 static void
 s_ask(fk__cluster_actor_t *self, fk__cluster_applicant_t *applicant, const fk_admit_t *step)
 {
-    char *body = NULL;
-    size_t body_len = 0;
-    if (fk_admit_encode(step, &body, &body_len) != 0) {
-        return;
-    }
-    fk_msg_t *msg = fk_msg_new(FK_MSG_ADMIT, self->name, self->addr,
-                               fk_members_incarnation(self->members));
     char *buf = NULL;
     size_t len = 0;
-    if (fk_msg_set_body(msg, body, body_len) == 0 && fk_msg_encode(msg, &buf, &len) == 0) {
+    if (s_encode_step(self, step, &buf, &len) == 0) {
         zmq_send(zsock_resolve(applicant->dealer), buf, len, ZMQ_DONTWAIT);
     }
     free(buf);
-    free(body);
-    fk_msg_destroy(&msg);
 }
 
 static const uint8_t *
