@@ -15,7 +15,7 @@
 # Environment (all optional):
 #   BENCH_DURATION       wrk duration per run              (10s)
 #   BENCH_CONNS          connections of the loaded runs    (8)
-#   BENCH_NGINX_WORKERS  nginx worker processes            (2: the agent's fixed HTTP pool)
+#   BENCH_NGINX_WORKERS  nginx worker processes            (2: one per core, as the agent's threads share them)
 #   BENCH_OUT            where the Markdown goes           (bench/results.md)
 #   BENCH_FSYNC          the agent's --fsync mode          (periodic, the default)
 #   TMPDIR               parent of the temporary dir      (/tmp)
@@ -107,6 +107,7 @@ run_child() {
 }
 cleanup() {
     [ -n "$CHILD_PID" ] && stop_pid "$CHILD_PID"
+    [ -n "$SCHED_PID" ] && stop_pid "$SCHED_PID"
     [ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
     [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID"
     rm -rf "$TMP"
@@ -146,17 +147,24 @@ mem() {
     M[$label.Pss]=$(awk '/^Pss:/{print $2}' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo 0)
 }
 
-# sched PID...: "<on-CPU ns> <runnable-but-waiting-for-a-CPU ns>" summed over the
-# threads of the processes (and of their children: nginx workers)
-sched() {
-    local pid c tasks=()
-    for pid in "$@"; do
-        tasks+=(/proc/"$pid"/task/*/schedstat)
-        for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-            tasks+=(/proc/"$c"/task/*/schedstat)
-        done
+# sched_begin PID...; sched_end: "<on-CPU ns> <runnable-but-waiting-for-a-CPU ns>" gained
+# in between by the threads of the processes (and of their children: nginx workers),
+# including threads that exited meanwhile (bench/schedwatch.py)
+SCHED_PID=
+sched_begin() {
+    "$PY" "$BENCH_DIR/schedwatch.py" "$@" >"$TMP/sched.out" &
+    SCHED_PID=$!
+    local deadline=$((SECONDS + 10))
+    until grep -q '^ready$' "$TMP/sched.out" 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || die "schedwatch did not start"
+        sleep 0.05
     done
-    cat "${tasks[@]}" 2>/dev/null | awk '{c += $1; w += $2} END {printf "%.0f %.0f\n", c, w}'
+}
+sched_end() {
+    kill -TERM "$SCHED_PID"
+    wait "$SCHED_PID" || true
+    SCHED_PID=
+    tail -n 1 "$TMP/sched.out"
 }
 
 admin() {   # admin METHOD PATH [BODY] -> body on stdout; fails unless 200
@@ -204,13 +212,13 @@ awk -v addr="$ADDR" -v token="$TOKEN" -v names="${NAMES[*]}" -v ni="$N_INST" 'BE
 }' >"$CFG"
 N_SVC=$((N_NAMES * N_INST))
 log "registering $N_SVC services"
-read -r rc0 rw0 <<<"$(sched "$AGENT_PID")"
+sched_begin "$AGENT_PID"
 t_a=$(date +%s%N)
 run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
 t_b=$(date +%s%N)
-read -r rc1 rw1 <<<"$(sched "$AGENT_PID")"
-REG_CPU=$(awk -v a="$rc0" -v b="$rc1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", (b-a)/1000/n}')
-REG_WAIT=$(awk -v a="$rw0" -v b="$rw1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", (b-a)/1000/n}')
+read -r rc1 rw1 <<<"$(sched_end)"
+REG_CPU=$(awk -v b="$rc1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
+REG_WAIT=$(awk -v b="$rw1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
 REG_OK=$(grep -c '^200$' "$TMP/register.codes" || true)
 [ "$REG_OK" = "$N_SVC" ] || die "registration: $REG_OK of $N_SVC answered 200 ($(sort "$TMP/register.codes" | uniq -c | tr '\n' ' '))"
 REG_S=$(awk -v a="$t_a" -v b="$t_b" 'BEGIN{printf "%.2f", (b-a)/1e9}')
@@ -295,22 +303,22 @@ INVALID=()
 run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...]
     local name=$1 spid=$2 t=$3 c=$4 url=$5 script=$6
     shift 6
-    local out=$TMP/wrk-$name.txt line kv c0 w0 c1 w1
+    local out=$TMP/wrk-$name.txt line kv c1 w1
     log "wrk $name: -t$t -c$c -d$DURATION $url"
     local cmd=(wrk -t"$t" -c"$c" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$script" "$url")
     [ $# -gt 0 ] && cmd+=(-- "$@")
-    read -r c0 w0 <<<"$(sched "$spid")"
+    sched_begin "$spid"
     if ! run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
         cat "$out" >&2
         die "wrk $name failed"
     fi
     line=$(grep '^BENCH ' "$out" | tail -n 1)
     [ -n "$line" ] || { cat "$out" >&2; die "wrk $name: no result line"; }
-    read -r c1 w1 <<<"$(sched "$spid")"
+    read -r c1 w1 <<<"$(sched_end)"
     for kv in ${line#BENCH }; do R[$name.${kv%%=*}]=${kv#*=}; done
     # server time per answered request: on a CPU, and runnable but waiting for one
-    R[$name.cpu_us]=$(awk -v a="$c0" -v b="$c1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? (b-a)/1000/n : 0}')
-    R[$name.wait_us]=$(awk -v a="$w0" -v b="$w1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? (b-a)/1000/n : 0}')
+    R[$name.cpu_us]=$(awk -v b="$c1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? b/1000/n : 0}')
+    R[$name.wait_us]=$(awk -v b="$w1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? b/1000/n : 0}')
     R[$name.settings]="-t$t -c$c -d$DURATION --timeout $WRK_TIMEOUT --latency"
     local errs=$((${R[$name.connect]} + ${R[$name.read]} + ${R[$name.write]} + ${R[$name.timeout]}))
     R[$name.sockerr]=$errs
@@ -408,14 +416,15 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo "| data dir filesystem | $(df -T "$DATA" 2>/dev/null | awk 'NR==2{print $2}') (fsync cost applies to token writes) |"
     echo "| fakts-node | \`$BIN\` (HEAD $COMMIT; working tree may carry uncommitted edits); sanitizer build: $SANITIZED; --fsync $FSYNC |"
     echo "| wrk | $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2) |"
-    echo "| nginx peer | $NGINX_VERSION, $NGINX_WORKERS workers (the agent's HTTP pool is 2 threads), access log off |"
+    echo "| nginx peer | $NGINX_VERSION, $NGINX_WORKERS workers (the agent serves each connection on its own thread), access log off |"
     echo
     echo "## HTTP on loopback (wrk)"
     echo
     echo "Latencies in ms. \"non-200\" counts every answer whose status was not 200; a run is valid only"
     echo "when it and the socket errors (connect/read/write/timeout) are 0. \"server CPU\" is the server's"
     echo "on-CPU time per answered request, \"CPU-wait\" its time runnable but waiting for a CPU"
-    echo "(from /proc/PID/task/*/schedstat; nginx: master and workers): CPU is the noise-resistant"
+    echo "(every thread's /proc/PID/task/TID/schedstat sampled each 20 ms by bench/schedwatch.py, so"
+    echo "threads that exit with their connection still count; nginx: master and workers): CPU is the noise-resistant"
     echo "figure, CPU-wait shows how contended the machine was."
     echo
     echo "| Benchmark | wrk settings | Requests | Rate (req/s) | p50 | p90 | p99 | max | server CPU µs/req | server CPU-wait µs/req | non-200 | socket errors | valid |"
