@@ -66,6 +66,7 @@ typedef struct {
     const char *owner;           /* owner being walked */
     bool owner_in_msg;           /* owner's range already opened in msg */
     uint64_t last;               /* last version of owner added */
+    uint64_t held;               /* the owner's version we hold in full: nothing past it goes */
     size_t bytes;                /* record bytes sent so far */
     size_t max_bytes;            /* budget (0: none) */
     int sent;                    /* messages sent */
@@ -84,10 +85,21 @@ s_flush(s_builder_t *b)
     b->owner_in_msg = false;
 }
 
+/*  s_add_change stops the walk with these. */
+#define S_OVER_BUDGET 1 /* the message budget is spent */
+#define S_PAST_HELD 2   /* the next record is past what we hold in full */
+
 static int
 s_add_change(void *arg, const char *key, uint64_t version, const void *record, size_t len)
 {
     s_builder_t *b = arg;
+    /*  Records past a gap in what we hold (stored as they came, ahead of
+        the versions we lack) stay home: a range that carried them would
+        end past the gap, and the peer would advance over versions that
+        neither of us has. */
+    if (version > b->held) {
+        return S_PAST_HELD;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!b->msg) {
             b->msg = fk_msg_new(FK_MSG_DELTA, b->me->name, b->me->addr, b->me->incarnation);
@@ -110,7 +122,7 @@ s_add_change(void *arg, const char *key, uint64_t version, const void *record, s
             b->bytes += len;
             /*  Stop at a record boundary once over budget: the range sent
                 so far is complete, the rest waits for the next exchange. */
-            return b->max_bytes && b->bytes >= b->max_bytes ? 1 : 0;
+            return b->max_bytes && b->bytes >= b->max_bytes ? S_OVER_BUDGET : 0;
         }
         if (rc != FK_ETOOBIG || attempt == 1) {
             b->rc = rc;
@@ -158,15 +170,16 @@ s_walk(fk_store_txn_t *txn, s_builder_t *b, const char *owner, uint64_t after, b
         s_flush(b);
         b->reset = true;
     }
+    uint64_t version = fk_store_owner_version(txn, owner);
     b->owner = owner;
     b->last = after;
+    b->held = version;
     b->owner_in_msg = false;
     int rc = fk_store_changes(txn, owner, after, s_add_change, b);
     if (rc < 0 || b->rc) {
         return rc < 0 ? rc : b->rc;
     }
-    uint64_t version = fk_store_owner_version(txn, owner);
-    bool complete = rc == 0;
+    bool complete = rc == 0 || rc == S_PAST_HELD;
     if (complete && (version > b->last || b->reset)) {
         /*  The walk reached the owner's newest change, yet the owner's
             version is higher (its newest writes were tombstones since
@@ -422,6 +435,29 @@ fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify_fn 
     return rc < 0 ? rc : applied;
 }
 
+static int
+s_any_change(void *arg, const char *key, uint64_t version, const void *record, size_t len)
+{
+    (void)arg;
+    (void)key;
+    (void)version;
+    (void)record;
+    (void)len;
+    return 1;
+}
+
+/*  Whether our copy of owner's records is what the owner held at version,
+    with summary theirs, and differs from it. We compare only a copy that
+    is complete up to version and holds nothing past it: records stored
+    ahead of a gap may already replace keys the owner still had then. */
+static bool
+s_summary_differs(fk_store_txn_t *txn, const char *owner, uint64_t version, uint64_t theirs)
+{
+    return fk_store_owner_version(txn, owner) == version
+           && fk_store_changes(txn, owner, version, s_any_change, NULL) == 0
+           && fk_store_owner_summary(txn, owner) != theirs;
+}
+
 bool
 fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest)
 {
@@ -449,14 +485,12 @@ fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest)
     if (version == 0 || fk_store_read_begin(store, &txn) != 0) {
         return false;
     }
-    bool differs = fk_store_owner_version(txn, owner) == version
-                   && fk_store_owner_summary(txn, owner) != theirs;
+    bool differs = s_summary_differs(txn, owner, version, theirs);
     fk_store_txn_end(&txn);
     if (!differs || fk_store_write_begin(store, &txn) != 0) {
         return false;
     }
-    differs = fk_store_owner_version(txn, owner) == version
-              && fk_store_owner_summary(txn, owner) != theirs;
+    differs = s_summary_differs(txn, owner, version, theirs);
     if (differs && fk_store_drop_owner(txn, owner) == 0 && fk_store_commit(&txn) == 0) {
         fk_warn("replica: the records of %s we held differ from its own; fetching them again",
                 owner);

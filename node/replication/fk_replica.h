@@ -68,13 +68,16 @@ typedef struct {
 /*  Answer a peer's digest: for every owner whose changes we hold beyond
     the peer's version (an owner missing from the digest counts as 0), send
     those changes in DELTA messages of about FK_MSG_CHUNK_TARGET bytes.
-    At most max_bytes are sent in all (0: no limit); the rest waits for the
-    next exchange. Returns the number of messages sent, or a store error. */
+    Only changes up to the version we hold in full go: records we stored
+    ahead of a gap would carry the peer's version over the gap. At most
+    max_bytes are sent in all (0: no limit); the rest waits for the next
+    exchange. Returns the number of messages sent, or a store error. */
 int fk_replica_answer(fk_store_t *store, const fk_replica_self_t *me, const fk_msg_t *digest,
                       size_t max_bytes, fk_replica_send_fn send, void *arg);
 
-/*  Send the changes of one owner after version "after" (the eager push of
-    local writes). Returns the number of messages sent and sets *upto_p to
+/*  Send the changes of one owner after version "after", up to the version
+    we hold in full (the eager push of local writes, the relay of news).
+    Returns the number of messages sent and sets *upto_p to
     the last version sent (after, if none). */
 int fk_replica_push(fk_store_t *store, const fk_replica_self_t *me, const char *owner,
                     uint64_t after, fk_replica_send_fn send, void *arg, uint64_t *upto_p);
@@ -108,12 +111,12 @@ int fk_replica_apply(fk_store_t *store, const fk_msg_t *delta, fk_replica_verify
 
 /*  A digest from its sender carries the summary of the sender's own live
     records in its body. When we hold the sender's records up to exactly
-    the version its digest states and our summary of them differs, what we
-    hold was withheld or altered on its way (by a relay that lied, since
-    every record verified): forget the sender's records so the next
-    exchange fetches them afresh. The caller vouches that the digest came
-    from its sender (the transport authenticated it). Returns true when the
-    records were forgotten. */
+    the version its digest states, none past it, and our summary of them
+    differs, what we hold was withheld or altered on its way (by a relay
+    that lied, since every record verified): forget the sender's records
+    so the next exchange fetches them afresh. The caller vouches that the
+    digest came from its sender (the transport authenticated it). Returns
+    true when the records were forgotten. */
 bool fk_replica_check_owner(fk_store_t *store, const fk_msg_t *digest);
 
 #endif

@@ -536,3 +536,85 @@ Test(fk_replica, an_unsigned_record_older_than_a_held_copy_cannot_skip_missing_v
     fk_store_set_signer(s_a, NULL);
     fk_sign_key_destroy(&key);
 }
+
+/*  Hand b a's record under key as its own DELTA from a, with the range
+    starting after version from. */
+static void
+s_hand_b(const char *key, uint64_t from)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_a, &txn), 0);
+    fk_store_entry_t entry;
+    cr_assert_eq(fk_store_get(txn, key, "a", &entry), 0);
+    char *rec = NULL;
+    size_t rec_len = 0;
+    cr_assert_eq(fk_record_encode(&entry.record, &rec, &rec_len), 0);
+    fk_store_txn_end(&txn);
+    fk_msg_t *msg = fk_msg_new(FK_MSG_DELTA, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_msg_add_digest(msg, "a", from), 0);
+    cr_assert_eq(fk_msg_add_delta(msg, "a", key, rec, rec_len), 0);
+    cr_assert_geq(fk_replica_apply(s_b, msg, NULL, NULL, NULL, NULL), 0);
+    fk_msg_destroy(&msg);
+    free(rec);
+}
+
+static uint64_t
+s_version_of(fk_store_t *store, const char *owner)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(store, &txn), 0);
+    uint64_t version = fk_store_owner_version(txn, owner);
+    fk_store_txn_end(&txn);
+    return version;
+}
+
+Test(fk_replica, records_held_past_a_gap_are_not_relayed_over_it)
+{
+    s_put(s_a, "one", "v", 1);
+    s_put(s_a, "two", "v", 1);
+    s_put(s_a, "three", "v", 1);
+    /*  b holds a's version 1 in full, and version 3 ahead of the gap. */
+    s_hand_b("one", 0);
+    s_hand_b("three", 2);
+    cr_assert_eq(s_version_of(s_b, "a"), 1);
+    cr_assert(s_has(s_b, "three"));
+
+    /*  c asks b: it gets version 1, not a range that ends at 3 and
+        leaves it without "two" for good. */
+    char *dir_c = fk_testdir_make("fk_replica_c");
+    fk_store_t *c = NULL;
+    cr_assert_eq(fk_store_open(&c, dir_c, "c", 256u << 20, FK_STORE_SYNC_NONE), 0);
+    fk_msg_t *digest = fk_msg_new(FK_MSG_DIGEST, "c", "127.0.0.3:1", 1);
+    cr_assert_eq(fk_replica_digest(c, digest), 0);
+    s_wire_t wire = {.into = c};
+    fk_replica_self_t me = {.name = "b", .addr = "127.0.0.2:1", .incarnation = 1};
+    cr_assert_geq(fk_replica_answer(s_b, &me, digest, 0, s_deliver, &wire), 0);
+    fk_msg_destroy(&digest);
+    cr_assert_eq(s_version_of(c, "a"), 1, "c's version of a passed the gap b has");
+    uint64_t upto = 0;
+    cr_assert_eq(fk_replica_push(s_b, &me, "a", 0, s_deliver, &wire, &upto), 1);
+    cr_assert_eq(upto, 1, "the relay of news passed the gap");
+    cr_assert_eq(s_version_of(c, "a"), 1);
+    fk_store_destroy(&c);
+    fk_testdir_remove(&dir_c);
+}
+
+Test(fk_replica, a_late_owner_digest_does_not_refetch_records_ahead_of_it)
+{
+    s_put(s_a, "k", "v1", 2);
+    fk_msg_t *early = fk_msg_new(FK_MSG_DIGEST, "a", "127.0.0.1:1", 1);
+    cr_assert_eq(fk_replica_digest(s_a, early), 0);
+    s_sync_a_to_b(false);
+    /*  a writes on; b gets the new k (version 3) ahead of version 2. */
+    s_put(s_a, "other", "v", 1);
+    s_put(s_a, "k", "v3", 2);
+    s_hand_b("k", 2);
+    cr_assert_eq(s_version_of(s_b, "a"), 1);
+    /*  a's digest from version 1 arrives now: b's copy is not what a had
+        then (k moved on), yet nothing was withheld. */
+    cr_assert_not(fk_replica_check_owner(s_b, early), "b forgot a's records for a newer k");
+    fk_msg_destroy(&early);
+    cr_assert(s_has(s_b, "k"));
+    s_sync_a_to_b(false);
+    s_views_equal();
+}
