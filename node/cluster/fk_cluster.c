@@ -331,8 +331,9 @@ fk__cluster_trust_changed(fk__cluster_actor_t *self)
     int rc = fk_trust_load(self->trust, txn, s_on_trust_change, &change);
     for (size_t i = 0; i < change.forget_count && rc >= 0; i++) {
         /*  Records are forgotten only when we hold some: a new member has
-            none yet. */
-        if (fk_store_owner_version(txn, change.forget[i]) > 0) {
+            none yet. What it admitted or banned outlives them. */
+        if (fk_store_owner_version(txn, change.forget[i]) > 0
+            && (rc = fk_trust_inherit(self->trust, txn, change.forget[i])) >= 0) {
             rc = fk_store_forget_owner(txn, change.forget[i]);
         }
         /*  Its member entry too, so a banned name does not linger in the
@@ -341,9 +342,8 @@ fk__cluster_trust_changed(fk__cluster_actor_t *self)
             rc = fk_store_member_del(txn, change.forget[i]);
         }
     }
-    /*  Endorse what we now hold: our own copy of every admission and ban. */
     if (rc >= 0) {
-        rc = fk_trust_endorse(self->trust, txn);
+        rc = fk_trust_tidy(self->trust, txn);
     }
     if (rc >= 0) {
         rc = fk_store_commit(&txn);
@@ -548,9 +548,8 @@ s_on_ping_req(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
 }
 
 /*  Does this DELTA carry admissions or bans that are news to us? Then who
-    is a member may change once it is applied. Endorsements of members we
-    know (byte-identical copies, N per admission) are not news, so a
-    forming cluster does not reload its table for each of them. */
+    is a member may change once it is applied. Copies of admissions we
+    know (byte-identical, one per member after a ban) are not news. */
 static bool
 s_touches_trust(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
@@ -989,6 +988,7 @@ s_on_reap(zloop_t *loop, int timer_id, void *arg)
             return 0;
         }
         if (fk_store_owner_version(txn, member.name) > 0
+            && (!self->secure || fk_trust_inherit(self->trust, txn, member.name) >= 0)
             && fk_store_drop_owner(txn, member.name) == 0 && fk_store_commit(&txn) == 0) {
             fk_info("cluster: purged the records of %s, gone longer than the reconnect timeout",
                     member.name);

@@ -17,7 +17,7 @@
     nodes' CurveZMQ keys, one of which the transport authenticated: a
     captured handshake replayed from another key, or relayed to another
     seed, proves nothing. Each side then writes an admission of the other
-    (fk_trust), which every member endorses. The seed answers over the
+    (fk_trust), which every member replicates. The seed answers over the
     joiner's own connection: it opens nothing towards a non-member.
 
     Everything here runs on the cluster actor's thread. */

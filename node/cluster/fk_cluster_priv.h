@@ -165,7 +165,8 @@ void fk__cluster_send_join(fk__cluster_actor_t *self, const char *name, const ch
 
 /*  Re-read the trust table after admit/ or ban/ records changed, and
     carry out what changed: members added or removed, records of an old
-    key forgotten, connections closed, endorsements written. */
+    key forgotten (after copying what it admitted and banned), connections
+    closed. */
 void fk__cluster_trust_changed(fk__cluster_actor_t *self);
 
 /*  Answer the JOIN command waiting for its answer (once). */

@@ -61,8 +61,8 @@ s_same_keys(const s_fact_t *a, const s_fact_t *b)
 }
 
 /*  The canonical payload of a fact: fixed key order, compact, so every
-    member's copy of one admission is byte-identical (fk_trust_endorse
-    compares them as bytes). Bans carry no address. Caller frees. */
+    member's copy of one admission is byte-identical (fk_trust_is_news and
+    s_put_once compare them as bytes). Bans carry no address. Caller frees. */
 static char *
 s_payload(const s_fact_t *fact, bool ban)
 {
@@ -462,7 +462,7 @@ fk_trust_admit(const fk_trust_t *self, fk_store_txn_t *txn, const char *name, co
         return FK_EEXISTS;
     }
     if (bound) {
-        /*  Already a member with these keys: endorse the admission that
+        /*  Already a member with these keys: copy the admission that
             stands (same bytes as every other copy) instead of a new one. */
         fact = *bound;
     }
@@ -497,69 +497,114 @@ fk_trust_ban(const fk_trust_t *self, fk_store_txn_t *txn, const char *name)
     return rc < 0 ? rc : 0;
 }
 
+/*  What a scan of admit/ or ban/ records collected for fk_trust_inherit
+    and fk_trust_tidy. */
 typedef struct {
     const fk_trust_t *self; /* the table */
-    char **stale;           /* our own admit/ keys to delete */
+    const char *owner;      /* whose records to collect */
+    bool ban;               /* scanning ban/ (else admit/) */
+    char **keys;            /* record keys collected */
+    s_fact_t *facts;        /* and the facts they state */
     size_t count;           /* entries */
-} s_stale_t;
+} s_pick_t;
 
-static int
-s_find_stale(void *arg, const fk_store_entry_t *entry)
+static void
+s_pick_add(s_pick_t *pick, const char *key, s_fact_t *fact)
 {
-    s_stale_t *stale = arg;
+    pick->keys = fk_realloc(pick->keys, (pick->count + 1) * sizeof *pick->keys);
+    pick->facts = fk_realloc(pick->facts, (pick->count + 1) * sizeof *pick->facts);
+    pick->keys[pick->count] = fk_strdup(key);
+    pick->facts[pick->count++] = *fact;
+    memset(fact, 0, sizeof *fact);
+}
+
+static void
+s_pick_free(s_pick_t *pick)
+{
+    fk_strv_free(pick->keys, pick->count);
+    s_facts_free(pick->facts, pick->count);
+}
+
+/*  Collect owner's admissions that are the binding the table holds for
+    their name, and owner's bans. */
+static int
+s_pick_owned(void *arg, const fk_store_entry_t *entry)
+{
+    s_pick_t *pick = arg;
     s_fact_t fact;
-    if (strcmp(entry->owner, stale->self->self_name) != 0 || s_parse(entry, false, &fact) != 0) {
+    if (strcmp(entry->owner, pick->owner) != 0 || s_parse(entry, pick->ban, &fact) != 0) {
         return 0;
     }
-    if (s_is_banned(stale->self->bans, stale->self->ban_count, fact.curve, fact.sign)) {
-        stale->stale = fk_realloc(stale->stale, (stale->count + 1) * sizeof *stale->stale);
-        stale->stale[stale->count++] = fk_strdup(entry->key);
+    const s_fact_t *bound = pick->ban ? NULL
+                                      : s_find(pick->self->members, pick->self->count, fact.name);
+    bool keep = pick->ban
+                || (bound && s_same_keys(bound, &fact) && bound->ms == fact.ms
+                    && strcmp(bound->by, fact.by) == 0 && strcmp(bound->addr, fact.addr) == 0
+                    && strcmp(fact.name, pick->self->self_name) != 0
+                    && strcmp(entry->key + strlen(S_ADMIT), fact.name) == 0);
+    if (keep) {
+        s_pick_add(pick, entry->key, &fact);
     }
     s_fact_free(&fact);
     return 0;
 }
 
 int
-fk_trust_endorse(const fk_trust_t *self, fk_store_txn_t *txn)
+fk_trust_inherit(const fk_trust_t *self, fk_store_txn_t *txn, const char *owner)
 {
+    /*  Collected first: a scan must not see the writes it causes. */
+    s_pick_t admits = {.self = self, .owner = owner};
+    s_pick_t bans = {.self = self, .owner = owner, .ban = true};
+    int rc = fk_store_scan(txn, S_ADMIT, s_pick_owned, &admits);
+    if (rc == 0) {
+        rc = fk_store_scan(txn, S_BAN, s_pick_owned, &bans);
+    }
     int done = 0;
-    int rc = 0;
-    for (size_t i = 0; i < self->count && rc >= 0; i++) {
-        const s_fact_t *fact = &self->members[i];
-        if (strcmp(fact->name, self->self_name) == 0) {
-            continue;
-        }
-        char *key = fk_asprintf(S_ADMIT "%s", fact->name);
-        char *payload = s_payload(fact, false);
-        rc = s_put_once(txn, self->self_name, key, payload);
+    /*  The copies are the binding's own bytes, so an admission copied by
+        several nodes is one fact, not a race for the name. */
+    for (size_t i = 0; i < admits.count && rc >= 0; i++) {
+        char *payload = s_payload(&admits.facts[i], false);
+        rc = s_put_once(txn, self->self_name, admits.keys[i], payload);
         done += rc > 0;
         free(payload);
-        free(key);
     }
-    for (size_t i = 0; i < self->ban_count && rc >= 0; i++) {
-        char id[FK_IDENTITY_KEY_ID + 1];
-        fk_identity_key_id(self->bans[i].curve, self->bans[i].sign, id);
-        char *key = fk_asprintf(S_BAN "%s", id);
-        fk_store_entry_t entry;
-        if (fk_store_get(txn, key, self->self_name, &entry) == FK_ENOTFOUND) {
-            char *payload = s_payload(&self->bans[i], true);
-            rc = fk_store_put(txn, key, payload, strlen(payload));
-            done += rc == 0;
-            free(payload);
-        }
-        free(key);
+    for (size_t i = 0; i < bans.count && rc >= 0; i++) {
+        char *payload = s_payload(&bans.facts[i], true);
+        rc = s_put_once(txn, self->self_name, bans.keys[i], payload);
+        done += rc > 0;
+        free(payload);
     }
-    /*  Collected first: a scan must not see the writes it causes. */
-    s_stale_t stale = {.self = self};
-    if (rc >= 0) {
-        rc = fk_store_scan(txn, S_ADMIT, s_find_stale, &stale);
+    s_pick_free(&admits);
+    s_pick_free(&bans);
+    return rc < 0 ? rc : done;
+}
+
+/*  Collect this node's admissions of banned keys. */
+static int
+s_pick_stale(void *arg, const fk_store_entry_t *entry)
+{
+    s_pick_t *pick = arg;
+    s_fact_t fact;
+    if (strcmp(entry->owner, pick->self->self_name) != 0 || s_parse(entry, false, &fact) != 0) {
+        return 0;
     }
-    for (size_t i = 0; i < stale.count; i++) {
-        if (rc >= 0) {
-            rc = fk_store_delete(txn, stale.stale[i]);
-            done += rc == 0;
-        }
+    if (s_is_banned(pick->self->bans, pick->self->ban_count, fact.curve, fact.sign)) {
+        s_pick_add(pick, entry->key, &fact);
     }
-    fk_strv_free(stale.stale, stale.count);
+    s_fact_free(&fact);
+    return 0;
+}
+
+int
+fk_trust_tidy(const fk_trust_t *self, fk_store_txn_t *txn)
+{
+    s_pick_t stale = {.self = self};
+    int rc = fk_store_scan(txn, S_ADMIT, s_pick_stale, &stale);
+    int done = 0;
+    for (size_t i = 0; i < stale.count && rc >= 0; i++) {
+        rc = fk_store_delete(txn, stale.keys[i]);
+        done += rc == 0;
+    }
+    s_pick_free(&stale);
     return rc < 0 ? rc : done;
 }

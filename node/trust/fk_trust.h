@@ -8,10 +8,11 @@
       admit/<name>     {"name", "addr", "curve", "sign", "by", "ms"}
                        written by the member that admitted name (with a
                        join token or the cluster secret, see fk_admission),
-                       and then by every other member (endorsement below)
+                       and copied by others when its writer is forgotten
+                       (inheritance below)
       ban/<key id>     {"name", "curve", "sign", "by", "ms"}
                        written by the member an operator asked to ban a
-                       key (force-leave --ban), then by every other member
+                       key (force-leave --ban), copied the same way
 
     Rules (docs/ARCHITECTURE.md, "Trust model", says why):
     - A record of owner O is stored only when O is a member and the
@@ -23,10 +24,13 @@
       admitted it at once, in a race) bind the one of the earliest
       admission (smallest ms, then admitter, then key): every node picks
       the same.
-    - Endorsement: every member writes its own copy of each admission and
-      ban it holds (fk_trust_endorse). No membership fact then rests on
-      one key: banning a key removes that key's records everywhere, but
-      what it admitted or banned stays, signed by every other member.
+    - Inheritance: before a node forgets an owner's records (its key
+      banned or replaced, or the owner reaped after the reconnect
+      timeout), it writes its own copy of every admission and ban that
+      owner made which still stands (fk_trust_inherit). So banning a key
+      removes that key's records everywhere, but what it admitted or
+      banned stays, now signed by every other member; and while nothing
+      is forgotten, each admission is one record, not one per member.
     - When the keys bound to a name change (banned, or re-admitted with a
       new key), every record the old key signed is forgotten: the name's
       history starts again under its new key.
@@ -82,8 +86,8 @@ int fk_trust_load(fk_trust_t *self, fk_store_txn_t *txn, fk_trust_change_fn chan
 
 /*  Could storing this record (key, decoded record) change who is a
     member? False for anything but admit/ and ban/ records, and for an
-    admission identical to a binding the table holds (every endorsement
-    of a known member): so the caller reloads the table only on news. */
+    admission identical to a binding the table holds (an inherited copy
+    of a known member's): so the caller reloads the table only on news. */
 bool fk_trust_is_news(const fk_trust_t *self, const char *key, const fk_record_t *rec);
 
 /*  Look a member up by name (this node included). */
@@ -122,10 +126,14 @@ int fk_trust_admit(const fk_trust_t *self, fk_store_txn_t *txn, const char *name
     member), FK_EINVAL_INPUT (name is this node) or a store error. */
 int fk_trust_ban(const fk_trust_t *self, fk_store_txn_t *txn, const char *name);
 
-/*  Endorse, in a write transaction: make this node's own admit/ records
-    match every current binding, write its own copy of every ban it holds
-    but has not written, and delete its admit/ records of banned keys.
-    Returns the number of records written or deleted, or a store error. */
-int fk_trust_endorse(const fk_trust_t *self, fk_store_txn_t *txn);
+/*  Before owner's records are forgotten, in the same write transaction:
+    write this node's own copy of every admission owner made that is the
+    binding of its name (byte-identical), and of every ban owner made.
+    Returns the number of records written, or a store error. */
+int fk_trust_inherit(const fk_trust_t *self, fk_store_txn_t *txn, const char *owner);
+
+/*  Delete this node's own admit/ records of banned keys, in a write
+    transaction. Returns the number deleted, or a store error. */
+int fk_trust_tidy(const fk_trust_t *self, fk_store_txn_t *txn);
 
 #endif

@@ -1,5 +1,5 @@
 /*  Tests for node/trust: the node key file, membership by admission and
-    ban records (with endorsement and the earliest-admission rule), record
+    ban records (with inheritance and the earliest-admission rule), record
     checks, and join tokens. Two stores stand for two nodes. */
 
 #include "fk_clock.h"
@@ -197,41 +197,84 @@ Test(fk_trust, an_admission_binds_a_name_to_its_keys_and_others_records_need_it)
     fk_trust_destroy(&trust_b);
 }
 
-Test(fk_trust, endorsement_copies_admissions_so_a_ban_of_the_admitter_keeps_them)
+typedef struct {
+    const char *owner; /* whose records to count */
+    int count;         /* counted */
+} s_count_t;
+
+static int
+s_count_owned(void *arg, const fk_store_entry_t *entry)
+{
+    s_count_t *count = arg;
+    count->count += strcmp(entry->owner, count->owner) == 0;
+    return 0;
+}
+
+/*  The number of admit/ and ban/ records owner holds in store. */
+static int
+s_owned(fk_store_t *store, const char *owner)
+{
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(store, &txn), 0);
+    s_count_t count = {.owner = owner};
+    cr_assert_eq(fk_store_scan(txn, "admit/", s_count_owned, &count), 0);
+    cr_assert_eq(fk_store_scan(txn, "ban/", s_count_owned, &count), 0);
+    fk_store_txn_end(&txn);
+    return count.count;
+}
+
+Test(fk_trust, a_forgotten_admitter_leaves_what_it_admitted_and_banned_standing)
 {
     fk_trust_t *trust_a = fk_trust_new("a", s_id_a);
     fk_trust_t *trust_b = fk_trust_new("b", s_id_b);
-    /*  a admits b and c; b admits a (the mutual edge of a join). */
+    /*  a admits b, c and d, then bans d; b admits a (the mutual edge of a
+        join). */
     fk_identity_t *id_c = NULL;
+    fk_identity_t *id_d = NULL;
     char *dir_c = fk_testdir_make("fk_trust_c");
+    char *dir_d = fk_testdir_make("fk_trust_d");
     cr_assert_eq(fk_identity_load(&id_c, dir_c), 0);
+    cr_assert_eq(fk_identity_load(&id_d, dir_d), 0);
     s_admit(trust_a, s_a, "b", s_id_b, 0);
     s_admit(trust_a, s_a, "c", id_c, 0);
+    s_admit(trust_a, s_a, "d", id_d, 0);
+    s_load(trust_a, s_a);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_write_begin(s_a, &txn), 0);
+    cr_assert_eq(fk_trust_ban(trust_a, txn, "d"), 0);
+    cr_assert_eq(fk_store_commit(&txn), 0);
     s_admit(trust_b, s_b, "a", s_id_a, 0);
     s_load(trust_b, s_b);
     cr_assert_eq(s_copy(s_a, s_b, "a", trust_b), 0);
-    cr_assert_eq(s_load(trust_b, s_b), 1, "b did not learn c from a's records");
-    cr_assert(fk_trust_find(trust_b, "c", NULL));
-    fk_store_txn_t *txn;
+    s_load(trust_b, s_b);
+    cr_assert(fk_trust_find(trust_b, "c", NULL), "b did not learn c from a's records");
+    cr_assert(fk_trust_banned(trust_b, fk_identity_curve_public(id_d)));
+    cr_assert_eq(s_owned(s_b, "b"), 1, "b copied admissions nobody forgot");
+
+    /*  b bans a, as force-leave --ban does: the table learns the ban, b
+        copies what a admitted and banned, then forgets a's records. */
     cr_assert_eq(fk_store_write_begin(s_b, &txn), 0);
-    cr_assert_eq(fk_trust_endorse(trust_b, txn), 1, "b did not write its own admission of c");
-    cr_assert_eq(fk_store_commit(&txn), 0);
-    cr_assert_eq(fk_store_write_begin(s_b, &txn), 0);
-    cr_assert_eq(fk_trust_endorse(trust_b, txn), 0, "endorsing twice wrote again");
-    /*  b bans a: a's records are dropped as the cluster would drop them,
-        yet c stays a member on b's own word. */
     cr_assert_eq(fk_trust_ban(trust_b, txn, "a"), 0);
+    cr_assert_geq(fk_trust_load(trust_b, txn, NULL, NULL), 1);
+    cr_assert_eq(fk_trust_inherit(trust_b, txn, "a"), 2, "b copied other than c's admission "
+                                                          "and d's ban");
+    cr_assert_eq(fk_trust_inherit(trust_b, txn, "a"), 0, "inheriting twice wrote again");
     cr_assert_eq(fk_store_forget_owner(txn, "a"), 0);
+    cr_assert_eq(fk_trust_tidy(trust_b, txn), 1, "b kept its admission of the banned a");
     cr_assert_eq(fk_store_commit(&txn), 0);
     s_load(trust_b, s_b);
     cr_assert_not(fk_trust_find(trust_b, "a", NULL), "a banned key is still a member");
     cr_assert_null(fk_trust_name_of(trust_b, fk_identity_curve_public(s_id_a)));
     cr_assert(fk_trust_banned(trust_b, fk_identity_curve_public(s_id_a)));
     cr_assert(fk_trust_find(trust_b, "c", NULL), "the ban of a took c with it");
+    cr_assert(fk_trust_banned(trust_b, fk_identity_curve_public(id_d)),
+              "the ban of a lifted a's ban of d");
     /*  A banned key is never admitted again, under any name. */
     s_admit(trust_b, s_b, "a2", s_id_a, FK_EDENIED);
     fk_identity_destroy(&id_c);
+    fk_identity_destroy(&id_d);
     fk_testdir_remove(&dir_c);
+    fk_testdir_remove(&dir_d);
     fk_trust_destroy(&trust_a);
     fk_trust_destroy(&trust_b);
 }
