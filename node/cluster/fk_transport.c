@@ -272,8 +272,8 @@ s_unhex(const char *text, uint8_t *out, size_t len)
     return true;
 }
 
-void
-fk_transport_zap_answer(fk_transport_t *self, fk_transport_allow_fn allow, void *arg)
+static void
+s_zap_answer_one(fk_transport_t *self, fk_transport_allow_fn allow, void *arg)
 {
     zmsg_t *request = zmsg_recv(self->zap);
     if (!request) {
@@ -316,6 +316,16 @@ fk_transport_zap_answer(fk_transport_t *self, fk_transport_allow_fn allow, void 
     zframe_destroy(&identity);
     zframe_destroy(&key);
     zmsg_destroy(&request);
+}
+
+void
+fk_transport_zap_answer(fk_transport_t *self, fk_transport_allow_fn allow, void *arg)
+{
+    /*  ZMQ_FD signals edges, not levels: drain every waiting request, or
+        one left behind would wait for the next connection's edge. */
+    while (zsock_events(self->zap) & ZMQ_POLLIN) {
+        s_zap_answer_one(self, allow, arg);
+    }
 }
 
 int

@@ -74,9 +74,9 @@ int fk_transport_hello_fd(fk_transport_t *self);
 typedef bool (*fk_transport_allow_fn)(void *arg, const uint8_t key[FK_TRANSPORT_KEY_LEN],
                                       const char *address);
 
-/*  Answer one waiting ZAP request (call when the ZAP socket is readable):
-    anything but a well-formed CURVE request, and any key allow refuses,
-    gets 400. */
+/*  Answer every waiting ZAP request (call when the ZAP socket, or its
+    ZMQ_FD, is readable; returns at once when none waits): anything but a
+    well-formed CURVE request, and any key allow refuses, gets 400. */
 void fk_transport_zap_answer(fk_transport_t *self, fk_transport_allow_fn allow, void *arg);
 
 /*  One message off the ROUTER. On 0: *identity_p is the connection's
