@@ -407,7 +407,17 @@ s_merge_gossip(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
                                     .incarnation = entries[i].incarnation,
                                     .accuser = accuser,
                                     .claim = entries[i].has_claim ? entries[i].claim : NULL};
+        fk_member_t before;
+        bool was_down = fk_members_find(self->members, entries[i].name, &before)
+                        && (before.status == FK_MEMBER_FAILED || before.status == FK_MEMBER_LEFT);
         fk_members_change_t c = fk_members_merge(self->members, &entry, now);
+        if (was_down && c == FK_MEMBERS_CHANGED) {
+            /*  Back from failed (a restart, a healed partition): our
+                connection to it may sit in ZeroMQ's reconnect backoff
+                (up to 500 ms), and a probe through it would fail and
+                make us suspect a healthy node. Start afresh. */
+            fk__cluster_forget_peer(self, entries[i].name);
+        }
         if (entries[i].status == FK_MEMBER_SUSPECT) {
             fk_members_confirm(self->members, entries[i].name, entries[i].incarnation, accuser);
         }
