@@ -384,12 +384,21 @@ def cmd_fk_detect(a):
         fail("victim %s is not in the node list" % victim)
     fks = [Fk(n) for n in others]
     needle = id_needle(sid)
-    # precondition: everyone sees the victim alive with its service
-    for f in fks:
-        st = members_of(f).get(victim, {}).get("status")
-        if st != "alive" or needle not in f.get("/v1/services"):
+    # precondition: everyone sees the victim alive with its service. Under packet loss a
+    # member is suspected now and then and refutes within a second or two, so wait (up to
+    # 15 s) for a moment when all agree instead of failing on the first suspicion.
+    settle = now() + 15
+    while True:
+        views = [(f, members_of(f).get(victim, {}).get("status"), needle in f.get("/v1/services"))
+                 for f in fks]
+        bad = [(f, st, listed) for f, st, listed in views if st != "alive" or not listed]
+        if not bad:
+            break
+        if now() >= settle:
+            f, st, listed = bad[0]
             fail("before the kill, %s sees %s as %s (service %s listed: %s)"
-                 % (f.name, victim, st, sid, needle in f.get("/v1/services")))
+                 % (f.name, victim, st, sid, listed))
+        time.sleep(0.05)
     first_suspect = [None] * len(fks)
     first_failed = [None] * len(fks)
     others_bad = {}   # (observer, member, status) -> first time seen, for members never killed
