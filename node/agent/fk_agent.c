@@ -25,6 +25,7 @@
 #include "fk_mem.h"
 #include "fk_store.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -245,13 +246,49 @@ s_write_agent_file(const fk_config_t *cfg, const char *http_addr, const char *go
     return rc;
 }
 
-static void
-s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
+/*  The public URLs answers use: --public-url's list, or one derived
+    from the HTTP address, which is said at start when it reaches beyond
+    loopback (other machines' apps get these URLs; a name they use that is
+    not among them gets the first). */
+static int
+s_origins(const fk_config_t *cfg, uint16_t port, fk_origins_t **origins_p)
 {
-    const char *host = strcmp(cfg->http_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->http_host;
-    const char *colon = strrchr(http_addr, ':');
-    char *url = cfg->public_url ? fk_strdup(cfg->public_url)
-                                : fk_asprintf("http://%s%s", host, colon ? colon : "");
+    char err[300];
+    if (cfg->public_url) {
+        return fk_origins_parse(origins_p, cfg->public_url, err, sizeof err);
+    }
+    *origins_p = fk_origins_derive(cfg->http_host, port);
+    struct in_addr v4;
+    bool loopback = inet_pton(AF_INET, cfg->http_host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+    if (!loopback && strcmp(cfg->http_host, "localhost") != 0) {
+        char *all = fk_origins_describe(*origins_p);
+        fk_warn("agent: no --public-url: answers use %s (derived from --http %s:%u; a Host "
+                "header names one of them, any other gets the first); set --public-url to the "
+                "URLs apps use",
+                all, cfg->http_host, (unsigned)port);
+        free(all);
+    }
+    return 0;
+}
+
+/*  Publish the signing key with an issuer per public URL. */
+static int
+s_publish_key(fk_grants_t *grants, const fk_origins_t *origins)
+{
+    size_t count = fk_origins_count(origins);
+    char **issuers = fk_calloc(count, sizeof *issuers);
+    for (size_t i = 0; i < count; i++) {
+        issuers[i] = fk_asprintf("%s/lok", fk_origins_get(origins, i)->base);
+    }
+    int rc = fk_grants_publish_key(grants, (const char *const *)issuers, count);
+    fk_strv_free(issuers, count);
+    return rc;
+}
+
+static void
+s_banner(const fk_config_t *cfg, const fk_origins_t *origins, const char *gossip)
+{
+    const char *url = fk_origins_get(origins, 0)->base;
     const char *join_how = cfg->insecure_gossip ? "" : " --token TOKEN";
     fprintf(stdout,
             "fakts-node agent '%s' is running.\n"
@@ -269,7 +306,6 @@ s_banner(const fk_config_t *cfg, const char *http_addr, const char *gossip)
             cfg->data_dir, cfg->services_dir, url,
             cfg->ui_password_file ? " or the operator password" : "", cfg->data_dir);
     fflush(stdout);
-    free(url);
 }
 
 static int
@@ -338,10 +374,10 @@ s_raise_open_files(unsigned http_connections)
 }
 
 static int
-s_start_beacon(const fk_config_t *cfg, const char *http_addr, uint16_t http_port,
-               fk_beacon_t **beacon_p)
+s_start_beacon(const fk_config_t *cfg, const fk_origins_t *origins, const char *http_addr,
+               uint16_t http_port, fk_beacon_t **beacon_p)
 {
-    char *url = cfg->public_url                          ? fk_strdup(cfg->public_url)
+    char *url = cfg->public_url ? fk_asprintf("%s/", fk_origins_get(origins, 0)->base)
                 : strcmp(cfg->http_host, "0.0.0.0") != 0 ? fk_asprintf("http://%s/", http_addr)
                                                          : NULL;
     fk_beacon_opts_t opts = {.url = url,
@@ -533,6 +569,7 @@ fk_agent_main(int argc, char **argv)
     char *admin = NULL;
     char *ui_password = NULL;
     char *http_addr = NULL;
+    fk_origins_t *origins = NULL;
     s_reloader_t reloader;
     bool reloading = false;
 
@@ -616,10 +653,10 @@ fk_agent_main(int argc, char **argv)
     fk_grants_opts_t grants_opts = {.store = store,
                                     .signer = signer,
                                     .deployment_name = cfg.deployment_name,
+                                    .refresh_grace_s = cfg.refresh_reuse_grace_s,
                                     .forward = s_forward,
                                     .forward_arg = &cluster};
-    if ((rc = fk_grants_new(&grants, &grants_opts)) != 0
-        || (rc = fk_grants_publish_key(grants)) != 0) {
+    if ((rc = fk_grants_new(&grants, &grants_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot load tokens state: %s\n", fk_strerror(rc));
         goto done;
     }
@@ -669,6 +706,17 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
     http_addr = fk_asprintf("%s:%u", cfg.http_host, (unsigned)fk_http_port(http));
+    if ((rc = s_origins(&cfg, fk_http_port(http), &origins)) != 0) {
+        fprintf(stderr, "fakts-node agent: public-url: %s\n", fk_strerror(rc));
+        goto done;
+    }
+    if ((rc = s_publish_key(grants, origins)) != 0) {
+        /*  Not fatal: on a full disk the node must come back and answer
+            reads; it cannot issue tokens then anyway (each is a write). */
+        fk_warn("agent: cannot publish the signing key with this node's public URLs: %s; tokens "
+                "signed under them do not verify until it is",
+                fk_strerror(rc));
+    }
     fk_api_opts_t api_opts = {.store = store,
                               .grants = grants,
                               .cluster = cluster,
@@ -676,7 +724,7 @@ fk_agent_main(int argc, char **argv)
                               .insecure_gossip = cfg.insecure_gossip,
                               .admin_token = admin,
                               .ui_password = ui_password,
-                              .public_url = cfg.public_url,
+                              .origins = origins,
                               .deployment_name = cfg.deployment_name,
                               .data_dir = cfg.data_dir,
                               .services_dir = cfg.services_dir,
@@ -689,7 +737,7 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
-    if (cfg.beacon && (rc = s_start_beacon(&cfg, http_addr, fk_http_port(http), &beacon)) != 0) {
+    if (cfg.beacon && (rc = s_start_beacon(&cfg, origins, http_addr, fk_http_port(http), &beacon)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the LAN beacon: %s\n", fk_strerror(rc));
         status = EX_CONFIG;
         goto done;
@@ -708,7 +756,7 @@ fk_agent_main(int argc, char **argv)
     }
     reloading = true;
     fk_info("agent: node %s serving HTTP on %s", cfg.node, http_addr);
-    s_banner(&cfg, http_addr, fk_cluster_addr(cluster));
+    s_banner(&cfg, origins, fk_cluster_addr(cluster));
     s_run(store, grants, &cfg, &signals, &reloader);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
@@ -728,6 +776,7 @@ done:
     free(http_addr);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
+    fk_origins_destroy(&origins);
     fk_cluster_destroy(&cluster);
     fk_grants_destroy(&grants);
     fk_signer_destroy(&signer);

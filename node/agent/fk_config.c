@@ -6,6 +6,7 @@
 #include "fk_err.h"
 #include "fk_json.h"
 #include "fk_mem.h"
+#include "fk_origins.h"
 #include "fk_yaml.h"
 
 #include <errno.h>
@@ -18,7 +19,8 @@
 
 const char fk_config_usage[] =
     "usage: fakts-node agent [--config FILE] [--data-dir DIR] [--node NAME]\n"
-    "                        [--http HOST:PORT] [--public-url URL] [--services-dir DIR]\n"
+    "                        [--http HOST:PORT] [--public-url URL[,URL...]]\n"
+    "                        [--services-dir DIR] [--refresh-reuse-grace SECONDS]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
     "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
@@ -62,6 +64,7 @@ typedef enum {
     S_MAP_SIZE,
     S_HTTP_CONNECTIONS,
     S_HTTP_PER_IP,
+    S_REFRESH_REUSE_GRACE,
     S_COUNT
 } s_setting_t;
 
@@ -86,6 +89,8 @@ static const struct {
     [S_JOIN] = {"join", "FAKTS_JOIN", "join"},
     [S_RETRY_JOIN] = {"retry-join", "FAKTS_RETRY_JOIN", "retry_join"},
     [S_RECONNECT_TIMEOUT] = {"reconnect-timeout", "FAKTS_RECONNECT_TIMEOUT", "reconnect_timeout"},
+    [S_REFRESH_REUSE_GRACE] = {"refresh-reuse-grace", "FAKTS_REFRESH_REUSE_GRACE",
+                               "refresh_reuse_grace"},
     [S_TOMBSTONE_TTL] = {"tombstone-ttl", "FAKTS_TOMBSTONE_TTL", "tombstone_ttl"},
     [S_CONSISTENT_ANSWERS] = {"consistent-answers", "FAKTS_CONSISTENT_ANSWERS",
                               "consistent_answers"},
@@ -361,13 +366,12 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->public_url = value[S_PUBLIC_URL] ? fk_strdup(value[S_PUBLIC_URL]) : NULL;
-    if (cfg->public_url && strncmp(cfg->public_url, "http://", 7) != 0
-        && strncmp(cfg->public_url, "https://", 8) != 0) {
-        snprintf(err, errlen, "public-url: '%s' must start with http:// or https://",
-                 cfg->public_url);
-        rc = FK_EINVAL_INPUT;
+    fk_origins_t *origins = NULL;
+    if (cfg->public_url
+        && (rc = fk_origins_parse(&origins, cfg->public_url, err, errlen)) != 0) {
         goto done;
     }
+    fk_origins_destroy(&origins);
     cfg->services_dir = value[S_SERVICES_DIR] ? fk_strdup(value[S_SERVICES_DIR])
                                               : fk_asprintf("%s/services.d", cfg->data_dir);
     cfg->deployment_name =
@@ -427,6 +431,15 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->reconnect_timeout_s = (int64_t)number;
+    number = 30;
+    if (value[S_REFRESH_REUSE_GRACE]
+        && s_parse_uint(value[S_REFRESH_REUSE_GRACE], 3600, &number) != 0) {
+        snprintf(err, errlen, "refresh-reuse-grace: '%s' is not a number of seconds (0 to 3600)",
+                 value[S_REFRESH_REUSE_GRACE]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->refresh_reuse_grace_s = (int64_t)number;
     number = 3600;
     if (value[S_TOMBSTONE_TTL]
         && s_parse_uint(value[S_TOMBSTONE_TTL], 365ull * 86400, &number) != 0) {

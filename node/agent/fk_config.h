@@ -33,6 +33,7 @@ typedef struct {
     char **retry_join;           /* --retry-join addresses (NULL-terminated) */
     size_t retry_join_count;     /* entries in retry_join */
     int64_t reconnect_timeout_s; /* a failed or departed node's records are purged after this */
+    int64_t refresh_reuse_grace_s; /* a rotated refresh token used again after this revokes its chain */
     int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */
     bool consistent_answers;     /* reconcile with a majority before every token answer */
     bool fsync_always;           /* fdatasync every commit instead of once a second */

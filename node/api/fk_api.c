@@ -29,14 +29,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->identity = opts->identity;
     self->insecure_gossip = opts->insecure_gossip;
     self->admin_token = fk_strdup(opts->admin_token);
-    self->public_url = opts->public_url && *opts->public_url ? fk_strdup(opts->public_url) : NULL;
-    /*  A trailing slash would double up when paths are appended. */
-    if (self->public_url) {
-        size_t len = strlen(self->public_url);
-        while (len > 0 && self->public_url[len - 1] == '/') {
-            self->public_url[--len] = '\0';
-        }
-    }
+    self->origins = opts->origins;
     self->deployment_name = fk_strdup(opts->deployment_name ? opts->deployment_name : "fakts-node");
     self->data_dir = s_dup_or_null(opts->data_dir);
     self->services_dir = s_dup_or_null(opts->services_dir);
@@ -58,7 +51,6 @@ fk_api_destroy(fk_api_t **self_p)
     }
     fk_api_t *self = *self_p;
     free(self->admin_token);
-    free(self->public_url);
     free(self->deployment_name);
     free(self->data_dir);
     free(self->services_dir);

@@ -13,6 +13,7 @@
 #include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
+#include "fk_origins.h"
 #include "fk_store.h"
 
 typedef struct fk_api fk_api_t;
@@ -25,11 +26,11 @@ typedef struct {
     bool insecure_gossip;        /* gossip is plaintext: said in info and members */
     const char *admin_token;     /* required on /v1/, logs in to the web pages (copied) */
     const char *ui_password;     /* also logs in to the web pages, or NULL (copied) */
-    const char *public_url;      /* base URL of answers, or NULL to follow Host (copied) */
+    const fk_origins_t *origins; /* borrowed: the public URLs answers use (fk_origins) */
     const char *deployment_name; /* discovery "name" and self.deployment_name (copied) */
     const char *data_dir;        /* reported by /v1/agent/info (copied) */
     const char *services_dir;    /* reported by /v1/agent/info (copied) */
-    const char *http_addr;       /* "host:port" bound, the fallback Host (copied) */
+    const char *http_addr;       /* "host:port" bound, for /v1/agent/info (copied) */
     unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: no limit) */
     unsigned token_per_min;      /* token requests per minute per IP (0: no limit) */
     bool consistent_answers;     /* quorum round before every token answer */

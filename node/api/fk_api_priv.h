@@ -26,11 +26,11 @@ struct fk_api {
     const fk_identity_t *identity; /* borrowed: this node's keys */
     bool insecure_gossip;       /* gossip is plaintext */
     char *admin_token;          /* the operators' secret */
-    char *public_url;           /* configured base URL, or NULL */
+    const fk_origins_t *origins; /* borrowed: the public URLs answers use */
     char *deployment_name;      /* deployment name */
     char *data_dir;             /* data directory, for info */
     char *services_dir;         /* services directory, for info */
-    char *http_addr;            /* bound address, fallback Host */
+    char *http_addr;            /* bound address, for info */
     unsigned authorize_per_min; /* rate limit of app-authorization */
     unsigned token_per_min;     /* rate limit of the token endpoint */
     bool consistent_answers;    /* quorum round before every token answer */
@@ -39,15 +39,9 @@ struct fk_api {
     fk__ui_t *ui;               /* web page sessions and the operator password */
 };
 
-/*  The origin of a request; strings live in buf (owned by the caller's
-    struct) until fk__api_origin_clear. */
-typedef struct {
-    fk_origin_t origin; /* what fk_grants needs */
-    char *owned[3];     /* allocations behind origin's strings */
-} fk__api_origin_t;
-
-void fk__api_origin(fk_api_t *self, fk_http_req_t *req, fk__api_origin_t *out);
-void fk__api_origin_clear(fk__api_origin_t *out);
+/*  The origin a request's answer uses: one of the node's public URLs,
+    picked by its Host header (fk_origins_select). Borrowed from the api. */
+const fk_origin_t *fk__api_origin(fk_api_t *self, fk_http_req_t *req);
 
 /*  Decode an application/x-www-form-urlencoded body into an object of
     strings. Returns NULL for a malformed body or a repeated parameter

@@ -60,66 +60,10 @@ fk__api_err(int code)
     return &s_server_error;
 }
 
-/*  Split "host[:port]" or "[v6]:port" into host and port. */
-static void
-s_split_host(const char *hostport, char **host_p, int *port_p)
+const fk_origin_t *
+fk__api_origin(fk_api_t *self, fk_http_req_t *req)
 {
-    const char *colon = NULL;
-    if (hostport[0] == '[') {
-        const char *close = strchr(hostport, ']');
-        colon = close && close[1] == ':' ? close + 1 : NULL;
-    } else {
-        colon = strrchr(hostport, ':');
-    }
-    if (colon) {
-        *host_p = fk_strndup(hostport, (size_t)(colon - hostport));
-        *port_p = atoi(colon + 1);
-    } else {
-        *host_p = fk_strdup(hostport);
-        *port_p = 0;
-    }
-}
-
-void
-fk__api_origin(fk_api_t *self, fk_http_req_t *req, fk__api_origin_t *out)
-{
-    memset(out, 0, sizeof *out);
-    const char *scheme = "http";
-    const char *hostport = NULL;
-    if (self->public_url) {
-        /*  A configured URL wins, so a spoofed Host cannot move the
-            endpoints an answer advertises (the v2 server's rule). */
-        const char *sep = strstr(self->public_url, "://");
-        scheme = sep && strncmp(self->public_url, "https", 5) == 0 ? "https" : "http";
-        hostport = sep ? sep + 3 : self->public_url;
-    } else {
-        hostport = fk_http_header(req, MHD_HTTP_HEADER_HOST);
-        if (!hostport || !*hostport || strpbrk(hostport, "/ \t\"\\<>")) {
-            hostport = self->http_addr;
-        }
-    }
-    char *host_only = fk_strndup(hostport, strcspn(hostport, "/"));
-    int port = 0;
-    char *host = NULL;
-    s_split_host(host_only, &host, &port);
-    out->owned[0] = fk_strdup(scheme);
-    out->owned[1] = host;
-    out->owned[2] =
-        self->public_url ? fk_strdup(self->public_url) : fk_asprintf("%s://%s", scheme, host_only);
-    free(host_only);
-    out->origin.scheme = out->owned[0];
-    out->origin.host = out->owned[1];
-    out->origin.port = port;
-    out->origin.base = out->owned[2];
-}
-
-void
-fk__api_origin_clear(fk__api_origin_t *out)
-{
-    for (int i = 0; i < 3; i++) {
-        free(out->owned[i]);
-        out->owned[i] = NULL;
-    }
+    return fk_origins_select(self->origins, fk_http_header(req, MHD_HTTP_HEADER_HOST));
 }
 
 /*  Decode one form component: '+' is a space in forms (the HTML form

@@ -73,9 +73,8 @@ s_method_not_allowed(fk_api_t *self, fk_http_req_t *req, const char *allow)
 static void
 s_discovery(fk_api_t *self, fk_http_req_t *req)
 {
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
-    const char *b = o.origin.base;
+    const fk_origin_t *o = fk__api_origin(self, req);
+    const char *b = o->base;
     char *name = fk_asprintf("%s", self->deployment_name);
     char *base_url = fk_asprintf("%s/lok/f/", b);
     char *claim = fk_asprintf("%s/lok/f/claim/", b);
@@ -109,7 +108,6 @@ s_discovery(fk_api_t *self, fk_http_req_t *req)
     free(token);
     free(revoke);
     free(jwks);
-    fk__api_origin_clear(&o);
     fk__api_respond(self, req, 200, doc);
 }
 
@@ -164,12 +162,11 @@ s_app_authorization(fk_api_t *self, fk_http_req_t *req)
         if (rc != 0) {
             s_authorize_error(self, req, fk__api_err(rc)->status, why.text);
         } else {
-            fk__api_origin_t o;
-            fk__api_origin(self, req, &o);
-            char *token = fk_asprintf("%s/lok/o/token/", o.origin.base);
-            char *uri = fk_asprintf("%s/configure/{code}", o.origin.base);
+            const fk_origin_t *o = fk__api_origin(self, req);
+            char *token = fk_asprintf("%s/lok/o/token/", o->base);
+            char *uri = fk_asprintf("%s/configure/{code}", o->base);
             char *complete =
-                fk_asprintf("%s/configure/%s", o.origin.base, fk_json_str(answer, "user_code"));
+                fk_asprintf("%s/configure/%s", o->base, fk_json_str(answer, "user_code"));
             json_t *out =
                 json_pack("{s:s, s:O, s:O, s:O, s:s, s:s, s:s, s:O, s:O}", "status", "granted",
                           "device_code", json_object_get(answer, "device_code"), "user_code",
@@ -181,7 +178,6 @@ s_app_authorization(fk_api_t *self, fk_http_req_t *req)
             free(token);
             free(uri);
             free(complete);
-            fk__api_origin_clear(&o);
             json_decref(answer);
             fk__api_respond(self, req, 200, out);
         }
@@ -321,8 +317,7 @@ s_token(fk_api_t *self, fk_http_req_t *req)
         return;
     }
     const char *grant = fk_json_str(form, "grant_type");
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
+    const fk_origin_t *o = fk__api_origin(self, req);
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
     int rc = FK_EUNSUPPORTED;
@@ -334,12 +329,11 @@ s_token(fk_api_t *self, fk_http_req_t *req)
         for (size_t i = 0; i < sizeof s_grants / sizeof s_grants[0]; i++) {
             if (strcmp(grant, s_grants[i].type) == 0) {
                 why.text[0] = '\0';
-                rc = s_grants[i].fn(self, req, form, &o.origin, &answer, &why);
+                rc = s_grants[i].fn(self, req, form, o, &answer, &why);
                 break;
             }
         }
     }
-    fk__api_origin_clear(&o);
     json_decref(form);
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);

@@ -182,11 +182,10 @@ s_same_origin(fk_api_t *self, fk_http_req_t *req)
     if (!origin && !referer) {
         return true;
     }
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
+    const fk_origin_t *o = fk__api_origin(self, req);
     /*  The node's origin is its base URL up to the path (--public-url
         may carry one). */
-    const char *base = o.origin.base;
+    const char *base = o->base;
     const char *sep = strstr(base, "://");
     size_t n = sep ? (size_t)(sep + 3 - base) + strcspn(sep + 3, "/") : strlen(base);
     bool ok = false;
@@ -195,17 +194,14 @@ s_same_origin(fk_api_t *self, fk_http_req_t *req)
     } else {
         ok = strncasecmp(referer, base, n) == 0 && (referer[n] == '/' || referer[n] == '\0');
     }
-    fk__api_origin_clear(&o);
     return ok;
 }
 
 static bool
 s_https(fk_api_t *self, fk_http_req_t *req)
 {
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
-    bool https = strcmp(o.origin.scheme, "https") == 0;
-    fk__api_origin_clear(&o);
+    const fk_origin_t *o = fk__api_origin(self, req);
+    bool https = strcmp(o->scheme, "https") == 0;
     return https;
 }
 

@@ -130,12 +130,10 @@ s_challenge(fk_api_t *self, fk_http_req_t *req, json_t *body)
     if (!code) {
         return;
     }
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
+    const fk_origin_t *o = fk__api_origin(self, req);
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
-    int rc = fk_grants_v1_challenge(self->grants, code, &o.origin, &answer, &why);
-    fk__api_origin_clear(&o);
+    int rc = fk_grants_v1_challenge(self->grants, code, o, &answer, &why);
     s_outcome(self, req, rc, answer, &why, "error");
 }
 
@@ -147,12 +145,10 @@ s_redeem(fk_api_t *self, fk_http_req_t *req, json_t *body)
     if (!manifest) {
         return;
     }
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
+    const fk_origin_t *o = fk__api_origin(self, req);
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
-    int rc = fk_grants_v1_redeem(self->grants, token, manifest, &o.origin, &answer, &why);
-    fk__api_origin_clear(&o);
+    int rc = fk_grants_v1_redeem(self->grants, token, manifest, o, &answer, &why);
     s_outcome(self, req, rc, answer, &why, "message");
     json_decref(manifest);
 }
@@ -183,12 +179,10 @@ s_claim(fk_api_t *self, fk_http_req_t *req, json_t *body)
         s_answer_error(self, req, 200, "message", "Malformed request: secure: must be a boolean");
         return;
     }
-    fk__api_origin_t o;
-    fk__api_origin(self, req, &o);
+    const fk_origin_t *o = fk__api_origin(self, req);
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
-    int rc = fk_grants_v1_claim(self->grants, token, &o.origin, &answer, &why);
-    fk__api_origin_clear(&o);
+    int rc = fk_grants_v1_claim(self->grants, token, o, &answer, &why);
     s_outcome(self, req, rc, answer, &why, "message");
 }
 

@@ -29,6 +29,7 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     self->access_ttl_s = opts->access_ttl_s ? opts->access_ttl_s : 3600;
     self->refresh_ttl_s = opts->refresh_ttl_s ? opts->refresh_ttl_s : 30 * 86400;
     self->refresh_chain_s = opts->refresh_chain_s ? opts->refresh_chain_s : 180 * 86400;
+    self->refresh_grace_ms = opts->refresh_grace_s * 1000;
     self->interval_s = opts->poll_interval_s ? opts->poll_interval_s : 5;
     self->forward = opts->forward;
     self->forward_arg = opts->forward_arg;
@@ -55,6 +56,7 @@ fk_grants_destroy(fk_grants_t **self_p)
     }
     fk_grants_t *self = *self_p;
     fk_verifier_destroy(&self->verifier);
+    json_decref(self->issuers);
     pthread_rwlock_destroy(&self->keys_lock);
     pthread_mutex_destroy(&self->rebuild_lock);
     json_decref(self->polls);
@@ -133,8 +135,9 @@ s_find_expired(void *arg, const fk_store_entry_t *entry)
 int
 fk_grants_sweep(fk_grants_t *self)
 {
-    static const char *const kinds[] = {"code/",    "ucode/",   "ccode/",           "approval/",
-                                        "refresh/", "revoked/", "refresh-revoked/", "redeem/"};
+    static const char *const kinds[] = {"code/",    "ucode/",           "ccode/",
+                                        "approval/", "refresh/",        "refresh-family/",
+                                        "revoked/",  "refresh-revoked/", "redeem/"};
     s_sweep_t sweep = {
         .node = fk_store_node(self->store), .now = fk__grants_now(self), .expired = json_array()};
     fk_store_txn_t *txn;

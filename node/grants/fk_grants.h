@@ -90,6 +90,8 @@ typedef struct {
     int64_t access_ttl_s;         /* access token lifetime (0: 3600) */
     int64_t refresh_ttl_s;        /* sliding refresh lifetime (0: 30 days) */
     int64_t refresh_chain_s;      /* cap from the first approval (0: 180 days) */
+    int64_t refresh_grace_s;      /* a refresh token used again this long after its rotation
+                                     is only refused; later, its chain is revoked (0: at once) */
     int64_t poll_interval_s;      /* device-code polling interval (0: 5) */
     fk_grants_forward_fn forward; /* reaches other nodes, or NULL: their records are refused */
     void *forward_arg;            /* forward's first argument */
@@ -113,9 +115,12 @@ int fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts);
 /*  Free; sets *self_p to NULL. Safe on NULL. No call may be running. */
 void fk_grants_destroy(fk_grants_t **self_p);
 
-/*  Publish this node's public signing key as the record key/<kid>, so
-    tokens it signs verify on every node. Returns 0 or a store error. */
-int fk_grants_publish_key(fk_grants_t *self);
+/*  Publish this node's public signing key as the record key/<kid>, with
+    the issuers its tokens name ("iss": <public URL>/lok, count of them),
+    so tokens it signs verify on every node and only under those issuers.
+    Rewrites the record when the issuers changed. Returns 0 or a store
+    error. */
+int fk_grants_publish_key(fk_grants_t *self, const char *const *issuers, size_t count);
 
 /*  Rebuild the token verifier from the key/ records the store holds now:
     call it when records may have left the store (a member was banned and

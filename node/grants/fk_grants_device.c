@@ -490,7 +490,7 @@ fk__grants_device_exchange(fk_grants_t *self, const char *device_code, const cha
         fk__grants_store_fail(why, rc);
         goto done;
     }
-    rc = fk__grants_issue(self, &txn, &client, 0, origin, answer_p, why);
+    rc = fk__grants_issue(self, &txn, &client, NULL, NULL, origin, answer_p, why);
 done:
     fk_store_txn_end(&txn);
     fk__grants_rec_clear(&client.rec);

@@ -39,29 +39,52 @@ s_kid_is_thumbprint(const fk_store_entry_t *entry, const json_t *jwk)
     return ok;
 }
 
+/*  What a rebuild makes: the verifier and the issuers beside it. */
+typedef struct {
+    fk_verifier_t *verifier;
+    json_t *issuers;
+} s_keys_t;
+
+/*  The issuers a key/ record lists ("iss": [...]), into keys->issuers. */
+static void
+s_add_issuers(s_keys_t *keys, const json_t *jwk)
+{
+    size_t i;
+    const json_t *iss;
+    json_array_foreach(json_object_get(jwk, "iss"), i, iss)
+    {
+        if (json_is_string(iss)) {
+            json_object_set_new(keys->issuers, json_string_value(iss), json_true());
+        }
+    }
+}
+
 static int
 s_load_key(void *arg, const fk_store_entry_t *entry)
 {
-    fk_verifier_t *verifier = arg;
+    s_keys_t *keys = arg;
     json_t *jwk = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
-    if (!jwk || !s_kid_is_thumbprint(entry, jwk) || fk_verifier_add_jwk(verifier, jwk) != 0) {
+    if (!jwk || !s_kid_is_thumbprint(entry, jwk) || fk_verifier_add_jwk(keys->verifier, jwk) != 0) {
         fk_warn("grants: ignoring unusable signing key %.200s from %.64s", entry->key,
                 entry->owner);
+    } else {
+        s_add_issuers(keys, jwk);
     }
     json_decref(jwk);
     return 0;
 }
 
-/*  A verifier holding every key/ record of the store: every node's key
-    once replication brought it. */
+/*  A verifier holding every key/ record of the store (every node's key
+    once replication brought it), and the issuers those records list. */
 static int
-s_build(fk_store_t *store, fk_verifier_t **verifier_p)
+s_build(fk_store_t *store, s_keys_t *keys)
 {
-    *verifier_p = fk_verifier_new();
+    keys->verifier = fk_verifier_new();
+    keys->issuers = fk_json_must(json_object());
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(store, &txn);
     if (rc == 0) {
-        rc = fk_store_scan(txn, "key/", s_load_key, *verifier_p);
+        rc = fk_store_scan(txn, "key/", s_load_key, keys);
         fk_store_txn_end(&txn);
     }
     return rc;
@@ -76,18 +99,41 @@ fk_grants_reload_keys(fk_grants_t *self)
 int
 fk__grants_keys_load(fk_grants_t *self)
 {
-    fk_verifier_t *fresh = NULL;
+    s_keys_t fresh = {0};
     int rc = s_build(self->store, &fresh);
     if (rc) {
-        fk_verifier_destroy(&fresh);
+        fk_verifier_destroy(&fresh.verifier);
+        json_decref(fresh.issuers);
         return rc;
     }
     pthread_rwlock_wrlock(&self->keys_lock);
     fk_verifier_t *old = self->verifier;
-    self->verifier = fresh;
+    json_t *old_issuers = self->issuers;
+    self->verifier = fresh.verifier;
+    self->issuers = fresh.issuers;
     pthread_rwlock_unlock(&self->keys_lock);
     fk_verifier_destroy(&old);
+    json_decref(old_issuers);
     return 0;
+}
+
+/*  Is "lok" (this plane) among the token's audiences? */
+static bool
+s_for_us(const json_t *claims)
+{
+    const json_t *aud = json_object_get(claims, "aud");
+    if (json_is_string(aud)) {
+        return strcmp(json_string_value(aud), "lok") == 0;
+    }
+    size_t i;
+    const json_t *one;
+    json_array_foreach(aud, i, one)
+    {
+        if (json_is_string(one) && strcmp(json_string_value(one), "lok") == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int
@@ -95,6 +141,14 @@ s_verify_now(fk_grants_t *self, const char *token, int64_t now_s, json_t **claim
 {
     pthread_rwlock_rdlock(&self->keys_lock);
     int rc = fk_jwt_verify(self->verifier, token, strlen(token), now_s, claims_p);
+    if (rc == 0) {
+        const char *iss = fk_json_str(*claims_p, "iss");
+        if (!iss || !json_object_get(self->issuers, iss) || !s_for_us(*claims_p)) {
+            json_decref(*claims_p);
+            *claims_p = NULL;
+            rc = FK_EINVAL_INPUT;
+        }
+    }
     pthread_rwlock_unlock(&self->keys_lock);
     return rc;
 }
@@ -124,25 +178,35 @@ fk__grants_verify(fk_grants_t *self, const char *token, int64_t now_s, json_t **
 }
 
 int
-fk_grants_publish_key(fk_grants_t *self)
+fk_grants_publish_key(fk_grants_t *self, const char *const *issuers, size_t count)
 {
     json_t *jwk = fk_signer_jwk(self->signer);
+    json_t *iss = fk_json_must(json_array());
+    for (size_t i = 0; i < count; i++) {
+        fk_json_append(iss, json_string(issuers[i]));
+    }
+    json_object_set_new(jwk, "iss", iss);
     char *key = fk_asprintf("key/%s", fk_signer_kid(self->signer));
     fk_store_txn_t *txn;
     int rc = fk_store_write_begin(self->store, &txn);
     if (rc == 0) {
         fk_store_entry_t entry;
-        if (fk_store_get(txn, key, fk_store_node(self->store), &entry) == 0) {
-            fk_store_txn_end(&txn); /* already published: write nothing */
+        json_t *held = fk_store_get(txn, key, fk_store_node(self->store), &entry) == 0
+                           ? json_loadb(entry.record.payload, entry.record.payload_len, 0, NULL)
+                           : NULL;
+        if (held && json_equal(held, jwk)) {
+            fk_store_txn_end(&txn); /* already published as it is: write nothing */
         } else if ((rc = fk__grants_put(txn, key, jwk)) == 0) {
             rc = fk_store_commit(&txn);
         } else {
             fk_store_txn_end(&txn);
         }
+        json_decref(held);
     }
     if (rc == 0) {
         pthread_rwlock_wrlock(&self->keys_lock);
         fk_verifier_add_jwk(self->verifier, jwk);
+        s_add_issuers(&(s_keys_t){.verifier = self->verifier, .issuers = self->issuers}, jwk);
         pthread_rwlock_unlock(&self->keys_lock);
     }
     free(key);
@@ -167,5 +231,12 @@ s_public_jwk(const json_t *jwk)
 json_t *
 fk_grants_jwks(fk_grants_t *self)
 {
-    return json_pack("{s:o}", "keys", fk__grants_collect(self, "key/", false, s_public_jwk));
+    json_t *keys = fk__grants_collect(self, "key/", false, s_public_jwk);
+    size_t i;
+    json_t *key;
+    json_array_foreach(keys, i, key)
+    {
+        json_object_del(key, "iss"); /* the node's issuers: for verifiers here */
+    }
+    return json_pack("{s:o}", "keys", keys);
 }

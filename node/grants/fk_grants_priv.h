@@ -30,8 +30,9 @@
 struct fk_grants {
     fk_store_t *store;              /* borrowed */
     const fk_signer_t *signer;      /* borrowed */
-    pthread_rwlock_t keys_lock;     /* guards verifier */
+    pthread_rwlock_t keys_lock;     /* guards verifier and issuers */
     fk_verifier_t *verifier;        /* every known public key */
+    json_t *issuers;                /* every issuer a key/ record names: {"<iss>": true} */
     pthread_mutex_t rebuild_lock;   /* one rebuild at a time; guards next_rebuild_ms */
     int64_t next_rebuild_ms;        /* an unknown kid rebuilds the verifier no sooner (mono) */
     fk_grants_forward_fn forward;   /* reaches other nodes, or NULL */
@@ -42,6 +43,8 @@ struct fk_grants {
     int64_t access_ttl_s;           /* access token lifetime */
     int64_t refresh_ttl_s;          /* sliding refresh lifetime */
     int64_t refresh_chain_s;        /* refresh chain cap */
+    int64_t refresh_grace_ms;       /* a superseded refresh token used again within this is
+                                       refused without revoking its family */
     int64_t interval_s;             /* device-code polling interval */
     pthread_mutex_t lock;           /* guards polls and the malformed-record log */
     json_t *polls;                  /* code key -> last pending poll (monotonic ms) */
@@ -158,7 +161,21 @@ typedef struct {
     const char *client_id;  /* whose */
     int64_t expires_ms;     /* wall clock */
     int64_t chain_start_ms; /* first approval of the chain */
+    const char *family;     /* its family id (the token's prefix), or NULL (older records) */
 } fk__grants_refresh_t;
+
+/*  refresh-family/<family id>: one per chain of rotations, written by the
+    node that rotates it. A token is "<family id>.<secret>", so a token
+    used again after its rotation is recognised by its family's list of
+    superseded hashes (RFC 9700 §4.14.2). */
+#define FK__GRANTS_SPENT_KEEP 16 /* superseded hashes a family remembers */
+typedef struct {
+    fk__grants_rec_t rec;   /* doc, owner */
+    const char *client_id;  /* whose */
+    const char *live;       /* refresh/<hash> key of the token now valid */
+    const json_t *spent;    /* [{"key": refresh/<hash>, "ms": when superseded}], oldest first */
+    int64_t expires_ms;     /* the live token's expiry: the sweeper's */
+} fk__grants_family_t;
 
 /*  app/<identifier>/<version> (v1 public client). */
 typedef struct {
@@ -185,6 +202,8 @@ int fk__grants_refresh_read(fk_grants_t *self, fk_store_txn_t *txn, const char *
                             fk__grants_refresh_t *out);
 int fk__grants_app_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
                         fk__grants_app_t *out);
+int fk__grants_family_read(fk_grants_t *self, fk_store_txn_t *txn, const char *family,
+                           fk__grants_family_t *out);
 
 /*  The client id a v1 client token names (ctoken/ index), as a fresh
     string, or NULL when absent or malformed. */
@@ -289,8 +308,10 @@ char *fk__grants_fwd_reply(int rc, json_t *answer, const fk_grants_why_t *why, s
 int fk__grants_keys_load(fk_grants_t *self);
 
 /*  Verify a JWT as of now_s against the known keys; an unknown kid
-    rebuilds the verifier from the store, at most once a second. Returns 0
-    and *claims_p, or the fk_jwt_verify error. */
+    rebuilds the verifier from the store, at most once a second. The token
+    must also name an issuer some node's key/ record lists and have "lok"
+    in its audience. Returns 0 and *claims_p, FK_EINVAL_INPUT for a wrong
+    issuer or audience, or the fk_jwt_verify error. */
 int fk__grants_verify(fk_grants_t *self, const char *token, int64_t now_s, json_t **claims_p);
 
 /*  ---------------------------------------------------------------------
@@ -306,10 +327,12 @@ char *fk__grants_sign_access(fk_grants_t *self, const fk__grants_client_t *clien
 
 /*  Issue a refresh token for client inside *txn_p, commit, then sign the
     access token (outside the writer lock) and build the full token
-    response in *answer_p. chain_start_ms 0 starts a new chain. */
+    response in *answer_p. rotated (its key rotated_key) is the refresh
+    token this one replaces, already deleted in *txn_p; NULL starts a new
+    chain and family. */
 int fk__grants_issue(fk_grants_t *self, fk_store_txn_t **txn_p, const fk__grants_client_t *client,
-                     int64_t chain_start_ms, const fk_origin_t *origin, json_t **answer_p,
-                     fk_grants_why_t *why);
+                     const fk__grants_refresh_t *rotated, const char *rotated_key,
+                     const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why);
 
 /*  The refresh grant on the token's owner (else forwarded). */
 int fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,

@@ -380,7 +380,8 @@ s_refresh_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
     const json_t *doc = out->rec.doc;
     ok = ok && s_str(doc, "client_id", true, &out->client_id)
          && s_int(doc, "expires_ms", true, &out->expires_ms)
-         && s_int(doc, "chain_start_ms", false, &out->chain_start_ms);
+         && s_int(doc, "chain_start_ms", false, &out->chain_start_ms)
+         && s_str(doc, "family", false, &out->family);
     return s_end(self, entry, &out->rec, ok, "refresh");
 }
 
@@ -390,6 +391,50 @@ fk__grants_refresh_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
 {
     memset(out, 0, sizeof *out);
     return s_read(self, txn, key, s_refresh_decode, out);
+}
+
+/*  "spent": a list of {"key": string, "ms": integer}. */
+static bool
+s_spent(const json_t *doc, const json_t **out)
+{
+    const json_t *value = json_object_get(doc, "spent");
+    if (!json_is_array(value)) {
+        return false;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(value, i, item)
+    {
+        const char *key = NULL;
+        int64_t ms = 0;
+        if (!json_is_object(item) || !s_str(item, "key", true, &key) || !s_int(item, "ms", true, &ms)) {
+            return false;
+        }
+    }
+    *out = value;
+    return true;
+}
+
+static int
+s_family_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
+{
+    fk__grants_family_t *out = arg;
+    bool ok = s_begin(entry, fk_store_node(self->store), &out->rec);
+    const json_t *doc = out->rec.doc;
+    ok = ok && s_str(doc, "client_id", true, &out->client_id) && s_str(doc, "live", true, &out->live)
+         && s_spent(doc, &out->spent) && s_int(doc, "expires_ms", true, &out->expires_ms);
+    return s_end(self, entry, &out->rec, ok, "refresh-family");
+}
+
+int
+fk__grants_family_read(fk_grants_t *self, fk_store_txn_t *txn, const char *family,
+                       fk__grants_family_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char *key = fk_asprintf("refresh-family/%s", family);
+    int rc = s_read(self, txn, key, s_family_decode, out);
+    free(key);
+    return rc;
 }
 
 static int

@@ -183,7 +183,7 @@ fk__grants_redeem(fk_grants_t *self, const char *redeem_token, const json_t *man
             rc = fk__grants_store_fail(why, rc == FK_ENOTFOUND ? FK_ESTORE : rc);
             goto done;
         }
-        rc = fk__grants_issue(self, &txn, &client, 0, origin, answer_p, why);
+        rc = fk__grants_issue(self, &txn, &client, NULL, NULL, origin, answer_p, why);
     } else if ((rc = fk__grants_commit(&txn, why)) == 0) {
         *answer_p = json_pack("{s:s, s:s}", "status", "granted", "token", client_token);
     }

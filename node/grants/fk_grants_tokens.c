@@ -12,6 +12,7 @@
 #include "fk_log.h"
 #include "fk_mem.h"
 
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,27 +72,71 @@ s_token_response(fk_grants_t *self, const fk__grants_client_t *client, const jso
     return answer;
 }
 
-/*  Store a fresh refresh token for client in txn; returns the token (caller
-    frees) or NULL with *rc set. chain_start_ms 0 starts a new chain. */
-static char *
-s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id, int64_t chain_start_ms,
-              int *rc)
+/*  Write the family record of a chain: its live token now new_key
+    (expiring at expires_ms), with rotated_key (the token it replaces, or
+    NULL for a new chain) added to the superseded ones, keeping the last
+    FK__GRANTS_SPENT_KEEP. */
+static int
+s_put_family(fk_grants_t *self, fk_store_txn_t *txn, const char *family, const char *client_id,
+             const char *new_key, int64_t expires_ms, const char *rotated_key)
 {
-    int64_t now = fk__grants_now(self);
-    if (!chain_start_ms) {
-        chain_start_ms = now;
+    json_t *spent = fk_json_must(json_array());
+    if (rotated_key) {
+        fk__grants_family_t held = {0};
+        if (fk__grants_family_read(self, txn, family, &held) == 0) {
+            size_t count = json_array_size(held.spent);
+            size_t skip = count >= FK__GRANTS_SPENT_KEEP ? count - FK__GRANTS_SPENT_KEEP + 1 : 0;
+            for (size_t i = skip; i < count; i++) {
+                fk_json_append(spent, json_deep_copy(json_array_get(held.spent, i)));
+            }
+        }
+        fk__grants_rec_clear(&held.rec);
+        fk_json_append(spent, json_pack("{s:s, s:I}", "key", rotated_key, "ms",
+                                        (json_int_t)fk__grants_now(self)));
     }
-    int64_t expires = now + self->refresh_ttl_s * 1000;
-    int64_t cap = chain_start_ms + self->refresh_chain_s * 1000;
-    char *token = fk_random_urlsafe(48);
-    char *key = fk__grants_hashed_key("refresh", token);
-    json_t *record = json_pack(
-        "{s:s, s:I, s:I, s:I}", "client_id", client_id, "issued_ms", (json_int_t)now, "expires_ms",
-        (json_int_t)(expires < cap ? expires : cap), "chain_start_ms", (json_int_t)chain_start_ms);
-    *rc = fk__grants_put(txn, key, record);
+    char *key = fk_asprintf("refresh-family/%s", family);
+    json_t *record = json_pack("{s:s, s:s, s:o, s:I}", "client_id", client_id, "live", new_key,
+                               "spent", spent, "expires_ms", (json_int_t)expires_ms);
+    int rc = fk__grants_put(txn, key, record);
     json_decref(record);
     free(key);
+    return rc;
+}
+
+/*  Store a fresh refresh token for client in txn, as the successor of
+    rotated (key rotated_key) or, with rotated NULL, as the first of a new
+    chain; returns the token "<family>.<secret>" (caller frees) or NULL
+    with *rc set. */
+static char *
+s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id,
+              const fk__grants_refresh_t *rotated, const char *rotated_key, int *rc)
+{
+    int64_t now = fk__grants_now(self);
+    int64_t chain_start_ms = rotated && rotated->chain_start_ms ? rotated->chain_start_ms : now;
+    int64_t expires = now + self->refresh_ttl_s * 1000;
+    int64_t cap = chain_start_ms + self->refresh_chain_s * 1000;
+    expires = expires < cap ? expires : cap;
+    /*  A chain from before families gets one at its next rotation. */
+    char *family =
+        rotated && rotated->family ? fk_strdup(rotated->family) : fk_random_urlsafe(16);
+    char *secret = fk_random_urlsafe(48);
+    char *token = fk_asprintf("%s.%s", family, secret);
+    char *key = fk__grants_hashed_key("refresh", token);
+    json_t *record = json_pack("{s:s, s:I, s:I, s:I, s:s}", "client_id", client_id, "issued_ms",
+                               (json_int_t)now, "expires_ms", (json_int_t)expires,
+                               "chain_start_ms", (json_int_t)chain_start_ms, "family", family);
+    *rc = fk__grants_put(txn, key, record);
+    if (*rc == 0) {
+        *rc = s_put_family(self, txn, family, client_id, key, expires,
+                           rotated && rotated->family ? rotated_key : NULL);
+    }
+    json_decref(record);
+    OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+    free(family);
+    free(key);
     if (*rc) {
+        OPENSSL_cleanse(token, strlen(token));
         free(token);
         return NULL;
     }
@@ -100,11 +145,11 @@ s_new_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id, int
 
 int
 fk__grants_issue(fk_grants_t *self, fk_store_txn_t **txn_p, const fk__grants_client_t *client,
-                 int64_t chain_start_ms, const fk_origin_t *origin, json_t **answer_p,
-                 fk_grants_why_t *why)
+                 const fk__grants_refresh_t *rotated, const char *rotated_key,
+                 const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why)
 {
     int rc = 0;
-    char *refresh = s_new_refresh(self, *txn_p, client->client_id, chain_start_ms, &rc);
+    char *refresh = s_new_refresh(self, *txn_p, client->client_id, rotated, rotated_key, &rc);
     if (!refresh) {
         fk_store_txn_end(txn_p);
         return fk__grants_store_fail(why, rc);
@@ -138,6 +183,80 @@ s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
     return revoked;
 }
 
+/*  Revoke the chain of family in txn: its live token dies (deleted when
+    this node issued it, else marked revoked, as a revocation does), and
+    the family record with it when it is ours. */
+static int
+s_revoke_family(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_family_t *family,
+                const char *family_id)
+{
+    fk__grants_refresh_t live = {0};
+    int rc = 0;
+    if (fk__grants_refresh_read(self, txn, family->live, &live) == 0) {
+        if (live.rec.local) {
+            rc = fk__grants_delete(txn, family->live);
+        } else {
+            char *marker = fk_asprintf("refresh-revoked/%s", family->live + strlen("refresh/"));
+            json_t *record = json_pack("{s:I}", "expires_ms", (json_int_t)live.expires_ms);
+            rc = fk__grants_put(txn, marker, record);
+            json_decref(record);
+            free(marker);
+        }
+    }
+    fk__grants_rec_clear(&live.rec);
+    if (rc == 0 && family->rec.local) {
+        char *key = fk_asprintf("refresh-family/%s", family_id);
+        rc = fk__grants_delete(txn, key);
+        free(key);
+    }
+    return rc;
+}
+
+/*  A refresh token with no live record: was it superseded by a rotation
+    of its family (key is its refresh/<hash>)? Used again more than the
+    grace after that, the token was copied: whoever holds the chain now
+    may be the thief, so the whole family is revoked (RFC 9700 §4.14.2);
+    inside the grace, processes sharing one cache may just have raced,
+    and the token is only refused. Returns 0 (nothing revoked, or the
+    family revoked in txn: the caller commits) or a store error. */
+static int
+s_reused(fk_grants_t *self, fk_store_txn_t *txn, const char *refresh_token, const char *key,
+         const char *client_id, bool *revoked_p)
+{
+    *revoked_p = false;
+    const char *dot = strchr(refresh_token, '.');
+    if (!dot || dot == refresh_token || (size_t)(dot - refresh_token) > 64) {
+        return 0; /* a token from before families, or not ours */
+    }
+    char *family_id = fk_strndup(refresh_token, (size_t)(dot - refresh_token));
+    fk__grants_family_t family = {0};
+    int rc = 0;
+    int64_t superseded_ms = -1;
+    if (fk__grants_family_read(self, txn, family_id, &family) == 0
+        && strcmp(family.client_id, client_id) == 0) {
+        size_t i;
+        const json_t *spent;
+        json_array_foreach(family.spent, i, spent)
+        {
+            if (strcmp(fk_json_str(spent, "key"), key) == 0) {
+                superseded_ms = fk_json_int(spent, "ms", 0);
+            }
+        }
+    }
+    int64_t since = fk__grants_now(self) - superseded_ms;
+    if (superseded_ms >= 0 && since > self->refresh_grace_ms) {
+        rc = s_revoke_family(self, txn, &family, family_id);
+        *revoked_p = rc == 0;
+        fk_warn("grants: a refresh token of client %.64s was used again %lld s after it was "
+                "rotated away; its whole chain is revoked (RFC 9700 4.14.2): the app must be "
+                "approved again",
+                client_id, (long long)(since / 1000));
+    }
+    fk__grants_rec_clear(&family.rec);
+    free(family_id);
+    return rc;
+}
+
 int
 fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,
                    const fk_origin_t *origin, bool may_forward, json_t **answer_p,
@@ -158,6 +277,13 @@ fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *cli
     rc = fk__grants_refresh_read(self, txn, key, &record);
     if (rc == FK_ESTORE) {
         fk__grants_store_fail(why, rc);
+        goto done;
+    }
+    bool revoked = false;
+    if (rc == FK_ENOTFOUND && s_reused(self, txn, refresh_token, key, client_id, &revoked) == 0
+        && revoked) {
+        rc = fk__grants_commit(&txn, why);
+        rc = rc ? rc : fk__grants_fail(why, FK_EGRANT, "Invalid, expired or revoked refresh token");
         goto done;
     }
     if (rc || strcmp(record.client_id, client_id) != 0 || s_refresh_revoked(txn, key)) {
@@ -192,7 +318,7 @@ fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *cli
         fk__grants_store_fail(why, rc);
         goto done;
     }
-    rc = fk__grants_issue(self, &txn, &client, record.chain_start_ms, origin, answer_p, why);
+    rc = fk__grants_issue(self, &txn, &client, &record, key, origin, answer_p, why);
 done:
     fk_store_txn_end(&txn);
     fk__grants_rec_clear(&client.rec);

@@ -123,6 +123,64 @@ Test(e2e_discovery, follows_the_host_header_the_client_used)
     free(host);
 }
 
+/*  GET /.well-known/fakts with a Host header of our choosing. */
+static fk_http_resp_t *
+s_discover_as(fk_node_t *node, const char *host_header)
+{
+    char *host = fk_asprintf("Host: %s", host_header);
+    char *url = fk_harness_url(node, "/.well-known/fakts");
+    const char *headers[] = {"Accept: application/json", host, NULL};
+    fk_http_resp_t *resp = fk_http_send("GET", url, headers, NULL, 0);
+    free(url);
+    free(host);
+    cr_assert_eq(resp->status, 200, "discovery answered %ld: %s", resp->status, resp->body);
+    return resp;
+}
+
+Test(e2e_discovery, a_spoofed_host_header_gets_the_nodes_own_urls)
+{
+    /*  Without --public-url, a loopback node answers as its address and
+        as localhost; any other Host gets the first, never itself. */
+    const char *spoofs[] = {"user@evil.example", "evil.example:80", "127.0.0.1:1"};
+    char *own = fk_harness_url(s_node, "/lok/o/token/");
+    for (size_t i = 0; i < sizeof spoofs / sizeof spoofs[0]; i++) {
+        fk_http_resp_t *resp = s_discover_as(s_node, spoofs[i]);
+        cr_assert_str_eq(fk_e2e_str(resp->json, "token_endpoint"), own, "Host %s", spoofs[i]);
+        cr_assert_null(strstr(resp->body, "evil"), "Host %s leaked: %s", spoofs[i], resp->body);
+        fk_http_resp_destroy(&resp);
+    }
+    free(own);
+}
+
+Test(e2e_discovery, the_host_header_picks_among_the_configured_public_urls)
+{
+    const char *args[] = {"--public-url", "https://fakts.lab.example/,http://198.18.0.7:8520",
+                          NULL};
+    fk_node_opts_t opts = {.addr = "127.0.0.3", .args = args};
+    fk_node_t *node = fk_harness_start(&opts);
+    cr_assert_not_null(node);
+    const struct {
+        const char *host;
+        const char *issuer;
+    } cases[] = {
+        {"198.18.0.7:8520", "http://198.18.0.7:8520/lok"},
+        {"FAKTS.lab.example", "https://fakts.lab.example/lok"},
+        {"user@evil.example", "https://fakts.lab.example/lok"},
+        {fk_harness_http_addr(node), "https://fakts.lab.example/lok"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fk_http_resp_t *resp = s_discover_as(node, cases[i].host);
+        cr_assert_str_eq(fk_e2e_str(resp->json, "issuer"), cases[i].issuer, "Host %s",
+                         cases[i].host);
+        char *token = fk_asprintf("%s/o/token/", cases[i].issuer);
+        cr_assert_str_eq(fk_e2e_str(resp->json, "token_endpoint"), token, "Host %s",
+                         cases[i].host);
+        fk_http_resp_destroy(&resp);
+        free(token);
+    }
+    fk_harness_remove(&node);
+}
+
 Test(e2e_discovery, serves_every_loopback_address_it_is_given)
 {
     /* A node of a future cluster listens on its own 127.0.0.x. */

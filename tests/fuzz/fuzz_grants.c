@@ -28,12 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define S_DEVICE "device-code"
 #define S_USER "ABCD2EFGHJ"
 #define S_CLIENT "client-1"
-#define S_REFRESH "refresh-token"
+#define S_FAMILY "fam"
+#define S_REFRESH S_FAMILY ".refresh-token" /* family "fam" */
 #define S_REDEEM "redeem-token"
 #define S_CTOKEN "client-token"
 #define S_V1 "0123abcd"
 
-enum { S_KINDS = 17, S_FORWARD = 16 };
+enum { S_KINDS = 18, S_FORWARD = 16 };
 
 static fk_testgrants_t *s_set;
 static json_t *s_manifest;
@@ -72,6 +73,7 @@ s_init(void)
     s_keys[14] = s_hashed("approval", S_V1);
     s_keys[15] = fk_strdup("ucode/0123ABCD");
     s_keys[16] = NULL; /* the forwarded request's body */
+    s_keys[17] = fk_strdup("refresh-family/" S_FAMILY);
 }
 
 /*  Write payload under key: as node-a's own record, or as node-b's. */

@@ -20,6 +20,7 @@
 
 const fk_origin_t fk_testgrants_origin = {
     .scheme = "http", .host = "127.0.0.1", .port = 8520, .base = "http://127.0.0.1:8520"};
+const char *const fk_testgrants_issuer = "http://127.0.0.1:8520/lok";
 
 static void
 s_check(int rc, const char *what)
@@ -154,12 +155,14 @@ fk_testgrants_new(int count, const char *prefix)
         fk_grants_opts_t opts = {.store = node->store,
                                  .signer = node->signer,
                                  .deployment_name = "test",
+                                 .refresh_grace_s = FK_TESTGRANTS_REFRESH_GRACE_S,
                                  .forward = s_forward,
                                  .forward_arg = node,
                                  .clock = s_clock,
                                  .clock_arg = node};
         s_check(fk_grants_new(&node->grants, &opts), "grants");
-        s_check(fk_grants_publish_key(node->grants), "publish");
+        s_check(fk_grants_publish_key(node->grants, (const char *const[]){fk_testgrants_issuer}, 1),
+                "publish");
     }
     /*  Every node sees every key and the service; then each grants
         object reloads its verifier lazily (an unknown kid rebuilds). */

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #define FK_TESTGRANTS_MAX 4
+#define FK_TESTGRANTS_REFRESH_GRACE_S 30 /* every node's --refresh-reuse-grace */
 
 typedef struct fk_testgrants fk_testgrants_t;
 
@@ -67,5 +68,7 @@ json_t *fk_testgrants_manifest(const char *identifier, const char *version);
 
 /*  The origin every call uses: http://127.0.0.1:8520. */
 extern const fk_origin_t fk_testgrants_origin;
+/*  The issuer of tokens signed for that origin, which every node publishes. */
+extern const char *const fk_testgrants_issuer;
 
 #endif

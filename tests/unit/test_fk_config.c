@@ -199,6 +199,7 @@ Test(fk_config, bad_values_name_the_setting)
         {"--http", "nohostport", "http"},          {"--http", "127.0.0.1:99999", "http"},
         {"--log-level", "loud", "log-level"},      {"--max-body", "-5", "max-body"},
         {"--public-url", "ftp://x", "public-url"},
+        {"--public-url", "https://fakts.example,http://user@evil.example", "user info"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fk_config_t cfg;

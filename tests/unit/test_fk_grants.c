@@ -8,6 +8,7 @@
 #include "fk_err.h"
 #include "fk_grants.h"
 #include "fk_json.h"
+#include "fk_jwt.h"
 #include "fk_log.h"
 #include "fk_mem.h"
 #include "fk_testgrants.h"
@@ -436,4 +437,141 @@ Test(fk_grants, sweep_deletes_expired_codes_and_their_indexes)
     json_t *row = fk_grants_code(s_a, fk_json_str(auth, "user_code"));
     cr_assert_null(row);
     json_decref(auth);
+}
+
+/*  A token signed with node-a's own key, from claims with one member
+    replaced (NULL: unchanged). */
+static char *
+s_resign(const json_t *claims, const char *member, json_t *value)
+{
+    json_t *copy = json_deep_copy(claims);
+    if (member) {
+        json_object_set_new(copy, member, value);
+    }
+    char *token = fk_jwt_sign(s_set->nodes[0].signer, copy);
+    json_decref(copy);
+    cr_assert_not_null(token);
+    return token;
+}
+
+Test(fk_grants, a_token_counts_only_with_a_published_issuer_and_lok_in_its_audience)
+{
+    json_t *tokens = s_login();
+    json_t *claims = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_check_bearer(s_a, fk_json_str(tokens, "access_token"), &claims, &why),
+                 0, "%s", why.text);
+    cr_assert_str_eq(fk_json_str(claims, "iss"), fk_testgrants_issuer);
+    const struct {
+        const char *member;
+        json_t *value;
+        int rc;
+    } cases[] = {
+        {NULL, NULL, 0}, /* the control: the same claims, signed again */
+        {"iss", json_string("http://evil.example/lok"), FK_ETOKEN},
+        {"iss", json_integer(1), FK_ETOKEN},
+        {"iss", NULL, FK_ETOKEN},
+        {"aud", json_pack("[s]", "rekuest"), FK_ETOKEN},
+        {"aud", json_string("lok"), 0},
+        {"aud", json_string("lokx"), FK_ETOKEN},
+        {"aud", json_null(), FK_ETOKEN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *copy = json_deep_copy(claims);
+        if (cases[i].member && !cases[i].value) {
+            json_object_del(copy, cases[i].member);
+        }
+        char *token = s_resign(copy, cases[i].value ? cases[i].member : NULL, cases[i].value);
+        json_t *seen = NULL;
+        cr_assert_eq(fk_grants_check_bearer(s_a, token, &seen, &why), cases[i].rc,
+                     "case %zu (%s): %s", i, cases[i].member ? cases[i].member : "control",
+                     why.text);
+        json_decref(seen);
+        free(token);
+        json_decref(copy);
+    }
+    json_decref(claims);
+    json_decref(tokens);
+}
+
+/*  Rotate a refresh token on grants g for client_id: the new token
+    response. */
+static json_t *
+s_rotate(fk_grants_t *g, const char *refresh_token, const char *client_id)
+{
+    json_t *fresh = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_exchange_refresh(g, refresh_token, client_id, &fk_testgrants_origin,
+                                            &fresh, &why),
+                 0, "rotate: %s", why.text);
+    return fresh;
+}
+
+static int
+s_refresh_rc(fk_grants_t *g, const char *refresh_token, const char *client_id)
+{
+    json_t *fresh = NULL;
+    fk_grants_why_t why;
+    int rc = fk_grants_exchange_refresh(g, refresh_token, client_id, &fk_testgrants_origin,
+                                        &fresh, &why);
+    json_decref(fresh);
+    return rc;
+}
+
+Test(fk_grants, a_rotated_refresh_token_used_again_after_the_grace_revokes_its_chain)
+{
+    json_t *first = s_login();
+    const char *client_id = fk_json_str(first, "client_id");
+    json_t *second = s_rotate(s_a, fk_json_str(first, "refresh_token"), client_id);
+    json_t *third = s_rotate(s_a, fk_json_str(second, "refresh_token"), client_id);
+    fk_testgrants_advance(s_set, (FK_TESTGRANTS_REFRESH_GRACE_S + 1) * 1000);
+    /*  The thief (or the app) presents the first token again: refused, and
+        the token the chain had reached dies with it. */
+    cr_assert_eq(s_refresh_rc(s_a, fk_json_str(first, "refresh_token"), client_id), FK_EGRANT);
+    cr_assert_eq(s_refresh_rc(s_a, fk_json_str(third, "refresh_token"), client_id), FK_EGRANT,
+                 "the live token of a chain whose old token came back still works");
+    /*  Another app's chain is untouched. */
+    json_t *other = s_login();
+    json_t *other_next =
+        s_rotate(s_a, fk_json_str(other, "refresh_token"), fk_json_str(other, "client_id"));
+    json_decref(other_next);
+    json_decref(other);
+    json_decref(third);
+    json_decref(second);
+    json_decref(first);
+}
+
+Test(fk_grants, inside_the_grace_a_rotated_token_is_only_refused)
+{
+    json_t *first = s_login();
+    const char *client_id = fk_json_str(first, "client_id");
+    json_t *second = s_rotate(s_a, fk_json_str(first, "refresh_token"), client_id);
+    fk_testgrants_advance(s_set, (FK_TESTGRANTS_REFRESH_GRACE_S - 1) * 1000);
+    /*  Two processes of one app shared the first token and raced. */
+    cr_assert_eq(s_refresh_rc(s_a, fk_json_str(first, "refresh_token"), client_id), FK_EGRANT);
+    json_t *third = s_rotate(s_a, fk_json_str(second, "refresh_token"), client_id);
+    /*  The wrong client presenting an old token revokes nothing. */
+    fk_testgrants_advance(s_set, 60 * 1000);
+    cr_assert_eq(s_refresh_rc(s_a, fk_json_str(second, "refresh_token"), "someone"), FK_EGRANT);
+    json_t *fourth = s_rotate(s_a, fk_json_str(third, "refresh_token"), client_id);
+    json_decref(fourth);
+    json_decref(third);
+    json_decref(second);
+    json_decref(first);
+}
+
+Test(fk_grants, reuse_seen_on_another_node_revokes_the_chain_everywhere)
+{
+    json_t *first = s_login();
+    const char *client_id = fk_json_str(first, "client_id");
+    json_t *second = s_rotate(s_a, fk_json_str(first, "refresh_token"), client_id);
+    fk_testgrants_replicate(s_set, 0, 1);
+    fk_testgrants_advance(s_set, (FK_TESTGRANTS_REFRESH_GRACE_S + 1) * 1000);
+    cr_assert_eq(s_refresh_rc(s_b, fk_json_str(first, "refresh_token"), client_id), FK_EGRANT);
+    /*  node-b cannot delete node-a's record: its revocation marker
+        replicates, and node-a then refuses the live token. */
+    fk_testgrants_replicate(s_set, 1, 0);
+    cr_assert_eq(s_refresh_rc(s_a, fk_json_str(second, "refresh_token"), client_id), FK_EGRANT);
+    json_decref(second);
+    json_decref(first);
 }
