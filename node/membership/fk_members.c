@@ -173,6 +173,8 @@ fk_members_new(const char *self_name, const char *self_addr, uint64_t incarnatio
     if (!self->opts.max_health) {
         self->opts.max_health = 8;
     }
+    self->health = self->opts.start_health < self->opts.max_health ? self->opts.start_health
+                                                                    : self->opts.max_health;
     self->rng = self->opts.seed ? self->opts.seed : (uint64_t)time(NULL) * 2654435761u + 1;
     self->self = fk_strdup(self_name);
     s_member_t *me = s_insert(self, self_name, self_addr);

@@ -23,7 +23,9 @@
       gossip carries with each suspicion; not per node that relayed it.
     - Local health (Lifeguard): missed probes and refuting our own
       suspicion raise a multiplier that stretches our probe timeouts; good
-      probes lower it. A slow node thus stops accusing healthy ones.
+      probes lower it. A slow node thus stops accusing healthy ones. It
+      may start raised (opts.start_health), for a node whose connections
+      are still being made.
     - Incarnations saturate at 2^64-1 and never wrap.
 
     Closed membership (opts.closed, the secure mode): the table grows only
@@ -96,6 +98,7 @@ typedef struct {
     unsigned suspicion_max_mult; /* max suspicion = this x min (0: 6) */
     unsigned indirect_checks;    /* k members asked to probe indirectly (0: 3) */
     unsigned max_health;         /* cap of the local health multiplier (0: 8) */
+    unsigned start_health;       /* the multiplier at creation (0: healthy), capped by max */
     uint64_t seed;               /* random seed for probe order and fan-out (0: from the clock) */
     bool closed;                 /* closed membership (see above) */
     fk_members_verify_fn verify_claim; /* closed: checks members' claims (required) */

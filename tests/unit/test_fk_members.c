@@ -207,6 +207,28 @@ Test(fk_members, local_health_stretches_probe_timing)
     cr_assert_eq(fk_members_probe_timeout(s_members), base);
 }
 
+Test(fk_members, a_node_may_start_unsure_of_its_own_health)
+{
+    /*  The cluster starts its table this way: the first probes of a node
+        that just started run over connections still being made. */
+    fk_members_opts_t opts = {.probe_interval_ms = 200, .probe_timeout_ms = 100,
+                              .start_health = 3, .seed = 42};
+    fk_members_t *m = fk_members_new("me", "127.0.0.1:1", 1, &opts);
+    cr_assert_eq(fk_members_health(m), 3);
+    cr_assert_eq(fk_members_probe_timeout(m), 400);
+    cr_assert_eq(fk_members_probe_interval(m), 800);
+    for (int i = 0; i < 3; i++) {
+        fk_members_probe_ok(m, "b", i);
+    }
+    cr_assert_eq(fk_members_health(m), 0, "answered probes bring it back to healthy");
+    cr_assert_eq(fk_members_probe_timeout(m), 100);
+    fk_members_destroy(&m);
+    opts.start_health = 99;
+    m = fk_members_new("me", "127.0.0.1:1", 1, &opts);
+    cr_assert_eq(fk_members_health(m), 8, "capped by max_health");
+    fk_members_destroy(&m);
+}
+
 typedef struct {
     int sent;
     bool seen[8];
