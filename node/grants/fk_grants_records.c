@@ -268,6 +268,17 @@ s_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
     return rc == FK_EPROTO_MALFORMED ? FK_ENOTFOUND : rc;
 }
 
+/*  s_read of the record <prefix><name>. */
+static int
+s_read_under(fk_grants_t *self, fk_store_txn_t *txn, const char *prefix, const char *name,
+             int (*decode)(fk_grants_t *, const fk_store_entry_t *, void *), void *out)
+{
+    char *key = fk_asprintf("%s%s", prefix, name);
+    int rc = s_read(self, txn, key, decode, out);
+    free(key);
+    return rc;
+}
+
 static int
 s_code_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
 {
@@ -343,10 +354,7 @@ fk__grants_client_read(fk_grants_t *self, fk_store_txn_t *txn, const char *clien
                        fk__grants_client_t *out)
 {
     memset(out, 0, sizeof *out);
-    char *key = fk_asprintf("client/%s", client_id);
-    int rc = s_read(self, txn, key, s_client_decode, out);
-    free(key);
-    return rc;
+    return s_read_under(self, txn, "client/", client_id, s_client_decode, out);
 }
 
 static int
@@ -431,10 +439,7 @@ fk__grants_family_read(fk_grants_t *self, fk_store_txn_t *txn, const char *famil
                        fk__grants_family_t *out)
 {
     memset(out, 0, sizeof *out);
-    char *key = fk_asprintf("refresh-family/%s", family);
-    int rc = s_read(self, txn, key, s_family_decode, out);
-    free(key);
-    return rc;
+    return s_read_under(self, txn, "refresh-family/", family, s_family_decode, out);
 }
 
 static int
