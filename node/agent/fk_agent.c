@@ -731,6 +731,7 @@ fk_agent_main(int argc, char **argv)
                               .http_addr = http_addr,
                               .authorize_per_min = cfg.authorize_per_min,
                               .token_per_min = cfg.token_per_min,
+                              .v1_per_min = cfg.v1_per_min,
                               .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
     if ((rc = fk_http_serve(http, cfg.http_connections, cfg.http_per_ip, fk_api_handle, api)) != 0) {

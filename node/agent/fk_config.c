@@ -22,7 +22,8 @@ const char fk_config_usage[] =
     "                        [--http HOST:PORT] [--public-url URL[,URL...]]\n"
     "                        [--services-dir DIR] [--refresh-reuse-grace SECONDS]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
-    "                        [--rate-authorize N] [--rate-token N] [--fsync always|periodic]\n"
+    "                        [--rate-authorize N] [--rate-token N] [--rate-v1 N]\n"
+    "                        [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
@@ -46,6 +47,7 @@ typedef enum {
     S_MAX_BODY,
     S_RATE_AUTHORIZE,
     S_RATE_TOKEN,
+    S_RATE_V1,
     S_FSYNC,
     S_GOSSIP,
     S_ADVERTISE,
@@ -83,6 +85,7 @@ static const struct {
     [S_MAX_BODY] = {"max-body", "FAKTS_MAX_BODY", "max_body"},
     [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
     [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
+    [S_RATE_V1] = {"rate-v1", "FAKTS_RATE_V1", "rate_v1"},
     [S_FSYNC] = {"fsync", "FAKTS_FSYNC", "fsync"},
     [S_GOSSIP] = {"gossip", "FAKTS_GOSSIP", "gossip"},
     [S_ADVERTISE] = {"advertise", "FAKTS_ADVERTISE", "advertise"},
@@ -406,6 +409,13 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->token_per_min = (unsigned)number;
+    number = 120;
+    if (value[S_RATE_V1] && s_parse_uint(value[S_RATE_V1], 1000000, &number) != 0) {
+        snprintf(err, errlen, "rate-v1: '%s' is not a count", value[S_RATE_V1]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->v1_per_min = (unsigned)number;
     const char *fsync = value[S_FSYNC] ? value[S_FSYNC] : "periodic";
     if (strcmp(fsync, "always") != 0 && strcmp(fsync, "periodic") != 0) {
         snprintf(err, errlen, "fsync: '%s' is not always or periodic", fsync);

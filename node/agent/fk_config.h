@@ -26,6 +26,7 @@ typedef struct {
     size_t max_body;             /* request body limit in bytes */
     unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: off) */
     unsigned token_per_min;      /* token requests per minute per IP (0: off) */
+    unsigned v1_per_min;         /* v1 requests per minute per IP (0: off) */
     char *gossip;                /* gossip bind address "host:port" (port 0: any) */
     char *advertise;             /* host others reach our gossip at, or NULL */
     char **join;                 /* --join addresses (NULL-terminated) */

@@ -64,14 +64,16 @@ s_info(fk_api_t *self, fk_http_req_t *req)
     char fingerprint[FK_IDENTITY_FINGERPRINT + 1];
     fk_identity_fingerprint(fk_identity_curve_public(self->identity),
                             fk_identity_sign_public(self->identity), fingerprint);
-    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I}", "node",
+    json_t *info = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:I, s:I, s:I}",
+                             "node",
                              fk_store_node(self->store), "version", "0.1.0", "http",
                              self->http_addr, "gossip", fk_cluster_addr(self->cluster),
                              "gossip_security", self->insecure_gossip ? "insecure" : "curve",
                              "key", fingerprint, "data_dir", self->data_dir, "services_dir",
                              self->services_dir, "view", view, "services",
                              (json_int_t)json_array_size(services), "pending_codes",
-                             (json_int_t)json_array_size(pending));
+                             (json_int_t)json_array_size(pending), "rate_limited_addresses",
+                             (json_int_t)fk__api_rate_entries(self));
     json_decref(services);
     json_decref(pending);
     fk__api_respond(self, req, 200, info);

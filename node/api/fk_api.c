@@ -36,6 +36,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->http_addr = fk_strdup(opts->http_addr ? opts->http_addr : "127.0.0.1");
     self->authorize_per_min = opts->authorize_per_min;
     self->token_per_min = opts->token_per_min;
+    self->v1_per_min = opts->v1_per_min;
     self->consistent_answers = opts->consistent_answers;
     self->rates = json_object();
     pthread_mutex_init(&self->lock, NULL);

@@ -33,6 +33,7 @@ typedef struct {
     const char *http_addr;       /* "host:port" bound, for /v1/agent/info (copied) */
     unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: no limit) */
     unsigned token_per_min;      /* token requests per minute per IP (0: no limit) */
+    unsigned v1_per_min;         /* v1 requests (/lok/f/) per minute per IP (0: no limit) */
     bool consistent_answers;     /* quorum round before every token answer */
 } fk_api_opts_t;
 

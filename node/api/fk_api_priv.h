@@ -33,9 +33,10 @@ struct fk_api {
     char *http_addr;            /* bound address, for info */
     unsigned authorize_per_min; /* rate limit of app-authorization */
     unsigned token_per_min;     /* rate limit of the token endpoint */
+    unsigned v1_per_min;        /* rate limit of the v1 endpoints, together */
     bool consistent_answers;    /* quorum round before every token answer */
     pthread_mutex_t lock;       /* guards rates */
-    json_t *rates;              /* "<bucket>|<ip>" -> [window start ms, count] */
+    json_t *rates;              /* "<bucket>|<ip>" -> [window start, count, key, last seen] */
     fk__ui_t *ui;               /* web page sessions and the operator password */
 };
 
@@ -55,8 +56,13 @@ json_t *fk__api_form(const char *body, size_t len);
 bool fk__api_basic(const char *header, char **id_p, char **secret_p);
 
 /*  Count one request of bucket from the peer; false when over limit per
-    minute (0 means unlimited). */
+    minute (0 means unlimited). The table holds at most 10,000 (bucket,
+    peer) entries; when full, ended windows go first, then the entries
+    seen least recently. */
 bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit);
+
+/*  Entries in the rate table (for /v1/agent/info). */
+size_t fk__api_rate_entries(fk_api_t *self);
 
 /*  Answer with the current view header and a JSON body (reference stolen). */
 void fk__api_respond(fk_api_t *self, fk_http_req_t *req, unsigned status, json_t *body);

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_RATE_WINDOW_MS 60000 /* a rate limit counts per minute */
+#define S_RATE_PEERS 10000     /* entries the rate table holds at most */
+
 /*  The grants plane's outcomes as the protocols answer them (RFC 6749
     §5.2, RFC 8628 §3.5, fakts-protocol.md §6; docs/API.md for the agent
     API): one row per code, so an error's status and name are decided
@@ -139,6 +142,58 @@ fk__api_basic(const char *header, char **id_p, char **secret_p)
     return ok;
 }
 
+/*  Rate table entries are [window start, count, key, last seen] (ms on
+    the monotonic clock). */
+static int
+s_seen_earlier(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_array_get(*(json_t *const *)a, 3));
+    json_int_t y = json_integer_value(json_array_get(*(json_t *const *)b, 3));
+    return (x > y) - (x < y);
+}
+
+/*  Make room in the rate table (lock held): drop every window that has
+    ended, then, if a flood of addresses still fills it, the entries seen
+    least recently, down to nine tenths of the cap. So it runs once per
+    tenth of the cap of new addresses at most, and a client that keeps
+    knocking keeps its count however many addresses a flood brings (the
+    old table forgot everyone at 10,000, login limits included). */
+
+static void
+s_rates_trim(fk_api_t *self, int64_t now)
+{
+    const char *key;
+    json_t *entry;
+    void *tmp;
+    json_object_foreach_safe(self->rates, tmp, key, entry)
+    {
+        if (now - json_integer_value(json_array_get(entry, 0)) >= S_RATE_WINDOW_MS) {
+            json_object_del(self->rates, key);
+        }
+    }
+    size_t size = json_object_size(self->rates);
+    size_t keep = S_RATE_PEERS - S_RATE_PEERS / 10;
+    if (size <= keep) {
+        return;
+    }
+    /*  Each entry remembers its own key (element 2), so the sorted
+        entries say what to delete. */
+    json_t **all = fk_calloc(size, sizeof *all);
+    size_t n = 0;
+    json_object_foreach(self->rates, key, entry)
+    {
+        all[n++] = json_incref(entry);
+    }
+    qsort(all, n, sizeof *all, s_seen_earlier);
+    for (size_t i = 0; i < n - keep; i++) {
+        json_object_del(self->rates, json_string_value(json_array_get(all[i], 2)));
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_decref(all[i]);
+    }
+    free(all);
+}
+
 bool
 fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit)
 {
@@ -149,22 +204,33 @@ fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned l
     int64_t now = fk_clock_mono_ms();
     bool ok = true;
     pthread_mutex_lock(&self->lock);
-    /*  A fixed one-minute window per peer. The table is bounded: when it
-        grows past 10000 peers it starts over, which at worst forgives. */
-    if (json_object_size(self->rates) > 10000) {
-        json_object_clear(self->rates);
-    }
+    /*  A fixed one-minute window per (bucket, peer), in a table of at
+        most S_RATE_PEERS entries (s_rates_trim). */
     json_t *entry = json_object_get(self->rates, key);
-    if (!entry || now - json_integer_value(json_array_get(entry, 0)) >= 60000) {
-        json_object_set_new(self->rates, key, json_pack("[I, i]", (json_int_t)now, 1));
+    if (!entry || now - json_integer_value(json_array_get(entry, 0)) >= S_RATE_WINDOW_MS) {
+        if (!entry && json_object_size(self->rates) >= S_RATE_PEERS) {
+            s_rates_trim(self, now);
+        }
+        json_object_set_new(self->rates, key,
+                            json_pack("[I, i, s, I]", (json_int_t)now, 1, key, (json_int_t)now));
     } else {
         json_int_t count = json_integer_value(json_array_get(entry, 1)) + 1;
         json_array_set_new(entry, 1, json_integer(count));
+        json_array_set_new(entry, 3, json_integer(now));
         ok = count <= (json_int_t)limit;
     }
     pthread_mutex_unlock(&self->lock);
     free(key);
     return ok;
+}
+
+size_t
+fk__api_rate_entries(fk_api_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    size_t size = json_object_size(self->rates);
+    pthread_mutex_unlock(&self->lock);
+    return size;
 }
 
 void

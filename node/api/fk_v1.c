@@ -207,6 +207,12 @@ s_serve(fk_api_t *self, fk_http_req_t *req, const s_endpoint_t *endpoint)
         s_answer_error(self, req, 405, endpoint->domain, "Method not allowed");
         return;
     }
+    if (!fk__api_rate_ok(self, "v1", fk_http_peer(req), self->v1_per_min)) {
+        fk_http_add_header(req, "Retry-After", "60");
+        s_answer_error(self, req, 429, endpoint->domain,
+                       "Too many requests from this address; try again in a minute");
+        return;
+    }
     json_t *body = s_body(self, req, endpoint->malformed);
     if (body) {
         endpoint->fn(self, req, body);

@@ -434,3 +434,35 @@ Test(e2e_v1, unknown_clients_wrong_secrets_and_foreign_scopes_are_refused)
     json_decref(manifest);
     free(redeem_token);
 }
+
+Test(e2e_v1, one_address_over_the_v1_limit_is_answered_429_in_the_v1_shape)
+{
+    const char *args[] = {"--rate-v1", "3", NULL};
+    fk_node_opts_t opts = {.addr = "127.0.0.4", .args = args};
+    fk_node_t *node = fk_harness_start(&opts);
+    cr_assert_not_null(node);
+    json_t *body = json_pack("{s:s}", "token", "no-such-token");
+    for (int i = 0; i < 3; i++) {
+        fk_http_resp_t *resp = fk_e2e_v1_post(node, i % 2 ? "claim" : "report", body);
+        cr_assert_eq(resp->status, 200, "request %d answered %ld: %s", i + 1, resp->status,
+                     resp->body);
+        fk_http_resp_destroy(&resp);
+    }
+    /*  The limit counts the v1 doors together: a fourth request to any. */
+    fk_http_resp_t *resp = fk_e2e_v1_post(node, "claim", body);
+    cr_assert_eq(resp->status, 429, "answered %ld: %s", resp->status, resp->body);
+    cr_assert_str_eq(fk_e2e_str(resp->json, "status"), "error");
+    cr_assert_not_null(fk_e2e_str(resp->json, "message"), "%s", resp->body);
+    char *retry = fk_http_resp_header(resp, "Retry-After");
+    cr_assert(retry && strcmp(retry, "60") == 0, "Retry-After: %s", retry ? retry : "(none)");
+    free(retry);
+    fk_http_resp_destroy(&resp);
+    /*  Other doors keep answering. */
+    char *url = fk_harness_url(node, "/.well-known/fakts");
+    resp = fk_http_get(url, NULL);
+    cr_assert_eq(resp->status, 200);
+    fk_http_resp_destroy(&resp);
+    free(url);
+    json_decref(body);
+    fk_harness_remove(&node);
+}

@@ -89,6 +89,7 @@ Test(fk_config, defaults_are_documented_values)
     cr_assert_eq(cfg.max_body, 65536);
     cr_assert_eq(cfg.authorize_per_min, 30);
     cr_assert_eq(cfg.token_per_min, 240);
+    cr_assert_eq(cfg.v1_per_min, 120);
     cr_assert_null(cfg.public_url);
     cr_assert_not_null(cfg.node);
     cr_assert(!cfg.beacon, "the LAN beacon is off by default");
