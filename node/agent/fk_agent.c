@@ -654,6 +654,8 @@ fk_agent_main(int argc, char **argv)
                                     .signer = signer,
                                     .deployment_name = cfg.deployment_name,
                                     .refresh_grace_s = cfg.refresh_reuse_grace_s,
+                                    .max_pending_codes = cfg.max_pending_codes,
+                                    .max_pending_bytes = cfg.max_pending_bytes,
                                     .forward = s_forward,
                                     .forward_arg = &cluster};
     if ((rc = fk_grants_new(&grants, &grants_opts)) != 0) {

@@ -23,6 +23,7 @@ const char fk_config_usage[] =
     "                        [--services-dir DIR] [--refresh-reuse-grace SECONDS]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
     "                        [--rate-authorize N] [--rate-token N] [--rate-v1 N]\n"
+    "                        [--max-pending-codes N] [--max-pending-bytes BYTES]\n"
     "                        [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
     "                        [--join ADDR]... [--retry-join ADDR]...\n"
@@ -48,6 +49,8 @@ typedef enum {
     S_RATE_AUTHORIZE,
     S_RATE_TOKEN,
     S_RATE_V1,
+    S_MAX_PENDING_CODES,
+    S_MAX_PENDING_BYTES,
     S_FSYNC,
     S_GOSSIP,
     S_ADVERTISE,
@@ -86,6 +89,8 @@ static const struct {
     [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
     [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
     [S_RATE_V1] = {"rate-v1", "FAKTS_RATE_V1", "rate_v1"},
+    [S_MAX_PENDING_CODES] = {"max-pending-codes", "FAKTS_MAX_PENDING_CODES", "max_pending_codes"},
+    [S_MAX_PENDING_BYTES] = {"max-pending-bytes", "FAKTS_MAX_PENDING_BYTES", "max_pending_bytes"},
     [S_FSYNC] = {"fsync", "FAKTS_FSYNC", "fsync"},
     [S_GOSSIP] = {"gossip", "FAKTS_GOSSIP", "gossip"},
     [S_ADVERTISE] = {"advertise", "FAKTS_ADVERTISE", "advertise"},
@@ -514,6 +519,24 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->map_size = (size_t)number;
+    number = 10000;
+    if (value[S_MAX_PENDING_CODES]
+        && (s_parse_uint(value[S_MAX_PENDING_CODES], 10000000, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "max-pending-codes: '%s' is not a count from 1 to 10000000",
+                 value[S_MAX_PENDING_CODES]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->max_pending_codes = (int64_t)number;
+    number = 64ull << 20;
+    if (value[S_MAX_PENDING_BYTES]
+        && (s_parse_bytes(value[S_MAX_PENDING_BYTES], &number) != 0 || number < (64ull << 10))) {
+        snprintf(err, errlen, "max-pending-bytes: '%s' is not a size of 64K or more",
+                 value[S_MAX_PENDING_BYTES]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->max_pending_bytes = (int64_t)number;
     number = 512;
     if (value[S_HTTP_CONNECTIONS]
         && (s_parse_uint(value[S_HTTP_CONNECTIONS], 4096, &number) != 0 || number == 0)) {

@@ -30,6 +30,8 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     self->refresh_ttl_s = opts->refresh_ttl_s ? opts->refresh_ttl_s : 30 * 86400;
     self->refresh_chain_s = opts->refresh_chain_s ? opts->refresh_chain_s : 180 * 86400;
     self->refresh_grace_ms = opts->refresh_grace_s * 1000;
+    self->max_pending_codes = opts->max_pending_codes ? opts->max_pending_codes : 10000;
+    self->max_pending_bytes = opts->max_pending_bytes ? opts->max_pending_bytes : 64ll << 20;
     self->interval_s = opts->poll_interval_s ? opts->poll_interval_s : 5;
     self->forward = opts->forward;
     self->forward_arg = opts->forward_arg;
@@ -41,6 +43,9 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     pthread_rwlock_init(&self->keys_lock, NULL);
     pthread_mutex_init(&self->rebuild_lock, NULL);
     int rc = fk__grants_keys_load(self);
+    if (rc == 0) {
+        rc = fk__grants_code_recount(self);
+    }
     if (rc) {
         fk_grants_destroy(&self);
     }
@@ -111,6 +116,8 @@ typedef struct {
     const char *node; /* only this node's records can be deleted here */
     int64_t now;      /* wall ms */
     json_t *expired;  /* keys to delete */
+    int64_t codes;    /* this node's code/ records that stay */
+    int64_t bytes;    /* and their bytes */
 } s_sweep_t;
 
 static int
@@ -128,7 +135,40 @@ s_find_expired(void *arg, const fk_store_entry_t *entry)
     int64_t keep = code ? S_EXPIRED_KEEP_MS : 0;
     if (expires && expires + keep <= sweep->now) {
         json_array_append_new(sweep->expired, json_string(entry->key));
+    } else if (strncmp(entry->key, "code/", 5) == 0) {
+        sweep->codes++;
+        sweep->bytes += (int64_t)entry->record.payload_len;
     }
+    return 0;
+}
+
+int
+fk__grants_code_recount(fk_grants_t *self)
+{
+    s_sweep_t count = {.node = fk_store_node(self->store), .now = INT64_MIN};
+    fk_store_txn_t *txn;
+    int rc = fk_store_read_begin(self->store, &txn);
+    if (rc == 0) {
+        rc = fk_store_scan(txn, "code/", s_find_expired, &count);
+        fk_store_txn_end(&txn);
+    }
+    if (rc == 0) {
+        atomic_store(&self->pending_codes, count.codes);
+        atomic_store(&self->pending_bytes, count.bytes);
+    }
+    return rc;
+}
+
+int
+fk__grants_code_room(fk_grants_t *self, size_t len, fk_grants_why_t *why)
+{
+    if (atomic_load(&self->pending_codes) >= self->max_pending_codes
+        || atomic_load(&self->pending_bytes) + (int64_t)len > self->max_pending_bytes) {
+        return fk__grants_fail(why, FK_ETRYAGAIN,
+                               "Too many pending authorizations on this node; try again later");
+    }
+    atomic_fetch_add(&self->pending_codes, 1);
+    atomic_fetch_add(&self->pending_bytes, (int64_t)len);
     return 0;
 }
 
@@ -150,6 +190,12 @@ fk_grants_sweep(fk_grants_t *self)
         fk_store_scan(txn, kinds[i], s_find_expired, &sweep);
     }
     fk_store_txn_end(&txn);
+    /*  The count starts afresh from what stays: codes consumed since the
+        last sweep stop counting now (one made while the scan ran may be
+        missed until the next: the cap is a bound on a flood, not a
+        ledger). */
+    atomic_store(&self->pending_codes, sweep.codes);
+    atomic_store(&self->pending_bytes, sweep.bytes);
     int deleted = 0;
     if (json_array_size(sweep.expired) > 0 && (rc = fk_store_write_begin(self->store, &txn)) == 0) {
         size_t i;

@@ -90,6 +90,8 @@ typedef struct {
     int64_t access_ttl_s;         /* access token lifetime (0: 3600) */
     int64_t refresh_ttl_s;        /* sliding refresh lifetime (0: 30 days) */
     int64_t refresh_chain_s;      /* cap from the first approval (0: 180 days) */
+    int64_t max_pending_codes;    /* pending codes this node holds at most (0: 10,000) */
+    int64_t max_pending_bytes;    /* and their bytes (0: 64 MiB) */
     int64_t refresh_grace_s;      /* a refresh token used again this long after its rotation
                                      is only refused; later, its chain is revoked (0: at once) */
     int64_t poll_interval_s;      /* device-code polling interval (0: 5) */

@@ -51,6 +51,11 @@ struct fk_grants {
     int64_t malformed_logged_ms;    /* when a malformed record was last logged (mono) */
     uint64_t malformed_unlogged;    /* malformed records seen since then */
     atomic_uint_fast64_t malformed; /* malformed records seen in all */
+    atomic_llong pending_codes;     /* this node's pending codes (counted at each sweep, plus
+                                       every one made since: consumed ones count until then) */
+    atomic_llong pending_bytes;     /* and their record bytes */
+    int64_t max_pending_codes;      /* caps on both: a code past either is refused */
+    int64_t max_pending_bytes;
 };
 
 /*  ---------------------------------------------------------------------
@@ -208,6 +213,16 @@ int fk__grants_family_read(fk_grants_t *self, fk_store_txn_t *txn, const char *f
 /*  The client id a v1 client token names (ctoken/ index), as a fresh
     string, or NULL when absent or malformed. */
 char *fk__grants_ctoken_client(fk_grants_t *self, fk_store_txn_t *txn, const char *client_token);
+
+/*  Take room for one more pending code of len record bytes: 0, or
+    FK_ETRYAGAIN (with why) when this node already holds its cap of
+    pending codes or their bytes, so a flood of authorizations cannot grow
+    every node's store without bound. */
+int fk__grants_code_room(fk_grants_t *self, size_t len, fk_grants_why_t *why);
+
+/*  Count this node's pending codes and their bytes afresh (at start and
+    at every sweep). Returns 0 or a store error. */
+int fk__grants_code_recount(fk_grants_t *self);
 
 /*  The expiry (wall ms) of any record payload that carries "expires_ms",
     for the sweeper: 0 when it has none or does not decode. */

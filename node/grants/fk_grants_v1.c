@@ -133,6 +133,13 @@ fk_grants_v1_start(fk_grants_t *self, const json_t *manifest, const json_t *requ
                                "manifest", manifest, "manifest_hash", hash, "dialect", "v1", "kind",
                                kind ? kind : "development", "role", role ? role : "interface",
                                "created_ms", (json_int_t)now, "expires_ms", (json_int_t)expires);
+    char *text = fk_json_dump(record);
+    rc = fk__grants_code_room(self, strlen(text), why);
+    free(text);
+    if (rc) {
+        json_decref(record);
+        goto done;
+    }
     rc = fk__grants_put(txn, key, record);
     json_decref(record);
     if (rc == 0) {

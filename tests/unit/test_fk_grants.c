@@ -575,3 +575,83 @@ Test(fk_grants, reuse_seen_on_another_node_revokes_the_chain_everywhere)
     json_decref(second);
     json_decref(first);
 }
+
+/*  A second grants plane over node-a's store, with caps on pending codes. */
+static fk_grants_t *
+s_capped(int64_t codes, int64_t bytes)
+{
+    fk_grants_opts_t opts = {.store = s_set->nodes[0].store,
+                             .signer = s_set->nodes[0].signer,
+                             .max_pending_codes = codes,
+                             .max_pending_bytes = bytes};
+    fk_grants_t *g = NULL;
+    cr_assert_eq(fk_grants_new(&g, &opts), 0);
+    return g;
+}
+
+static int
+s_authorize_rc(fk_grants_t *g, json_t **answer_p)
+{
+    json_t *manifest = fk_testgrants_manifest("org.example.app", "1.0");
+    json_t *request = json_object();
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    int rc = fk_grants_authorize(g, manifest, request, &answer, &why);
+    if (answer_p) {
+        *answer_p = answer;
+    } else {
+        json_decref(answer);
+    }
+    json_decref(request);
+    json_decref(manifest);
+    return rc;
+}
+
+Test(fk_grants, a_node_holds_at_most_its_cap_of_pending_codes)
+{
+    /*  node-a's fake clock lies in the past of the capped plane's real
+        one, so this code counts at start and is expired at the sweep. */
+    json_t *first = s_authorize(s_a);
+    fk_grants_t *g = s_capped(3, 0);
+    json_t *used = NULL;
+    cr_assert_eq(s_authorize_rc(g, &used), 0);
+    cr_assert_eq(s_authorize_rc(g, NULL), 0);
+    cr_assert_eq(s_authorize_rc(g, NULL), FK_ETRYAGAIN, "a fourth pending code");
+    /*  The v1 door counts against the same cap. */
+    json_t *manifest = fk_testgrants_manifest("org.example.v1", "1.0");
+    json_t *request = json_object();
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_v1_start(g, manifest, request, &answer, &why), FK_ETRYAGAIN);
+    /*  A code used up still counts until the next sweep counts afresh. */
+    s_approve(g, fk_json_str(used, "user_code"));
+    json_t *tokens = NULL;
+    cr_assert_eq(s_exchange(g, used, fk_json_str(used, "client_id"), &tokens, &why), 0, "%s",
+                 why.text);
+    cr_assert_eq(s_authorize_rc(g, NULL), FK_ETRYAGAIN);
+    cr_assert_geq(fk_grants_sweep(g), 1, "node-a's expired code");
+    /*  One pending code stays (the second): two fit again, not three. */
+    cr_assert_eq(s_authorize_rc(g, NULL), 0, "room again after the sweep");
+    cr_assert_eq(s_authorize_rc(g, NULL), 0);
+    cr_assert_eq(s_authorize_rc(g, NULL), FK_ETRYAGAIN, "and no more than the cap");
+    json_decref(tokens);
+    json_decref(used);
+    json_decref(request);
+    json_decref(manifest);
+    fk_grants_destroy(&g);
+    json_decref(first);
+}
+
+Test(fk_grants, a_node_holds_at_most_its_cap_of_pending_code_bytes)
+{
+    fk_grants_t *g = s_capped(0, 2000);
+    cr_assert_eq(s_authorize_rc(g, NULL), 0);
+    int rc = 0;
+    int made = 1;
+    while ((rc = s_authorize_rc(g, NULL)) == 0 && made < 100) {
+        made++;
+    }
+    cr_assert_eq(rc, FK_ETRYAGAIN, "%d codes of about 500 bytes fit in 2000", made);
+    cr_assert_lt(made, 5);
+    fk_grants_destroy(&g);
+}
