@@ -25,7 +25,6 @@
 #include "fk_mem.h"
 #include "fk_store.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -258,9 +257,7 @@ s_origins(const fk_config_t *cfg, uint16_t port, fk_origins_t **origins_p)
         return fk_origins_parse(origins_p, cfg->public_url, err, sizeof err);
     }
     *origins_p = fk_origins_derive(cfg->http_host, port);
-    struct in_addr v4;
-    bool loopback = inet_pton(AF_INET, cfg->http_host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
-    if (!loopback && strcmp(cfg->http_host, "localhost") != 0) {
+    if (!fk_origins_loopback(cfg->http_host)) {
         char *all = fk_origins_describe(*origins_p);
         fk_warn("agent: no --public-url: answers use %s (derived from --http %s:%u; a Host "
                 "header names one of them, any other gets the first); set --public-url to the "

@@ -203,13 +203,20 @@ fk_origins_derive(const char *host, int port)
     char *written = v6 && host[0] != '[' ? fk_asprintf("[%s]", host) : fk_strdup(host);
     s_add(self, "http", written, port, "");
     free(written);
-    struct in_addr v4;
-    if (inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) {
-        s_add(self, "http", "localhost", port, "");
-    } else if (strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0) {
+    if (fk_origins_loopback(host)) {
         s_add(self, "http", "localhost", port, "");
     }
     return self;
+}
+
+bool
+fk_origins_loopback(const char *host)
+{
+    struct in_addr v4;
+    return host
+           && ((inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127)
+               || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0
+               || strcmp(host, "localhost") == 0);
 }
 
 size_t
@@ -278,19 +285,14 @@ fk_origins_select(const fk_origins_t *self, const char *host)
 char *
 fk_origins_describe(const fk_origins_t *self)
 {
-    size_t len = 1;
-    for (size_t i = 0; i < self->count; i++) {
-        len += strlen(self->entries[i].base) + 2;
-    }
-    char *out = fk_malloc(len);
-    out[0] = '\0';
+    fk_buf_t out = {0};
     for (size_t i = 0; i < self->count; i++) {
         if (i) {
-            strcat(out, ", ");
+            fk_buf_add(&out, ", ", 2);
         }
-        strcat(out, self->entries[i].base);
+        fk_buf_add(&out, self->entries[i].base, strlen(self->entries[i].base));
     }
-    return out;
+    return fk_buf_take(&out);
 }
 
 void

@@ -21,6 +21,7 @@
 
 #include "fk_grants.h" /* fk_origin_t */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct fk_origins fk_origins_t;
@@ -40,6 +41,10 @@ int fk_origins_parse(fk_origins_t **self_p, const char *list, char *err, size_t 
       first), the machine's host name, and localhost.
     Never fails (aborts on OOM). */
 fk_origins_t *fk_origins_derive(const char *host, int port);
+
+/*  Is host (a bind address or name) reachable from this machine only:
+    127.0.0.0/8, ::1 or localhost? */
+bool fk_origins_loopback(const char *host);
 
 /*  How many origins (at least one), and the i-th (borrowed). */
 size_t fk_origins_count(const fk_origins_t *self);

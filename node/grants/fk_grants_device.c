@@ -78,12 +78,11 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
                                "Malformed request: requested_client_kind: must be a string");
     }
     char *key = fk__grants_hashed_key("code", device_code);
-    char *text = fk_json_dump(record);
+    char *text = fk_json_dump(record); /* once: its size is what the cap counts */
     int rc = fk__grants_code_room(self, strlen(text), why);
-    free(text);
     fk_store_txn_t *txn;
     if (rc == 0 && (rc = fk__grants_write(self, &txn, why)) == 0) {
-        if ((rc = fk__grants_put(txn, key, record)) != 0
+        if ((rc = fk_store_put(txn, key, text, strlen(text))) != 0
             || (rc = fk__grants_index_put(txn, key, user_code, client_id, expires)) != 0) {
             fk_store_txn_end(&txn);
             fk__grants_store_fail(why, rc);
@@ -97,6 +96,7 @@ fk_grants_authorize(fk_grants_t *self, const json_t *manifest, const json_t *req
                               "interval", (json_int_t)self->interval_s);
     }
     json_decref(record);
+    free(text);
     free(key);
     free(device_code);
     free(user_code);

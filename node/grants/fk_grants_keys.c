@@ -45,16 +45,16 @@ typedef struct {
     json_t *issuers;
 } s_keys_t;
 
-/*  The issuers a key/ record lists ("iss": [...]), into keys->issuers. */
+/*  The issuers a key/ record lists ("iss": [...]), into the set issuers. */
 static void
-s_add_issuers(s_keys_t *keys, const json_t *jwk)
+s_add_issuers(json_t *issuers, const json_t *jwk)
 {
     size_t i;
     const json_t *iss;
     json_array_foreach(json_object_get(jwk, "iss"), i, iss)
     {
         if (json_is_string(iss)) {
-            json_object_set_new(keys->issuers, json_string_value(iss), json_true());
+            json_object_set_new(issuers, json_string_value(iss), json_true());
         }
     }
 }
@@ -68,7 +68,7 @@ s_load_key(void *arg, const fk_store_entry_t *entry)
         fk_warn("grants: ignoring unusable signing key %.200s from %.64s", entry->key,
                 entry->owner);
     } else {
-        s_add_issuers(keys, jwk);
+        s_add_issuers(keys->issuers, jwk);
     }
     json_decref(jwk);
     return 0;
@@ -206,7 +206,7 @@ fk_grants_publish_key(fk_grants_t *self, const char *const *issuers, size_t coun
     if (rc == 0) {
         pthread_rwlock_wrlock(&self->keys_lock);
         fk_verifier_add_jwk(self->verifier, jwk);
-        s_add_issuers(&(s_keys_t){.verifier = self->verifier, .issuers = self->issuers}, jwk);
+        s_add_issuers(self->issuers, jwk);
         pthread_rwlock_unlock(&self->keys_lock);
     }
     free(key);

@@ -183,6 +183,23 @@ s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
     return revoked;
 }
 
+/*  Kill the refresh token of key (its record read into record) in txn:
+    delete it when this node issued it, else write the refresh-revoked/
+    marker that replicates to the issuer and is checked everywhere. */
+static int
+s_kill_refresh(fk_store_txn_t *txn, const char *key, const fk__grants_refresh_t *record)
+{
+    if (record->rec.local) {
+        return fk__grants_delete(txn, key);
+    }
+    char *marker = fk_asprintf("refresh-revoked/%s", key + strlen("refresh/"));
+    json_t *mark = json_pack("{s:I}", "expires_ms", (json_int_t)record->expires_ms);
+    int rc = fk__grants_put(txn, marker, mark);
+    json_decref(mark);
+    free(marker);
+    return rc;
+}
+
 /*  Revoke the chain of family in txn: its live token dies (deleted when
     this node issued it, else marked revoked, as a revocation does), and
     the family record with it when it is ours. */
@@ -193,15 +210,7 @@ s_revoke_family(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_family_
     fk__grants_refresh_t live = {0};
     int rc = 0;
     if (fk__grants_refresh_read(self, txn, family->live, &live) == 0) {
-        if (live.rec.local) {
-            rc = fk__grants_delete(txn, family->live);
-        } else {
-            char *marker = fk_asprintf("refresh-revoked/%s", family->live + strlen("refresh/"));
-            json_t *record = json_pack("{s:I}", "expires_ms", (json_int_t)live.expires_ms);
-            rc = fk__grants_put(txn, marker, record);
-            json_decref(record);
-            free(marker);
-        }
+        rc = s_kill_refresh(txn, family->live, &live);
     }
     fk__grants_rec_clear(&live.rec);
     if (rc == 0 && family->rec.local) {
@@ -350,18 +359,8 @@ s_revoke_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *key, const 
     }
     if (client_id && *client_id && strcmp(record.client_id, client_id) != 0) {
         rc = fk__grants_fail(why, FK_EGRANT, "The token belongs to another client");
-    } else if (record.rec.local) {
-        if ((rc = fk__grants_delete(txn, key)) != 0) {
-            fk__grants_store_fail(why, rc);
-        }
-    } else {
-        char *marker = fk_asprintf("refresh-revoked/%s", key + strlen("refresh/"));
-        json_t *mark = json_pack("{s:I}", "expires_ms", (json_int_t)record.expires_ms);
-        if ((rc = fk__grants_put(txn, marker, mark)) != 0) {
-            fk__grants_store_fail(why, rc);
-        }
-        json_decref(mark);
-        free(marker);
+    } else if ((rc = s_kill_refresh(txn, key, &record)) != 0) {
+        fk__grants_store_fail(why, rc);
     }
     fk__grants_rec_clear(&record.rec);
     return rc;

@@ -133,25 +133,17 @@ fk_grants_v1_start(fk_grants_t *self, const json_t *manifest, const json_t *requ
                                "manifest", manifest, "manifest_hash", hash, "dialect", "v1", "kind",
                                kind ? kind : "development", "role", role ? role : "interface",
                                "created_ms", (json_int_t)now, "expires_ms", (json_int_t)expires);
-    char *text = fk_json_dump(record);
-    rc = fk__grants_code_room(self, strlen(text), why);
-    free(text);
-    if (rc) {
-        json_decref(record);
-        goto done;
-    }
-    rc = fk__grants_put(txn, key, record);
+    char *text = fk_json_dump(record); /* once: its size is what the cap counts */
     json_decref(record);
-    if (rc == 0) {
-        rc = fk__grants_index_put(txn, key, code, NULL, expires);
+    if ((rc = fk__grants_code_room(self, strlen(text), why)) == 0) {
+        if ((rc = fk_store_put(txn, key, text, strlen(text))) != 0
+            || (rc = fk__grants_index_put(txn, key, code, NULL, expires)) != 0) {
+            fk__grants_store_fail(why, rc);
+        } else if ((rc = fk__grants_commit(&txn, why)) == 0) {
+            *answer_p = json_pack("{s:s, s:s}", "status", "granted", "code", code);
+        }
     }
-    if (rc) {
-        fk__grants_store_fail(why, rc);
-        goto done;
-    }
-    if ((rc = fk__grants_commit(&txn, why)) == 0) {
-        *answer_p = json_pack("{s:s, s:s}", "status", "granted", "code", code);
-    }
+    free(text);
 done:
     fk_store_txn_end(&txn);
     free(key);

@@ -549,6 +549,21 @@ s_pick_owned(void *arg, const fk_store_entry_t *entry)
     return 0;
 }
 
+/*  Write this node's own copy of every picked record; *done_p counts
+    those written. Returns 0 or a store error. */
+static int
+s_copy_picked(const fk_trust_t *self, fk_store_txn_t *txn, const s_pick_t *pick, int *done_p)
+{
+    int rc = 0;
+    for (size_t i = 0; i < pick->count && rc >= 0; i++) {
+        char *payload = s_payload(&pick->facts[i], pick->ban);
+        rc = s_put_once(txn, self->self_name, pick->keys[i], payload);
+        *done_p += rc > 0;
+        free(payload);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 int
 fk_trust_inherit(const fk_trust_t *self, fk_store_txn_t *txn, const char *owner)
 {
@@ -559,20 +574,14 @@ fk_trust_inherit(const fk_trust_t *self, fk_store_txn_t *txn, const char *owner)
     if (rc == 0) {
         rc = fk_store_scan(txn, S_BAN, s_pick_owned, &bans);
     }
-    int done = 0;
     /*  The copies are the binding's own bytes, so an admission copied by
         several nodes is one fact, not a race for the name. */
-    for (size_t i = 0; i < admits.count && rc >= 0; i++) {
-        char *payload = s_payload(&admits.facts[i], false);
-        rc = s_put_once(txn, self->self_name, admits.keys[i], payload);
-        done += rc > 0;
-        free(payload);
+    int done = 0;
+    if (rc == 0) {
+        rc = s_copy_picked(self, txn, &admits, &done);
     }
-    for (size_t i = 0; i < bans.count && rc >= 0; i++) {
-        char *payload = s_payload(&bans.facts[i], true);
-        rc = s_put_once(txn, self->self_name, bans.keys[i], payload);
-        done += rc > 0;
-        free(payload);
+    if (rc == 0) {
+        rc = s_copy_picked(self, txn, &bans, &done);
     }
     s_pick_free(&admits);
     s_pick_free(&bans);
