@@ -25,7 +25,7 @@ JOBS        ?= $(shell nproc)
 
 # Debian 12 packages the build, the tests and the benchmarks need.
 DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
-        libssl-dev libcriterion-dev libmicrohttpd-dev libjansson-dev libyaml-dev \
+        libssl-dev libcriterion-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3 \
         chromium chromium-driver python3-selenium
 BENCH_DEPS := wrk nginx-light

@@ -218,14 +218,20 @@ s_signer(fk_store_t *store, fk_signer_t **signer_p)
 }
 
 /*  Write <data-dir>/agent.json atomically (write, then rename), so a
-    command never reads half a file. */
+    command never reads half a file: "http" is the listener's HOST:PORT,
+    "url" its base URL (https:// with TLS), "ca_file" the CA that commands
+    here trust it by, when its chain ends in a private CA. */
 static int
-s_write_agent_file(const fk_config_t *cfg, const char *http_addr, const char *gossip_addr)
+s_write_agent_file(const fk_config_t *cfg, const char *http_addr, const char *http_url,
+                   const char *ca_file, const char *gossip_addr)
 {
     char *path = fk_asprintf("%s/agent.json", cfg->data_dir);
     char *tmp = fk_asprintf("%s/.agent.json.tmp", cfg->data_dir);
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I}", "node", cfg->node, "http", http_addr, "gossip",
-                            gossip_addr, "pid", (json_int_t)getpid());
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I}", "node", cfg->node, "http", http_addr,
+                            "url", http_url, "gossip", gossip_addr, "pid", (json_int_t)getpid());
+    if (ca_file) {
+        json_object_set_new(doc, "ca_file", json_string(ca_file));
+    }
     char *text = fk_json_dump(doc);
     json_decref(doc);
     int rc = 0;
@@ -245,6 +251,34 @@ s_write_agent_file(const fk_config_t *cfg, const char *http_addr, const char *go
     return rc;
 }
 
+/*  Load (or, on SIGHUP, reload) the HTTPS certificate and say what it is;
+    one that expires within 14 days, or has, is warned about. */
+static int
+s_load_tls(fk_http_t *http, const fk_config_t *cfg, fk_http_tls_info_t *info)
+{
+    char err[512];
+    int rc = fk_http_tls(http, cfg->tls_cert, cfg->tls_key, info, err, sizeof err);
+    if (rc != 0) {
+        fk_error("agent: tls: %s", err);
+        return rc;
+    }
+    char until[32] = "?";
+    time_t expiry = (time_t)info->not_after;
+    struct tm tm;
+    if (gmtime_r(&expiry, &tm)) {
+        strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    int64_t left_s = info->not_after - fk_clock_wall_ms() / 1000;
+    if (left_s < 14 * 86400) {
+        fk_warn("agent: HTTPS certificate %s (%s) %s %s: renew it and send SIGHUP", cfg->tls_cert,
+                info->subject, left_s < 0 ? "expired" : "expires", until);
+    } else {
+        fk_info("agent: HTTPS certificate %s (%s), valid until %s", cfg->tls_cert, info->subject,
+                until);
+    }
+    return 0;
+}
+
 /*  The public URLs answers use: --public-url's list, or one derived
     from the HTTP address, which is said at start when it reaches beyond
     loopback (other machines' apps get these URLs; a name they use that is
@@ -256,7 +290,7 @@ s_origins(const fk_config_t *cfg, uint16_t port, fk_origins_t **origins_p)
     if (cfg->public_url) {
         return fk_origins_parse(origins_p, cfg->public_url, err, sizeof err);
     }
-    *origins_p = fk_origins_derive(cfg->http_host, port);
+    *origins_p = fk_origins_derive(cfg->tls_cert ? "https" : "http", cfg->http_host, port);
     if (!fk_origins_loopback(cfg->http_host)) {
         char *all = fk_origins_describe(*origins_p);
         fk_warn("agent: no --public-url: answers use %s (derived from --http %s:%u; a Host "
@@ -371,14 +405,15 @@ s_raise_open_files(unsigned http_connections)
 }
 
 static int
-s_start_beacon(const fk_config_t *cfg, const fk_origins_t *origins, const char *http_addr,
+s_start_beacon(const fk_config_t *cfg, const fk_origins_t *origins, const char *http_url,
                uint16_t http_port, fk_beacon_t **beacon_p)
 {
     char *url = cfg->public_url ? fk_asprintf("%s/", fk_origins_get(origins, 0)->base)
-                : strcmp(cfg->http_host, "0.0.0.0") != 0 ? fk_asprintf("http://%s/", http_addr)
+                : strcmp(cfg->http_host, "0.0.0.0") != 0 ? fk_asprintf("%s/", http_url)
                                                          : NULL;
     fk_beacon_opts_t opts = {.url = url,
                              .http_port = http_port,
+                             .https = cfg->tls_cert != NULL,
                              .port = cfg->beacon_port,
                              .interval_ms = (int64_t)cfg->beacon_interval_s * 1000};
     int rc = fk_beacon_start(beacon_p, &opts);
@@ -488,11 +523,11 @@ s_reloader_stop(s_reloader_t *self)
 }
 
 /*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir (on
-    the reloader's thread); the wait doubles as the sweeper's clock and the
+    the reloader's thread) and the HTTPS certificate; the wait doubles as the sweeper's clock and the
     store's space check. */
 static void
-s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigset_t *signals,
-      s_reloader_t *reloader)
+s_run(fk_store_t *store, fk_grants_t *grants, fk_http_t *http, const fk_config_t *cfg,
+      const sigset_t *signals, s_reloader_t *reloader)
 {
     int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
     uint64_t sync_failures = 0;
@@ -505,8 +540,13 @@ s_run(fk_store_t *store, fk_grants_t *grants, const fk_config_t *cfg, const sigs
             return;
         }
         if (sig == SIGHUP) {
-            fk_info("agent: SIGHUP received, re-reading %s", cfg->services_dir);
+            fk_info("agent: SIGHUP received, re-reading %s%s", cfg->services_dir,
+                    cfg->tls_cert ? " and the HTTPS certificate" : "");
             s_reloader_ask(reloader);
+            fk_http_tls_info_t info;
+            if (cfg->tls_cert && s_load_tls(http, cfg, &info) != 0) {
+                fk_error("agent: still serving the HTTPS certificate loaded before");
+            }
         }
         if (!cfg->fsync_always) {
             s_sync(store, &sync_failures, &sync_next_log);
@@ -566,6 +606,8 @@ fk_agent_main(int argc, char **argv)
     char *admin = NULL;
     char *ui_password = NULL;
     char *http_addr = NULL;
+    char *http_url = NULL;
+    char *ca_file = NULL;
     fk_origins_t *origins = NULL;
     s_reloader_t reloader;
     bool reloading = false;
@@ -705,6 +747,19 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
     http_addr = fk_asprintf("%s:%u", cfg.http_host, (unsigned)fk_http_port(http));
+    fk_http_tls_info_t tls_info;
+    if (cfg.tls_cert) {
+        if (s_load_tls(http, &cfg, &tls_info) != 0) {
+            fprintf(stderr, "fakts-node agent: cannot serve HTTPS with %s and %s (see above)\n",
+                    cfg.tls_cert, cfg.tls_key);
+            status = EX_CONFIG;
+            goto done;
+        }
+        /*  A chain that ends in its own CA (fakts-node tls cert create)
+            is what commands on this machine trust, through agent.json. */
+        ca_file = tls_info.self_rooted ? realpath(cfg.tls_cert, NULL) : NULL;
+    }
+    http_url = fk_asprintf("%s://%s", cfg.tls_cert ? "https" : "http", http_addr);
     if ((rc = s_origins(&cfg, fk_http_port(http), &origins)) != 0) {
         fprintf(stderr, "fakts-node agent: public-url: %s\n", fk_strerror(rc));
         goto done;
@@ -733,20 +788,23 @@ fk_agent_main(int argc, char **argv)
                               .v1_per_min = cfg.v1_per_min,
                               .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
-    if ((rc = fk_http_serve(http, cfg.http_connections, cfg.http_per_ip, fk_api_handle, api)) != 0) {
+    fk_http_limits_t limits = {.connections = cfg.http_connections,
+                               .per_ip = cfg.http_per_ip,
+                               .idle_timeout_s = cfg.http_idle_timeout_s};
+    if ((rc = fk_http_serve(http, &limits, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
-    if (cfg.beacon && (rc = s_start_beacon(&cfg, origins, http_addr, fk_http_port(http), &beacon)) != 0) {
+    if (cfg.beacon && (rc = s_start_beacon(&cfg, origins, http_url, fk_http_port(http), &beacon)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the LAN beacon: %s\n", fk_strerror(rc));
         status = EX_CONFIG;
         goto done;
     }
-    if ((rc = s_write_agent_file(&cfg, http_addr, fk_cluster_addr(cluster))) != 0) {
+    if ((rc = s_write_agent_file(&cfg, http_addr, http_url, ca_file, fk_cluster_addr(cluster))) != 0) {
         /*  Not fatal: a node on a full disk must still come back and
             answer (its store keeps room for deletes). Only the commands
             on this machine lose the address; --http tells them. */
-        fk_warn("agent: cannot write %s/agent.json: %s; commands here need --http %s", cfg.data_dir,
+        fk_warn("agent: cannot write %s/agent.json: %s; commands here need --http-addr %s", cfg.data_dir,
                 fk_strerror(rc), http_addr);
     }
     if ((rc = s_reloader_start(&reloader, store, cfg.services_dir)) != 0) {
@@ -755,9 +813,10 @@ fk_agent_main(int argc, char **argv)
         goto done;
     }
     reloading = true;
-    fk_info("agent: node %s serving HTTP on %s", cfg.node, http_addr);
+    fk_info("agent: node %s serving %s on %s", cfg.node, cfg.tls_cert ? "HTTPS" : "HTTP",
+            http_addr);
     s_banner(&cfg, origins, fk_cluster_addr(cluster));
-    s_run(store, grants, &cfg, &signals, &reloader);
+    s_run(store, grants, http, &cfg, &signals, &reloader);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
     free(agent_file);
@@ -774,6 +833,8 @@ done:
     }
     free(ui_password);
     free(http_addr);
+    free(http_url);
+    free(ca_file);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
     fk_origins_destroy(&origins);

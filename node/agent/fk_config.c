@@ -32,6 +32,8 @@ const char fk_config_usage[] =
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
     "                        [--beacon-port PORT] [--map-size BYTES]\n"
     "                        [--http-connections N] [--http-per-ip N]\n"
+    "                        [--http-idle-timeout SECONDS]\n"
+    "                        [--tls-cert FILE --tls-key FILE]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
     "                        [--insecure-gossip[=true|false]]\n";
 
@@ -69,6 +71,9 @@ typedef enum {
     S_MAP_SIZE,
     S_HTTP_CONNECTIONS,
     S_HTTP_PER_IP,
+    S_HTTP_IDLE_TIMEOUT,
+    S_TLS_CERT,
+    S_TLS_KEY,
     S_REFRESH_REUSE_GRACE,
     S_COUNT
 } s_setting_t;
@@ -113,6 +118,9 @@ static const struct {
     [S_MAP_SIZE] = {"map-size", "FAKTS_MAP_SIZE", "map_size"},
     [S_HTTP_CONNECTIONS] = {"http-connections", "FAKTS_HTTP_CONNECTIONS", "http_connections"},
     [S_HTTP_PER_IP] = {"http-per-ip", "FAKTS_HTTP_PER_IP", "http_per_ip"},
+    [S_HTTP_IDLE_TIMEOUT] = {"http-idle-timeout", "FAKTS_HTTP_IDLE_TIMEOUT", "http_idle_timeout"},
+    [S_TLS_CERT] = {"tls-cert", "FAKTS_TLS_CERT", "tls_cert"},
+    [S_TLS_KEY] = {"tls-key", "FAKTS_TLS_KEY", "tls_key"},
 };
 
 /*  A byte count: digits with an optional binary suffix K, M, G or T (KiB,
@@ -554,6 +562,22 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->http_per_ip = (unsigned)number;
+    number = 30;
+    if (value[S_HTTP_IDLE_TIMEOUT]
+        && (s_parse_uint(value[S_HTTP_IDLE_TIMEOUT], 3600, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "http-idle-timeout: '%s' is not a count of seconds from 1 to 3600",
+                 value[S_HTTP_IDLE_TIMEOUT]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->http_idle_timeout_s = (unsigned)number;
+    cfg->tls_cert = value[S_TLS_CERT] && *value[S_TLS_CERT] ? fk_strdup(value[S_TLS_CERT]) : NULL;
+    cfg->tls_key = value[S_TLS_KEY] && *value[S_TLS_KEY] ? fk_strdup(value[S_TLS_KEY]) : NULL;
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        snprintf(err, errlen, "tls-cert and tls-key go together: give both or neither");
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
     cfg->join = s_split(value[S_JOIN], &cfg->join_count);
     cfg->retry_join = s_split(value[S_RETRY_JOIN], &cfg->retry_join_count);
     cfg->ui_password_file = value[S_UI_PASSWORD_FILE] && *value[S_UI_PASSWORD_FILE]
@@ -609,6 +633,8 @@ fk_config_clear(fk_config_t *cfg)
     }
     free(cfg->join_token);
     free(cfg->cluster_secret_file);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     fk_strv_free(cfg->join, cfg->join_count);
     fk_strv_free(cfg->retry_join, cfg->retry_join_count);
     memset(cfg, 0, sizeof *cfg);

@@ -50,6 +50,9 @@ typedef struct {
     size_t map_size;             /* largest the store may grow, bytes (LMDB map size) */
     unsigned http_connections;   /* HTTP connections at once, a thread each */
     unsigned http_per_ip;        /* open HTTP connections per client address (0: no limit) */
+    unsigned http_idle_timeout_s; /* an HTTP connection silent this long is closed */
+    char *tls_cert;              /* PEM certificate chain: the listener speaks HTTPS, or NULL */
+    char *tls_key;               /* its PEM private key (set exactly when tls_cert is) */
 } fk_config_t;
 
 /*  Resolve settings from argv (argv[0] is the command name), the FAKTS_*

@@ -9,14 +9,31 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/*  Certificates a chain file may hold: a leaf, intermediates, a root. */
+#define S_MAX_CHAIN 8
+
+/*  A certificate chain and its key, as GnuTLS hands them to a handshake.
+    Sessions point into it for their whole life, so it is freed only with
+    the listener. */
+typedef struct s_identity {
+    gnutls_pcert_st certs[S_MAX_CHAIN]; /* the chain, leaf first */
+    unsigned count;                     /* certificates in it */
+    gnutls_privkey_t key;               /* the leaf's private key */
+    struct s_identity *older;           /* the identity loaded before this one */
+} s_identity_t;
 
 struct fk_http {
     struct MHD_Daemon *daemon; /* libmicrohttpd's listener and threads */
@@ -25,6 +42,8 @@ struct fk_http {
     size_t max_body;           /* body limit in bytes */
     uint16_t port;             /* bound port */
     int fd;                    /* listening socket until libmicrohttpd owns it, else -1 */
+    pthread_mutex_t tls_lock;  /* guards identity */
+    s_identity_t *identity;    /* what new handshakes get (NULL: plain HTTP) */
 };
 
 typedef struct s_header {
@@ -274,6 +293,179 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
     fk_debug("http: %s", line);
 }
 
+/*  GnuTLS asks which certificate to present, once per handshake. The
+    session's pointer is its libmicrohttpd connection, whose socket context
+    is the listener (s_connection_started), so each listener hands out its
+    own identity. Returning an error fails the handshake. */
+static int
+s_pick_identity(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                gnutls_pcert_st **certs_p, unsigned int *count_p, gnutls_privkey_t *key_p)
+{
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+    const union MHD_ConnectionInfo *info =
+        conn ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+    fk_http_t *self = info ? info->socket_context : NULL;
+    if (!self) {
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    pthread_mutex_lock(&self->tls_lock);
+    s_identity_t *identity = self->identity;
+    pthread_mutex_unlock(&self->tls_lock);
+    if (!identity) {
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    *certs_p = identity->certs;
+    *count_p = identity->count;
+    *key_p = identity->key;
+    return 0;
+}
+
+static void
+s_connection_started(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = cls;
+    }
+}
+
+static void
+s_identity_free(s_identity_t *identity)
+{
+    for (unsigned i = 0; i < identity->count; i++) {
+        gnutls_pcert_deinit(&identity->certs[i]);
+    }
+    if (identity->key) {
+        gnutls_privkey_deinit(identity->key);
+    }
+    free(identity);
+}
+
+/*  Does the private key belong to the chain's leaf? Compares the key ids
+    (hashes of the public key) of both. */
+static bool
+s_key_matches(gnutls_privkey_t key, gnutls_pubkey_t leaf)
+{
+    gnutls_pubkey_t pub = NULL;
+    unsigned char ours[64], theirs[64];
+    size_t ours_len = sizeof ours, theirs_len = sizeof theirs;
+    bool match = gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0
+                 && gnutls_pubkey_get_key_id(pub, 0, ours, &ours_len) == 0
+                 && gnutls_pubkey_get_key_id(leaf, 0, theirs, &theirs_len) == 0
+                 && ours_len == theirs_len && memcmp(ours, theirs, ours_len) == 0;
+    if (pub) {
+        gnutls_pubkey_deinit(pub);
+    }
+    return match;
+}
+
+/*  What an operator wants to know of a loaded chain: the leaf's subject
+    and expiry, and whether the chain ends in a self-signed CA. */
+static void
+s_describe(const s_identity_t *identity, fk_http_tls_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    gnutls_x509_crt_t leaf = NULL, last = NULL;
+    if (gnutls_x509_crt_init(&leaf) == 0
+        && gnutls_x509_crt_import(leaf, &identity->certs[0].cert, GNUTLS_X509_FMT_DER) == 0) {
+        size_t size = sizeof info->subject;
+        if (gnutls_x509_crt_get_dn(leaf, info->subject, &size) != 0) {
+            info->subject[0] = '\0';
+        }
+        info->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(leaf);
+    }
+    const gnutls_datum_t *root = &identity->certs[identity->count - 1].cert;
+    if (gnutls_x509_crt_init(&last) == 0
+        && gnutls_x509_crt_import(last, root, GNUTLS_X509_FMT_DER) == 0) {
+        info->self_rooted = gnutls_x509_crt_check_issuer(last, last) == 1
+                            && gnutls_x509_crt_get_ca_status(last, NULL) > 0;
+    }
+    if (leaf) {
+        gnutls_x509_crt_deinit(leaf);
+    }
+    if (last) {
+        gnutls_x509_crt_deinit(last);
+    }
+}
+
+/*  Read a chain and its key into a new identity, or say in err why not. */
+static int
+s_identity_load(s_identity_t **identity_p, const char *cert_file, const char *key_file, char *err,
+                size_t errlen)
+{
+    *identity_p = NULL;
+    s_identity_t *identity = fk_calloc(1, sizeof *identity);
+    identity->count = S_MAX_CHAIN;
+    int rc = gnutls_pcert_list_import_x509_file(identity->certs, &identity->count, cert_file,
+                                                GNUTLS_X509_FMT_PEM, NULL, NULL,
+                                                GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
+    if (rc < 0 || identity->count == 0) {
+        identity->count = rc < 0 ? 0 : identity->count;
+        snprintf(err, errlen, "%s: not a PEM certificate chain, leaf first, of at most %d: %s",
+                 cert_file, S_MAX_CHAIN, rc < 0 ? gnutls_strerror(rc) : "no certificate");
+        s_identity_free(identity);
+        return FK_ECONFIG;
+    }
+    gnutls_datum_t pem = {NULL, 0};
+    if ((rc = gnutls_load_file(key_file, &pem)) < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", key_file, gnutls_strerror(rc));
+        s_identity_free(identity);
+        return FK_ECONFIG;
+    }
+    rc = gnutls_privkey_init(&identity->key);
+    if (rc == 0) {
+        rc = gnutls_privkey_import_x509_raw(identity->key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0);
+    }
+    explicit_bzero(pem.data, pem.size);
+    gnutls_free(pem.data);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: not an unencrypted PEM private key: %s", key_file,
+                 gnutls_strerror(rc));
+        s_identity_free(identity);
+        return FK_ECONFIG;
+    }
+    if (!s_key_matches(identity->key, identity->certs[0].pubkey)) {
+        snprintf(err, errlen, "%s is not the key of the first certificate in %s", key_file,
+                 cert_file);
+        s_identity_free(identity);
+        return FK_ECONFIG;
+    }
+    *identity_p = identity;
+    return 0;
+}
+
+int
+fk_http_tls(fk_http_t *self, const char *cert_file, const char *key_file,
+            fk_http_tls_info_t *info, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&self->tls_lock);
+    bool plain_and_serving = self->daemon && !self->identity;
+    pthread_mutex_unlock(&self->tls_lock);
+    if (plain_and_serving) {
+        snprintf(err, errlen, "the listener started without TLS; restart it with a certificate");
+        return FK_ECONFIG;
+    }
+    s_identity_t *identity;
+    int rc = s_identity_load(&identity, cert_file, key_file, err, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    if (info) {
+        s_describe(identity, info);
+    }
+    pthread_mutex_lock(&self->tls_lock);
+    identity->older = self->identity;
+    self->identity = identity;
+    pthread_mutex_unlock(&self->tls_lock);
+    return 0;
+}
+
 int
 fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_body)
 {
@@ -299,6 +491,7 @@ fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_bod
         return err;
     }
     fk_http_t *self = fk_calloc(1, sizeof *self);
+    pthread_mutex_init(&self->tls_lock, NULL);
     self->fd = fd;
     self->max_body = max_body;
     self->port = ntohs(addr.sin_port);
@@ -307,8 +500,7 @@ fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_bod
 }
 
 int
-fk_http_serve(fk_http_t *self, unsigned connections, unsigned per_ip, fk_http_handler_fn fn,
-              void *arg)
+fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_fn fn, void *arg)
 {
     self->fn = fn;
     self->arg = arg;
@@ -319,14 +511,24 @@ fk_http_serve(fk_http_t *self, unsigned connections, unsigned per_ip, fk_http_ha
         threads. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
                      | MHD_USE_ERROR_LOG;
+    pthread_mutex_lock(&self->tls_lock);
+    bool tls = self->identity != NULL;
+    pthread_mutex_unlock(&self->tls_lock);
+    if (tls) {
+        flags |= MHD_USE_TLS;
+    }
     /*  The listening socket is ours (bound in fk_http_bind); libmicrohttpd
-        takes it over and closes it when it stops. */
+        takes it over and closes it when it stops. The certificate option
+        comes last: without TLS its place holds MHD_OPTION_END, and
+        libmicrohttpd reads no further. */
     self->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, self->fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(connections ? connections : 512),
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
-        NULL, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(limits->connections ? limits->connections : 512),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(limits->idle_timeout_s ? limits->idle_timeout_s : 30),
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+        s_connection_started, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, s_pick_identity, MHD_OPTION_END);
     if (!self->daemon) {
         return errno ? -errno : -EINVAL;
     }
@@ -352,6 +554,12 @@ fk_http_destroy(fk_http_t **self_p)
     if ((*self_p)->fd >= 0) {
         close((*self_p)->fd);
     }
+    while ((*self_p)->identity) {
+        s_identity_t *older = (*self_p)->identity->older;
+        s_identity_free((*self_p)->identity);
+        (*self_p)->identity = older;
+    }
+    pthread_mutex_destroy(&(*self_p)->tls_lock);
     free(*self_p);
     *self_p = NULL;
 }

@@ -5,9 +5,15 @@
     handler call per request with everything it needs, and responses
     built from a status, headers and a body.
 
+    With fk_http_tls the listener speaks HTTPS only (GnuTLS, through
+    libmicrohttpd): the certificate is handed to each handshake from the
+    identity loaded last, so a reload changes what new connections get and
+    leaves those already open, and their requests in flight, alone.
+
     Threads: libmicrohttpd serves each connection on its own thread; the
     handler is called from any of them, concurrently, and must be
-    thread-safe. A request object belongs to the one thread handling it. */
+    thread-safe. A request object belongs to the one thread handling it.
+    fk_http_tls may be called from any thread, also while serving. */
 
 #ifndef FK_HTTP_H_INCLUDED
 #define FK_HTTP_H_INCLUDED
@@ -32,15 +38,44 @@ typedef void (*fk_http_handler_fn)(void *arg, fk_http_req_t *req);
     FK_ECONFIG when host is not an IPv4 address. */
 int fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_body);
 
+/*  The listener's bounds on connections. */
+typedef struct {
+    unsigned connections;    /* connections (and so threads) at once (0: 512) */
+    unsigned per_ip;         /* of one client address (0: no bound), so one
+                                client cannot take every slot */
+    unsigned idle_timeout_s; /* a connection that sends nothing (headers, body,
+                                or a next request) this long is closed (0: 30) */
+} fk_http_limits_t;
+
 /*  Start answering on the bound socket, calling fn(arg, req) for each
     request. Each open connection has its own thread, so a handler that
     waits (a forwarded request waits up to 3 s for a record's owner) holds
-    up only its own connection. connections bounds the connections (and so
-    the threads) at once (0 means 512); per_ip bounds those of one client
-    address (0: no bound), so one client cannot take every slot. A
-    connection over either bound is closed at accept. Returns 0 or -errno. */
-int fk_http_serve(fk_http_t *self, unsigned connections, unsigned per_ip, fk_http_handler_fn fn,
+    up only its own connection. A connection over either bound of limits
+    is closed at accept. Returns 0 or -errno. */
+int fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_fn fn,
                   void *arg);
+
+/*  What fk_http_tls loaded, for the operator. */
+typedef struct {
+    char subject[256]; /* the leaf certificate's subject DN */
+    int64_t not_after; /* its expiry, seconds since the epoch */
+    bool self_rooted;  /* the chain ends in a self-signed CA certificate (a
+                          private CA, as "fakts-node tls ca create" makes),
+                          so the file itself can serve as a client's CA file */
+} fk_http_tls_info_t;
+
+/*  Load a certificate chain (PEM, leaf first, then any intermediates or
+    the CA) and its private key (PEM, unencrypted) for HTTPS. Called before
+    fk_http_serve, it makes the listener HTTPS; called again (SIGHUP), new
+    handshakes get the new identity while open connections keep theirs.
+    Every identity loaded stays in memory until fk_http_destroy (open
+    sessions point into it; a reload costs a few KiB). Returns 0 and fills
+    *info (may be NULL), or FK_ECONFIG with one line in err naming the
+    file and the reason (unreadable, not PEM, key does not match the
+    certificate); the listener then keeps what it had. Refused with
+    FK_ECONFIG after fk_http_serve on a listener that started without TLS. */
+int fk_http_tls(fk_http_t *self, const char *cert_file, const char *key_file,
+                fk_http_tls_info_t *info, char *err, size_t errlen);
 
 /*  The port actually bound. */
 uint16_t fk_http_port(const fk_http_t *self);

@@ -157,7 +157,7 @@ s_wildcard(const char *host)
 
 /*  The machine's IPv4 addresses that are up, non-loopback first. */
 static void
-s_add_interfaces(fk_origins_t *self, int port, bool loopback)
+s_add_interfaces(fk_origins_t *self, const char *scheme, int port, bool loopback)
 {
     struct ifaddrs *all = NULL;
     if (getifaddrs(&all) != 0) {
@@ -171,7 +171,7 @@ s_add_interfaces(fk_origins_t *self, int port, bool loopback)
         char ip[INET_ADDRSTRLEN];
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)it->ifa_addr;
         if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip)) {
-            s_add(self, "http", ip, port, "");
+            s_add(self, scheme, ip, port, "");
         }
     }
     freeifaddrs(all);
@@ -186,25 +186,25 @@ s_plain_name(const char *name)
 }
 
 fk_origins_t *
-fk_origins_derive(const char *host, int port)
+fk_origins_derive(const char *scheme, const char *host, int port)
 {
     fk_origins_t *self = fk_calloc(1, sizeof *self);
     if (s_wildcard(host)) {
-        s_add_interfaces(self, port, false);
+        s_add_interfaces(self, scheme, port, false);
         char name[256] = "";
         if (gethostname(name, sizeof name - 1) == 0 && s_plain_name(name)) {
-            s_add(self, "http", name, port, "");
+            s_add(self, scheme, name, port, "");
         }
-        s_add_interfaces(self, port, true);
-        s_add(self, "http", "localhost", port, "");
+        s_add_interfaces(self, scheme, port, true);
+        s_add(self, scheme, "localhost", port, "");
         return self;
     }
     bool v6 = strchr(host, ':') != NULL;
     char *written = v6 && host[0] != '[' ? fk_asprintf("[%s]", host) : fk_strdup(host);
-    s_add(self, "http", written, port, "");
+    s_add(self, scheme, written, port, "");
     free(written);
     if (fk_origins_loopback(host)) {
-        s_add(self, "http", "localhost", port, "");
+        s_add(self, scheme, "localhost", port, "");
     }
     return self;
 }

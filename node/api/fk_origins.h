@@ -33,14 +33,15 @@ typedef struct fk_origins fk_origins_t;
     reason in err (naming the URL) and *self_p NULL. */
 int fk_origins_parse(fk_origins_t **self_p, const char *list, char *err, size_t errlen);
 
-/*  The origins of a node bound at host:port that was given no public URL:
-    - a specific address: http://host:port, and for a loopback address
-      also http://localhost:port;
-    - a wildcard (0.0.0.0, ::, or empty): http://A:port for each IPv4
+/*  The origins of a node bound at host:port that was given no public URL,
+    with scheme "http" or "https" (the listener's):
+    - a specific address: scheme://host:port, and for a loopback address
+      also scheme://localhost:port;
+    - a wildcard (0.0.0.0, ::, or empty): scheme://A:port for each IPv4
       address of the machine's interfaces that are up (non-loopback
       first), the machine's host name, and localhost.
     Never fails (aborts on OOM). */
-fk_origins_t *fk_origins_derive(const char *host, int port);
+fk_origins_t *fk_origins_derive(const char *scheme, const char *host, int port);
 
 /*  Is host (a bind address or name) reachable from this machine only:
     127.0.0.0/8, ::1 or localhost? */

@@ -41,6 +41,7 @@ struct fk_beacon {
 typedef struct {
     char *url;                /* normalised URL for every interface, or NULL */
     uint16_t http_port;       /* for URLs built from interface addresses */
+    const char *scheme;       /* and their scheme, "http" or "https" */
     uint16_t port;            /* destination UDP port */
     int64_t interval_ms;      /* between rounds */
     char *advertised;         /* what the last round advertised, to log changes only */
@@ -200,7 +201,8 @@ s_round(s_actor_t *self)
         inet_ntop(AF_INET, &addr, host, sizeof host);
         inet_ntop(AF_INET, &broadcast, target, sizeof target);
         char *url =
-            self->url ? fk_strdup(self->url) : fk_asprintf("http://%s:%u/", host, self->http_port);
+            self->url ? fk_strdup(self->url)
+                      : fk_asprintf("%s://%s:%u/", self->scheme, host, self->http_port);
         s_send(self, ifa->ifa_name, addr, broadcast, url);
         char *more = fk_asprintf("%s%s%s on %s (to %s:%u)", advertised, *advertised ? ", " : "",
                                  url, ifa->ifa_name, target, (unsigned)self->port);
@@ -277,6 +279,7 @@ fk_beacon_start(fk_beacon_t **self_p, const fk_beacon_opts_t *opts)
     s_actor_t *state = fk_calloc(1, sizeof *state);
     state->url = url;
     state->http_port = opts->http_port;
+    state->scheme = opts->https ? "https" : "http";
     state->port = opts->port ? opts->port : FK_BEACON_PORT;
     state->interval_ms = opts->interval_ms > 0 ? opts->interval_ms : FK_BEACON_INTERVAL_S * 1000;
     /*  CZMQ must not install signal handlers: the agent's main thread

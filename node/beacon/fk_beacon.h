@@ -15,7 +15,7 @@
     "/": a client then GETs <url>.well-known/fakts.
 
     The URL is the one given at start, or, when none is given (an agent
-    bound to 0.0.0.0), http://<the interface's own address>:<port>/ on
+    bound to 0.0.0.0), http(s)://<the interface's own address>:<port>/ on
     each interface, so every LAN hears an address it can reach.
 
     One CZMQ actor sends, on its own clock; interfaces are enumerated
@@ -29,6 +29,7 @@
 #ifndef FK_BEACON_H_INCLUDED
 #define FK_BEACON_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,7 @@ typedef struct fk_beacon fk_beacon_t;
 typedef struct {
     const char *url;    /* advertised on every interface, or NULL: http://<iface addr>:http_port/ */
     uint16_t http_port; /* the HTTP port, for URLs built from interface addresses */
+    bool https;         /* and those URLs are https:// (the listener speaks TLS) */
     uint16_t port;      /* destination UDP port (0: FK_BEACON_PORT) */
     int64_t interval_ms; /* between rounds (0: FK_BEACON_INTERVAL_S seconds) */
 } fk_beacon_opts_t;

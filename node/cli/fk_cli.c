@@ -50,6 +50,7 @@
 enum {
     S_OPT_HTTP_ADDR = 256,
     S_OPT_DATA_DIR,
+    S_OPT_CA_FILE,
     S_OPT_JSON,
     S_OPT_LOCAL,
     S_OPT_ALL,
@@ -70,6 +71,7 @@ enum {
 static const struct option s_global_options[] = {
     {"http-addr", required_argument, NULL, S_OPT_HTTP_ADDR},
     {"data-dir", required_argument, NULL, S_OPT_DATA_DIR},
+    {"ca-file", required_argument, NULL, S_OPT_CA_FILE},
     {"json", no_argument, NULL, S_OPT_JSON},
     {"help", no_argument, NULL, 'h'},
 };
@@ -82,6 +84,7 @@ typedef struct {
     const fk_cli_cmd_t *cmd;              /* the command being run */
     const char *http_addr;                /* --http-addr, or NULL; borrowed from argv */
     const char *data_dir;                 /* --data-dir, or NULL; borrowed from argv */
+    const char *ca_file;                  /* --ca-file, or NULL; borrowed from argv */
     int json;                             /* --json was given */
     const char *operands[S_MAX_OPERANDS]; /* operands in order; borrowed from argv */
     int noperands;                        /* operands seen (may exceed S_MAX_OPERANDS) */
@@ -207,12 +210,12 @@ s_usage_error(const s_ctx_t *ctx, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /*  Arguments                                                               */
 
-/*  Whether arg names --http-addr or --data-dir, whole or abbreviated as
+/*  Whether arg names --http-addr, --data-dir or --ca-file, whole or abbreviated as
     getopt_long accepts, without "=value": then the next word is its value. */
 static int
 s_takes_value(const char *arg)
 {
-    static const char *const names[] = {"--http-addr", "--data-dir"};
+    static const char *const names[] = {"--http-addr", "--data-dir", "--ca-file"};
     size_t len = strlen(arg);
     if (len <= 2 || strchr(arg, '=') != NULL) {
         return 0;
@@ -294,6 +297,9 @@ s_parse(s_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
             break;
         case S_OPT_DATA_DIR:
             ctx->data_dir = optarg;
+            break;
+        case S_OPT_CA_FILE:
+            ctx->ca_file = optarg;
             break;
         case S_OPT_JSON:
             ctx->json = 1;
@@ -423,21 +429,29 @@ s_env(const char *name)
     return value != NULL && value[0] != '\0' ? value : NULL;
 }
 
-/*  The "http" of <dir>/agent.json as a fresh string, or NULL when the file
-    is absent, unreadable or says nothing usable: then the default applies,
-    and an agent that is not there is reported with the address tried. */
+/*  The "url" (else the "http") of <dir>/agent.json as a fresh string, or
+    NULL when the file is absent, unreadable or says nothing usable: then
+    the default applies, and an agent that is not there is reported with
+    the address tried. *ca_file_p is its "ca_file" (the CA of an agent whose
+    certificate a private CA signed), or NULL. */
 static char *
-s_agent_json_addr(const char *dir)
+s_agent_json_addr(const char *dir, char **ca_file_p)
 {
     char *path = fk_asprintf("%s/agent.json", dir);
     char *data = NULL;
     size_t size = 0;
     char *addr = NULL;
+    *ca_file_p = NULL;
     if (s_read_file(path, S_MAX_SMALL, &data, &size) == 0) {
         json_t *root = json_loadb(data, size, 0, NULL);
-        const char *http = json_string_value(json_object_get(root, "http"));
+        const char *http = json_string_value(json_object_get(root, "url"));
+        if (http == NULL) {
+            http = json_string_value(json_object_get(root, "http"));
+        }
+        const char *ca_file = json_string_value(json_object_get(root, "ca_file"));
         if (http != NULL && http[0] != '\0') {
             addr = fk_strdup(http);
+            *ca_file_p = ca_file != NULL && ca_file[0] != '\0' ? fk_strdup(ca_file) : NULL;
         }
         json_decref(root);
     }
@@ -459,16 +473,22 @@ s_connect(s_ctx_t *ctx)
         dir = S_DEFAULT_DATA_DIR;
     }
 
+    /* The agent's own CA (agent.json) counts only for the agent that
+       file names. */
+    char *agent_ca = NULL;
     if (ctx->http_addr != NULL) {
         ctx->addr = fk_strdup(ctx->http_addr);
     } else if (s_env("FAKTS_HTTP_ADDR") != NULL) {
         ctx->addr = fk_strdup(s_env("FAKTS_HTTP_ADDR"));
     } else {
-        ctx->addr = s_agent_json_addr(dir);
+        ctx->addr = s_agent_json_addr(dir, &agent_ca);
         if (ctx->addr == NULL) {
             ctx->addr = fk_strdup(S_DEFAULT_ADDR);
         }
     }
+    const char *ca_file = ctx->ca_file != NULL              ? ctx->ca_file
+                          : s_env("FAKTS_CA_FILE") != NULL ? s_env("FAKTS_CA_FILE")
+                                                            : agent_ca;
 
     /* A token that cannot be found is not an error here: the agent decides,
        and its 401 message gets this note so the operator knows why. */
@@ -491,8 +511,9 @@ s_connect(s_ctx_t *ctx)
         }
     }
 
-    int rc = fk_client_new(&ctx->client, ctx->addr, token);
+    int rc = fk_client_new(&ctx->client, ctx->addr, token, ca_file);
     free(token);
+    free(agent_ca);
     if (rc == FK_EINVAL_INPUT) {
         rc = ctx->addr[0] == '\0'
                  ? s_usage_error(ctx, "the agent address is empty")

@@ -23,6 +23,10 @@
                              of <data-dir>/agent.json, else 127.0.0.1:8520)
       --data-dir DIR         where agent.json and admin-token are (else
                              $FAKTS_DATA_DIR, else ./fakts-data)
+      --ca-file FILE         the CA certificates (PEM) an https:// agent's
+                             certificate must chain to (else $FAKTS_CA_FILE,
+                             else the "ca_file" of the agent.json the address
+                             came from, else the system's); always verified
       --json                 print the agent's JSON answer
       --help, -h             print the command's usage on stdout and exit 0
     The admin token is $FAKTS_ADMIN_TOKEN, else the content of
@@ -55,7 +59,8 @@ struct fk_cli_cmd {
 };
 
 /*  The options every command but "agent" takes, as a usage fragment. */
-#define FK_CLI_GLOBAL_SYNOPSIS "[--http-addr HOST:PORT] [--data-dir DIR] [--json]"
+#define FK_CLI_GLOBAL_SYNOPSIS \
+    "[--http-addr HOST:PORT] [--data-dir DIR] [--ca-file FILE] [--json]"
 
 /*  Find the command words in a full command line (argv[0] is the program).
     Words are the arguments that are not options, skipping the global

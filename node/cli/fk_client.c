@@ -20,6 +20,7 @@ struct fk_client {
     CURL *curl;                   /* one easy handle, reused so the connection is kept */
     char *url;                    /* base URL, no trailing '/': "http://127.0.0.1:8520" */
     char *auth;                   /* "Authorization: Bearer <token>", or NULL */
+    char *ca_file;                /* CA certificates for https://, or NULL: the system's */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure, or "" */
 };
 
@@ -56,7 +57,7 @@ s_trimmed(const char *s)
 }
 
 int
-fk_client_new(fk_client_t **self_p, const char *addr, const char *token)
+fk_client_new(fk_client_t **self_p, const char *addr, const char *token, const char *ca_file)
 {
     *self_p = NULL;
     if (addr == NULL || addr[0] == '\0') {
@@ -87,6 +88,7 @@ fk_client_new(fk_client_t **self_p, const char *addr, const char *token)
     fk_client_t *self = fk_calloc(1, sizeof(*self));
     self->curl = curl;
     self->auth = auth;
+    self->ca_file = ca_file ? fk_strdup(ca_file) : NULL;
     if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
         self->url = fk_strdup(addr);
     } else {
@@ -110,6 +112,7 @@ fk_client_destroy(fk_client_t **self_p)
     curl_easy_cleanup(self->curl);
     free(self->url);
     free(self->auth);
+    free(self->ca_file);
     free(self);
     *self_p = NULL;
 }
@@ -188,6 +191,9 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)FK_CLIENT_TOTAL_TIMEOUT);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FK_CLIENT_MAX_REPLY);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, self->errbuf);
+    if (self->ca_file) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, self->ca_file);
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "fakts-node-cli");
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_sink_write);

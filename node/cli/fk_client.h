@@ -56,8 +56,11 @@ void fk_client_global_cleanup(void);
     Authorization header; leading and trailing white space is ignored.
     Returns 0 and sets *self_p (caller destroys); FK_EINVAL_INPUT if addr is
     empty or the token holds a control character (it would split the header);
-    -ENOMEM if libcurl cannot create a handle. Never touches the network. */
-int fk_client_new(fk_client_t **self_p, const char *addr, const char *token);
+    -ENOMEM if libcurl cannot create a handle. Never touches the network.
+    An https:// agent's certificate is always verified, host name
+    included: against the CA certificates in the PEM file ca_file when it
+    is given (copied), else against the system's. */
+int fk_client_new(fk_client_t **self_p, const char *addr, const char *token, const char *ca_file);
 
 /*  Destroy a client and set *self_p to NULL. Safe on NULL and idempotent. */
 void fk_client_destroy(fk_client_t **self_p);

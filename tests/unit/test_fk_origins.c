@@ -94,23 +94,30 @@ Test(fk_origins, the_host_header_picks_a_url_and_never_makes_one)
 
 Test(fk_origins, a_loopback_address_also_answers_as_localhost)
 {
-    fk_origins_t *o = fk_origins_derive("127.0.0.2", 8520);
+    fk_origins_t *o = fk_origins_derive("http", "127.0.0.2", 8520);
     cr_assert_eq(fk_origins_count(o), 2);
     cr_assert_str_eq(fk_origins_get(o, 0)->base, "http://127.0.0.2:8520");
     cr_assert_str_eq(fk_origins_select(o, "localhost:8520")->base, "http://localhost:8520");
     cr_assert_str_eq(fk_origins_select(o, "evil.example")->base, "http://127.0.0.2:8520");
     fk_origins_destroy(&o);
 
-    o = fk_origins_derive("198.18.0.9", 80);
+    o = fk_origins_derive("http", "198.18.0.9", 80);
     cr_assert_eq(fk_origins_count(o), 1);
     cr_assert_str_eq(fk_origins_get(o, 0)->base, "http://198.18.0.9:80");
     cr_assert_str_eq(fk_origins_select(o, "198.18.0.9")->base, "http://198.18.0.9:80");
+    fk_origins_destroy(&o);
+
+    /*  An HTTPS listener's origins are https: the port then is explicit too. */
+    o = fk_origins_derive("https", "127.0.0.2", 8443);
+    cr_assert_str_eq(fk_origins_get(o, 0)->base, "https://127.0.0.2:8443");
+    cr_assert_str_eq(fk_origins_get(o, 0)->scheme, "https");
+    cr_assert_str_eq(fk_origins_select(o, "localhost:8443")->base, "https://localhost:8443");
     fk_origins_destroy(&o);
 }
 
 Test(fk_origins, a_wildcard_address_answers_as_every_interface_and_localhost)
 {
-    fk_origins_t *o = fk_origins_derive("0.0.0.0", 8520);
+    fk_origins_t *o = fk_origins_derive("http", "0.0.0.0", 8520);
     cr_assert_geq(fk_origins_count(o), 2);
     cr_assert_str_eq(fk_origins_select(o, "127.0.0.1:8520")->base, "http://127.0.0.1:8520");
     cr_assert_str_eq(fk_origins_select(o, "localhost:8520")->base, "http://localhost:8520");
