@@ -466,3 +466,49 @@ Test(e2e_v1, one_address_over_the_v1_limit_is_answered_429_in_the_v1_shape)
     json_decref(body);
     fk_harness_remove(&node);
 }
+
+Test(e2e_v1, an_address_that_guesses_codes_may_try_none_until_the_minute_ends)
+{
+    const char *args[] = {"--rate-code-misses", "3", NULL};
+    fk_node_opts_t opts = {.addr = "127.0.0.5", .args = args};
+    fk_node_t *node = fk_harness_start(&opts);
+    cr_assert_not_null(node);
+    json_t *manifest = fk_e2e_v1_manifest("org.example.guessed", "1.0.0", NULL);
+    char *code = fk_e2e_v1_start(node, manifest, 300, "development");
+    /*  Polling one's own code is never a miss. */
+    for (int i = 0; i < 5; i++) {
+        fk_http_resp_t *resp = fk_e2e_v1_challenge(node, code);
+        fk_e2e_v1_assert(resp, "pending", "message", "User  has not verfied the challenge");
+        fk_http_resp_destroy(&resp);
+    }
+    /*  Three unknown codes are answered as v1 answers them... */
+    const char *guesses[] = {"00000000", "00000001", "00000002"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_neq(guesses[i], code);
+        fk_http_resp_t *resp = fk_e2e_v1_challenge(node, guesses[i]);
+        fk_e2e_v1_assert(resp, "error", "error", "Challenge does not exist");
+        fk_http_resp_destroy(&resp);
+    }
+    /*  ...then this address may try no code, its own included. */
+    const char *next[] = {"00000003", code};
+    for (int i = 0; i < 2; i++) {
+        fk_http_resp_t *resp = fk_e2e_v1_challenge(node, next[i]);
+        cr_assert_eq(resp->status, 429, "answered %ld: %s", resp->status, resp->body);
+        cr_assert_str_eq(fk_e2e_str(resp->json, "status"), "error");
+        char *retry = fk_http_resp_header(resp, "Retry-After");
+        cr_assert(retry && strcmp(retry, "60") == 0, "Retry-After: %s", retry ? retry : "(none)");
+        free(retry);
+        fk_http_resp_destroy(&resp);
+    }
+    /*  The code itself is untouched: it is still pending for the operator. */
+    const char *argv[] = {"codes", "--json", NULL};
+    int status = -1;
+    char *out = NULL;
+    cr_assert_eq(fk_harness_cli(node, argv, &status, &out, NULL), 0);
+    cr_assert_eq(status, 0, "%s", out);
+    cr_assert_not_null(strstr(out, code), "%s", out);
+    free(out);
+    free(code);
+    json_decref(manifest);
+    fk_harness_remove(&node);
+}
