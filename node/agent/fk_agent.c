@@ -786,6 +786,7 @@ fk_agent_main(int argc, char **argv)
                               .authorize_per_min = cfg.authorize_per_min,
                               .token_per_min = cfg.token_per_min,
                               .v1_per_min = cfg.v1_per_min,
+                              .code_misses_per_min = cfg.code_misses_per_min,
                               .consistent_answers = cfg.consistent_answers};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,

@@ -23,6 +23,7 @@ const char fk_config_usage[] =
     "                        [--services-dir DIR] [--refresh-reuse-grace SECONDS]\n"
     "                        [--deployment-name NAME] [--log-level LEVEL] [--max-body BYTES]\n"
     "                        [--rate-authorize N] [--rate-token N] [--rate-v1 N]\n"
+    "                        [--rate-code-misses N]\n"
     "                        [--max-pending-codes N] [--max-pending-bytes BYTES]\n"
     "                        [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
@@ -51,6 +52,7 @@ typedef enum {
     S_RATE_AUTHORIZE,
     S_RATE_TOKEN,
     S_RATE_V1,
+    S_RATE_CODE_MISSES,
     S_MAX_PENDING_CODES,
     S_MAX_PENDING_BYTES,
     S_FSYNC,
@@ -94,6 +96,7 @@ static const struct {
     [S_RATE_AUTHORIZE] = {"rate-authorize", "FAKTS_RATE_AUTHORIZE", "rate_authorize"},
     [S_RATE_TOKEN] = {"rate-token", "FAKTS_RATE_TOKEN", "rate_token"},
     [S_RATE_V1] = {"rate-v1", "FAKTS_RATE_V1", "rate_v1"},
+    [S_RATE_CODE_MISSES] = {"rate-code-misses", "FAKTS_RATE_CODE_MISSES", "rate_code_misses"},
     [S_MAX_PENDING_CODES] = {"max-pending-codes", "FAKTS_MAX_PENDING_CODES", "max_pending_codes"},
     [S_MAX_PENDING_BYTES] = {"max-pending-bytes", "FAKTS_MAX_PENDING_BYTES", "max_pending_bytes"},
     [S_FSYNC] = {"fsync", "FAKTS_FSYNC", "fsync"},
@@ -429,6 +432,13 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->v1_per_min = (unsigned)number;
+    number = 10;
+    if (value[S_RATE_CODE_MISSES] && s_parse_uint(value[S_RATE_CODE_MISSES], 1000000, &number) != 0) {
+        snprintf(err, errlen, "rate-code-misses: '%s' is not a count", value[S_RATE_CODE_MISSES]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->code_misses_per_min = (unsigned)number;
     const char *fsync = value[S_FSYNC] ? value[S_FSYNC] : "periodic";
     if (strcmp(fsync, "always") != 0 && strcmp(fsync, "periodic") != 0) {
         snprintf(err, errlen, "fsync: '%s' is not always or periodic", fsync);

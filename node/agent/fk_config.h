@@ -27,6 +27,7 @@ typedef struct {
     unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: off) */
     unsigned token_per_min;      /* token requests per minute per IP (0: off) */
     unsigned v1_per_min;         /* v1 requests per minute per IP (0: off) */
+    unsigned code_misses_per_min; /* unknown v1 codes per minute per IP (0: off) */
     int64_t max_pending_codes;   /* pending codes this node holds at most */
     int64_t max_pending_bytes;   /* and their bytes */
     char *gossip;                /* gossip bind address "host:port" (port 0: any) */

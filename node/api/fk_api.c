@@ -37,6 +37,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->authorize_per_min = opts->authorize_per_min;
     self->token_per_min = opts->token_per_min;
     self->v1_per_min = opts->v1_per_min;
+    self->code_misses_per_min = opts->code_misses_per_min;
     self->consistent_answers = opts->consistent_answers;
     self->rates = json_object();
     pthread_mutex_init(&self->lock, NULL);

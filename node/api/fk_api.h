@@ -34,6 +34,9 @@ typedef struct {
     unsigned authorize_per_min;  /* app-authorization requests per minute per IP (0: no limit) */
     unsigned token_per_min;      /* token requests per minute per IP (0: no limit) */
     unsigned v1_per_min;         /* v1 requests (/lok/f/) per minute per IP (0: no limit) */
+    unsigned code_misses_per_min; /* unknown codes at v1 challenge/ per minute per IP, after
+                                     which the address may try none until the minute ends
+                                     (0: no limit) */
     bool consistent_answers;     /* quorum round before every token answer */
 } fk_api_opts_t;
 

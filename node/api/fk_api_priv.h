@@ -34,6 +34,7 @@ struct fk_api {
     unsigned authorize_per_min; /* rate limit of app-authorization */
     unsigned token_per_min;     /* rate limit of the token endpoint */
     unsigned v1_per_min;        /* rate limit of the v1 endpoints, together */
+    unsigned code_misses_per_min; /* unknown v1 codes an address may try a minute */
     bool consistent_answers;    /* quorum round before every token answer */
     pthread_mutex_t lock;       /* guards rates */
     json_t *rates;              /* "<bucket>|<ip>" -> [window start, count, key, last seen] */
@@ -60,6 +61,12 @@ bool fk__api_basic(const char *header, char **id_p, char **secret_p);
     peer) entries; when full, ended windows go first, then the entries
     seen least recently. */
 bool fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned limit);
+
+/*  Whether the peer has already made limit requests of bucket in the
+    current minute, without counting one (0 means unlimited: never). For
+    limits on outcomes, such as guesses: check before, count (with
+    fk__api_rate_ok) after a miss. */
+bool fk__api_rate_spent(fk_api_t *self, const char *bucket, const char *peer, unsigned limit);
 
 /*  Entries in the rate table (for /v1/agent/info). */
 size_t fk__api_rate_entries(fk_api_t *self);

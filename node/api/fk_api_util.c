@@ -224,6 +224,23 @@ fk__api_rate_ok(fk_api_t *self, const char *bucket, const char *peer, unsigned l
     return ok;
 }
 
+bool
+fk__api_rate_spent(fk_api_t *self, const char *bucket, const char *peer, unsigned limit)
+{
+    if (limit == 0) {
+        return false;
+    }
+    char *key = fk_asprintf("%s|%s", bucket, peer);
+    int64_t now = fk_clock_mono_ms();
+    pthread_mutex_lock(&self->lock);
+    json_t *entry = json_object_get(self->rates, key);
+    bool spent = entry && now - json_integer_value(json_array_get(entry, 0)) < S_RATE_WINDOW_MS
+                 && json_integer_value(json_array_get(entry, 1)) >= (json_int_t)limit;
+    pthread_mutex_unlock(&self->lock);
+    free(key);
+    return spent;
+}
+
 size_t
 fk__api_rate_entries(fk_api_t *self)
 {

@@ -6,6 +6,7 @@
 #include "fk_api_priv.h"
 
 #include "fk_crypto.h"
+#include "fk_err.h"
 #include "fk_json.h"
 #include "fk_manifest.h"
 #include "fk_mem.h"
@@ -130,10 +131,25 @@ s_challenge(fk_api_t *self, fk_http_req_t *req, json_t *body)
     if (!code) {
         return;
     }
+    /*  A v1 code is 32 bits and an approved one answers the client
+        token, so unknown codes are guesses: an address that made
+        code_misses_per_min of them may try no code until the minute ends
+        (its own code included; a client that polls its own code never
+        misses). */
+    const char *peer = fk_http_peer(req);
+    if (fk__api_rate_spent(self, "code-miss", peer, self->code_misses_per_min)) {
+        fk_http_add_header(req, "Retry-After", "60");
+        s_answer_error(self, req, 429, "error",
+                       "Too many unknown codes from this address; try again in a minute");
+        return;
+    }
     const fk_origin_t *o = fk__api_origin(self, req);
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
     int rc = fk_grants_v1_challenge(self->grants, code, o, &answer, &why);
+    if (rc == FK_EINVAL_INPUT) {
+        fk__api_rate_ok(self, "code-miss", peer, self->code_misses_per_min);
+    }
     s_outcome(self, req, rc, answer, &why, "error");
 }
 
