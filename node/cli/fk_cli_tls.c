@@ -19,15 +19,7 @@
 #include "fk_tls_issue.h"
 
 /*  getopt_long values of the long options; above any character. */
-enum {
-    S_OPT_DIR = 256,
-    S_OPT_DAYS,
-    S_OPT_NAME,
-    S_OPT_NODE,
-    S_OPT_SAN,
-    S_OPT_CA,
-    S_OPT_CA_KEY
-};
+enum { S_OPT_DIR = 256, S_OPT_DAYS, S_OPT_NAME, S_OPT_NODE, S_OPT_SAN, S_OPT_CA, S_OPT_CA_KEY };
 
 /*  The only verb of both commands: "tls ca" and "tls cert" are the table's
     command words (main.c matches two), "create" their operand. */

@@ -96,7 +96,8 @@ s_is_host(const char *s, bool wildcard)
         s += 2;
     }
     for (;;) {
-        size_t label = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+        size_t label =
+            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
         if (label == 0 || label > S_MAX_LABEL || s[0] == '-' || s[label - 1] == '-') {
             return false;
         }
@@ -113,10 +114,10 @@ s_is_host(const char *s, bool wildcard)
 
 /*  One subjectAltName entry: an IP address (4 or 16 octets) or a host name. */
 typedef struct {
-    bool ip;                 /* an iPAddress, else a dNSName */
-    unsigned char addr[16];  /* the address octets when ip */
-    int addr_len;            /* 4 or 16 when ip */
-    const char *text;        /* the name as given; borrowed */
+    bool ip;                /* an iPAddress, else a dNSName */
+    unsigned char addr[16]; /* the address octets when ip */
+    int addr_len;           /* 4 or 16 when ip */
+    const char *text;       /* the name as given; borrowed */
 } s_name_t;
 
 /*  Read one --san entry into *name. Anything of digits and dots, or with a
@@ -276,11 +277,11 @@ s_write_pair(const char *cert_path, BIO *cert, const char *key_path, BIO *key, c
     for (int i = 0; i < 2 && rc == 0; i++) {
         fds[i] = open(paths[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, modes[i]);
         if (fds[i] == -1) {
-            rc = errno == EEXIST
-                     ? s_fail(err_p, FK_EEXISTS, "%s: exists already (nothing is overwritten: "
-                                                 "remove it or pick another --dir)",
-                              paths[i])
-                     : s_fail(err_p, -errno, "%s: %s", paths[i], fk_strerror(-errno));
+            rc = errno == EEXIST ? s_fail(err_p, FK_EEXISTS,
+                                          "%s: exists already (nothing is overwritten: "
+                                          "remove it or pick another --dir)",
+                                          paths[i])
+                                 : s_fail(err_p, -errno, "%s: %s", paths[i], fk_strerror(-errno));
         }
     }
     for (int i = 0; i < 2 && rc == 0; i++) {
@@ -327,8 +328,7 @@ s_read_cert(const char *path, X509 **cert_p, char **err_p)
     *cert_p = PEM_read_X509(file, NULL, s_no_passphrase, NULL);
     fclose(file);
     if (*cert_p == NULL) {
-        return s_fail(err_p, FK_ECONFIG, "%s: no PEM certificate in it (%s)", path,
-                      s_ssl_reason());
+        return s_fail(err_p, FK_ECONFIG, "%s: no PEM certificate in it (%s)", path, s_ssl_reason());
     }
     return 0;
 }
@@ -401,10 +401,11 @@ s_new_cert(const char *cn, int days, X509 **cert_p, EVP_PKEY **key_p, char **err
     BIGNUM *bn = BN_bin2bn(serial, (int)sizeof(serial), NULL);
     ASN1_INTEGER *number = bn != NULL ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
     X509_NAME *subject = X509_NAME_new();
+    time_t now = time(NULL); /* one reading for both ends of the validity */
     int ok = number != NULL && subject != NULL && X509_set_version(cert, X509_VERSION_3) == 1
              && X509_set_serialNumber(cert, number) == 1
-             && X509_gmtime_adj(X509_getm_notBefore(cert), -S_BACKDATE_SECONDS) != NULL
-             && X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) != NULL
+             && X509_time_adj_ex(X509_getm_notBefore(cert), 0, -S_BACKDATE_SECONDS, &now) != NULL
+             && X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, &now) != NULL
              && X509_set_pubkey(cert, *key_p) == 1;
     /*  MBSTRING_UTF8: the CN goes in as UTF8String, checked for encoding. */
     int name_ok = ok
@@ -599,8 +600,7 @@ s_check_ca(X509 *ca, EVP_PKEY *key, int days, const char *ca_path, const char *k
     int left_days = 0;
     int left_secs = 0;
     if (ASN1_TIME_diff(&left_days, &left_secs, NULL, X509_get0_notAfter(ca)) != 1) {
-        return s_fail(err_p, FK_ECONFIG, "%s: unreadable validity: %s", ca_path,
-                      s_ssl_reason());
+        return s_fail(err_p, FK_ECONFIG, "%s: unreadable validity: %s", ca_path, s_ssl_reason());
     }
     if (left_days < 0 || (left_days == 0 && left_secs <= 0)) {
         char *when = s_time_text(X509_get0_notAfter(ca));
@@ -611,8 +611,8 @@ s_check_ca(X509 *ca, EVP_PKEY *key, int days, const char *ca_path, const char *k
     if (days > left_days) {
         char *when = s_time_text(X509_get0_notAfter(ca));
         int rc = left_days < 1
-                     ? s_fail(err_p, FK_ECONFIG,
-                              "%s: the CA expires on %s, in less than a day", ca_path, when)
+                     ? s_fail(err_p, FK_ECONFIG, "%s: the CA expires on %s, in less than a day",
+                              ca_path, when)
                      : s_fail(err_p, FK_EINVAL_INPUT,
                               "--days %d: the certificate would outlive the CA (valid until "
                               "%s); give --days %d or fewer",
@@ -697,10 +697,10 @@ fk_tls_cert_create(const fk_tls_cert_opts_t *opts, fk_tls_issued_t *out, char **
         return rc;
     }
 
-    char *ca_path = opts->ca_cert != NULL ? fk_strdup(opts->ca_cert)
-                                          : s_path(opts->dir, FK_TLS_CA_CERT_FILE);
-    char *ca_key_path = opts->ca_key != NULL ? fk_strdup(opts->ca_key)
-                                             : s_path(opts->dir, FK_TLS_CA_KEY_FILE);
+    char *ca_path =
+        opts->ca_cert != NULL ? fk_strdup(opts->ca_cert) : s_path(opts->dir, FK_TLS_CA_CERT_FILE);
+    char *ca_key_path =
+        opts->ca_key != NULL ? fk_strdup(opts->ca_key) : s_path(opts->dir, FK_TLS_CA_KEY_FILE);
     char *file = fk_asprintf("%s.pem", node);
     char *cert_path = s_path(opts->dir, file);
     free(file);
@@ -725,8 +725,8 @@ fk_tls_cert_create(const fk_tls_cert_opts_t *opts, fk_tls_issued_t *out, char **
     if (rc == 0 && X509_set_issuer_name(cert, X509_get_subject_name(ca)) != 1) {
         rc = s_fail(err_p, FK_ECRYPTO, "cannot set the issuer: %s", s_ssl_reason());
     }
-    if (rc == 0 && X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT)
-                       != 1) {
+    if (rc == 0
+        && X509_add1_ext_i2d(cert, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) != 1) {
         rc = s_fail(err_p, FK_ECRYPTO, "cannot add the subjectAltName: %s", s_ssl_reason());
     }
     if (rc == 0) {

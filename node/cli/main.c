@@ -38,7 +38,8 @@ static const fk_cli_cmd_t s_commands[] = {
     {"keygen", fk_cli_keygen, "--cluster-secret FILE"},
     {"tls ca", fk_cli_tls_ca, "create [--dir DIR] [--days N] [--name CN]"},
     {"tls cert", fk_cli_tls_cert,
-     "create --node NAME [--san HOST,IP,...]... [--days N] [--ca FILE] [--ca-key FILE] [--dir DIR]"},
+     "create --node NAME [--san HOST,IP,...]... [--days N] [--ca FILE] [--ca-key FILE] "
+     "[--dir DIR]"},
     {"services list", fk_cli_services_list, "[--local] [--all] [--consistent]"},
     {"services register", fk_cli_services_register, "[--wait quorum] FILE"},
     {"services deregister", fk_cli_services_deregister, "ID"},

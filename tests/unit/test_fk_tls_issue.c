@@ -105,8 +105,7 @@ s_make_cert(const char *node, const char *const *sans)
 }
 
 /*  Every certificate of the PEM file <s_dir>/<name>, in order. */
-static STACK_OF(X509) *
-s_read_certs(const char *name)
+static STACK_OF(X509) * s_read_certs(const char *name)
 {
     char *path = s_path(name);
     FILE *file = fopen(path, "r");
@@ -165,8 +164,7 @@ s_slurp(const char *name)
     host (when not NULL) or ip (when not NULL) and the given purpose.
     Returns the verify result (X509_V_OK when it passes). */
 static int
-s_verify(const char *leaf_name, const char *ca_name, const char *host, const char *ip,
-         int purpose)
+s_verify(const char *leaf_name, const char *ca_name, const char *host, const char *ip, int purpose)
 {
     X509 *ca = s_read_cert(ca_name);
     X509 *leaf = s_read_cert(leaf_name);
@@ -327,27 +325,26 @@ Test(fk_tls_issue, chain_verifies_for_every_name_given_and_localhost_and_no_othe
     }
     const char *good_ips[] = {"127.0.0.1", "10.1.2.3", "fd00::5", "fd00:0:0::5"};
     for (size_t i = 0; i < sizeof(good_ips) / sizeof(good_ips[0]); i++) {
-        cr_assert_eq(s_verify("node1.pem", FK_TLS_CA_CERT_FILE, NULL, good_ips[i],
-                              X509_PURPOSE_SSL_SERVER),
-                     X509_V_OK, "%s", good_ips[i]);
+        cr_assert_eq(
+            s_verify("node1.pem", FK_TLS_CA_CERT_FILE, NULL, good_ips[i], X509_PURPOSE_SSL_SERVER),
+            X509_V_OK, "%s", good_ips[i]);
     }
     /* clientAuth too: the nodes may present it as clients. */
-    cr_assert_eq(s_verify("node1.pem", FK_TLS_CA_CERT_FILE, "node1", NULL,
-                          X509_PURPOSE_SSL_CLIENT),
+    cr_assert_eq(s_verify("node1.pem", FK_TLS_CA_CERT_FILE, "node1", NULL, X509_PURPOSE_SSL_CLIENT),
                  X509_V_OK);
 
     const char *bad_hosts[] = {"node2", "other.example.com", "example.com", "b.a.svc.example",
                                "10.1.2.3"};
     for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
-        cr_assert_eq(s_verify("node1.pem", FK_TLS_CA_CERT_FILE, bad_hosts[i], NULL,
-                              X509_PURPOSE_SSL_SERVER),
-                     X509_V_ERR_HOSTNAME_MISMATCH, "%s", bad_hosts[i]);
+        cr_assert_eq(
+            s_verify("node1.pem", FK_TLS_CA_CERT_FILE, bad_hosts[i], NULL, X509_PURPOSE_SSL_SERVER),
+            X509_V_ERR_HOSTNAME_MISMATCH, "%s", bad_hosts[i]);
     }
     const char *bad_ips[] = {"127.0.0.2", "10.1.2.4", "::1"};
     for (size_t i = 0; i < sizeof(bad_ips) / sizeof(bad_ips[0]); i++) {
-        cr_assert_eq(s_verify("node1.pem", FK_TLS_CA_CERT_FILE, NULL, bad_ips[i],
-                              X509_PURPOSE_SSL_SERVER),
-                     X509_V_ERR_IP_ADDRESS_MISMATCH, "%s", bad_ips[i]);
+        cr_assert_eq(
+            s_verify("node1.pem", FK_TLS_CA_CERT_FILE, NULL, bad_ips[i], X509_PURPOSE_SSL_SERVER),
+            X509_V_ERR_IP_ADDRESS_MISMATCH, "%s", bad_ips[i]);
     }
 }
 
@@ -598,8 +595,8 @@ Test(fk_tls_issue, bad_names_and_days_are_refused)
         cr_assert_not_null(strstr(msg, "--node"), "%s", msg);
         free(msg);
     }
-    const char *bad_sans[] = {"", "1.2.3", "256.1.1.1", "fe80::1%eth0", "exa mple", "a:b",
-                              "x/y", "a.*.b"};
+    const char *bad_sans[] = {"",         "1.2.3", "256.1.1.1", "fe80::1%eth0",
+                              "exa mple", "a:b",   "x/y",       "a.*.b"};
     for (size_t i = 0; i < sizeof(bad_sans) / sizeof(bad_sans[0]); i++) {
         const char *sans[] = {"ok.example", bad_sans[i], NULL};
         char *msg = NULL;
