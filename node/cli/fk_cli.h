@@ -150,6 +150,15 @@ int fk_cli_join_token_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
     agent. */
 int fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  tls ca create [--dir DIR] [--days N] [--name CN], tls cert create
+    --node NAME [--san HOST,IP,...]... [--days N] [--ca FILE] [--ca-key FILE]
+    [--dir DIR]: make a private CA, and a server certificate it signs, as
+    PEM files (fk_tls_issue.h; node/cli/fk_cli_tls.c). Need no agent and
+    take none of the agent options: "create" is their operand. A bad value
+    exits EX_USAGE, any other failure 1. */
+int fk_cli_tls_ca(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_tls_cert(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 /*  leave: POST /v1/agent/leave; the agent tells every member, then stops. */
 int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 

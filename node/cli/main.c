@@ -36,6 +36,10 @@ static const fk_cli_cmd_t s_commands[] = {
     {"join-token list", fk_cli_join_token_list, ""},
     {"join-token revoke", fk_cli_join_token_revoke, "ID"},
     {"keygen", fk_cli_keygen, "--cluster-secret FILE"},
+    {"tls ca", fk_cli_tls_ca, "create [--dir DIR] [--days N] [--name CN]"},
+    {"tls cert", fk_cli_tls_cert,
+     "create --node NAME [--san HOST,IP,...]... [--days N] [--ca FILE] [--ca-key FILE] "
+     "[--dir DIR]"},
     {"services list", fk_cli_services_list, "[--local] [--all] [--consistent]"},
     {"services register", fk_cli_services_register, "[--wait quorum] FILE"},
     {"services deregister", fk_cli_services_deregister, "ID"},
@@ -77,7 +81,7 @@ s_usage(FILE *out, const char *group)
     }
     if (group == NULL) {
         fk_cli_print_usage(out, lead, "--version", "");
-        fputs("Every command but agent also takes " FK_CLI_GLOBAL_SYNOPSIS "\n"
+        fputs("Every command but agent and tls also takes " FK_CLI_GLOBAL_SYNOPSIS "\n"
               "and --help (see docs/CLI.md).\n",
               out);
     }
