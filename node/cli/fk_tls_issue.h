@@ -41,7 +41,8 @@
       FK_EEXISTS       an output file exists already (the message names it)
       FK_ECONFIG       the CA files do not make a usable CA: the certificate
                        is not a CA's (no CA:TRUE, or keyUsage without
-                       keyCertSign), has expired or is not valid yet, the
+                       keyCertSign), has expired, expires within a day
+                       or is not valid yet, the
                        key does not belong to it, or a file holds no PEM
                        certificate or key (an encrypted key counts as none:
                        nothing ever prompts for a passphrase)
