@@ -126,7 +126,8 @@ cp "$PKI/node-a.pem" "$TMP/http.pem"
 cp "$PKI/node-a-key.pem" "$TMP/http-key.pem"
 
 # --- cli ---
-in_a "$BIN" agent --data-dir "$TMP/a" --node node-a --http "$ADDR_A:8443" \
+# Not through in_a: $! must be the agent's own pid (ip netns exec execs it), not a subshell's.
+ip netns exec "$NS_A" "$BIN" agent --data-dir "$TMP/a" --node node-a --http "$ADDR_A:8443" \
     --gossip "$ADDR_A:7946" --tls-cert "$TMP/http.pem" --tls-key "$TMP/http-key.pem" \
     --log-level info >"$TMP/agent.log" 2>&1 &
 AGENT=$!
