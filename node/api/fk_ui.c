@@ -93,6 +93,20 @@ s_may(const fk__ui_auth_t *auth, unsigned role)
     return auth->valid && fk_optokens_allows(auth->caller.roles, role);
 }
 
+/*  The links to the dashboard and to "enter a code" that the session's
+    roles may follow (both without a session: they lead to the login),
+    separated by sep. Fresh markup. */
+static char *
+s_links(const fk__ui_auth_t *auth, const char *sep)
+{
+    bool anyone = !auth || !auth->valid;
+    bool dashboard = anyone || s_may(auth, FK_ROLE_READ);
+    bool code = anyone || s_may(auth, FK_ROLE_APPROVE);
+    return fk_asprintf("%s%s%s", dashboard ? "<a href=\"/ui/\">Dashboard</a>" : "",
+                       dashboard && code ? sep : "",
+                       code ? "<a href=\"/device\">Enter a code</a>" : "");
+}
+
 /*  The navigation of a logged-in page: the links the session's roles may
     follow, who is logged in, and the logout form. */
 static char *
@@ -100,9 +114,7 @@ s_nav(const fk__ui_auth_t *auth)
 {
     char who[FK_OPTOKENS_NAME_MAX + 80];
     s_who(auth, who, sizeof who);
-    char *links =
-        fk_asprintf("%s%s", s_may(auth, FK_ROLE_READ) ? "<a href=\"/ui/\">Dashboard</a>" : "",
-                    s_may(auth, FK_ROLE_APPROVE) ? "<a href=\"/device\">Enter a code</a>" : "");
+    char *links = s_links(auth, "\n    ");
     char *nav = fk__ui_render_new("nav.html", json_pack("{s:s, s:s, s:s}", "csrf", auth->csrf,
                                                         "links", links, "who", who));
     free(links);
@@ -126,15 +138,26 @@ s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t 
     free(content);
 }
 
+/*  A page with a heading, one message and details (markup this file
+    rendered), styled as kind ("ok", "error", "denied"). */
+static void
+s_message_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
+               const char *heading, const char *message, const char *details, const char *kind)
+{
+    char *links = s_links(auth, " &middot; ");
+    s_page(self, req, status, auth, heading,
+           fk__ui_render_new("message.html",
+                             json_pack("{s:s, s:s, s:s, s:s, s:s}", "heading", heading, "message",
+                                       message, "details", details, "kind", kind, "links", links)));
+    free(links);
+}
+
 /*  A page with a heading and one message (errors, decisions). */
 static void
 s_message(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
           const char *heading, const char *message)
 {
-    s_page(self, req, status, auth, heading,
-           fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading", heading,
-                                                       "message", message, "details", "", "kind",
-                                                       status < 400 ? "ok" : "error")));
+    s_message_page(self, req, status, auth, heading, message, "", status < 400 ? "ok" : "error");
 }
 
 static void
@@ -615,11 +638,8 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const ch
                                             : "Code %s is denied: the app is told so at its next "
                                               "poll.",
                                     fk_json_str(answer, "user_code"));
-        s_page(self, req, 200, auth, approve ? "Approved" : "Denied",
-               fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading",
-                                                           approve ? "Approved" : "Denied",
-                                                           "message", message, "details", statuses,
-                                                           "kind", approve ? "ok" : "denied")));
+        s_message_page(self, req, 200, auth, approve ? "Approved" : "Denied", message, statuses,
+                       approve ? "ok" : "denied");
         free(message);
         free(statuses);
     }
