@@ -23,6 +23,7 @@
 #include "fk_jwt.h"
 #include "fk_log.h"
 #include "fk_mem.h"
+#include "fk_optokens.h"
 #include "fk_store.h"
 
 #include <errno.h>
@@ -376,6 +377,23 @@ s_collect_tombstones(fk_store_t *store, int64_t ttl_s)
     json_decref(owners);
 }
 
+/*  Delete this node's operator-token records that can no longer matter
+    (fk_optokens_sweep): expired tokens, tokens revoked elsewhere, and old
+    revocation markers. */
+static void
+s_sweep_optokens(fk_store_t *store)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_write_begin(store, &txn) != 0) {
+        return;
+    }
+    int n = fk_optokens_sweep(txn, fk_clock_wall_ms());
+    if (n > 0 && fk_store_commit(&txn) == 0) {
+        fk_debug("agent: swept %d operator-token records", n);
+    }
+    fk_store_txn_end(&txn);
+}
+
 /*  Start the LAN beacon (--beacon) once HTTP answers, so no listener is
     sent to a URL that does not answer yet. It advertises the public URL
     when one is set, else the HTTP address, else (HTTP on 0.0.0.0) each
@@ -556,6 +574,7 @@ s_run(fk_store_t *store, fk_grants_t *grants, fk_http_t *http, const fk_config_t
         fk_store_space(store, NULL);
         if (fk_clock_mono_ms() >= next_sweep) {
             s_collect_tombstones(store, cfg->tombstone_ttl_s);
+            s_sweep_optokens(store);
             int swept = fk_grants_sweep(grants);
             if (swept > 0) {
                 fk_debug("agent: swept %d expired records", swept);

@@ -3,9 +3,11 @@
 #include "fk_api_priv.h"
 
 #include "fk_catalog.h"
+#include "fk_clock.h"
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
+#include "fk_log.h"
 #include "fk_manifest.h"
 #include "fk_mem.h"
 #include "fk_service.h"
@@ -30,27 +32,15 @@ s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error, 
 }
 
 static bool
-s_authorized(fk_api_t *self, fk_http_req_t *req)
-{
-    const char *auth = fk_http_header(req, "Authorization");
-    const char *token = NULL;
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        token = auth + 7;
-    } else {
-        token = fk_http_header(req, "X-Fakts-Token");
-    }
-    return fk_secret_equal(token, self->admin_token);
-}
-
-static bool
 s_is(fk_http_req_t *req, const char *method)
 {
     return strcmp(fk_http_method(req), method) == 0;
 }
 
 static void
-s_info(fk_api_t *self, fk_http_req_t *req)
+s_info(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     fk_store_txn_t *txn;
     if (fk_store_read_begin(self->store, &txn) != 0) {
         s_error(self, req, 500, "internal", "cannot read the store");
@@ -80,8 +70,9 @@ s_info(fk_api_t *self, fk_http_req_t *req)
 }
 
 static void
-s_services_list(fk_api_t *self, fk_http_req_t *req)
+s_services_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     fk_store_txn_t *txn;
     if (fk_store_read_begin(self->store, &txn) != 0) {
         s_error(self, req, 500, "internal", "cannot read the store");
@@ -108,8 +99,9 @@ s_wait_quorum(fk_api_t *self)
 }
 
 static void
-s_services_register(fk_api_t *self, fk_http_req_t *req)
+s_services_register(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     if (fk_http_body_too_big(req)) {
         s_error(self, req, 413, "too_large", "service definition over the body limit");
         return;
@@ -143,21 +135,24 @@ s_services_register(fk_api_t *self, fk_http_req_t *req)
 }
 
 static void
-s_service_one(fk_api_t *self, fk_http_req_t *req, const char *id)
+s_service_delete(fk_api_t *self, fk_http_req_t *req, const char *id)
 {
     char message[300];
-    if (s_is(req, "DELETE")) {
-        int rc = fk_catalog_deregister(self->store, id);
-        if (rc == FK_ENOTFOUND) {
-            snprintf(message, sizeof message, "no local service with id '%.200s'", id);
-            s_error(self, req, 404, "not_found", message);
-        } else if (rc) {
-            s_error(self, req, 500, "internal", fk_strerror(rc));
-        } else {
-            fk__api_respond(self, req, 200, json_pack("{s:s}", "deregistered", id));
-        }
-        return;
+    int rc = fk_catalog_deregister(self->store, id);
+    if (rc == FK_ENOTFOUND) {
+        snprintf(message, sizeof message, "no local service with id '%.200s'", id);
+        s_error(self, req, 404, "not_found", message);
+    } else if (rc) {
+        s_error(self, req, 500, "internal", fk_strerror(rc));
+    } else {
+        fk__api_respond(self, req, 200, json_pack("{s:s}", "deregistered", id));
     }
+}
+
+static void
+s_service_get(fk_api_t *self, fk_http_req_t *req, const char *id)
+{
+    char message[300];
     fk_store_txn_t *txn;
     if (fk_store_read_begin(self->store, &txn) != 0) {
         s_error(self, req, 500, "internal", "cannot read the store");
@@ -200,10 +195,18 @@ s_body(fk_api_t *self, fk_http_req_t *req, bool empty_ok, json_t **body_p)
     return true;
 }
 
-/*  POST /v1/codes/{user_code}/approve|deny */
+/*  POST /v1/codes/{user_code}/approve|deny; arg is "{user_code}/...". */
 static void
-s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve)
+s_decide(fk_api_t *self, fk_http_req_t *req, const char *arg, bool approve)
 {
+    char user_code[64];
+    size_t len = strcspn(arg, "/");
+    if (len >= sizeof user_code) {
+        s_error(self, req, 404, "not_found", "no such path");
+        return;
+    }
+    memcpy(user_code, arg, len);
+    user_code[len] = '\0';
     json_t *body;
     if (!s_body(self, req, true, &body)) {
         return;
@@ -221,8 +224,35 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
 }
 
 static void
-s_redeem_create(fk_api_t *self, fk_http_req_t *req)
+s_approve(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    s_decide(self, req, arg, true);
+}
+
+static void
+s_deny(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    s_decide(self, req, arg, false);
+}
+
+static void
+s_codes(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    fk__api_respond(self, req, 200, fk_grants_pending(self->grants));
+}
+
+static void
+s_apps_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    fk__api_respond(self, req, 200, fk_grants_apps(self->grants));
+}
+
+static void
+s_redeem_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
     json_t *body;
     if (!s_body(self, req, true, &body)) {
         return;
@@ -241,8 +271,9 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
 
 /*  POST /v1/apps: a v1 or v2 manifest, YAML or JSON (JSON is YAML). */
 static void
-s_app_create(fk_api_t *self, fk_http_req_t *req)
+s_app_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     size_t len = 0;
     const char *text = fk_http_body(req, &len);
     json_t *doc = NULL;
@@ -292,8 +323,9 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
 }
 
 static void
-s_members(fk_api_t *self, fk_http_req_t *req)
+s_members(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     json_t *rows = fk__api_members(self);
     if (!rows) {
         s_error(self, req, 500, "internal", "cannot read the store");
@@ -306,8 +338,9 @@ s_members(fk_api_t *self, fk_http_req_t *req)
     join through each (with the join token, when given); succeeds when at
     least one answered (as serf join does). */
 static void
-s_join(fk_api_t *self, fk_http_req_t *req)
+s_join(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     json_t *body;
     if (!s_body(self, req, false, &body)) {
         return;
@@ -364,8 +397,9 @@ s_join(fk_api_t *self, fk_http_req_t *req)
 }
 
 static void
-s_leave(fk_api_t *self, fk_http_req_t *req)
+s_leave(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     fk_cluster_leave(self->cluster);
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", fk_store_node(self->store)));
     /*  A node that left stops, as a Consul or Serf agent does; the main
@@ -418,8 +452,9 @@ s_token_row(void *arg, const fk_token_info_t *token)
 /*  /v1/join-tokens: POST {"ttl_s": N, "uses": N} makes one (answered once,
     never stored in clear), GET lists them (never their secrets). */
 static void
-s_join_tokens(fk_api_t *self, fk_http_req_t *req)
+s_join_tokens(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
+    (void)arg;
     if (self->insecure_gossip) {
         s_error(self, req, 400, "invalid",
                 "join tokens need the secure gossip (this node runs --insecure-gossip)");
@@ -520,6 +555,231 @@ s_consistent(fk_api_t *self, fk_http_req_t *req)
     return true;
 }
 
+/*  ---------------------------------------------------------------------
+    Operator tokens: /v1/tokens
+    --------------------------------------------------------------------- */
+
+/*  A token as the API shows it: never its secret nor its digest. */
+static json_t *
+s_optoken_json(const fk_optoken_t *token)
+{
+    json_t *roles = json_array();
+    for (unsigned bit = 1; bit <= FK_ROLE_OPERATOR; bit <<= 1) {
+        if (token->roles & bit) {
+            json_array_append_new(roles, json_string(fk_optokens_role_name(bit)));
+        }
+    }
+    json_t *row = fk_json_must(json_pack(
+        "{s:s, s:s, s:o, s:I, s:s, s:s}", "accessor", token->accessor, "name", token->name,
+        "roles", roles, "created_ms", (json_int_t)token->created_ms, "created_by",
+        token->created_by, "node", token->owner));
+    json_object_set_new(row, "expires_ms",
+                        token->expires_ms ? json_integer(token->expires_ms) : json_null());
+    return row;
+}
+
+static int
+s_optoken_row(void *arg, const fk_optoken_t *token)
+{
+    json_array_append_new(arg, s_optoken_json(token));
+    return 0;
+}
+
+static void
+s_optokens_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    json_t *rows = json_array();
+    int rc = fk_optokens_list(txn, fk_clock_wall_ms(), s_optoken_row, rows);
+    fk_store_txn_end(&txn);
+    if (rc != 0) {
+        json_decref(rows);
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return;
+    }
+    fk__api_respond(self, req, 200, rows);
+}
+
+/*  "roles": an array of role names, or one string "read,approve". */
+static unsigned
+s_roles_of(const json_t *value)
+{
+    unsigned roles = 0;
+    if (json_is_string(value)) {
+        char *list = fk_strdup(json_string_value(value));
+        char *save = NULL;
+        for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+            unsigned bit = fk_optokens_role(name);
+            roles = bit ? roles | bit : ~0u;
+        }
+        free(list);
+    } else if (json_is_array(value)) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(value, i, item)
+        {
+            unsigned bit = fk_optokens_role(json_string_value(item));
+            roles = bit ? roles | bit : ~0u;
+        }
+    }
+    return roles == ~0u ? 0 : roles;
+}
+
+/*  POST /v1/tokens {"name", "roles", "ttl_s"}: the token is in this
+    answer and nowhere else. */
+static void
+s_optokens_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    json_t *body;
+    if (!s_body(self, req, false, &body)) {
+        return;
+    }
+    const char *name = json_string_value(json_object_get(body, "name"));
+    unsigned roles = s_roles_of(json_object_get(body, "roles"));
+    json_t *ttl = json_object_get(body, "ttl_s");
+    json_int_t ttl_s = -1;
+    if (!ttl || json_is_null(ttl)) {
+        ttl_s = 0;
+    } else if (json_is_integer(ttl)) {
+        ttl_s = json_integer_value(ttl);
+    }
+    if (!fk_optokens_name_ok(name)) {
+        s_error(self, req, 400, "invalid", "name: 1 to 64 printable ASCII characters");
+    } else if (roles == 0) {
+        s_error(self, req, 400, "invalid",
+                "roles: one or more of read, register, approve, operator");
+    } else if (ttl_s < 0 || ttl_s > 10ll * 365 * 86400) {
+        s_error(self, req, 400, "invalid", "ttl_s: seconds from 1 to ten years, or 0 for never");
+    } else {
+        fk_store_txn_t *txn;
+        fk_optoken_t token;
+        char *text = NULL;
+        int rc = fk_store_write_begin(self->store, &txn);
+        if (rc == 0) {
+            rc = fk_optokens_create(txn, name, roles, fk__api_actor(req), fk_clock_wall_ms(),
+                                    ttl_s * 1000, &token, &text);
+            rc = rc ? rc : fk_store_commit(&txn);
+            fk_store_txn_end(&txn);
+        }
+        if (rc != 0) {
+            const fk__api_err_t *err = fk__api_err(rc);
+            s_error(self, req, err->status, err->admin, "cannot store the token");
+        } else {
+            json_t *answer = s_optoken_json(&token);
+            json_object_set_new(answer, "token", json_string(text));
+            fk_info("api: %s created operator token %s (%s) from %s", fk__api_actor(req),
+                    token.accessor, token.name, fk_http_peer(req));
+            fk__api_respond(self, req, 201, answer);
+        }
+        if (text) {
+            OPENSSL_cleanse(text, strlen(text));
+        }
+        free(text);
+    }
+    json_decref(body);
+}
+
+/*  DELETE /v1/tokens/{accessor}: on any node (fk_optokens_revoke). */
+static void
+s_optokens_revoke(fk_api_t *self, fk_http_req_t *req, const char *accessor)
+{
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(self->store, &txn);
+    if (rc == 0) {
+        rc = fk_optokens_revoke(txn, accessor, fk_clock_wall_ms());
+        rc = rc ? rc : fk_store_commit(&txn);
+        fk_store_txn_end(&txn);
+    }
+    if (rc == FK_ENOTFOUND) {
+        s_error(self, req, 404, "not_found", "no operator token with that accessor");
+    } else if (rc) {
+        const fk__api_err_t *err = fk__api_err(rc);
+        s_error(self, req, err->status, err->admin, "cannot revoke the token");
+    } else {
+        fk_info("api: %s revoked operator token %s from %s", fk__api_actor(req), accessor,
+                fk_http_peer(req));
+        fk__api_respond(self, req, 200, json_pack("{s:s}", "revoked", accessor));
+    }
+}
+
+/*  ---------------------------------------------------------------------
+    The route table
+    --------------------------------------------------------------------- */
+
+/*  A route's handler; arg is the path from its first '*' on (NULL for a
+    route without one). */
+typedef void s_handler_fn(fk_api_t *self, fk_http_req_t *req, const char *arg);
+
+/*  Every route of the agent API and the role it needs: the one place that
+    says who may do what (docs/API.md). A pattern is matched against the
+    path after "/v1/": '*' takes one non-empty segment (no '/'), a final
+    "**" everything left (not empty). GET routes need read, but the
+    credential ones (join and operator tokens) need operator. */
+static const struct {
+    const char *method;  /* exact HTTP method */
+    const char *pattern; /* the path after /v1/ */
+    unsigned role;       /* fk_role_t the caller needs */
+    s_handler_fn *fn;    /* answers it */
+} s_routes[] = {
+    {"GET", "agent/info", FK_ROLE_READ, s_info},
+    {"GET", "agent/members", FK_ROLE_READ, s_members},
+    {"POST", "agent/join", FK_ROLE_OPERATOR, s_join},
+    {"POST", "agent/leave", FK_ROLE_OPERATOR, s_leave},
+    {"POST", "agent/force-leave/*", FK_ROLE_OPERATOR, s_force_leave},
+    {"GET", "services", FK_ROLE_READ, s_services_list},
+    {"PUT", "services", FK_ROLE_REGISTER, s_services_register},
+    {"POST", "services", FK_ROLE_REGISTER, s_services_register},
+    {"GET", "services/*", FK_ROLE_READ, s_service_get},
+    {"DELETE", "services/*", FK_ROLE_REGISTER, s_service_delete},
+    {"GET", "codes", FK_ROLE_READ, s_codes},
+    {"POST", "codes/*/approve", FK_ROLE_APPROVE, s_approve},
+    {"POST", "codes/*/deny", FK_ROLE_APPROVE, s_deny},
+    {"GET", "apps", FK_ROLE_READ, s_apps_list},
+    {"POST", "apps", FK_ROLE_OPERATOR, s_app_create},
+    {"DELETE", "apps/*/**", FK_ROLE_OPERATOR, s_app_delete},
+    {"GET", "join-tokens", FK_ROLE_OPERATOR, s_join_tokens},
+    {"POST", "join-tokens", FK_ROLE_OPERATOR, s_join_tokens},
+    {"DELETE", "join-tokens/*", FK_ROLE_OPERATOR, s_join_token_revoke},
+    {"POST", "redeem-tokens", FK_ROLE_OPERATOR, s_redeem_create},
+    {"GET", "tokens", FK_ROLE_OPERATOR, s_optokens_list},
+    {"POST", "tokens", FK_ROLE_OPERATOR, s_optokens_create},
+    {"DELETE", "tokens/*", FK_ROLE_OPERATOR, s_optokens_revoke},
+};
+
+#define S_NROUTES (sizeof s_routes / sizeof s_routes[0])
+
+/*  Whether path matches pattern; *arg_p is where the first '*' matched
+    (NULL when the pattern has none). */
+static bool
+s_match(const char *pattern, const char *path, const char **arg_p)
+{
+    *arg_p = NULL;
+    while (*pattern) {
+        if (strcmp(pattern, "**") == 0) {
+            *arg_p = *arg_p ? *arg_p : path;
+            return *path != '\0';
+        }
+        if (*pattern == '*') {
+            size_t len = strcspn(path, "/");
+            if (len == 0) {
+                return false;
+            }
+            *arg_p = *arg_p ? *arg_p : path;
+            path += len;
+            pattern++;
+        } else if (*pattern++ != *path++) {
+            return false;
+        }
+    }
+    return *path == '\0';
+}
+
 bool
 fk__admin_route(fk_api_t *self, fk_http_req_t *req)
 {
@@ -527,85 +787,47 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
     if (strncmp(path, "/v1/", 4) != 0) {
         return false;
     }
-    if (!s_authorized(self, req)) {
+    fk__api_caller_t caller;
+    int rc = fk__api_authenticate(self, fk__api_credential(req), &caller);
+    if (rc == FK_EDENIED) {
         s_error(self, req, 401, "unauthorized",
-                "missing or wrong admin token (Authorization: Bearer <data-dir>/admin-token)");
+                "missing or wrong token (Authorization: Bearer <an operator token, or "
+                "<data-dir>/admin-token>)");
         return true;
     }
+    if (rc != 0) {
+        s_error(self, req, 500, "internal", "cannot read the store");
+        return true;
+    }
+    size_t route = S_NROUTES;
+    bool path_known = false;
+    const char *arg = NULL;
+    for (size_t i = 0; i < S_NROUTES && route == S_NROUTES; i++) {
+        if (s_match(s_routes[i].pattern, path + 4, &arg)) {
+            path_known = true;
+            route = s_is(req, s_routes[i].method) ? i : S_NROUTES;
+        }
+    }
+    if (route == S_NROUTES) {
+        if (path_known) {
+            s_not_allowed(self, req);
+        } else {
+            s_error(self, req, 404, "not_found", "no such path");
+        }
+        return true;
+    }
+    if (!fk_optokens_allows(caller.roles, s_routes[route].role)) {
+        char message[200];
+        snprintf(message, sizeof message, "%s /v1/%s needs the %s role", s_routes[route].method,
+                 s_routes[route].pattern, fk_optokens_role_name(s_routes[route].role));
+        s_error(self, req, 403, "forbidden", message);
+        return true;
+    }
+    fk__api_set_caller(req, &caller);
     if (fk_http_body_too_big(req)) {
         s_error(self, req, 413, "too_large", "request body over the limit");
-        return true;
-    }
-    if (!s_consistent(self, req)) {
-        return true;
-    }
-    const char *rest = path + 4;
-    if (strcmp(rest, "agent/members") == 0) {
-        s_is(req, "GET") ? s_members(self, req) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "agent/join") == 0) {
-        s_is(req, "POST") ? s_join(self, req) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "agent/leave") == 0) {
-        s_is(req, "POST") ? s_leave(self, req) : s_not_allowed(self, req);
-    } else if (strncmp(rest, "agent/force-leave/", 18) == 0 && rest[18]) {
-        s_is(req, "POST") ? s_force_leave(self, req, rest + 18) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "agent/info") == 0) {
-        s_is(req, "GET") ? s_info(self, req) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "services") == 0) {
-        if (s_is(req, "GET")) {
-            s_services_list(self, req);
-        } else if (s_is(req, "PUT") || s_is(req, "POST")) {
-            s_services_register(self, req);
-        } else {
-            s_not_allowed(self, req);
-        }
-    } else if (strncmp(rest, "services/", 9) == 0 && rest[9] && !strchr(rest + 9, '/')) {
-        if (s_is(req, "GET") || s_is(req, "DELETE")) {
-            s_service_one(self, req, rest + 9);
-        } else {
-            s_not_allowed(self, req);
-        }
-    } else if (strcmp(rest, "codes") == 0) {
-        if (s_is(req, "GET")) {
-            fk__api_respond(self, req, 200, fk_grants_pending(self->grants));
-        } else {
-            s_not_allowed(self, req);
-        }
-    } else if (strncmp(rest, "codes/", 6) == 0) {
-        const char *code = rest + 6;
-        const char *slash = strchr(code, '/');
-        char user_code[64];
-        if (!slash || (size_t)(slash - code) >= sizeof user_code) {
-            s_error(self, req, 404, "not_found", "no such path");
-            return true;
-        }
-        memcpy(user_code, code, (size_t)(slash - code));
-        user_code[slash - code] = '\0';
-        bool approve = strcmp(slash, "/approve") == 0;
-        if (!approve && strcmp(slash, "/deny") != 0) {
-            s_error(self, req, 404, "not_found", "no such path");
-        } else if (!s_is(req, "POST")) {
-            s_not_allowed(self, req);
-        } else {
-            s_decide(self, req, user_code, approve);
-        }
-    } else if (strcmp(rest, "apps") == 0) {
-        if (s_is(req, "GET")) {
-            fk__api_respond(self, req, 200, fk_grants_apps(self->grants));
-        } else if (s_is(req, "POST")) {
-            s_app_create(self, req);
-        } else {
-            s_not_allowed(self, req);
-        }
-    } else if (strncmp(rest, "apps/", 5) == 0) {
-        s_is(req, "DELETE") ? s_app_delete(self, req, rest + 5) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "join-tokens") == 0) {
-        s_is(req, "GET") || s_is(req, "POST") ? s_join_tokens(self, req) : s_not_allowed(self, req);
-    } else if (strncmp(rest, "join-tokens/", 12) == 0 && rest[12]) {
-        s_is(req, "DELETE") ? s_join_token_revoke(self, req, rest + 12) : s_not_allowed(self, req);
-    } else if (strcmp(rest, "redeem-tokens") == 0) {
-        s_is(req, "POST") ? s_redeem_create(self, req) : s_not_allowed(self, req);
-    } else {
-        s_error(self, req, 404, "not_found", "no such path");
+    } else if (s_consistent(self, req)) {
+        s_routes[route].fn(self, req, arg);
     }
     return true;
 }

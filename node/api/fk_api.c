@@ -88,6 +88,9 @@ fk_api_handle(void *arg, fk_http_req_t *req)
     for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
         size_t n = strlen(s_routes[i].prefix);
         if (strncmp(path, s_routes[i].prefix, n) == 0 && s_routes[i].route(self, req)) {
+            /*  What the adapter recorded of who sent the request lived on
+                its stack: gone now. */
+            fk_http_set_user(req, NULL);
             return;
         }
     }

@@ -11,6 +11,7 @@
 #define FK_API_PRIV_H_INCLUDED
 
 #include "fk_api.h"
+#include "fk_optokens.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -102,6 +103,48 @@ bool fk__v1_route(fk_api_t *self, fk_http_req_t *req);
 /*  The v1 report/ (no bearer): answer it. */
 void fk__v1_report(fk_api_t *self, fk_http_req_t *req);
 
+/*  fk_api_auth.c: who sent a request, and what their roles let them do.
+
+    Three credentials authenticate: the node's admin token (the bootstrap
+    credential: role operator, named "admin-token"), an operator token
+    (fk_optokens.h: its roles and name), and, for the web pages only, the
+    operator password (roles read and approve, named "ui-password"). */
+
+/*  Who a request or a session is. */
+typedef struct {
+    unsigned roles;                              /* fk_role_t bits */
+    char name[FK_OPTOKENS_NAME_MAX + 1];         /* a token's name, "admin-token", "ui-password" */
+    char accessor[FK_OPTOKENS_ACCESSOR_LEN + 1]; /* the operator token's; "" for the others */
+} fk__api_caller_t;
+
+/*  The credential an agent API request carries: "Authorization: Bearer
+    X", else the X-Fakts-Token header; NULL when neither. Borrowed. */
+const char *fk__api_credential(fk_http_req_t *req);
+
+/*  Who secret is: the admin token, or an operator token that verifies now
+    (fk_optokens_verify). The admin token is compared in constant time
+    whatever the secret is. Returns 0 and fills *caller, FK_EDENIED (no
+    such credential; secret may be NULL), or a store error. */
+int fk__api_authenticate(fk_api_t *self, const char *secret, fk__api_caller_t *caller);
+
+/*  Whether caller's credential still authenticates: an operator token
+    that was revoked, or expired, since the caller logged in does not (a
+    session made with it ends). Always true for the admin token and the
+    password. A store that cannot be read counts as false. */
+bool fk__api_caller_live(fk_api_t *self, const fk__api_caller_t *caller);
+
+/*  Record caller as who made req, once its role check passed. caller is
+    borrowed: it must live until the request is answered. */
+void fk__api_set_caller(fk_http_req_t *req, const fk__api_caller_t *caller);
+
+/* The name of who made the request, once its role check passed: an operator token's name,
+   "admin-token" for the node's bootstrap token; NULL before the check. */
+const char *fk__api_actor(fk_http_req_t *req);
+
+/*  The names of the role bits in roles, joined by ", ", into buf (size
+    bytes; 64 holds every role). "none" for 0. */
+void fk__api_roles_text(unsigned roles, char *buf, size_t size);
+
 /*  The agent API routes (/v1/...); false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);
 
@@ -128,11 +171,12 @@ typedef struct {
     bool valid;                       /* the cookie named a live session */
     char id[FK__UI_SECRET_HEX + 1];   /* its id */
     char csrf[FK__UI_SECRET_HEX + 1]; /* its CSRF token */
+    fk__api_caller_t caller;          /* who logged in: roles and name */
 } fk__ui_auth_t;
 
-/*  Open a session (fresh id and CSRF token) into *auth; a full table ends
-    the session closest to its end. */
-void fk__ui_session_open(fk__ui_t *ui, fk__ui_auth_t *auth);
+/*  Open a session for caller (copied; fresh id and CSRF token) into
+    *auth; a full table ends the session closest to its end. */
+void fk__ui_session_open(fk__ui_t *ui, const fk__api_caller_t *caller, fk__ui_auth_t *auth);
 
 /*  The session of the request's cookie into *auth (auth->valid false when
     none). Compares every live slot in constant time. */

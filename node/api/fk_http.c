@@ -62,6 +62,7 @@ struct fk_http_req {
     bool answered;               /* a response was queued */
     s_header_t *headers;         /* response headers to add */
     char peer[INET6_ADDRSTRLEN]; /* peer address text */
+    const void *user;            /* the handler's per-request pointer (fk_http_set_user) */
 };
 
 const char *
@@ -127,6 +128,18 @@ const char *
 fk_http_peer(const fk_http_req_t *req)
 {
     return req->peer;
+}
+
+void
+fk_http_set_user(fk_http_req_t *req, const void *user)
+{
+    req->user = user;
+}
+
+const void *
+fk_http_user(const fk_http_req_t *req)
+{
+    return req->user;
 }
 
 void

@@ -114,6 +114,12 @@ size_t fk_http_max_body(const fk_http_req_t *req);
 /*  The peer's IP address as text ("127.0.0.1"). */
 const char *fk_http_peer(const fk_http_req_t *req);
 
+/*  One pointer the handler keeps with the request (NULL until set), for
+    what the layers of one handler learn about it (who sent it). Borrowed:
+    what it points to must outlive its use; fk_http never reads it. */
+void fk_http_set_user(fk_http_req_t *req, const void *user);
+const void *fk_http_user(const fk_http_req_t *req);
+
 /*  Add a response header (copied). Call before responding. */
 void fk_http_add_header(fk_http_req_t *req, const char *name, const char *value);
 

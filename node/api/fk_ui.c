@@ -16,9 +16,15 @@
     {{name}}, so nothing an app sends can become markup. The dashboard
     fills itself with textContent from /ui/api/dashboard (dashboard.js).
 
-    Login takes the admin token or the operator password and opens a
-    session: 256 random bits in an HttpOnly, SameSite=Strict cookie, kept
-    in a bounded in-memory table for 12 hours. Every state-changing POST
+    Login takes the admin token, an operator token or the operator
+    password and opens a session that remembers who logged in and their
+    roles: 256 random bits in an HttpOnly, SameSite=Strict cookie, kept in
+    a bounded in-memory table for 12 hours; a session of an operator token
+    ends as soon as the token is revoked or expires (checked on every
+    request). Pages show only what the session's roles may do, and the
+    server refuses (403) the rest: the dashboard needs read, deciding a
+    code approve; the approval page shows to approve, or to read without
+    its buttons. Every state-changing POST
     needs that session, the CSRF token bound to it (a hidden form field)
     and, when the browser sends one, an Origin (else Referer) equal to the
     node's own origin. Every page forbids framing and inline script. */
@@ -72,15 +78,56 @@ s_security_headers(fk_http_req_t *req, bool cacheable)
     fk_http_add_header(req, "Cache-Control", cacheable ? "no-cache" : "no-store");
 }
 
+/*  "alice (read, approve)" of a session, into buf. */
+static void
+s_who(const fk__ui_auth_t *auth, char *buf, size_t size)
+{
+    char roles[64];
+    fk__api_roles_text(auth->caller.roles, roles, sizeof roles);
+    snprintf(buf, size, "%s (%s)", auth->caller.name, roles);
+}
+
+static bool
+s_may(const fk__ui_auth_t *auth, unsigned role)
+{
+    return auth->valid && fk_optokens_allows(auth->caller.roles, role);
+}
+
+/*  The links to the dashboard and to "enter a code" that the session's
+    roles may follow (both without a session: they lead to the login),
+    separated by sep. Fresh markup. */
+static char *
+s_links(const fk__ui_auth_t *auth, const char *sep)
+{
+    bool anyone = !auth || !auth->valid;
+    bool dashboard = anyone || s_may(auth, FK_ROLE_READ);
+    bool code = anyone || s_may(auth, FK_ROLE_APPROVE);
+    return fk_asprintf("%s%s%s", dashboard ? "<a href=\"/ui/\">Dashboard</a>" : "",
+                       dashboard && code ? sep : "",
+                       code ? "<a href=\"/device\">Enter a code</a>" : "");
+}
+
+/*  The navigation of a logged-in page: the links the session's roles may
+    follow, who is logged in, and the logout form. */
+static char *
+s_nav(const fk__ui_auth_t *auth)
+{
+    char who[FK_OPTOKENS_NAME_MAX + 80];
+    s_who(auth, who, sizeof who);
+    char *links = s_links(auth, "\n    ");
+    char *nav = fk__ui_render_new("nav.html", json_pack("{s:s, s:s, s:s}", "csrf", auth->csrf,
+                                                        "links", links, "who", who));
+    free(links);
+    return nav;
+}
+
 /*  Answer a page: content (a rendered fragment, taken) inside the layout,
     with the navigation when the operator is logged in. */
 static void
 s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
        const char *title, char *content)
 {
-    char *nav = auth && auth->valid
-                    ? fk__ui_render_new("nav.html", json_pack("{s:s}", "csrf", auth->csrf))
-                    : fk_strdup("");
+    char *nav = auth && auth->valid ? s_nav(auth) : fk_strdup("");
     char *html = fk__ui_render_new("layout.html", json_pack("{s:s, s:s, s:s, s:s}", "title", title,
                                                             "node", fk_store_node(self->store),
                                                             "nav", nav, "content", content));
@@ -91,15 +138,26 @@ s_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t 
     free(content);
 }
 
+/*  A page with a heading, one message and details (markup this file
+    rendered), styled as kind ("ok", "error", "denied"). */
+static void
+s_message_page(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
+               const char *heading, const char *message, const char *details, const char *kind)
+{
+    char *links = s_links(auth, " &middot; ");
+    s_page(self, req, status, auth, heading,
+           fk__ui_render_new("message.html",
+                             json_pack("{s:s, s:s, s:s, s:s, s:s}", "heading", heading, "message",
+                                       message, "details", details, "kind", kind, "links", links)));
+    free(links);
+}
+
 /*  A page with a heading and one message (errors, decisions). */
 static void
 s_message(fk_api_t *self, fk_http_req_t *req, unsigned status, const fk__ui_auth_t *auth,
           const char *heading, const char *message)
 {
-    s_page(self, req, status, auth, heading,
-           fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading", heading,
-                                                       "message", message, "details", "", "kind",
-                                                       status < 400 ? "ok" : "error")));
+    s_message_page(self, req, status, auth, heading, message, "", status < 400 ? "ok" : "error");
 }
 
 static void
@@ -205,11 +263,41 @@ s_https(fk_api_t *self, fk_http_req_t *req)
     return https;
 }
 
-/*  The form of a state-changing POST, once the session, the origin and
-    the CSRF token are checked; otherwise answers (401, 403, 413, 400) and
-    returns NULL. */
+/*  The session of the request into *auth (auth->valid false when none).
+    A session opened with an operator token ends here once the token is
+    revoked or expired, on whichever node that happened. */
+static void
+s_session(fk_api_t *self, fk_http_req_t *req, fk__ui_auth_t *auth)
+{
+    fk__ui_session_find(self->ui, req, auth);
+    if (auth->valid && !fk__api_caller_live(self, &auth->caller)) {
+        fk_info("ui: ended the session of %s: its token was revoked or expired",
+                auth->caller.name);
+        fk__ui_session_close(self->ui, auth);
+        auth->valid = false;
+    }
+}
+
+/*  Answer 403: the session's roles do not include role, needed for what. */
+static void
+s_forbidden(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, unsigned role,
+            const char *what)
+{
+    char who[FK_OPTOKENS_NAME_MAX + 80];
+    s_who(auth, who, sizeof who);
+    char *message = fk_asprintf("You are logged in as %s: %s needs the %s role.", who, what,
+                                fk_optokens_role_name(role));
+    s_message(self, req, 403, auth, "Not allowed", message);
+    free(message);
+}
+
+/*  The form of a state-changing POST, once the session, its role (0: any
+    session), the origin and the CSRF token are checked; otherwise answers
+    (401, 403, 413, 400) and returns NULL. On success the session's caller
+    is the request's actor. */
 static json_t *
-s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *again)
+s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, unsigned role,
+               const char *again)
 {
     if (!auth->valid) {
         char *login = fk_asprintf("Your session has ended or you never logged in. Log in at "
@@ -217,6 +305,10 @@ s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, co
                                   again);
         s_message(self, req, 401, NULL, "Log in first", login);
         free(login);
+        return NULL;
+    }
+    if (role && !s_may(auth, role)) {
+        s_forbidden(self, req, auth, role, "deciding a code");
         return NULL;
     }
     if (!s_same_origin(self, req)) {
@@ -247,6 +339,7 @@ s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, co
         json_decref(form);
         return NULL;
     }
+    fk__api_set_caller(req, &auth->caller);
     return form;
 }
 
@@ -271,7 +364,7 @@ s_login(fk_api_t *self, fk_http_req_t *req)
 {
     if (s_get_or_head(req)) {
         fk__ui_auth_t auth;
-        fk__ui_session_find(self->ui, req, &auth);
+        s_session(self, req, &auth);
         const char *next = fk_http_query(req, "next");
         if (auth.valid) {
             s_redirect(req, s_safe_next(next));
@@ -305,21 +398,31 @@ s_login(fk_api_t *self, fk_http_req_t *req)
     }
     const char *secret = fk_json_str(form, "secret");
     const char *next = fk_json_str(form, "next");
-    /*  Both comparisons always run: which secret matched must not show in
-        the timing either. */
-    bool token_ok = fk_secret_equal(secret, self->admin_token);
+    /*  Both checks always run: which secret matched must not show in the
+        timing either. */
+    fk__api_caller_t caller;
+    int rc = fk__api_authenticate(self, secret, &caller);
     bool password_ok = fk_secret_equal(secret, fk__ui_password(self->ui));
-    if (!token_ok && !password_ok) {
+    if (password_ok) {
+        memset(&caller, 0, sizeof caller);
+        caller.roles = FK_ROLE_READ | FK_ROLE_APPROVE;
+        snprintf(caller.name, sizeof caller.name, "ui-password");
+    } else if (rc != 0 && rc != FK_EDENIED) {
+        s_login_page(self, req, 500, next, "The node cannot read its store; try again.");
+        json_decref(form);
+        return;
+    }
+    if (rc != 0 && !password_ok) {
         fk_warn("ui: failed login from %s", fk_http_peer(req));
         s_login_page(self, req, 401, next,
-                     "Wrong admin token or password. The admin token is the file admin-token "
-                     "in the node's data directory.");
+                     "Wrong token or password. The admin token is the file admin-token "
+                     "in the node's data directory; operator tokens start with fko_.");
         json_decref(form);
         return;
     }
     fk__ui_auth_t auth;
-    fk__ui_session_open(self->ui, &auth);
-    fk_info("ui: operator logged in from %s", fk_http_peer(req));
+    fk__ui_session_open(self->ui, &caller, &auth);
+    fk_info("ui: %s logged in from %s", caller.name, fk_http_peer(req));
     char *cookie =
         fk_asprintf(FK__UI_COOKIE "=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s", auth.id,
                     FK__UI_SESSION_TTL_MS / 1000, s_https(self, req) ? "; Secure" : "");
@@ -336,7 +439,7 @@ s_logout(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
         s_not_allowed(self, req, "POST");
         return;
     }
-    json_t *form = s_checked_form(self, req, auth, "the dashboard");
+    json_t *form = s_checked_form(self, req, auth, 0, "the dashboard");
     if (!form) {
         return;
     }
@@ -360,8 +463,9 @@ s_to_login(fk_http_req_t *req, const char *path)
     Approval
     --------------------------------------------------------------------- */
 
+/*  The requirement rows; decline boxes only when may_decide. */
 static char *
-s_requirements_html(const json_t *row)
+s_requirements_html(const json_t *row, bool may_decide)
 {
     fk_buf_t rows = {0};
     const json_t *instances = json_object_get(row, "instances");
@@ -374,8 +478,9 @@ s_requirements_html(const json_t *row)
         bool optional = json_is_true(json_object_get(req, "optional"));
         const char *instance = fk_json_str(instances, key);
         const char *status = fk_json_str(statuses, key);
-        char *decline = optional ? fk__ui_render_new("decline.html", json_pack("{s:s}", "key", key))
-                                 : fk_strdup("");
+        char *decline = optional && may_decide
+                            ? fk__ui_render_new("decline.html", json_pack("{s:s}", "key", key))
+                            : fk_strdup("");
         char *one = fk__ui_render_new(
             "requirement.html",
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "key", key, "service",
@@ -419,9 +524,16 @@ s_logo_html(const json_t *row)
     return fk__ui_render_new("logo.html", json_pack("{s:s}", "logo", logo));
 }
 
+/*  The approval page of code: with its buttons for the approve role,
+    without them for read (which sees codes anyway), refused otherwise. */
 static void
 s_approval_page(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *code)
 {
+    bool may_decide = s_may(auth, FK_ROLE_APPROVE);
+    if (!may_decide && !s_may(auth, FK_ROLE_READ)) {
+        s_forbidden(self, req, auth, FK_ROLE_APPROVE, "this page");
+        return;
+    }
     json_t *row = fk_grants_code(self->grants, code);
     if (!row) {
         char *message = fk_asprintf("There is no pending code %s: it is unknown, it expired, or "
@@ -442,21 +554,28 @@ s_approval_page(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, c
     }
     const char *identifier = fk_json_str(row, "identifier");
     const char *title = fk_json_str(row, "title");
-    char *requirements = s_requirements_html(row);
+    char *requirements = s_requirements_html(row, may_decide);
+    char who[FK_OPTOKENS_NAME_MAX + 80];
+    s_who(auth, who, sizeof who);
+    char *actions =
+        may_decide ? fk__ui_render("actions.html", NULL)
+                   : fk__ui_render_new("no-actions.html", json_pack("{s:s}", "who", who));
     char *scopes = s_scopes_html(row);
     char *logo = s_logo_html(row);
     char *expires = fk_asprintf("%lld", fk_json_int(row, "expires_in", 0));
     json_t *vars = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "code",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "code",
         fk_json_str(row, "user_code"), "identifier", identifier, "title",
         title ? title : identifier, "version", fk_json_str(row, "version"), "description",
         fk_json_str(row, "description") ? fk_json_str(row, "description") : "", "logo", logo,
         "scopes", scopes, "requirements", requirements, "expires_in", expires, "dialect",
-        fk_json_str(row, "dialect"), "csrf", auth->csrf, "action", fk_http_path(req));
+        fk_json_str(row, "dialect"), "csrf", auth->csrf, "action", fk_http_path(req),
+        "actions", actions);
     char *title_text = fk_asprintf("Approve %s", identifier);
     s_page(self, req, 200, auth, title_text, fk__ui_render_new("approve.html", vars));
     free(title_text);
     free(requirements);
+    free(actions);
     free(scopes);
     free(logo);
     free(expires);
@@ -467,7 +586,7 @@ static void
 s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *code)
 {
     char *again = fk_asprintf("/configure/%s", code);
-    json_t *form = s_checked_form(self, req, auth, again);
+    json_t *form = s_checked_form(self, req, auth, FK_ROLE_APPROVE, again);
     free(again);
     if (!form) {
         return;
@@ -519,11 +638,8 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const ch
                                             : "Code %s is denied: the app is told so at its next "
                                               "poll.",
                                     fk_json_str(answer, "user_code"));
-        s_page(self, req, 200, auth, approve ? "Approved" : "Denied",
-               fk__ui_render_new("message.html", json_pack("{s:s, s:s, s:s, s:s}", "heading",
-                                                           approve ? "Approved" : "Denied",
-                                                           "message", message, "details", statuses,
-                                                           "kind", approve ? "ok" : "denied")));
+        s_message_page(self, req, 200, auth, approve ? "Approved" : "Denied", message, statuses,
+                       approve ? "ok" : "denied");
         free(message);
         free(statuses);
     }
@@ -549,7 +665,7 @@ s_configure(fk_api_t *self, fk_http_req_t *req, const char *rest)
         return;
     }
     fk__ui_auth_t auth;
-    fk__ui_session_find(self->ui, req, &auth);
+    s_session(self, req, &auth);
     if (s_get_or_head(req)) {
         if (!auth.valid) {
             char *path = fk_asprintf("/configure/%s", code);
@@ -591,7 +707,7 @@ s_enter_code(fk_api_t *self, fk_http_req_t *req, const char *param)
         return;
     }
     fk__ui_auth_t auth;
-    fk__ui_session_find(self->ui, req, &auth);
+    s_session(self, req, &auth);
     s_page(self, req, 200, &auth, "Enter your code",
            fk__ui_render_new("device.html", json_pack("{s:s}", "error", "")));
 }
@@ -609,6 +725,12 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
                          "log in at /ui/login first"));
         return;
     }
+    if (!s_may(auth, FK_ROLE_READ)) {
+        s_json(self, req, 403,
+               json_pack("{s:s, s:s}", "error", "forbidden", "message",
+                         "the dashboard needs the read role"));
+        return;
+    }
     json_t *members = fk__api_members(self);
     fk_store_txn_t *txn;
     if (!members || fk_store_read_begin(self->store, &txn) != 0) {
@@ -620,8 +742,9 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
     json_t *services = fk_catalog_list(self->store, txn, false, true);
     fk_store_txn_end(&txn);
     s_json(self, req, 200,
-           json_pack("{s:s, s:o, s:o, s:o}", "node", fk_store_node(self->store), "members", members,
-                     "services", services, "codes", fk_grants_pending(self->grants)));
+           json_pack("{s:s, s:o, s:o, s:o, s:b}", "node", fk_store_node(self->store), "members",
+                     members, "services", services, "codes", fk_grants_pending(self->grants),
+                     "may_approve", s_may(auth, FK_ROLE_APPROVE)));
 }
 
 static void
@@ -680,7 +803,7 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
         return false;
     }
     fk__ui_auth_t auth;
-    fk__ui_session_find(self->ui, req, &auth);
+    s_session(self, req, &auth);
     if (strcmp(path, "/ui/logout") == 0) {
         s_logout(self, req, &auth);
     } else if (strcmp(path, "/ui/api/dashboard") == 0) {
@@ -690,6 +813,8 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
             s_not_allowed(self, req, "GET");
         } else if (!auth.valid) {
             s_to_login(req, "/ui/");
+        } else if (!s_may(&auth, FK_ROLE_READ)) {
+            s_forbidden(self, req, &auth, FK_ROLE_READ, "the dashboard");
         } else {
             s_page(self, req, 200, &auth, "Dashboard", fk__ui_render("dashboard.html", NULL));
         }

@@ -22,6 +22,7 @@ typedef struct {
     char id[FK__UI_SECRET_HEX + 1];   /* the cookie's value */
     char csrf[FK__UI_SECRET_HEX + 1]; /* the token its forms carry */
     int64_t expires_ms;               /* monotonic; 0 for a free slot */
+    fk__api_caller_t caller;          /* who logged in */
 } s_session_t;
 
 struct fk__ui {
@@ -57,7 +58,7 @@ fk__ui_destroy(fk__ui_t **ui_p)
 }
 
 void
-fk__ui_session_open(fk__ui_t *ui, fk__ui_auth_t *auth)
+fk__ui_session_open(fk__ui_t *ui, const fk__api_caller_t *caller, fk__ui_auth_t *auth)
 {
     char *id = fk_random_hex(FK__UI_SECRET_HEX);
     char *csrf = fk_random_hex(FK__UI_SECRET_HEX);
@@ -77,8 +78,10 @@ fk__ui_session_open(fk__ui_t *ui, fk__ui_auth_t *auth)
     memcpy(slot->id, id, sizeof slot->id);
     memcpy(slot->csrf, csrf, sizeof slot->csrf);
     slot->expires_ms = now + FK__UI_SESSION_TTL_MS;
+    slot->caller = *caller;
     pthread_mutex_unlock(&ui->lock);
     auth->valid = true;
+    auth->caller = *caller;
     memcpy(auth->id, id, sizeof auth->id);
     memcpy(auth->csrf, csrf, sizeof auth->csrf);
     free(id);
@@ -103,6 +106,7 @@ fk__ui_session_find(fk__ui_t *ui, fk_http_req_t *req, fk__ui_auth_t *auth)
             auth->valid = true;
             memcpy(auth->id, s->id, sizeof auth->id);
             memcpy(auth->csrf, s->csrf, sizeof auth->csrf);
+            auth->caller = s->caller;
         }
     }
     pthread_mutex_unlock(&ui->lock);

@@ -1,7 +1,7 @@
 /*  fk_cli - the operator commands of fakts-node. Each runs once per process,
     on the main thread: parse, find the agent, ask it, print, exit. */
 
-#include "fk_cli.h"
+#include "fk_cli_priv.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -36,12 +36,8 @@
 #define S_MAX_FILE ((size_t)16 * 1024 * 1024)
 #define S_MAX_SMALL ((size_t)64 * 1024)
 
-/*  No command takes more than one operand; a few more slots let the
-    "unexpected argument" message name the first extra one. */
-#define S_MAX_OPERANDS 16
-
-/*  s_parse's "keep going": every exit status is >= 0. */
-#define S_CONTINUE (-1)
+#define S_MAX_OPERANDS FK__CLI_MAX_OPERANDS
+#define S_CONTINUE FK__CLI_CONTINUE
 
 /*  Columns a usage line is wrapped before. */
 #define S_USAGE_WIDTH 80
@@ -79,23 +75,9 @@ static const struct option s_global_options[] = {
 /*  Room for the global options, a command's own, and the terminator. */
 #define S_MAX_OPTIONS 16
 
-/*  One command's run: what its arguments said, and its connection. */
-typedef struct {
-    const fk_cli_cmd_t *cmd;              /* the command being run */
-    const char *http_addr;                /* --http-addr, or NULL; borrowed from argv */
-    const char *data_dir;                 /* --data-dir, or NULL; borrowed from argv */
-    const char *ca_file;                  /* --ca-file, or NULL; borrowed from argv */
-    int json;                             /* --json was given */
-    const char *operands[S_MAX_OPERANDS]; /* operands in order; borrowed from argv */
-    int noperands;                        /* operands seen (may exceed S_MAX_OPERANDS) */
-    char *addr;                           /* the agent address used; owned */
-    char *token_note;                     /* why no token is sent, or NULL; owned */
-    fk_client_t *client;                  /* connection to the agent; owned */
-} s_ctx_t;
-
-/*  A command's handler for its own options: returns 0, or an exit status
-    after printing why. */
-typedef int s_opt_fn(s_ctx_t *ctx, int opt, const char *arg, void *data);
+/*  One command's run and its option handler (fk_cli_priv.h). */
+typedef fk__cli_ctx_t s_ctx_t;
+typedef fk__cli_opt_fn s_opt_fn;
 
 /*  A table printed with aligned columns, each row optionally followed by
     free lines (the requirement lines of "codes"). */
@@ -110,17 +92,23 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /*  Messages and usage                                                      */
 
+/*  Print "fakts-node: <reason>" on stderr. */
+static void
+s_vfail(const char *fmt, va_list ap)
+{
+    fputs("fakts-node: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 static void s_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/*  Print "fakts-node: <reason>" on stderr. */
 static void
 s_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("fakts-node: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    s_vfail(fmt, ap);
     va_end(ap);
 }
 
@@ -195,16 +183,21 @@ static int s_usage_error(const s_ctx_t *ctx, const char *fmt, ...)
 
 /*  Print the reason and the command's usage on stderr; return EX_USAGE. */
 static int
+s_vusage_error(const s_ctx_t *ctx, const char *fmt, va_list ap)
+{
+    s_vfail(fmt, ap);
+    s_print_cmd_usage(stderr, ctx->cmd);
+    return EX_USAGE;
+}
+
+static int
 s_usage_error(const s_ctx_t *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("fakts-node: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int rc = s_vusage_error(ctx, fmt, ap);
     va_end(ap);
-    s_print_cmd_usage(stderr, ctx->cmd);
-    return EX_USAGE;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1238,7 +1231,8 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
 }
 
 /*  GET path and print the array of objects it answers: as JSON with
-    --json, else a table of the given keys under header (ncols of each). */
+    --json, else a table of the given keys under header (ncols of each);
+    an array value prints as its items joined by ",". */
 static int
 s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *const *keys,
        size_t ncols)
@@ -1257,7 +1251,8 @@ s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *co
         {
             char **cells = fk_calloc(ncols, sizeof *cells);
             for (size_t c = 0; c < ncols; c++) {
-                cells[c] = s_text(json_object_get(row, keys[c]));
+                const json_t *value = json_object_get(row, keys[c]);
+                cells[c] = json_is_array(value) ? s_join(value) : s_text(value);
             }
             s_table_add(&table, cells, NULL);
             free(cells);
@@ -1657,4 +1652,80 @@ fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
     free(secret);
     s_ctx_fini(&ctx);
     return rc == S_CONTINUE ? EX_OK : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  For the command files beside this one (fk_cli_priv.h)                   */
+
+void
+fk__cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vfail(fmt, ap);
+    va_end(ap);
+}
+
+int
+fk__cli_usage_error(const fk__cli_ctx_t *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = s_vusage_error(ctx, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int
+fk__cli_parse(fk__cli_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
+              const struct option *own_options, const char *operand, fk__cli_opt_fn *own,
+              void *data)
+{
+    return s_parse(ctx, cmd, argc, argv, own_options, operand, own, data);
+}
+
+int
+fk__cli_connect(fk__cli_ctx_t *ctx)
+{
+    return s_connect(ctx);
+}
+
+int
+fk__cli_call(fk__cli_ctx_t *ctx, const char *method, const char *path, const char *content_type,
+             const char *body, size_t size, const char *prefix, fk_client_reply_t *reply)
+{
+    return s_call(ctx, method, path, content_type, body, size, prefix, reply);
+}
+
+int
+fk__cli_request(fk__cli_ctx_t *ctx, const char *method, const char *path,
+                const char *content_type, const char *body, size_t size, const char *prefix,
+                fk_client_reply_t *reply)
+{
+    return s_request(ctx, method, path, content_type, body, size, prefix, reply);
+}
+
+void
+fk__cli_ctx_fini(fk__cli_ctx_t *ctx)
+{
+    s_ctx_fini(ctx);
+}
+
+int
+fk__cli_print_json(const json_t *json)
+{
+    return s_print_json(json);
+}
+
+int
+fk__cli_list(fk__cli_ctx_t *ctx, const char *path, const char *const *header,
+             const char *const *keys, size_t ncols)
+{
+    return s_list(ctx, path, header, keys, ncols);
+}
+
+long long
+fk__cli_duration(const char *text)
+{
+    return s_duration(text);
 }

@@ -166,4 +166,13 @@ int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
     member); with --ban its keys are refused by every node. */
 int fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  tokens create --name NAME --role ROLE[,ROLE]... [--ttl DURATION]: POST
+    /v1/tokens; prints the token alone on the first line, then its
+    accessor. tokens list: GET /v1/tokens (never a secret or its hash).
+    tokens revoke ACCESSOR: DELETE /v1/tokens/ACCESSOR, on any node
+    (fk_cli_tokens.c). */
+int fk_cli_tokens_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_tokens_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_tokens_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 #endif

@@ -51,6 +51,9 @@ static const fk_cli_cmd_t s_commands[] = {
     {"apps create", fk_cli_apps_create, "MANIFEST_FILE"},
     {"apps list", fk_cli_apps_list, ""},
     {"apps delete", fk_cli_apps_delete, "IDENTIFIER VERSION"},
+    {"tokens create", fk_cli_tokens_create, "--name NAME --role ROLE[,ROLE]... [--ttl DURATION]"},
+    {"tokens list", fk_cli_tokens_list, ""},
+    {"tokens revoke", fk_cli_tokens_revoke, "ACCESSOR"},
 };
 
 #define S_NCOMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

@@ -309,6 +309,12 @@ fk_store_node(const fk_store_t *self)
     return self->node;
 }
 
+const char *
+fk_store_txn_node(const fk_store_txn_t *txn)
+{
+    return txn->store->node;
+}
+
 static int
 s_begin(fk_store_t *self, bool write, fk_store_txn_t **txn_p)
 {

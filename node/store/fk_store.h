@@ -79,6 +79,10 @@ void fk_store_destroy(fk_store_t **self_p);
 /*  The node name the store was opened with (borrowed). */
 const char *fk_store_node(const fk_store_t *self);
 
+/*  The node name of the store txn belongs to (borrowed): the owner its
+    writes get. */
+const char *fk_store_txn_node(const fk_store_txn_t *txn);
+
 /*  Start a read-only transaction: a consistent snapshot that never blocks
     and is never blocked by the writer. Returns 0 or FK_ESTORE. End it with
     fk_store_txn_end. */

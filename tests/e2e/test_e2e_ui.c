@@ -167,7 +167,7 @@ Test(e2e_ui, login_with_wrong_and_right_admin_token)
 {
     fk_http_resp_t *wrong = s_post("/ui/login", NULL, NULL, "secret=not-the-token&next=%2Fui%2F");
     cr_assert_eq(wrong->status, 401, "a wrong secret answered %ld", wrong->status);
-    cr_assert(strstr(wrong->body, "Wrong admin token or password"), "no clear message: %s",
+    cr_assert(strstr(wrong->body, "Wrong token or password"), "no clear message: %s",
               wrong->body);
     char *no_cookie = fk_http_resp_header(wrong, "Set-Cookie");
     cr_assert_null(no_cookie, "a failed login set a cookie: %s", no_cookie);

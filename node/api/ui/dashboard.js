@@ -52,10 +52,14 @@
         return text;
     }
 
-    function renderCodes(codes) {
+    /*  Codes link to their approval page only for a session that may
+        decide them (the approve role); the node refuses the rest anyway. */
+    function renderCodes(codes, mayApprove) {
         fill("#codes", codes.map(function (code) {
-            const link = el("a", code.user_code, "code");
-            link.href = "/configure/" + encodeURIComponent(code.user_code);
+            const link = el(mayApprove ? "a" : "span", code.user_code, "code");
+            if (mayApprove) {
+                link.href = "/configure/" + encodeURIComponent(code.user_code);
+            }
             const app = el("span");
             app.append(el("strong", code.title || code.identifier), " ",
                        el("span", code.version, "muted"));
@@ -145,7 +149,7 @@
             return;
         }
         const data = await answer.json();
-        renderCodes(data.codes);
+        renderCodes(data.codes, data.may_approve === true);
         renderMembers(data.members, data.node);
         renderServices(data.services, data.members);
         setUpdated("updated " + new Date().toLocaleTimeString());
