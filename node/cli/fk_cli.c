@@ -92,6 +92,8 @@ typedef struct {
 /* ------------------------------------------------------------------------ */
 /*  Messages and usage                                                      */
 
+static void s_vfail(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 /*  Print "fakts-node: <reason>" on stderr. */
 static void
 s_vfail(const char *fmt, va_list ap)
@@ -180,6 +182,9 @@ s_print_cmd_usage(FILE *out, const fk_cli_cmd_t *cmd)
 
 static int s_usage_error(const s_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+static int s_vusage_error(const s_ctx_t *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /*  Print the reason and the command's usage on stderr; return EX_USAGE. */
 static int
