@@ -162,9 +162,12 @@ mem() {
     M[$label.Pss]=$(awk '/^Pss:/{print $2}' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo 0)
 }
 
-# sched_begin PID...; sched_end: "<on-CPU ns> <runnable-but-waiting-for-a-CPU ns>" gained
-# in between by the threads of the processes (and of their children: nginx workers),
-# including threads that exited meanwhile (bench/schedwatch.py)
+# sched_begin PID...; sched_end: SCHED_CPU and SCHED_WAIT, the on-CPU and the
+# runnable-but-waiting-for-a-CPU ns gained in between by the threads of the processes
+# (and of their children: nginx workers), including threads that exited meanwhile
+# (bench/schedwatch.py). sched_end must run in this shell, not in $(...): only the shell
+# that started schedwatch can wait for it to print, and SCHED_PID must be cleared here,
+# or the EXIT trap would signal whatever process later gets that pid.
 SCHED_PID=
 sched_begin() {
     "$PY" "$BENCH_DIR/schedwatch.py" "$@" >"$TMP/sched.out" &
@@ -179,7 +182,9 @@ sched_end() {
     kill -TERM "$SCHED_PID"
     wait "$SCHED_PID" || true
     SCHED_PID=
-    tail -n 1 "$TMP/sched.out"
+    read -r SCHED_CPU SCHED_WAIT < <(tail -n 1 "$TMP/sched.out")
+    [[ $SCHED_CPU =~ ^-?[0-9]+$ && $SCHED_WAIT =~ ^-?[0-9]+$ ]] ||
+        die "schedwatch printed no result: $(tr '\n' ' ' <"$TMP/sched.out")"
 }
 
 # The agent that admin() and make_chains talk to: the plain one unless the caller sets
@@ -240,7 +245,8 @@ sched_begin "$AGENT_PID"
 t_a=$(date +%s%N)
 run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
 t_b=$(date +%s%N)
-read -r rc1 rw1 <<<"$(sched_end)"
+sched_end
+rc1=$SCHED_CPU rw1=$SCHED_WAIT
 REG_CPU=$(awk -v b="$rc1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
 REG_WAIT=$(awk -v b="$rw1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
 REG_OK=$(grep -c '^200$' "$TMP/register.codes" || true)
@@ -399,7 +405,8 @@ run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...
     fi
     line=$(grep '^BENCH ' "$out" | tail -n 1)
     [ -n "$line" ] || { cat "$out" >&2; die "wrk $name: no result line"; }
-    read -r c1 w1 <<<"$(sched_end)"
+    sched_end
+    c1=$SCHED_CPU w1=$SCHED_WAIT
     for kv in ${line#BENCH }; do R[$name.${kv%%=*}]=${kv#*=}; done
     # server time per answered request: on a CPU, and runnable but waiting for one
     R[$name.cpu_us]=$(awk -v b="$c1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? b/1000/n : 0}')
@@ -604,10 +611,12 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo
     echo "Latencies in ms. \"non-200\" counts every answer whose status was not 200; a run is valid only"
     echo "when it and the socket errors (connect/read/write/timeout) are 0. \"server CPU\" is the server's"
-    echo "on-CPU time per answered request, \"CPU-wait\" its time runnable but waiting for a CPU"
+    echo "on-CPU time per answered request (utime + stime of /proc/PID/stat, which include exited"
+    echo "threads; nginx: master and workers), \"CPU-wait\" its time runnable but waiting for a CPU"
     echo "(every thread's /proc/PID/task/TID/schedstat sampled each 20 ms by bench/schedwatch.py, so"
-    echo "threads that exit with their connection still count; nginx: master and workers): CPU is the noise-resistant"
-    echo "figure, CPU-wait shows how contended the machine was."
+    echo "threads that exit with their connection still count, up to their last 20 ms: a lower bound"
+    echo "for Connection: close, whose threads live a few ms). CPU is the noise-resistant figure,"
+    echo "CPU-wait shows how contended the machine was."
     echo
     echo "| Benchmark | wrk settings | Requests | Rate (req/s) | p50 | p90 | p99 | max | server CPU µs/req | server CPU-wait µs/req | non-200 | socket errors | valid |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
