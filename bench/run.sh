@@ -4,9 +4,13 @@
 # Starts a fresh agent in a temporary data dir, registers 1,000 services (10 service
 # names x 100 instances), then measures on loopback with wrk: the discovery document,
 # a private nginx serving a same-size static file (the same-run peer), and the
-# refresh-token exchange with per-connection rotation chains; and the agent's
-# resident memory idle, after the load and after a fresh restart. Prints a Markdown
-# table and writes it to bench/results.md. See bench/README.md.
+# refresh-token exchange with per-connection rotation chains; then the same over
+# HTTPS: a second agent with a certificate from the binary's own `tls ca create` /
+# `tls cert create`, against the same nginx serving the same bytes over HTTPS with the
+# same certificate, and the cost of a new TLS connection (wrk with Connection: close,
+# curl's handshake time); and the agent's resident memory idle, after the load and
+# after a fresh restart. Prints a Markdown table and writes it to bench/results.md.
+# See bench/README.md.
 #
 # Exit status: 0 when every measurement is valid (targets may still be missed: they
 # are reported, not enforced); 1 when a measurement failed (wrk socket errors or
@@ -15,6 +19,7 @@
 # Environment (all optional):
 #   BENCH_DURATION       wrk duration per run              (10s)
 #   BENCH_CONNS          connections of the loaded runs    (8)
+#   BENCH_HANDSHAKES     fresh TLS connections curl times per server (200)
 #   BENCH_NGINX_WORKERS  nginx worker processes            (2: one per core, as the agent's threads share them)
 #   BENCH_OUT            where the Markdown goes           (bench/results.md)
 #   BENCH_FSYNC          the agent's --fsync mode          (periodic, the default)
@@ -31,6 +36,7 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-8}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
+N_HANDSHAKES=${BENCH_HANDSHAKES:-200}
 OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
 FSYNC=${BENCH_FSYNC:-periodic}
 N_NAMES=10
@@ -63,7 +69,7 @@ else
 fi
 
 # ---- tools -------------------------------------------------------------------------
-for tool in curl wrk "$PY"; do
+for tool in curl wrk openssl "$PY"; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y ${tool##*/})"
 done
 NGINX=$(command -v nginx || true)
@@ -82,6 +88,7 @@ chmod 711 "$TMP"   # nginx workers (user nobody) must traverse it to the static 
 DATA=$TMP/data
 mkdir -m 700 "$DATA"
 AGENT_PID=
+TLS_PID=
 NGINX_PID=
 CHILD_PID=
 
@@ -109,6 +116,7 @@ cleanup() {
     [ -n "$CHILD_PID" ] && stop_pid "$CHILD_PID"
     [ -n "$SCHED_PID" ] && stop_pid "$SCHED_PID"
     [ -n "$AGENT_PID" ] && stop_pid "$AGENT_PID"
+    [ -n "$TLS_PID" ] && stop_pid "$TLS_PID"
     [ -n "$NGINX_PID" ] && stop_pid "$NGINX_PID"
     rm -rf "$TMP"
 }
@@ -117,18 +125,25 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---- agent --------------------------------------------------------------------------
-start_agent() {
-    rm -f "$DATA/agent.json"
-    "$BIN" agent --data-dir "$DATA" --http 127.0.0.1:0 --rate-authorize 0 --rate-token 0 \
-        --fsync "$FSYNC" >>"$TMP/agent.log" 2>&1 &
-    AGENT_PID=$!
-    local i
+# launch_agent DATA_DIR LOG [FLAGS...]: start an agent (rate limits off, gossip on a free
+# port so that two agents can run at once), wait for its agent.json; pid in LAUNCHED_PID
+launch_agent() {
+    local data=$1 logf=$2 i
+    shift 2
+    rm -f "$data/agent.json"
+    "$BIN" agent --data-dir "$data" --http 127.0.0.1:0 --gossip 127.0.0.1:0 --rate-authorize 0 \
+        --rate-token 0 --fsync "$FSYNC" "$@" >>"$logf" 2>&1 &
+    LAUNCHED_PID=$!
     for i in $(seq 150); do
-        [ -s "$DATA/agent.json" ] && break
-        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log" >&2; die "agent exited at start"; }
+        [ -s "$data/agent.json" ] && break
+        kill -0 "$LAUNCHED_PID" 2>/dev/null || { cat "$logf" >&2; die "agent exited at start"; }
         sleep 0.1
     done
-    [ -s "$DATA/agent.json" ] || die "agent did not write agent.json within 15 s"
+    [ -s "$data/agent.json" ] || die "agent did not write agent.json within 15 s"
+}
+start_agent() {   # the plain-HTTP agent on DATA: AGENT_PID, ADDR, TOKEN
+    launch_agent "$DATA" "$TMP/agent.log"
+    AGENT_PID=$LAUNCHED_PID
     ADDR=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$DATA/agent.json")
     [ -n "$ADDR" ] || die "no http address in agent.json"
     TOKEN=$(cat "$DATA/admin-token")
@@ -147,9 +162,12 @@ mem() {
     M[$label.Pss]=$(awk '/^Pss:/{print $2}' "/proc/$AGENT_PID/smaps_rollup" 2>/dev/null || echo 0)
 }
 
-# sched_begin PID...; sched_end: "<on-CPU ns> <runnable-but-waiting-for-a-CPU ns>" gained
-# in between by the threads of the processes (and of their children: nginx workers),
-# including threads that exited meanwhile (bench/schedwatch.py)
+# sched_begin PID...; sched_end: SCHED_CPU and SCHED_WAIT, the on-CPU and the
+# runnable-but-waiting-for-a-CPU ns gained in between by the threads of the processes
+# (and of their children: nginx workers), including threads that exited meanwhile
+# (bench/schedwatch.py). sched_end must run in this shell, not in $(...): only the shell
+# that started schedwatch can wait for it to print, and SCHED_PID must be cleared here,
+# or the EXIT trap would signal whatever process later gets that pid.
 SCHED_PID=
 sched_begin() {
     "$PY" "$BENCH_DIR/schedwatch.py" "$@" >"$TMP/sched.out" &
@@ -164,13 +182,18 @@ sched_end() {
     kill -TERM "$SCHED_PID"
     wait "$SCHED_PID" || true
     SCHED_PID=
-    tail -n 1 "$TMP/sched.out"
+    read -r SCHED_CPU SCHED_WAIT < <(tail -n 1 "$TMP/sched.out")
+    [[ $SCHED_CPU =~ ^-?[0-9]+$ && $SCHED_WAIT =~ ^-?[0-9]+$ ]] ||
+        die "schedwatch printed no result: $(tr '\n' ' ' <"$TMP/sched.out")"
 }
 
+# The agent that admin() and make_chains talk to: the plain one unless the caller sets
+# A_URL, A_TOKEN and A_CA (the CA file curl verifies an https:// agent with).
 admin() {   # admin METHOD PATH [BODY] -> body on stdout; fails unless 200
     local method=$1 path=$2 body=${3:-} out code
-    out=$(curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer $TOKEN" \
-        -w '\n%{http_code}' ${body:+--data-binary "$body"} "http://$ADDR$path") ||
+    out=$(curl -sS --max-time 10 -X "$method" -H "Authorization: Bearer ${A_TOKEN:-$TOKEN}" \
+        ${A_CA:+--cacert "$A_CA"} -w '\n%{http_code}' ${body:+--data-binary "$body"} \
+        "${A_URL:-http://$ADDR}$path") ||
         die "$method $path: curl failed"
     code=${out##*$'\n'}
     [ "$code" = 200 ] || die "$method $path answered $code: ${out%$'\n'*}"
@@ -194,29 +217,36 @@ log "agent listening on $ADDR (pid $AGENT_PID)"
 # ---- 1. register 1,000 services -----------------------------------------------------
 # One curl process, one keep-alive connection, sequential PUTs: registrations/s is the
 # agent's one-client write rate (each PUT is one committed LMDB transaction).
-CFG=$TMP/register.curl
-awk -v addr="$ADDR" -v token="$TOKEN" -v names="${NAMES[*]}" -v ni="$N_INST" 'BEGIN {
+# register_config BASE_URL TOKEN [CA_FILE]: curl -K config for the 1,000 PUTs (options
+# given on curl's command line apply to the first transfer only: CA_FILE goes in each)
+register_config() {
+    awk -v base="$1" -v token="$2" -v ca="${3:-}" -v names="${NAMES[*]}" -v ni="$N_INST" 'BEGIN {
     n = split(names, name, " ")
     for (s = 0; s < n; s++) for (i = 0; i < ni; i++) {
         if (s || i) print "next"
         id = sprintf("svc-%d-%03d", s, i)
         body = sprintf("{\\\"id\\\":\\\"%s\\\",\\\"service\\\":\\\"%s\\\",\\\"aliases\\\":[{\\\"host\\\":\\\"10.0.%d.%d\\\",\\\"port\\\":8090,\\\"path\\\":\\\"p%d\\\"}]}", id, name[s + 1], s, i + 1, s)
-        print "url = \"http://" addr "/v1/services\""
+        print "url = \"" base "/v1/services\""
         print "request = \"PUT\""
+        if (ca != "") print "cacert = \"" ca "\""
         print "header = \"Authorization: Bearer " token "\""
         print "header = \"Content-Type: application/json\""
         print "data = \"" body "\""
         print "output = \"/dev/null\""
         print "write-out = \"%{http_code}\\n\""
     }
-}' >"$CFG"
+}'
+}
+CFG=$TMP/register.curl
+register_config "http://$ADDR" "$TOKEN" >"$CFG"
 N_SVC=$((N_NAMES * N_INST))
 log "registering $N_SVC services"
 sched_begin "$AGENT_PID"
 t_a=$(date +%s%N)
 run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
 t_b=$(date +%s%N)
-read -r rc1 rw1 <<<"$(sched_end)"
+sched_end
+rc1=$SCHED_CPU rw1=$SCHED_WAIT
 REG_CPU=$(awk -v b="$rc1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
 REG_WAIT=$(awk -v b="$rw1" -v n=$((N_NAMES * N_INST)) 'BEGIN{printf "%.0f", b/1000/n}')
 REG_OK=$(grep -c '^200$' "$TMP/register.codes" || true)
@@ -229,12 +259,53 @@ log "registered $N_SVC in ${REG_S}s ($REG_RATE/s)"
 sleep 2
 mem registered
 
+# ---- the HTTPS agent: a private CA, a node certificate, the same 1,000 services -------
+# A second agent (its own data dir, so both run at once and their runs can alternate)
+# with --tls-cert/--tls-key; its agent.json says https:// and names the chain as ca_file,
+# which is what the CLI and this script's curl verify it with. nginx's HTTPS server
+# below uses the same two files.
+TLS_DIR=$TMP/tls
+TLS_DATA=$TMP/data-tls
+mkdir -m 700 "$TLS_DIR" "$TLS_DATA"
+"$BIN" tls ca create --dir "$TLS_DIR" --name "fakts-node bench CA" >>"$TMP/tls.log" 2>&1 ||
+    { cat "$TMP/tls.log" >&2; die "tls ca create failed"; }
+"$BIN" tls cert create --node bench --san 127.0.0.1 --dir "$TLS_DIR" \
+    --ca "$TLS_DIR/fakts-ca.pem" --ca-key "$TLS_DIR/fakts-ca-key.pem" >>"$TMP/tls.log" 2>&1 ||
+    { cat "$TMP/tls.log" >&2; die "tls cert create failed"; }
+TLS_CERT=$TLS_DIR/bench.pem
+TLS_KEY=$TLS_DIR/bench-key.pem
+launch_agent "$TLS_DATA" "$TMP/agent-tls.log" --tls-cert "$TLS_CERT" --tls-key "$TLS_KEY"
+TLS_PID=$LAUNCHED_PID
+TLS_ADDR=$(json 'd["http"]' <"$TLS_DATA/agent.json")
+TLS_URL=$(json 'd["url"]' <"$TLS_DATA/agent.json")
+TLS_CA=$(json 'd.get("ca_file", "")' <"$TLS_DATA/agent.json")
+TLS_TOKEN=$(cat "$TLS_DATA/admin-token")
+[ "$TLS_URL" = "https://$TLS_ADDR" ] || die "HTTPS agent's agent.json has url $TLS_URL"
+[ -n "$TLS_CA" ] || die "HTTPS agent's agent.json has no ca_file"
+log "HTTPS agent listening on $TLS_ADDR (pid $TLS_PID), CA file $TLS_CA"
+register_config "$TLS_URL" "$TLS_TOKEN" "$TLS_CA" >"$TMP/register-tls.curl"
+log "registering the same $N_SVC services with the HTTPS agent"
+run_child curl -sS --max-time 300 -K "$TMP/register-tls.curl" >"$TMP/register-tls.codes" ||
+    die "HTTPS registration: curl failed"
+REG_OK=$(grep -c '^200$' "$TMP/register-tls.codes" || true)
+[ "$REG_OK" = "$N_SVC" ] || die "HTTPS registration: $REG_OK of $N_SVC answered 200"
+COUNT=$(A_URL=$TLS_URL A_TOKEN=$TLS_TOKEN A_CA=$TLS_CA admin GET /v1/agent/info | json 'd["services"]')
+[ "$COUNT" = "$N_SVC" ] || die "HTTPS agent reports $COUNT services, expected $N_SVC"
+
 # ---- discovery document, nginx peer with a same-size static file ---------------------
 DISC_URL=http://$ADDR/.well-known/fakts
 mkdir -p "$TMP/nginx/www/.well-known" "$TMP/nginx/tmp" "$TMP/nginx/logs"
 DISC_BYTES=$(curl -sS --max-time 10 -o "$TMP/nginx/www/.well-known/fakts" -w '%{size_download}' "$DISC_URL")
-chmod -R a+rX "$TMP/nginx/www"
-NPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The HTTPS agent's document names https:// URLs: nginx's HTTPS server serves those bytes.
+TLS_DISC_URL=$TLS_URL/.well-known/fakts
+mkdir -p "$TMP/nginx/www-tls/.well-known"
+TLS_DISC_BYTES=$(curl -sS --max-time 10 --cacert "$TLS_CA" -o "$TMP/nginx/www-tls/.well-known/fakts" \
+    -w '%{size_download}' "$TLS_DISC_URL") || die "HTTPS discovery: curl failed"
+chmod -R a+rX "$TMP/nginx/www" "$TMP/nginx/www-tls"
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+NPORT=$(free_port)
+NPORT_TLS=$(free_port)
+while [ "$NPORT_TLS" = "$NPORT" ]; do NPORT_TLS=$(free_port); done
 cat >"$TMP/nginx/nginx.conf" <<EOF
 worker_processes $NGINX_WORKERS;
 daemon off;
@@ -255,6 +326,18 @@ http {
         listen 127.0.0.1:$NPORT;
         root $TMP/nginx/www;
     }
+    # The same certificate and key as the HTTPS agent. TLS 1.3 as the agent negotiates
+    # (nginx 1.22 offers only up to 1.2 unless told); no session cache or tickets, since
+    # the agent resumes no sessions and wrk would resume a session when it reconnects.
+    server {
+        listen 127.0.0.1:$NPORT_TLS ssl;
+        ssl_certificate $TLS_CERT;
+        ssl_certificate_key $TLS_KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        root $TMP/nginx/www-tls;
+    }
 }
 EOF
 "$NGINX" -e "$TMP/nginx/logs/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
@@ -269,12 +352,19 @@ done
 NGINX_BYTES=$(curl -sS --max-time 5 -o /dev/null -w '%{size_download}' "$NGINX_URL") ||
     die "nginx does not answer on $NGINX_URL"
 [ "$NGINX_BYTES" = "$DISC_BYTES" ] || die "nginx serves $NGINX_BYTES bytes, discovery is $DISC_BYTES"
+NGINX_TLS_URL=https://127.0.0.1:$NPORT_TLS/.well-known/fakts
+NGINX_TLS_BYTES=$(curl -sS --max-time 5 --cacert "$TLS_CA" -o /dev/null -w '%{size_download}' "$NGINX_TLS_URL") ||
+    die "nginx does not answer on $NGINX_TLS_URL"
+[ "$NGINX_TLS_BYTES" = "$TLS_DISC_BYTES" ] ||
+    die "nginx serves $NGINX_TLS_BYTES bytes over HTTPS, HTTPS discovery is $TLS_DISC_BYTES"
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
-log "nginx $NGINX_VERSION (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NPORT, $NGINX_BYTES-byte file"
+log "nginx $NGINX_VERSION (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NPORT, $NGINX_BYTES-byte file;" \
+    "HTTPS on 127.0.0.1:$NPORT_TLS, $NGINX_TLS_BYTES-byte file"
 
 # ---- refresh chains: one client per wrk connection -----------------------------------
 # A redeem token is bound to the first manifest redeemed with it, so each chain gets its
-# own token and its own manifest (identifier bench-app-K): K distinct clients.
+# own token and its own manifest (identifier bench-app-K): K distinct clients. Made on
+# the agent admin() talks to (A_URL, A_TOKEN, A_CA: the plain one unless set).
 CHAIN_NO=0
 make_chains() {   # make_chains N FILE: redeem N new clients, "<refresh> <client_id>" lines
     local n=$1 file=$2 k out code manifest line rt
@@ -283,7 +373,8 @@ make_chains() {   # make_chains N FILE: redeem N new clients, "<refresh> <client
         CHAIN_NO=$((CHAIN_NO + 1))
         rt=$(admin POST /v1/redeem-tokens '{"max_redemptions":1}' | json 'd["token"]')
         manifest="{\"identifier\":\"bench-app-$CHAIN_NO\",\"version\":\"1.0\",\"scopes\":[],\"requirements\":[{\"key\":\"$REQ_KEY\",\"service\":\"$REQ_NAME\",\"optional\":false}]}"
-        out=$(curl -sS --max-time 10 -w '\n%{http_code}' "http://$ADDR/lok/o/token/" \
+        out=$(curl -sS --max-time 10 ${A_CA:+--cacert "$A_CA"} -w '\n%{http_code}' \
+            "${A_URL:-http://$ADDR}/lok/o/token/" \
             --data-urlencode grant_type=urn:fakts:grant-type:redeem \
             --data-urlencode "redeem_token=$rt" --data-urlencode "manifest=$manifest") ||
             die "redeem: curl failed"
@@ -314,7 +405,8 @@ run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...
     fi
     line=$(grep '^BENCH ' "$out" | tail -n 1)
     [ -n "$line" ] || { cat "$out" >&2; die "wrk $name: no result line"; }
-    read -r c1 w1 <<<"$(sched_end)"
+    sched_end
+    c1=$SCHED_CPU w1=$SCHED_WAIT
     for kv in ${line#BENCH }; do R[$name.${kv%%=*}]=${kv#*=}; done
     # server time per answered request: on a CPU, and runnable but waiting for one
     R[$name.cpu_us]=$(awk -v b="$c1" -v n="${R[$name.requests]}" 'BEGIN{printf "%.0f", n ? b/1000/n : 0}')
@@ -336,13 +428,102 @@ run_wrk nginx_c "$NGINX_PID" 1 "$CONNS" "$NGINX_URL" "$BENCH_DIR/get.lua"
 run_wrk disc_1 "$AGENT_PID" 1 1 "$DISC_URL" "$BENCH_DIR/get.lua"
 run_wrk nginx_1 "$NGINX_PID" 1 1 "$NGINX_URL" "$BENCH_DIR/get.lua"
 
+# HTTPS, keep-alive: the same runs against the HTTPS agent and nginx's HTTPS server.
+run_wrk tls_disc_c "$TLS_PID" 1 "$CONNS" "$TLS_DISC_URL" "$BENCH_DIR/get.lua"
+run_wrk tls_nginx_c "$NGINX_PID" 1 "$CONNS" "$NGINX_TLS_URL" "$BENCH_DIR/get.lua"
+run_wrk tls_disc_1 "$TLS_PID" 1 1 "$TLS_DISC_URL" "$BENCH_DIR/get.lua"
+run_wrk tls_nginx_1 "$NGINX_PID" 1 1 "$NGINX_TLS_URL" "$BENCH_DIR/get.lua"
+
+# ---- new connections: what a TCP connection and a TLS handshake cost ------------------
+# Connection: close makes every request a new connection. Plain HTTP first, so that the
+# TLS runs' extra CPU per connection over the plain ones is the handshake's alone (the
+# agent also starts a thread per connection: that is in both).
+run_wrk close_disc "$AGENT_PID" 1 "$CONNS" "$DISC_URL" "$BENCH_DIR/close.lua"
+run_wrk close_nginx "$NGINX_PID" 1 "$CONNS" "$NGINX_URL" "$BENCH_DIR/close.lua"
+run_wrk tls_close_disc "$TLS_PID" 1 "$CONNS" "$TLS_DISC_URL" "$BENCH_DIR/close.lua"
+run_wrk tls_close_nginx "$NGINX_PID" 1 "$CONNS" "$NGINX_TLS_URL" "$BENCH_DIR/close.lua"
+
+# tls_params HOST:PORT: "<protocol> <cipher> <group> <resumed>/<reconnects>": openssl
+# s_client connects once and reconnects 5 times offering the session it got; a server
+# that resumes none does a full handshake every time (what the runs above assume).
+tls_params() {
+    local out
+    out=$(timeout 30 openssl s_client -connect "$1" -reconnect -CAfile "$TLS_CA" </dev/null 2>&1) ||
+        { printf '%s\n' "$out" >&2; die "openssl s_client -connect $1 failed"; }
+    printf '%s\n' "$out" | awk '
+        /^(New|Reused), / { n++; if ($1 == "Reused,") r++; if (!proto) { proto = $2; cipher = $NF }
+                            sub(/,$/, "", proto) }
+        /^Server Temp Key:/ { if (!group) { group = $4; sub(/,$/, "", group) } }
+        END { printf "%s %s %s %d/%d\n", proto, cipher, group ? group : "?", r, n - 1 }'
+}
+read -r TLSP_AGENT_PROTO TLSP_AGENT_CIPHER TLSP_AGENT_GROUP TLSP_AGENT_REUSED <<<"$(tls_params "$TLS_ADDR")"
+read -r TLSP_NGINX_PROTO TLSP_NGINX_CIPHER TLSP_NGINX_GROUP TLSP_NGINX_REUSED <<<"$(tls_params "127.0.0.1:$NPORT_TLS")"
+log "TLS: agent $TLSP_AGENT_PROTO $TLSP_AGENT_CIPHER $TLSP_AGENT_GROUP resumed $TLSP_AGENT_REUSED;" \
+    "nginx $TLSP_NGINX_PROTO $TLSP_NGINX_CIPHER $TLSP_NGINX_GROUP resumed $TLSP_NGINX_REUSED"
+
+# The handshake's time as a client sees it: one curl process, N_HANDSHAKES fresh
+# connections to each server, alternating (after one warm-up each, which loads the CA),
+# every request with Connection: close and no session reuse; curl verifies the chain
+# against the CA. time_appconnect - time_connect is the TLS handshake, time_connect the
+# TCP one. One process, so that no process start or CA file read is inside the timings.
+declare -A H
+handshake_probe() {
+    local cfg=$TMP/handshake.curl i u
+    : >"$cfg"
+    for i in $(seq 0 "$N_HANDSHAKES"); do
+        for u in "$NGINX_TLS_URL" "$TLS_DISC_URL"; do
+            [ -s "$cfg" ] && echo next >>"$cfg"
+            printf '%s\n' "url = \"$u\"" "cacert = \"$TLS_CA\"" 'header = "Connection: close"' \
+                no-sessionid 'output = "/dev/null"' \
+                "write-out = \"$i %{url} %{num_connects} %{http_code} %{time_connect} %{time_appconnect}\\n\"" >>"$cfg"
+        done
+    done
+    log "timing $N_HANDSHAKES fresh TLS connections to each server (curl)"
+    run_child timeout 300 curl -sS --max-time 10 -K "$cfg" >"$TMP/handshake.txt" ||
+        die "handshake probe: curl failed"
+    local kv
+    for kv in $("$PY" - "$TMP/handshake.txt" "$TLS_DISC_URL" "$NGINX_TLS_URL" <<'PYEOF2'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+for name, url in (("agent", sys.argv[2]), ("nginx", sys.argv[3])):
+    hs, tcp, bad = [], [], 0
+    for i, u, conns, code, tc, ta in rows:
+        if u != url or i == "0":
+            continue
+        if conns != "1" or code != "200" or float(ta) <= float(tc):
+            bad += 1
+            continue
+        hs.append((float(ta) - float(tc)) * 1000)
+        tcp.append(float(tc) * 1000)
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))] if v else 0
+    print("%s.n=%d %s.bad=%d %s.p50=%.3f %s.p90=%.3f %s.mean=%.3f %s.tcp_p50=%.3f" % (
+        name, len(hs), name, bad, name, pct(hs, 50), name, pct(hs, 90), name,
+        statistics.mean(hs) if hs else 0, name, pct(tcp, 50)))
+PYEOF2
+    ); do H[${kv%%=*}]=${kv#*=}; done
+    [ "${H[agent.bad]}" = 0 ] && [ "${H[nginx.bad]}" = 0 ] &&
+        [ "${H[agent.n]}" = "$N_HANDSHAKES" ] && [ "${H[nginx.n]}" = "$N_HANDSHAKES" ] ||
+        { INVALID+=(handshake); log "handshake probe INVALID: ${H[*]}"; }
+    log "TLS handshake p50: agent ${H[agent.p50]} ms, nginx ${H[nginx.p50]} ms"
+}
+handshake_probe
+
+# ---- refresh: plain and HTTPS alternate ------------------------------------------------
 make_chains "$CONNS" "$TMP/chains-c.txt"
-run_wrk refresh_c "$AGENT_PID" "$CONNS" "$CONNS" "http://$ADDR/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-c.txt"
 make_chains 1 "$TMP/chains-1.txt"
+A_URL=$TLS_URL A_TOKEN=$TLS_TOKEN A_CA=$TLS_CA make_chains "$CONNS" "$TMP/chains-tls-c.txt"
+A_URL=$TLS_URL A_TOKEN=$TLS_TOKEN A_CA=$TLS_CA make_chains 1 "$TMP/chains-tls-1.txt"
+run_wrk refresh_c "$AGENT_PID" "$CONNS" "$CONNS" "http://$ADDR/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-c.txt"
+run_wrk tls_refresh_c "$TLS_PID" "$CONNS" "$CONNS" "$TLS_URL/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-tls-c.txt"
 run_wrk refresh_1 "$AGENT_PID" 1 1 "http://$ADDR/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-1.txt"
+run_wrk tls_refresh_1 "$TLS_PID" 1 1 "$TLS_URL/lok/o/token/" "$BENCH_DIR/refresh.lua" "$TMP/chains-tls-1.txt"
 
 stop_pid "$NGINX_PID"
 NGINX_PID=
+stop_pid "$TLS_PID"
+TLS_PID=
 sleep 2
 mem loaded
 
@@ -398,6 +579,13 @@ P99_C=$(ms "${R[refresh_c.p99_us]}")
 MEAN_1=$(ms "${R[refresh_1.mean_us]}")
 CPU_1=$(ms "${R[refresh_1.cpu_us]}")
 WAIT_1=$(ms "${R[refresh_1.wait_us]}")
+P99_TLS_1=$(ms "${R[tls_refresh_1.p99_us]}")
+# The TLS handshake's server CPU alone: per new HTTPS connection minus per new plain one
+# (both include TCP accept and close, and the agent's per-connection thread).
+HS_CPU_AGENT=$(awk -v t="${R[tls_close_disc.cpu_us]}" -v p="${R[close_disc.cpu_us]}" 'BEGIN{printf "%.0f", t-p}')
+HS_CPU_NGINX=$(awk -v t="${R[tls_close_nginx.cpu_us]}" -v p="${R[close_nginx.cpu_us]}" 'BEGIN{printf "%.0f", t-p}')
+TLS_LIB_AGENT=$(ldd "$BIN" 2>/dev/null | grep -o 'libgnutls[^ ]*' | head -n 1)
+TLS_LIB_NGINX=$("$NGINX" -V 2>&1 | grep -o 'built with OpenSSL [^ ]*' | head -n 1)
 REST_1=$(awk -v m="${R[refresh_1.mean_us]}" -v c="${R[refresh_1.cpu_us]}" -v w="${R[refresh_1.wait_us]}" 'BEGIN{printf "%.3f", (m-c-w)/1000}')
 COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -417,15 +605,18 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo "| fakts-node | \`$BIN\` (HEAD $COMMIT; working tree may carry uncommitted edits); sanitizer build: $SANITIZED; --fsync $FSYNC |"
     echo "| wrk | $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2) |"
     echo "| nginx peer | $NGINX_VERSION, $NGINX_WORKERS workers (the agent serves each connection on its own thread), access log off |"
+    echo "| TLS libraries | fakts-node: ${TLS_LIB_AGENT:-?} (libmicrohttpd); nginx: ${TLS_LIB_NGINX:-?}; wrk and curl: OpenSSL |"
     echo
     echo "## HTTP on loopback (wrk)"
     echo
     echo "Latencies in ms. \"non-200\" counts every answer whose status was not 200; a run is valid only"
     echo "when it and the socket errors (connect/read/write/timeout) are 0. \"server CPU\" is the server's"
-    echo "on-CPU time per answered request, \"CPU-wait\" its time runnable but waiting for a CPU"
+    echo "on-CPU time per answered request (utime + stime of /proc/PID/stat, which include exited"
+    echo "threads; nginx: master and workers), \"CPU-wait\" its time runnable but waiting for a CPU"
     echo "(every thread's /proc/PID/task/TID/schedstat sampled each 20 ms by bench/schedwatch.py, so"
-    echo "threads that exit with their connection still count; nginx: master and workers): CPU is the noise-resistant"
-    echo "figure, CPU-wait shows how contended the machine was."
+    echo "threads that exit with their connection still count, up to their last 20 ms: a lower bound"
+    echo "for Connection: close, whose threads live a few ms). CPU is the noise-resistant figure,"
+    echo "CPU-wait shows how contended the machine was."
     echo
     echo "| Benchmark | wrk settings | Requests | Rate (req/s) | p50 | p90 | p99 | max | server CPU µs/req | server CPU-wait µs/req | non-200 | socket errors | valid |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -453,6 +644,63 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo "answer's \`refresh_token\` is the next request's. Each exchange is a committed LMDB write"
     echo "(rotate the token), a composition over the $N_INST candidates, and an RS256 signature."
     echo
+    echo "## HTTPS on loopback (wrk, curl)"
+    echo
+    echo "A second agent, started with \`--tls-cert\`/\`--tls-key\`: an EC P-256 certificate made in"
+    echo "this run by \`fakts-node tls cert create --node bench --san 127.0.0.1\`, signed by a CA from"
+    echo "\`fakts-node tls ca create\`; it holds the same $N_SVC services. nginx's HTTPS server (the same"
+    echo "nginx, a second \`server\` block) uses the same certificate and key files and serves the HTTPS"
+    echo "agent's discovery answer byte for byte ($NGINX_TLS_BYTES B). Negotiated (openssl s_client):"
+    echo "fakts-node $TLSP_AGENT_PROTO $TLSP_AGENT_CIPHER $TLSP_AGENT_GROUP, nginx $TLSP_NGINX_PROTO"
+    echo "$TLSP_NGINX_CIPHER $TLSP_NGINX_GROUP; sessions resumed on reconnect: fakts-node $TLSP_AGENT_REUSED,"
+    echo "nginx $TLSP_NGINX_REUSED (nginx's session cache and tickets are off, since the agent resumes"
+    echo "none: every handshake below is a full one). wrk does not verify the certificate; curl does."
+    echo "\"Connection: close\" runs make every request a new connection (\`close.lua\`): their rate"
+    echo "is new connections per second, each with its handshake, request and answer."
+    echo
+    echo "| Benchmark | wrk settings | Requests | Rate (req/s) | p50 | p90 | p99 | max | server CPU µs/req | server CPU-wait µs/req | non-200 | socket errors | valid |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    row tls_disc_c "fakts-node HTTPS \`GET /.well-known/fakts\` ($TLS_DISC_BYTES B)"
+    row tls_nginx_c "nginx HTTPS static file, same bytes, same certificate"
+    row tls_disc_1 "fakts-node HTTPS \`GET /.well-known/fakts\`, 1 connection"
+    row tls_nginx_1 "nginx HTTPS static file, 1 connection"
+    row tls_refresh_c "fakts-node HTTPS refresh exchange, $CONNS chains"
+    row tls_refresh_1 "fakts-node HTTPS refresh exchange, 1 chain"
+    row close_disc "fakts-node HTTP discovery, Connection: close"
+    row close_nginx "nginx HTTP static file, Connection: close"
+    row tls_close_disc "fakts-node HTTPS discovery, Connection: close (a TLS handshake each)"
+    row tls_close_nginx "nginx HTTPS static file, Connection: close (a TLS handshake each)"
+    echo
+    echo "| Same-run ratio (HTTPS) | |"
+    echo "|---|---|"
+    echo "| fakts-node HTTPS discovery rate / nginx HTTPS static rate, -c$CONNS | $(ratio "${R[tls_disc_c.rps]}" "${R[tls_nginx_c.rps]}") |"
+    echo "| fakts-node HTTPS discovery rate / nginx HTTPS static rate, -c1 | $(ratio "${R[tls_disc_1.rps]}" "${R[tls_nginx_1.rps]}") |"
+    echo "| fakts-node HTTPS discovery CPU per request / nginx HTTPS CPU per request, -c$CONNS | $(ratio "${R[tls_disc_c.cpu_us]}" "${R[tls_nginx_c.cpu_us]}") |"
+    echo "| fakts-node HTTPS discovery p99 / nginx HTTPS p99, -c1 | $(ratio "${R[tls_disc_1.p99_us]}" "${R[tls_nginx_1.p99_us]}") |"
+    echo "| HTTPS / HTTP discovery rate, fakts-node, -c$CONNS (nginx: $(ratio "${R[tls_nginx_c.rps]}" "${R[nginx_c.rps]}")) | $(ratio "${R[tls_disc_c.rps]}" "${R[disc_c.rps]}") |"
+    echo "| HTTPS / HTTP refresh rate (the TLS price on the token endpoint), $CONNS chains | $(ratio "${R[tls_refresh_c.rps]}" "${R[refresh_c.rps]}") |"
+    echo "| HTTPS / HTTP refresh rate, 1 chain | $(ratio "${R[tls_refresh_1.rps]}" "${R[refresh_1.rps]}") |"
+    echo "| HTTPS / HTTP refresh CPU per request, 1 chain | $(ratio "${R[tls_refresh_1.cpu_us]}" "${R[refresh_1.cpu_us]}") |"
+    echo "| HTTPS / HTTP refresh p99, 1 chain | $(ratio "${R[tls_refresh_1.p99_us]}" "${R[refresh_1.p99_us]}") |"
+    echo "| fakts-node HTTPS refresh rate / nginx HTTPS static rate, -c$CONNS | $(ratio "${R[tls_refresh_c.rps]}" "${R[tls_nginx_c.rps]}") |"
+    echo "| fakts-node HTTPS refresh rate / nginx HTTPS static rate, -c1 | $(ratio "${R[tls_refresh_1.rps]}" "${R[tls_nginx_1.rps]}") |"
+    echo "| new HTTPS connections/s, fakts-node / nginx | $(ratio "${R[tls_close_disc.rps]}" "${R[tls_close_nginx.rps]}") |"
+    echo "| new HTTP connections/s, fakts-node / nginx | $(ratio "${R[close_disc.rps]}" "${R[close_nginx.rps]}") |"
+    echo "| server CPU per new HTTPS connection, fakts-node / nginx | $(ratio "${R[tls_close_disc.cpu_us]}" "${R[tls_close_nginx.cpu_us]}") |"
+    echo "| server CPU of the TLS handshake alone (HTTPS minus HTTP per new connection): fakts-node ${HS_CPU_AGENT} µs, nginx ${HS_CPU_NGINX} µs | $(ratio "$HS_CPU_AGENT" "$HS_CPU_NGINX") |"
+    echo "| TLS handshake time seen by curl, p50, fakts-node / nginx | $(ratio "${H[agent.p50]}" "${H[nginx.p50]}") |"
+    echo "| TLS handshake time seen by curl, p90, fakts-node / nginx | $(ratio "${H[agent.p90]}" "${H[nginx.p90]}") |"
+    echo
+    echo "Handshake time as a client sees it: one curl process, $N_HANDSHAKES fresh connections to each"
+    echo "server, alternating (after one warm-up each), Connection: close, no session reuse, the chain"
+    echo "verified against the CA; TLS = \`time_appconnect - time_connect\`, in ms. The client's own"
+    echo "work (key share, verifying the chain's two ECDSA signatures) is in both."
+    echo
+    echo "| Server | fresh connections | TLS handshake p50 | p90 | mean | TCP connect p50 | valid |"
+    echo "|---|---|---|---|---|---|---|"
+    echo "| fakts-node | ${H[agent.n]} | ${H[agent.p50]} | ${H[agent.p90]} | ${H[agent.mean]} | ${H[agent.tcp_p50]} | $(valid handshake) |"
+    echo "| nginx | ${H[nginx.n]} | ${H[nginx.p50]} | ${H[nginx.p90]} | ${H[nginx.mean]} | ${H[nginx.tcp_p50]} | $(valid handshake) |"
+    echo
     echo "## Registration"
     echo
     echo "| What | Count | Time (s) | Rate (registrations/s) | agent CPU µs/registration | agent CPU-wait µs/registration |"
@@ -476,6 +724,7 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo "| idle RSS < 8 MiB with $N_SVC services (after the load) | $RSS_LOADED MiB | $(verdict "$RSS_LOADED" 8 MiB) |"
     echo "| refresh exchange p99 < 1 ms (1 connection) | $P99_1 ms | $(verdict "$P99_1" 1 ms) |"
     echo "| refresh exchange p99 < 1 ms ($CONNS connections) | $P99_C ms | $(verdict "$P99_C" 1 ms) |"
+    echo "| refresh exchange over HTTPS p99 < 1 ms (1 connection) | $P99_TLS_1 ms | $(verdict "$P99_TLS_1" 1 ms) |"
     echo
     echo "Where a refresh's time goes (1 connection, means per request): latency ${MEAN_1} ms = agent"
     echo "on-CPU ${CPU_1} ms + agent waiting for a CPU ${WAIT_1} ms + the rest ${REST_1} ms (blocked: the"
@@ -489,7 +738,8 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo
     echo "<details><summary>Raw wrk output</summary>"
     echo
-    for n in disc_c nginx_c disc_1 nginx_1 refresh_c refresh_1; do
+    for n in disc_c nginx_c disc_1 nginx_1 tls_disc_c tls_nginx_c tls_disc_1 tls_nginx_1 \
+        close_disc close_nginx tls_close_disc tls_close_nginx refresh_c tls_refresh_c refresh_1 tls_refresh_1; do
         echo "### $n"
         echo
         echo '```'
