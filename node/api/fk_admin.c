@@ -2,7 +2,9 @@
 
 #include "fk_api_priv.h"
 
+#include "fk_admit.h"
 #include "fk_catalog.h"
+#include "fk_clock.h"
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
@@ -124,6 +126,10 @@ s_services_register(fk_api_t *self, fk_http_req_t *req)
         return;
     }
     rc = fk_catalog_register(self->store, canonical, "api");
+    if (rc == 0) {
+        fk__api_audit(self, req, "service.register", fk_json_str(canonical, "id"),
+                      json_pack("{s:s}", "service", fk_json_str(canonical, "service")));
+    }
     const char *wait = fk_http_query(req, "wait");
     if (rc == -ENOSPC) {
         /*  The one store failure an operator acts on: say what to do. */
@@ -154,6 +160,7 @@ s_service_one(fk_api_t *self, fk_http_req_t *req, const char *id)
         } else if (rc) {
             s_error(self, req, 500, "internal", fk_strerror(rc));
         } else {
+            fk__api_audit(self, req, "service.deregister", id, NULL);
             fk__api_respond(self, req, 200, json_pack("{s:s}", "deregistered", id));
         }
         return;
@@ -210,11 +217,14 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
     }
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
-    int rc = fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
-                              &answer, &why);
+    json_t *declined = json_object_get(body, "declined");
+    int rc = fk_grants_decide(self->grants, user_code, approve, declined, &answer, &why);
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        fk__api_audit(self, req, approve ? "code.approve" : "code.deny",
+                      fk_json_str(answer, "user_code"),
+                      approve && declined ? json_pack("{s:O}", "declined", declined) : NULL);
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);
@@ -234,6 +244,10 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req)
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        /*  The token is a credential: the entry says only its limits. */
+        fk__api_audit(self, req, "redeem_token.create", "",
+                      json_pack("{s:O?, s:O?}", "expires_at", json_object_get(answer, "expires_at"),
+                                "max_redemptions", json_object_get(answer, "max_redemptions")));
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);
@@ -262,6 +276,11 @@ s_app_create(fk_api_t *self, fk_http_req_t *req)
         if (rc != 0) {
             s_grant_error(self, req, rc, &why);
         } else {
+            char *subject = fk_asprintf("%s/%s", fk_json_str(answer, "identifier"),
+                                        fk_json_str(answer, "version"));
+            fk__api_audit(self, req, "app.create", subject,
+                          json_pack("{s:O?}", "client_id", json_object_get(answer, "client_id")));
+            free(subject);
             fk__api_respond(self, req, 200, answer);
         }
     }
@@ -286,6 +305,7 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        fk__api_audit(self, req, "app.delete", rest, NULL);
         fk__api_respond(self, req, 200, answer);
     }
     free(identifier);
@@ -392,6 +412,7 @@ s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
             snprintf(message, sizeof message, "cannot store the ban: %s", fk_strerror(rc));
             s_error(self, req, 500, "internal", message);
         } else {
+            fk__api_audit(self, req, "member.ban", name, NULL);
             fk__api_respond(self, req, 200, json_pack("{s:s}", "banned", name));
         }
         return;
@@ -402,6 +423,7 @@ s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
         s_error(self, req, 404, "not_found", message);
         return;
     }
+    fk__api_audit(self, req, "member.force_leave", name, NULL);
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", name));
 }
 
@@ -468,6 +490,16 @@ s_join_tokens(fk_api_t *self, fk_http_req_t *req)
                                  : "cannot store the join token");
         return;
     }
+    /*  The entry names the token by its id (as join-token list does),
+        never by its text, which holds the secret. */
+    fk_admit_token_t decoded;
+    char id[2 * FK_ADMIT_TOKEN_ID_LEN + 1] = "";
+    if (fk_admit_token_decode(token, &decoded) == 0) {
+        fk_hex_encode(decoded.id, sizeof decoded.id, id);
+    }
+    OPENSSL_cleanse(&decoded, sizeof decoded);
+    fk__api_audit(self, req, "join_token.create", id,
+                  json_pack("{s:I, s:I}", "ttl_s", ttl_s, "uses", use_count));
     fk__api_respond(self, req, 201,
                     json_pack("{s:s, s:I, s:I}", "token", token, "ttl_s", ttl_s, "uses",
                               use_count));
@@ -492,8 +524,41 @@ s_join_token_revoke(fk_api_t *self, fk_http_req_t *req, const char *id)
     } else if (rc) {
         s_error(self, req, 500, "internal", "cannot revoke the join token");
     } else {
+        fk__api_audit(self, req, "join_token.revoke", id, NULL);
         fk__api_respond(self, req, 200, json_pack("{s:s}", "revoked", id));
     }
+}
+
+/*  GET /v1/audit?since=T&limit=N: the audit log of every node, oldest
+    first, at most limit (default 100, up to 10,000) entries: the newest
+    ones since T (fk_audit_parse_since; default: all). */
+static void
+s_audit(fk_api_t *self, fk_http_req_t *req)
+{
+    const char *since_text = fk_http_query(req, "since");
+    const char *limit_text = fk_http_query(req, "limit");
+    int64_t since = 0;
+    if (since_text && fk_audit_parse_since(since_text, fk_clock_wall_ms(), &since) != 0) {
+        s_error(self, req, 400, "invalid",
+                "since: an RFC 3339 time (2024-05-01T12:00:00Z), Unix milliseconds, or a "
+                "duration back from now (90s, 30m, 12h, 7d)");
+        return;
+    }
+    long long limit = 100;
+    if (limit_text) {
+        char *end = NULL;
+        limit = strtoll(limit_text, &end, 10);
+        if (!*limit_text || *end || limit < 1 || limit > 10000) {
+            s_error(self, req, 400, "invalid", "limit: a count from 1 to 10000");
+            return;
+        }
+    }
+    json_t *entries = NULL;
+    if (!self->audit || fk_audit_list(self->audit, since, (size_t)limit, &entries) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the audit log");
+        return;
+    }
+    fk__api_respond(self, req, 200, json_pack("{s:o}", "entries", entries));
 }
 
 static void
@@ -602,6 +667,8 @@ fk__admin_route(fk_api_t *self, fk_http_req_t *req)
         s_is(req, "GET") || s_is(req, "POST") ? s_join_tokens(self, req) : s_not_allowed(self, req);
     } else if (strncmp(rest, "join-tokens/", 12) == 0 && rest[12]) {
         s_is(req, "DELETE") ? s_join_token_revoke(self, req, rest + 12) : s_not_allowed(self, req);
+    } else if (strcmp(rest, "audit") == 0) {
+        s_is(req, "GET") ? s_audit(self, req) : s_not_allowed(self, req);
     } else if (strcmp(rest, "redeem-tokens") == 0) {
         s_is(req, "POST") ? s_redeem_create(self, req) : s_not_allowed(self, req);
     } else {

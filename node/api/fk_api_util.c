@@ -10,6 +10,7 @@
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
+#include "fk_log.h"
 #include "fk_mem.h"
 
 #include <errno.h>
@@ -280,4 +281,28 @@ fk__api_members(fk_api_t *self)
     fk_store_members(txn, s_member_row, rows);
     fk_store_txn_end(&txn);
     return rows;
+}
+
+const char *
+fk__api_actor(fk_http_req_t *req)
+{
+    /*  The node's admin token is the only credential of the agent API and
+        the web login: whoever passed the check holds it. */
+    (void)req;
+    return "admin-token";
+}
+
+void
+fk__api_audit(fk_api_t *self, fk_http_req_t *req, const char *action, const char *subject,
+              json_t *detail)
+{
+    if (!self->audit) {
+        json_decref(detail);
+        return;
+    }
+    int rc = fk_audit_append(self->audit, fk__api_actor(req), fk_http_peer(req), action, subject,
+                             detail);
+    if (rc) {
+        fk_error("audit: cannot record %s of %.200s: %s", action, subject, fk_strerror(rc));
+    }
 }
