@@ -227,3 +227,43 @@ Test(fk_catalog, missing_directory_counts_as_empty)
 {
     cr_assert_eq(fk_catalog_sync_dir(s_store, "/nonexistent/services.d", NULL), 0);
 }
+
+/*  The actions of the audit entries in store, in order, as "a;b;". */
+static char *
+s_audit_actions(fk_audit_t *audit)
+{
+    json_t *entries = NULL;
+    cr_assert_eq(fk_audit_list(audit, 0, 0, &entries), 0);
+    char *out = strdup("");
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry)
+    {
+        cr_assert_str_eq(fk_json_str(entry, "actor"), "services-dir");
+        char *next = NULL;
+        cr_assert(asprintf(&next, "%s%s:%s;", out, fk_json_str(entry, "action"),
+                           fk_json_str(entry, "subject"))
+                  > 0);
+        free(out);
+        out = next;
+    }
+    json_decref(entries);
+    return out;
+}
+
+Test(fk_catalog, the_services_dir_records_its_changes_and_only_them_in_the_audit_log)
+{
+    fk_audit_t *audit = fk_audit_new(&(fk_audit_opts_t){.store = s_store});
+    s_write("rekuest.yaml", s_good);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/rekuest.yaml", s_services);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    char *actions = s_audit_actions(audit);
+    cr_assert_str_eq(actions, "service.register:rekuest-1;service.deregister:rekuest-1;",
+                     "an unchanged reload records nothing");
+    free(actions);
+    fk_audit_destroy(&audit);
+}
