@@ -2,6 +2,7 @@
     on the main thread: parse, find the agent, ask it, print, exit. */
 
 #include "fk_cli.h"
+#include "fk_cli_priv.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -1636,4 +1637,125 @@ fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
     free(secret);
     s_ctx_fini(&ctx);
     return rc == S_CONTINUE ? EX_OK : rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/*  For the command files (fk_cli_priv.h)                                   */
+
+struct fk__cli {
+    s_ctx_t ctx;              /* the run */
+    fk_client_reply_t reply;  /* the agent's answer */
+};
+
+/*  getopt_long values of a command file's own options: flag i is this
+    plus i, above every option of this file. */
+#define S_OPT_FLAGS 512
+
+static int
+s_own_flag(s_ctx_t *ctx, int opt, const char *arg, void *data)
+{
+    (void)ctx;
+    fk__cli_flag_t *flags = data;
+    flags[opt - S_OPT_FLAGS].value = arg;
+    return 0;
+}
+
+int
+fk__cli_parse(fk__cli_t **cli_p, const fk_cli_cmd_t *cmd, int argc, char **argv,
+              fk__cli_flag_t *flags)
+{
+    *cli_p = NULL;
+    struct option own[S_MAX_OPTIONS];
+    size_t n = 0;
+    for (; flags[n].name != NULL; n++) {
+        assert(n < S_MAX_OPTIONS - 1); /* s_parse asserts the whole table fits */
+        own[n] = (struct option){flags[n].name, required_argument, NULL, S_OPT_FLAGS + (int)n};
+    }
+    memset(&own[n], 0, sizeof(own[n]));
+    fk__cli_t *cli = fk_calloc(1, sizeof(*cli));
+    int rc = s_parse(&cli->ctx, cmd, argc, argv, own, NULL, s_own_flag, flags);
+    if (rc != S_CONTINUE) {
+        free(cli);
+        return rc;
+    }
+    *cli_p = cli;
+    return FK__CLI_CONTINUE;
+}
+
+bool
+fk__cli_json(const fk__cli_t *cli)
+{
+    return cli->ctx.json != 0;
+}
+
+int
+fk__cli_usage_error(const fk__cli_t *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("fakts-node: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    s_print_cmd_usage(stderr, cli->ctx.cmd);
+    return EX_USAGE;
+}
+
+int
+fk__cli_get(fk__cli_t *cli, const char *path, const char *const *query, const json_t **json_p)
+{
+    *json_p = NULL;
+    int rc = s_connect(&cli->ctx);
+    if (rc != 0) {
+        return rc;
+    }
+    char *url = fk_strdup(path);
+    char sep = '?';
+    for (size_t i = 0; query != NULL && query[i] != NULL; i += 2) {
+        if (query[i + 1] != NULL) {
+            char *value = fk_client_escape(cli->ctx.client, query[i + 1]);
+            s_appendf(&url, "%c%s=%s", sep, query[i], value);
+            free(value);
+            sep = '&';
+        }
+    }
+    rc = s_call(&cli->ctx, "GET", url, NULL, NULL, 0, NULL, &cli->reply);
+    free(url);
+    if (rc == 0) {
+        *json_p = cli->reply.json;
+    }
+    return rc;
+}
+
+void
+fk__cli_table(const char *const *header, size_t ncols, const json_t *rows)
+{
+    s_table_t table;
+    s_table_init(&table, ncols);
+    s_table_header(&table, header);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        char **cells = fk_calloc(ncols, sizeof(*cells));
+        for (size_t c = 0; c < ncols; c++) {
+            cells[c] = s_text(json_array_get(row, c));
+        }
+        s_table_add(&table, cells, NULL);
+        free(cells);
+    }
+    s_table_print(&table);
+    s_table_fini(&table);
+}
+
+void
+fk__cli_destroy(fk__cli_t **cli_p)
+{
+    if (cli_p == NULL || *cli_p == NULL) {
+        return;
+    }
+    fk_client_reply_clear(&(*cli_p)->reply);
+    s_ctx_fini(&(*cli_p)->ctx);
+    free(*cli_p);
+    *cli_p = NULL;
 }

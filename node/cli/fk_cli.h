@@ -152,4 +152,11 @@ int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
     member); with --ban its keys are refused by every node. */
 int fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  audit [--since T] [--limit N]: GET /v1/audit?since=T&limit=N (T: an
+    RFC 3339 time, Unix ms or a duration such as 1h; N: 1 to 10000, the
+    agent's default 100), printed oldest first as a table TIME (UTC) NODE
+    ACTOR FROM ACTION SUBJECT, or with --json as one JSON entry per line
+    (fk_cli_audit.c). */
+int fk_cli_audit(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 #endif

@@ -47,6 +47,7 @@ static const fk_cli_cmd_t s_commands[] = {
     {"apps create", fk_cli_apps_create, "MANIFEST_FILE"},
     {"apps list", fk_cli_apps_list, ""},
     {"apps delete", fk_cli_apps_delete, "IDENTIFIER VERSION"},
+    {"audit", fk_cli_audit, "[--since T] [--limit N]"},
 };
 
 #define S_NCOMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))
