@@ -224,7 +224,9 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
     } else {
         fk__api_audit(self, req, approve ? "code.approve" : "code.deny",
                       fk_json_str(answer, "user_code"),
-                      approve && declined ? json_pack("{s:O}", "declined", declined) : NULL);
+                      approve && json_array_size(declined) > 0
+                          ? json_pack("{s:O}", "declined", declined)
+                          : NULL);
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);

@@ -286,8 +286,11 @@ fk__api_members(fk_api_t *self)
 const char *
 fk__api_actor(fk_http_req_t *req)
 {
-    /*  The node's admin token is the only credential of the agent API and
-        the web login: whoever passed the check holds it. */
+    /*  The node's admin token is the only credential of the agent API:
+        whoever passed the check holds it. A page session opened with the
+        operator password is named so too, as sessions do not remember
+        which secret opened them; operator tokens (with names) replace
+        this function. */
     (void)req;
     return "admin-token";
 }
