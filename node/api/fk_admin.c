@@ -222,11 +222,10 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *user_code, bool approve
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
-        fk__api_audit(self, req, approve ? "code.approve" : "code.deny",
-                      fk_json_str(answer, "user_code"),
-                      approve && json_array_size(declined) > 0
-                          ? json_pack("{s:O}", "declined", declined)
-                          : NULL);
+        fk__api_audit(
+            self, req, approve ? "code.approve" : "code.deny", fk_json_str(answer, "user_code"),
+            approve && json_array_size(declined) > 0 ? json_pack("{s:O}", "declined", declined)
+                                                     : NULL);
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);

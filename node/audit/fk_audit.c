@@ -20,20 +20,20 @@
 
 #define S_PREFIX "audit/"
 #define S_PREFIX_LEN (sizeof S_PREFIX - 1)
-#define S_HEX 16                      /* hex digits of the time and the sequence in a key */
-#define S_DELETES_PER_TXN 1000        /* a sweep holds the writer lock for this many at most */
+#define S_HEX 16                       /* hex digits of the time and the sequence in a key */
+#define S_DELETES_PER_TXN 1000         /* a sweep holds the writer lock for this many at most */
 #define S_MALFORMED_LOG_EVERY_MS 60000 /* a malformed entry is logged at most this often */
 
 struct fk_audit {
-    fk_store_t *store;                /* borrowed */
-    int64_t retention_ms;             /* own entries older than this are swept */
-    int64_t max_entries;              /* own entries kept at most */
-    fk_audit_clock_fn clock;          /* wall clock, or NULL */
-    void *clock_arg;                  /* clock's argument */
-    atomic_uint_fast64_t malformed;   /* entries that failed to decode, in all */
-    pthread_mutex_t lock;             /* guards the two below */
-    int64_t malformed_logged_ms;      /* when one was last logged (monotonic), 0: never */
-    uint64_t malformed_unlogged;      /* seen since then */
+    fk_store_t *store;              /* borrowed */
+    int64_t retention_ms;           /* own entries older than this are swept */
+    int64_t max_entries;            /* own entries kept at most */
+    fk_audit_clock_fn clock;        /* wall clock, or NULL */
+    void *clock_arg;                /* clock's argument */
+    atomic_uint_fast64_t malformed; /* entries that failed to decode, in all */
+    pthread_mutex_t lock;           /* guards the two below */
+    int64_t malformed_logged_ms;    /* when one was last logged (monotonic), 0: never */
+    uint64_t malformed_unlogged;    /* seen since then */
 };
 
 fk_audit_t *
@@ -308,8 +308,9 @@ s_list_one(void *arg, const fk_store_entry_t *entry)
         return 0;
     }
     json_t *decoded = NULL;
-    if (fk_audit_decode(entry->key, entry->owner, entry->record.payload,
-                        entry->record.payload_len, &decoded) != 0) {
+    if (fk_audit_decode(entry->key, entry->owner, entry->record.payload, entry->record.payload_len,
+                        &decoded)
+        != 0) {
         s_malformed(list->self, entry);
         return 0;
     }
@@ -384,9 +385,7 @@ s_own_one(void *arg, const fk_store_entry_t *entry)
 int
 fk_audit_sweep(fk_audit_t *self)
 {
-    s_own_t own = {.node = fk_store_node(self->store),
-                   .keys = json_array(),
-                   .times = json_array()};
+    s_own_t own = {.node = fk_store_node(self->store), .keys = json_array(), .times = json_array()};
     fk_store_txn_t *txn;
     int rc = fk_store_read_begin(self->store, &txn);
     if (rc == 0) {

@@ -1643,8 +1643,8 @@ fk_cli_keygen(const fk_cli_cmd_t *cmd, int argc, char **argv)
 /*  For the command files (fk_cli_priv.h)                                   */
 
 struct fk__cli {
-    s_ctx_t ctx;              /* the run */
-    fk_client_reply_t reply;  /* the agent's answer */
+    s_ctx_t ctx;             /* the run */
+    fk_client_reply_t reply; /* the agent's answer */
 };
 
 /*  getopt_long values of a command file's own options: flag i is this

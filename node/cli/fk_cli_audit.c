@@ -89,8 +89,8 @@ fk_cli_audit(const fk_cli_cmd_t *cmd, int argc, char **argv)
             fputc('\n', stdout);
         }
     } else if (rc == 0) {
-        static const char *const header[] = {"TIME (UTC)", "NODE", "ACTOR", "FROM", "ACTION",
-                                             "SUBJECT"};
+        static const char *const header[] = {"TIME (UTC)", "NODE",   "ACTOR",
+                                             "FROM",       "ACTION", "SUBJECT"};
         json_t *rows = json_array();
         json_array_foreach(entries, i, entry)
         {

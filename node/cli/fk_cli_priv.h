@@ -47,8 +47,7 @@ int fk__cli_usage_error(const fk__cli_t *cli, const char *fmt, ...)
     whose value is NULL is left out; values are percent-encoded). Returns
     0 with *json_p the answer (borrowed from cli, valid until it is
     destroyed), or an exit status after printing why (fk_cli.h). */
-int fk__cli_get(fk__cli_t *cli, const char *path, const char *const *query,
-                const json_t **json_p);
+int fk__cli_get(fk__cli_t *cli, const char *path, const char *const *query, const json_t **json_p);
 
 /*  Print rows (an array of arrays of ncols strings) under header (ncols
     names) as columns two spaces apart, as every table command does. */

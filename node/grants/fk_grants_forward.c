@@ -66,8 +66,8 @@ fk__grants_forward(fk_grants_t *self, const char *owner, json_t *request, const 
     }
     json_object_set_new(request, "origin",
                         json_pack("{s:s, s:s, s:i, s:s, s:s*}", "scheme", origin->scheme, "host",
-                                  origin->host, "port", origin->port, "base", origin->base,
-                                  "peer", origin->peer));
+                                  origin->host, "port", origin->port, "base", origin->base, "peer",
+                                  origin->peer));
     json_object_set_new(request, "deadline_ms",
                         json_integer(fk__grants_now(self) + S_FORWARD_EXECUTE_MS));
     char *body = fk_json_dump(request);

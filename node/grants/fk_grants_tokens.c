@@ -259,8 +259,8 @@ s_reused(fk_grants_t *self, fk_store_txn_t *txn, const char *refresh_token, cons
     if (superseded_ms >= 0 && since > self->refresh_grace_ms) {
         rc = s_revoke_family(self, txn, &family, family_id);
         *revoked_p = rc == 0;
-        *detail_p = rc == 0 ? json_pack("{s:s, s:I}", "family", family_id,
-                                        "seconds_since_rotation", (json_int_t)(since / 1000))
+        *detail_p = rc == 0 ? json_pack("{s:s, s:I}", "family", family_id, "seconds_since_rotation",
+                                        (json_int_t)(since / 1000))
                             : NULL;
         fk_warn("grants: a refresh token of client %.64s was used again %lld s after it was "
                 "rotated away; its whole chain is revoked (RFC 9700 4.14.2): the app must be "

@@ -34,8 +34,7 @@ s_call(const char *method, const char *path, const char *body, long status)
     char *url = fk_harness_url(s_node, path);
     char *auth = fk_asprintf("Authorization: Bearer %s", fk_harness_admin_token(s_node));
     const char *headers[] = {auth, "Content-Type: application/json", NULL};
-    fk_http_resp_t *resp =
-        fk_http_send(method, url, headers, body, body ? strlen(body) : 0);
+    fk_http_resp_t *resp = fk_http_send(method, url, headers, body, body ? strlen(body) : 0);
     cr_assert_eq(resp->status, status, "%s %s answered %ld: %s", method, path, resp->status,
                  resp->body);
     fk_http_resp_destroy(&resp);

@@ -292,8 +292,14 @@ Test(fk_audit, since_reads_rfc3339_unix_ms_and_durations)
     cr_assert_eq(since, now - 3600000);
     cr_assert_eq(fk_audit_parse_since("7d", now, &since), 0);
     cr_assert_eq(since, now - 7 * 86400000LL);
-    static const char *const bad[] = {"", "h", "1y", "-5m", "2023-13-01T00:00:00Z",
-                                      "2023-11-14T22:13:20", "2023-11-14", "99999999999999999d",
+    static const char *const bad[] = {"",
+                                      "h",
+                                      "1y",
+                                      "-5m",
+                                      "2023-13-01T00:00:00Z",
+                                      "2023-11-14T22:13:20",
+                                      "2023-11-14",
+                                      "99999999999999999d",
                                       "2023-11-14T22:13:20Zjunk"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(fk_audit_parse_since(bad[i], now, &since), FK_EINVAL_INPUT, "%s", bad[i]);
