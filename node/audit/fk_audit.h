@@ -84,11 +84,12 @@ int fk_audit_write(fk_audit_t *self, fk_store_txn_t *txn, const char *actor, con
                    const char *action, const char *subject, json_t *detail);
 
 /*  The entries of every node with ts_ms >= since_ms, in time order (key
-    order), at most limit of them: the newest limit ones when more match.
-    On success *entries_p is a new array of decoded entries
-    (fk_audit_decode's shape) and 0 is returned; otherwise a store error
-    and *entries_p NULL. limit 0 means no limit. The scan reads every
-    entry's key once and decodes only those kept. */
+    order), at most limit of them: the newest limit ones when more match
+    (fewer when some of those do not decode). On success *entries_p is a
+    new array of decoded entries (fk_audit_decode's shape) and 0 is
+    returned; otherwise a store error and *entries_p NULL. limit 0 means
+    no limit. Cost: every entry's key is read twice, only the payloads
+    returned are parsed. */
 int fk_audit_list(fk_audit_t *self, int64_t since_ms, size_t limit, json_t **entries_p);
 
 /*  Retention: delete this node's own entries older than the retention
