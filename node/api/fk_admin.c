@@ -378,6 +378,8 @@ s_join(fk_api_t *self, fk_http_req_t *req)
         json_decref(joined);
         json_decref(failed);
     } else {
+        fk__api_audit(self, req, "member.join", fk_store_node(self->store),
+                      json_pack("{s:O}", "joined", joined));
         fk__api_respond(self, req, 200,
                         json_pack("{s:o, s:o}", "joined", joined, "failed", failed));
     }
@@ -387,6 +389,9 @@ s_join(fk_api_t *self, fk_http_req_t *req)
 static void
 s_leave(fk_api_t *self, fk_http_req_t *req)
 {
+    /*  Recorded first, so that its push leaves with the node's last
+        messages. */
+    fk__api_audit(self, req, "member.leave", fk_store_node(self->store), NULL);
     fk_cluster_leave(self->cluster);
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", fk_store_node(self->store)));
     /*  A node that left stops, as a Consul or Serf agent does; the main
