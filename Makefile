@@ -63,10 +63,11 @@ $(FUZZ_BUILD)/.configured: | deps
 fuzz-smoke fuzz: $(FUZZ_BUILD)/.configured
 	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_record fuzz_yaml fuzz_service \
 	    fuzz_manifest fuzz_jwt fuzz_form fuzz_msg fuzz_basic fuzz_admit fuzz_grants fuzz_host \
-	    fuzz_optoken
+	    fuzz_optoken fuzz_audit
 	@set -o pipefail; secs=$(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS)); \
 	for t in fuzz_record fuzz_yaml fuzz_service fuzz_manifest fuzz_jwt fuzz_form fuzz_msg fuzz_basic \
-	         fuzz_admit fuzz_grants fuzz_host fuzz_optoken; do \
+	         fuzz_admit fuzz_grants fuzz_host fuzz_optoken \
+	         fuzz_audit; do \
 	    work=$$(mktemp -d); cp tests/fuzz/corpus/$$t/* $$work/; \
 	    echo "fuzzing $$t for $${secs}s"; \
 	    (cd $(FUZZ_BUILD)/tests/fuzz && ./$$t -seed=1 -max_total_time=$$secs -rss_limit_mb=512 \

@@ -471,6 +471,7 @@ s_sync(fk_store_t *store, uint64_t *failures, int64_t *next_log_ms)
     arrive while one runs fold into one more. */
 typedef struct {
     fk_store_t *store;    /* where the services go */
+    fk_audit_t *audit;    /* where their changes are recorded */
     const char *dir;      /* the services dir (the config's) */
     pthread_t thread;     /* the reader */
     pthread_mutex_t lock; /* guards wanted and stop */
@@ -493,7 +494,7 @@ s_reloader_run(void *arg)
         }
         self->wanted = false;
         pthread_mutex_unlock(&self->lock);
-        fk_catalog_sync_dir(self->store, self->dir);
+        fk_catalog_sync_dir(self->store, self->dir, self->audit);
         pthread_mutex_lock(&self->lock);
     }
     pthread_mutex_unlock(&self->lock);
@@ -501,10 +502,11 @@ s_reloader_run(void *arg)
 }
 
 static int
-s_reloader_start(s_reloader_t *self, fk_store_t *store, const char *dir)
+s_reloader_start(s_reloader_t *self, fk_store_t *store, fk_audit_t *audit, const char *dir)
 {
     memset(self, 0, sizeof *self);
     self->store = store;
+    self->audit = audit;
     self->dir = dir;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->wake, NULL);
@@ -544,8 +546,8 @@ s_reloader_stop(s_reloader_t *self)
     the reloader's thread) and the HTTPS certificate; the wait doubles as the sweeper's clock and the
     store's space check. */
 static void
-s_run(fk_store_t *store, fk_grants_t *grants, fk_http_t *http, const fk_config_t *cfg,
-      const sigset_t *signals, s_reloader_t *reloader)
+s_run(fk_store_t *store, fk_grants_t *grants, fk_audit_t *audit, fk_http_t *http,
+      const fk_config_t *cfg, const sigset_t *signals, s_reloader_t *reloader)
 {
     int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
     uint64_t sync_failures = 0;
@@ -578,6 +580,12 @@ s_run(fk_store_t *store, fk_grants_t *grants, fk_http_t *http, const fk_config_t
             int swept = fk_grants_sweep(grants);
             if (swept > 0) {
                 fk_debug("agent: swept %d expired records", swept);
+            }
+            swept = fk_audit_sweep(audit);
+            if (swept > 0) {
+                fk_debug("agent: swept %d audit entries past retention", swept);
+            } else if (swept < 0) {
+                fk_warn("agent: the audit log's retention sweep failed: %s", fk_strerror(swept));
             }
             next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
         }
@@ -618,6 +626,7 @@ fk_agent_main(int argc, char **argv)
     uint8_t cluster_secret[FK_CLUSTER_SECRET_LEN];
     fk_signer_t *signer = NULL;
     fk_grants_t *grants = NULL;
+    fk_audit_t *audit = NULL;
     fk_api_t *api = NULL;
     fk_cluster_t *cluster = NULL;
     fk_http_t *http = NULL;
@@ -708,7 +717,11 @@ fk_agent_main(int argc, char **argv)
         fprintf(stderr, "fakts-node agent: no signing key: %s\n", fk_strerror(rc));
         goto done;
     }
+    audit = fk_audit_new(&(fk_audit_opts_t){.store = store,
+                                            .retention_s = cfg.audit_retention_s,
+                                            .max_entries = cfg.audit_max_entries});
     fk_grants_opts_t grants_opts = {.store = store,
+                                    .audit = audit,
                                     .signer = signer,
                                     .deployment_name = cfg.deployment_name,
                                     .refresh_grace_s = cfg.refresh_reuse_grace_s,
@@ -725,7 +738,7 @@ fk_agent_main(int argc, char **argv)
     if (mkdir(cfg.services_dir, 0700) != 0 && errno != EEXIST) {
         fk_warn("agent: cannot create services dir %s: %s", cfg.services_dir, fk_strerror(-errno));
     }
-    fk_catalog_sync_dir(store, cfg.services_dir);
+    fk_catalog_sync_dir(store, cfg.services_dir, audit);
     /*  Loading the services dir parsed every definition once; hand the
         freed heap back so an idle agent stays small. */
     malloc_trim(0);
@@ -792,6 +805,7 @@ fk_agent_main(int argc, char **argv)
     }
     fk_api_opts_t api_opts = {.store = store,
                               .grants = grants,
+                              .audit = audit,
                               .cluster = cluster,
                               .identity = identity,
                               .insecure_gossip = cfg.insecure_gossip,
@@ -827,7 +841,7 @@ fk_agent_main(int argc, char **argv)
         fk_warn("agent: cannot write %s/agent.json: %s; commands here need --http-addr %s", cfg.data_dir,
                 fk_strerror(rc), http_addr);
     }
-    if ((rc = s_reloader_start(&reloader, store, cfg.services_dir)) != 0) {
+    if ((rc = s_reloader_start(&reloader, store, audit, cfg.services_dir)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the services reader: %s\n",
                 fk_strerror(rc));
         goto done;
@@ -836,7 +850,7 @@ fk_agent_main(int argc, char **argv)
     fk_info("agent: node %s serving %s on %s", cfg.node, cfg.tls_cert ? "HTTPS" : "HTTP",
             http_addr);
     s_banner(&cfg, origins, fk_cluster_addr(cluster));
-    s_run(store, grants, http, &cfg, &signals, &reloader);
+    s_run(store, grants, audit, http, &cfg, &signals, &reloader);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
     free(agent_file);
@@ -860,6 +874,7 @@ done:
     fk_origins_destroy(&origins);
     fk_cluster_destroy(&cluster);
     fk_grants_destroy(&grants);
+    fk_audit_destroy(&audit);
     fk_signer_destroy(&signer);
     fk_store_destroy(&store);
     fk_identity_destroy(&identity);

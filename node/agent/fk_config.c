@@ -36,7 +36,8 @@ const char fk_config_usage[] =
     "                        [--http-idle-timeout SECONDS]\n"
     "                        [--tls-cert FILE --tls-key FILE]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
-    "                        [--insecure-gossip[=true|false]]\n";
+    "                        [--insecure-gossip[=true|false]]\n"
+    "                        [--audit-retention DURATION] [--audit-max-entries N]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
     is the single list the three sources are read from. */
@@ -77,6 +78,8 @@ typedef enum {
     S_TLS_CERT,
     S_TLS_KEY,
     S_REFRESH_REUSE_GRACE,
+    S_AUDIT_RETENTION,
+    S_AUDIT_MAX_ENTRIES,
     S_COUNT
 } s_setting_t;
 
@@ -124,6 +127,8 @@ static const struct {
     [S_HTTP_IDLE_TIMEOUT] = {"http-idle-timeout", "FAKTS_HTTP_IDLE_TIMEOUT", "http_idle_timeout"},
     [S_TLS_CERT] = {"tls-cert", "FAKTS_TLS_CERT", "tls_cert"},
     [S_TLS_KEY] = {"tls-key", "FAKTS_TLS_KEY", "tls_key"},
+    [S_AUDIT_RETENTION] = {"audit-retention", "FAKTS_AUDIT_RETENTION", "audit_retention"},
+    [S_AUDIT_MAX_ENTRIES] = {"audit-max-entries", "FAKTS_AUDIT_MAX_ENTRIES", "audit_max_entries"},
 };
 
 /*  A byte count: digits with an optional binary suffix K, M, G or T (KiB,
@@ -156,6 +161,33 @@ s_parse_bytes(const char *text, unsigned long long *out)
     }
     *out = value;
     return 0;
+}
+
+/*  A duration in seconds: digits with an optional unit s, m, h or d
+    ("30d"), at most max seconds. */
+static int
+s_parse_duration(const char *text, unsigned long long max, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-') {
+        return FK_EINVAL_INPUT;
+    }
+    static const struct {
+        const char *unit;
+        unsigned long long seconds;
+    } units[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            if (value > max / units[i].seconds) {
+                return FK_EINVAL_INPUT;
+            }
+            *out = value * units[i].seconds;
+            return 0;
+        }
+    }
+    return FK_EINVAL_INPUT;
 }
 
 /*  Read the YAML config file into values[] (fresh strings). */
@@ -482,6 +514,27 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->tombstone_ttl_s = (int64_t)number;
+    number = 30 * 86400;
+    if (value[S_AUDIT_RETENTION]
+        && (s_parse_duration(value[S_AUDIT_RETENTION], 10ull * 365 * 86400, &number) != 0
+            || number == 0)) {
+        snprintf(err, errlen,
+                 "audit-retention: '%s' is not a duration from 1 s to 10 years (seconds, or with "
+                 "s, m, h or d)",
+                 value[S_AUDIT_RETENTION]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->audit_retention_s = (int64_t)number;
+    number = 10000;
+    if (value[S_AUDIT_MAX_ENTRIES]
+        && (s_parse_uint(value[S_AUDIT_MAX_ENTRIES], 10000000, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "audit-max-entries: '%s' is not a count from 1 to 10000000",
+                 value[S_AUDIT_MAX_ENTRIES]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->audit_max_entries = (int64_t)number;
     const char *consistent = value[S_CONSISTENT_ANSWERS] ? value[S_CONSISTENT_ANSWERS] : "false";
     if (strcmp(consistent, "true") != 0 && strcmp(consistent, "false") != 0) {
         snprintf(err, errlen, "consistent-answers: '%s' is not true or false", consistent);

@@ -39,6 +39,8 @@ typedef struct {
     int64_t reconnect_timeout_s; /* a failed or departed node's records are purged after this */
     int64_t refresh_reuse_grace_s; /* a rotated refresh token used again after this revokes its chain */
     int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */
+    int64_t audit_retention_s;   /* this node's audit entries are swept after this */
+    int64_t audit_max_entries;   /* and beyond this many, oldest first */
     bool consistent_answers;     /* reconcile with a majority before every token answer */
     bool fsync_always;           /* fdatasync every commit instead of once a second */
     bool beacon;                 /* broadcast the Fakts URL on the LAN (fk_beacon) */

@@ -2,6 +2,7 @@
 
 #include "fk_api_priv.h"
 
+#include "fk_admit.h"
 #include "fk_catalog.h"
 #include "fk_clock.h"
 #include "fk_crypto.h"
@@ -116,6 +117,10 @@ s_services_register(fk_api_t *self, fk_http_req_t *req, const char *arg)
         return;
     }
     rc = fk_catalog_register(self->store, canonical, "api");
+    if (rc == 0) {
+        fk__api_audit(self, req, "service.register", fk_json_str(canonical, "id"),
+                      json_pack("{s:s}", "service", fk_json_str(canonical, "service")));
+    }
     const char *wait = fk_http_query(req, "wait");
     if (rc == -ENOSPC) {
         /*  The one store failure an operator acts on: say what to do. */
@@ -145,6 +150,7 @@ s_service_delete(fk_api_t *self, fk_http_req_t *req, const char *id)
     } else if (rc) {
         s_error(self, req, 500, "internal", fk_strerror(rc));
     } else {
+        fk__api_audit(self, req, "service.deregister", id, NULL);
         fk__api_respond(self, req, 200, json_pack("{s:s}", "deregistered", id));
     }
 }
@@ -213,11 +219,15 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *arg, bool approve)
     }
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
-    int rc = fk_grants_decide(self->grants, user_code, approve, json_object_get(body, "declined"),
-                              &answer, &why);
+    json_t *declined = json_object_get(body, "declined");
+    int rc = fk_grants_decide(self->grants, user_code, approve, declined, &answer, &why);
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        fk__api_audit(
+            self, req, approve ? "code.approve" : "code.deny", fk_json_str(answer, "user_code"),
+            approve && json_array_size(declined) > 0 ? json_pack("{s:O}", "declined", declined)
+                                                     : NULL);
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);
@@ -264,6 +274,10 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        /*  The token is a credential: the entry says only its limits. */
+        fk__api_audit(self, req, "redeem_token.create", "",
+                      json_pack("{s:O?, s:O?}", "expires_at", json_object_get(answer, "expires_at"),
+                                "max_redemptions", json_object_get(answer, "max_redemptions")));
         fk__api_respond(self, req, 200, answer);
     }
     json_decref(body);
@@ -293,6 +307,11 @@ s_app_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
         if (rc != 0) {
             s_grant_error(self, req, rc, &why);
         } else {
+            char *subject = fk_asprintf("%s/%s", fk_json_str(answer, "identifier"),
+                                        fk_json_str(answer, "version"));
+            fk__api_audit(self, req, "app.create", subject,
+                          json_pack("{s:O?}", "client_id", json_object_get(answer, "client_id")));
+            free(subject);
             fk__api_respond(self, req, 200, answer);
         }
     }
@@ -317,6 +336,7 @@ s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
+        fk__api_audit(self, req, "app.delete", rest, NULL);
         fk__api_respond(self, req, 200, answer);
     }
     free(identifier);
@@ -390,6 +410,8 @@ s_join(fk_api_t *self, fk_http_req_t *req, const char *arg)
         json_decref(joined);
         json_decref(failed);
     } else {
+        fk__api_audit(self, req, "member.join", fk_store_node(self->store),
+                      json_pack("{s:O}", "joined", joined));
         fk__api_respond(self, req, 200,
                         json_pack("{s:o, s:o}", "joined", joined, "failed", failed));
     }
@@ -400,6 +422,9 @@ static void
 s_leave(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
     (void)arg;
+    /*  Recorded first, so that its push leaves with the node's last
+        messages. */
+    fk__api_audit(self, req, "member.leave", fk_store_node(self->store), NULL);
     fk_cluster_leave(self->cluster);
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", fk_store_node(self->store)));
     /*  A node that left stops, as a Consul or Serf agent does; the main
@@ -426,6 +451,7 @@ s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
             snprintf(message, sizeof message, "cannot store the ban: %s", fk_strerror(rc));
             s_error(self, req, 500, "internal", message);
         } else {
+            fk__api_audit(self, req, "member.ban", name, NULL);
             fk__api_respond(self, req, 200, json_pack("{s:s}", "banned", name));
         }
         return;
@@ -436,6 +462,7 @@ s_force_leave(fk_api_t *self, fk_http_req_t *req, const char *name)
         s_error(self, req, 404, "not_found", message);
         return;
     }
+    fk__api_audit(self, req, "member.force_leave", name, NULL);
     fk__api_respond(self, req, 200, json_pack("{s:s}", "left", name));
 }
 
@@ -503,6 +530,16 @@ s_join_tokens(fk_api_t *self, fk_http_req_t *req, const char *arg)
                                  : "cannot store the join token");
         return;
     }
+    /*  The entry names the token by its id (as join-token list does),
+        never by its text, which holds the secret. */
+    fk_admit_token_t decoded;
+    char id[2 * FK_ADMIT_TOKEN_ID_LEN + 1] = "";
+    if (fk_admit_token_decode(token, &decoded) == 0) {
+        fk_hex_encode(decoded.id, sizeof decoded.id, id);
+    }
+    OPENSSL_cleanse(&decoded, sizeof decoded);
+    fk__api_audit(self, req, "join_token.create", id,
+                  json_pack("{s:I, s:I}", "ttl_s", ttl_s, "uses", use_count));
     fk__api_respond(self, req, 201,
                     json_pack("{s:s, s:I, s:I}", "token", token, "ttl_s", ttl_s, "uses",
                               use_count));
@@ -527,8 +564,42 @@ s_join_token_revoke(fk_api_t *self, fk_http_req_t *req, const char *id)
     } else if (rc) {
         s_error(self, req, 500, "internal", "cannot revoke the join token");
     } else {
+        fk__api_audit(self, req, "join_token.revoke", id, NULL);
         fk__api_respond(self, req, 200, json_pack("{s:s}", "revoked", id));
     }
+}
+
+/*  GET /v1/audit?since=T&limit=N: the audit log of every node, oldest
+    first, at most limit (default 100, up to 10,000) entries: the newest
+    ones since T (fk_audit_parse_since; default: all). */
+static void
+s_audit(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    const char *since_text = fk_http_query(req, "since");
+    const char *limit_text = fk_http_query(req, "limit");
+    int64_t since = 0;
+    if (since_text && fk_audit_parse_since(since_text, fk_clock_wall_ms(), &since) != 0) {
+        s_error(self, req, 400, "invalid",
+                "since: an RFC 3339 time (2024-05-01T12:00:00Z), Unix milliseconds, or a "
+                "duration back from now (90s, 30m, 12h, 7d)");
+        return;
+    }
+    long long limit = 100;
+    if (limit_text) {
+        char *end = NULL;
+        limit = strtoll(limit_text, &end, 10);
+        if (!*limit_text || *end || limit < 1 || limit > 10000) {
+            s_error(self, req, 400, "invalid", "limit: a count from 1 to 10000");
+            return;
+        }
+    }
+    json_t *entries = NULL;
+    if (!self->audit || fk_audit_list(self->audit, since, (size_t)limit, &entries) != 0) {
+        s_error(self, req, 500, "internal", "cannot read the audit log");
+        return;
+    }
+    fk__api_respond(self, req, 200, json_pack("{s:o}", "entries", entries));
 }
 
 static void
@@ -675,6 +746,9 @@ s_optokens_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
             json_object_set_new(answer, "token", json_string(text));
             fk_info("api: %s created operator token %s (%s) from %s", fk__api_actor(req),
                     token.accessor, token.name, fk_http_peer(req));
+            fk__api_audit(self, req, "optoken.create", token.accessor,
+                          json_pack("{s:s, s:O}", "name", token.name, "roles",
+                                    json_object_get(answer, "roles")));
             fk__api_respond(self, req, 201, answer);
         }
         if (text) {
@@ -704,6 +778,7 @@ s_optokens_revoke(fk_api_t *self, fk_http_req_t *req, const char *accessor)
     } else {
         fk_info("api: %s revoked operator token %s from %s", fk__api_actor(req), accessor,
                 fk_http_peer(req));
+        fk__api_audit(self, req, "optoken.revoke", accessor, NULL);
         fk__api_respond(self, req, 200, json_pack("{s:s}", "revoked", accessor));
     }
 }
@@ -747,6 +822,7 @@ static const struct {
     {"POST", "join-tokens", FK_ROLE_OPERATOR, s_join_tokens},
     {"DELETE", "join-tokens/*", FK_ROLE_OPERATOR, s_join_token_revoke},
     {"POST", "redeem-tokens", FK_ROLE_OPERATOR, s_redeem_create},
+    {"GET", "audit", FK_ROLE_READ, s_audit},
     {"GET", "tokens", FK_ROLE_OPERATOR, s_optokens_list},
     {"POST", "tokens", FK_ROLE_OPERATOR, s_optokens_create},
     {"DELETE", "tokens/*", FK_ROLE_OPERATOR, s_optokens_revoke},

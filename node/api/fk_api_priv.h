@@ -23,6 +23,7 @@ typedef struct fk__ui fk__ui_t;
 struct fk_api {
     fk_store_t *store;          /* borrowed */
     fk_grants_t *grants;        /* borrowed */
+    fk_audit_t *audit;          /* borrowed: the audit log, or NULL */
     fk_cluster_t *cluster;      /* borrowed */
     const fk_identity_t *identity; /* borrowed: this node's keys */
     bool insecure_gossip;       /* gossip is plaintext */
@@ -85,6 +86,14 @@ typedef struct {
 /*  The answer to a grants outcome code (FK_E* or -errno): one table for
     every adapter; an unknown code is a 500 server_error. Never NULL. */
 const fk__api_err_t *fk__api_err(int code);
+
+/*  Record in the audit log (when the api has one) that the request's
+    actor (fk__api_actor; "unknown" before a role check), from its peer
+    address, did action on subject,
+    on this node; detail is an object or NULL (stolen). Called after the
+    action committed: a failure to record is logged, never answered. */
+void fk__api_audit(fk_api_t *self, fk_http_req_t *req, const char *action, const char *subject,
+                   json_t *detail);
 
 /*  The member table as /v1/agent/members answers it: a new array of
     {"name","addr","status","incarnation"} in name order, or NULL when the

@@ -10,6 +10,7 @@
 #include "fk_crypto.h"
 #include "fk_err.h"
 #include "fk_json.h"
+#include "fk_log.h"
 #include "fk_mem.h"
 
 #include <errno.h>
@@ -297,4 +298,20 @@ fk__api_members(fk_api_t *self)
     fk_store_members(txn, s_member_row, rows);
     fk_store_txn_end(&txn);
     return rows;
+}
+
+void
+fk__api_audit(fk_api_t *self, fk_http_req_t *req, const char *action, const char *subject,
+              json_t *detail)
+{
+    if (!self->audit) {
+        json_decref(detail);
+        return;
+    }
+    const char *actor = fk__api_actor(req);
+    int rc = fk_audit_append(self->audit, actor ? actor : "unknown", fk_http_peer(req), action,
+                             subject, detail);
+    if (rc) {
+        fk_error("audit: cannot record %s of %.200s: %s", action, subject, fk_strerror(rc));
+    }
 }

@@ -204,9 +204,12 @@ static int
 s_grant_refresh(fk_api_t *self, fk_http_req_t *req, const json_t *form, const fk_origin_t *origin,
                 json_t **answer_p, fk_grants_why_t *why)
 {
-    (void)req;
+    /*  A chain revoked for reuse is recorded with the address that
+        presented the token. */
+    fk_origin_t at = *origin;
+    at.peer = fk_http_peer(req);
     return fk_grants_exchange_refresh(self->grants, fk_json_str(form, "refresh_token"),
-                                      fk_json_str(form, "client_id"), origin, answer_p, why);
+                                      fk_json_str(form, "client_id"), &at, answer_p, why);
 }
 
 static int

@@ -6,7 +6,8 @@
       /lok/f/configure/?device_code=<code>   the fakts-next 2.x link: a
                           redirect to /configure/<code>
       /device, /configure/   "enter your code" (fakts-next 4.x prints /device)
-      /ui/                the dashboard: members, services per node, codes
+      /ui/                the dashboard: members, services per node, codes,
+                          the last entries of the audit log
       /ui/login, /ui/logout, /ui/api/dashboard, /ui/static/<file>
 
     Pages are templates embedded from node/api/ui/ at build time. A
@@ -47,6 +48,8 @@
 
 /*  Login attempts per minute per address. */
 #define S_LOGIN_PER_MIN 10
+/*  Audit entries the dashboard shows, the newest. */
+#define S_DASHBOARD_AUDIT 50
 /*  Longest code accepted in a URL; real ones have 8 (v1) or 10 (v2). */
 #define S_CODE_MAX 32
 
@@ -621,6 +624,11 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const ch
                                                       : "Not possible";
         s_message(self, req, status, auth, heading, why.text);
     } else {
+        fk__api_audit(self, req, approve ? "code.approve" : "code.deny",
+                      fk_json_str(answer, "user_code"),
+                      approve && json_array_size(declined) > 0
+                          ? json_pack("{s:O, s:s}", "declined", declined, "via", "page")
+                          : json_pack("{s:s}", "via", "page"));
         fk_buf_t rows = {0};
         const char *key;
         json_t *status;
@@ -741,10 +749,17 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
     }
     json_t *services = fk_catalog_list(self->store, txn, false, true);
     fk_store_txn_end(&txn);
+    /*  The last entries of the audit log; an unreadable log leaves the
+        section empty rather than the whole dashboard. */
+    json_t *audit = NULL;
+    if (!self->audit || fk_audit_list(self->audit, 0, S_DASHBOARD_AUDIT, &audit) != 0) {
+        audit = json_array();
+    }
     s_json(self, req, 200,
-           json_pack("{s:s, s:o, s:o, s:o, s:b}", "node", fk_store_node(self->store), "members",
-                     members, "services", services, "codes", fk_grants_pending(self->grants),
-                     "may_approve", s_may(auth, FK_ROLE_APPROVE)));
+           json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}", "node", fk_store_node(self->store),
+                     "members", members, "services", services, "codes",
+                     fk_grants_pending(self->grants), "audit", audit, "may_approve",
+                     s_may(auth, FK_ROLE_APPROVE)));
 }
 
 static void

@@ -115,9 +115,11 @@ s_find_local(fk_store_txn_t *txn, const char *id)
     return key;
 }
 
-int
-fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *source)
+/*  fk_catalog_register; *changed_p says whether anything was written. */
+static int
+s_register(fk_store_t *store, const json_t *canonical, const char *source, bool *changed_p)
 {
+    *changed_p = false;
     const char *id = fk_json_str(canonical, "id");
     const char *service = fk_json_str(canonical, "service");
     if (!id || !service) {
@@ -151,6 +153,7 @@ fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *sour
             fk_store_txn_end(&txn);
         } else if (rc == 0 && (rc = fk_store_put(txn, key, payload, strlen(payload))) == 0) {
             rc = fk_store_commit(&txn);
+            *changed_p = rc == 0;
         } else {
             fk_store_txn_end(&txn);
         }
@@ -158,6 +161,13 @@ fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *sour
     free(key);
     free(payload);
     return rc;
+}
+
+int
+fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *source)
+{
+    bool changed;
+    return s_register(store, canonical, source, &changed);
 }
 
 int
@@ -383,8 +393,24 @@ s_find_stale(void *arg, const fk_store_entry_t *entry)
     return 0;
 }
 
+/*  Record a change the services dir made, as the actor "services-dir"
+    (subject: the service id; detail: the file). */
+static void
+s_audit(fk_audit_t *audit, const char *action, const char *id, const char *path)
+{
+    if (!audit) {
+        return;
+    }
+    int rc = fk_audit_append(audit, "services-dir", "", action, id,
+                             path ? json_pack("{s:s}", "file", path) : NULL);
+    if (rc) {
+        fk_error("services: cannot record %s of %s in the audit log: %s", action, id,
+                 fk_strerror(rc));
+    }
+}
+
 int
-fk_catalog_sync_dir(fk_store_t *store, const char *dir)
+fk_catalog_sync_dir(fk_store_t *store, const char *dir, fk_audit_t *audit)
 {
     /*  source -> the id its file defines now, or true when the file failed
         (then whatever it registered before stays). */
@@ -420,11 +446,17 @@ fk_catalog_sync_dir(fk_store_t *store, const char *dir)
             } else {
                 snprintf(reason, sizeof reason, "%s", fk_strerror(err));
             }
+            bool changed = false;
             if (err == 0) {
-                err = fk_catalog_register(store, canonical, source);
+                err = s_register(store, canonical, source, &changed);
                 if (err) {
                     snprintf(reason, sizeof reason, "%s", fk_strerror(err));
                 }
+            }
+            /*  Only changes are recorded: a reload that finds the same
+                files writes nothing, to the catalog or to the log. */
+            if (changed) {
+                s_audit(audit, "service.register", fk_json_str(canonical, "id"), path);
             }
             json_object_set_new(seen, source,
                                 err ? json_true() : json_string(fk_json_str(canonical, "id")));
@@ -463,6 +495,7 @@ fk_catalog_sync_dir(fk_store_t *store, const char *dir)
     {
         if (fk_catalog_deregister(store, json_string_value(id)) == 0) {
             fk_info("services: file gone or changed, deregistered %s", json_string_value(id));
+            s_audit(audit, "service.deregister", json_string_value(id), NULL);
         }
     }
     json_decref(stale.ids);

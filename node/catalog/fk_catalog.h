@@ -14,6 +14,7 @@
 #ifndef FK_CATALOG_H_INCLUDED
 #define FK_CATALOG_H_INCLUDED
 
+#include "fk_audit.h"
 #include "fk_store.h"
 
 #include <jansson.h>
@@ -52,8 +53,11 @@ json_t *fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest);
     defined before stays registered (a bad edit never drops a good
     service). Only regular files and symlinks to regular files are read;
     a FIFO, device or socket is skipped (logged) without being opened for
-    reading, so nothing in the directory can block the caller. Returns the number of files that
-   failed, or a negative store error. A missing directory counts as empty. */
-int fk_catalog_sync_dir(fk_store_t *store, const char *dir);
+    reading, so nothing in the directory can block the caller. Every
+    registration that changed the catalog and every deregistration is
+    recorded in audit (when not NULL) with the actor "services-dir".
+    Returns the number of files that failed, or a negative store error. A
+    missing directory counts as empty. */
+int fk_catalog_sync_dir(fk_store_t *store, const char *dir, fk_audit_t *audit);
 
 #endif

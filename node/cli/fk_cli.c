@@ -1,6 +1,7 @@
 /*  fk_cli - the operator commands of fakts-node. Each runs once per process,
     on the main thread: parse, find the agent, ask it, print, exit. */
 
+#include "fk_cli.h"
 #include "fk_cli_priv.h"
 
 #include <assert.h>
@@ -1733,4 +1734,25 @@ long long
 fk__cli_duration(const char *text)
 {
     return s_duration(text);
+}
+
+void
+fk__cli_table(const char *const *header, size_t ncols, const json_t *rows)
+{
+    s_table_t table;
+    s_table_init(&table, ncols);
+    s_table_header(&table, header);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        char **cells = fk_calloc(ncols, sizeof(*cells));
+        for (size_t c = 0; c < ncols; c++) {
+            cells[c] = s_text(json_array_get(row, c));
+        }
+        s_table_add(&table, cells, NULL);
+        free(cells);
+    }
+    s_table_print(&table);
+    s_table_fini(&table);
 }

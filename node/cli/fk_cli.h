@@ -175,4 +175,11 @@ int fk_cli_tokens_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
 int fk_cli_tokens_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
 int fk_cli_tokens_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  audit [--since T] [--limit N]: GET /v1/audit?since=T&limit=N (T: an
+    RFC 3339 time, Unix ms or a duration such as 1h; N: 1 to 10000, the
+    agent's default 100), printed oldest first as a table TIME (UTC) NODE
+    ACTOR FROM ACTION SUBJECT, or with --json as one JSON entry per line
+    (fk_cli_audit.c). */
+int fk_cli_audit(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 #endif

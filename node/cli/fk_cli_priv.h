@@ -91,6 +91,11 @@ int fk__cli_print_json(const json_t *json);
 int fk__cli_list(fk__cli_ctx_t *ctx, const char *path, const char *const *header,
                  const char *const *keys, size_t ncols);
 
+/*  Print rows (an array of arrays of ncols JSON values) as an aligned
+    table under header; a value that is an array prints as its items
+    joined by ",". */
+void fk__cli_table(const char *const *header, size_t ncols, const json_t *rows);
+
 /*  A duration as Consul writes them in its CLI: a whole number with a unit
     (s, m, h, d), or bare seconds. Returns seconds, or -1. */
 long long fk__cli_duration(const char *text);

@@ -54,6 +54,7 @@ static const fk_cli_cmd_t s_commands[] = {
     {"tokens create", fk_cli_tokens_create, "--name NAME --role ROLE[,ROLE]... [--ttl DURATION]"},
     {"tokens list", fk_cli_tokens_list, ""},
     {"tokens revoke", fk_cli_tokens_revoke, "ACCESSOR"},
+    {"audit", fk_cli_audit, "[--since T] [--limit N]"},
 };
 
 #define S_NCOMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

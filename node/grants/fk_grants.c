@@ -37,6 +37,7 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     self->forward_arg = opts->forward_arg;
     self->clock = opts->clock;
     self->clock_arg = opts->clock_arg;
+    self->audit = opts->audit;
     self->polls = json_object();
     atomic_init(&self->malformed, 0);
     pthread_mutex_init(&self->lock, NULL);

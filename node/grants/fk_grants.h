@@ -55,6 +55,7 @@
 #ifndef FK_GRANTS_H_INCLUDED
 #define FK_GRANTS_H_INCLUDED
 
+#include "fk_audit.h"
 #include "fk_jwt.h"
 #include "fk_store.h"
 
@@ -99,6 +100,7 @@ typedef struct {
     void *forward_arg;            /* forward's first argument */
     fk_grants_clock_fn clock;     /* wall clock, or NULL for fk_clock_wall_ms */
     void *clock_arg;              /* clock's first argument */
+    fk_audit_t *audit;            /* borrowed: records a refresh chain revoked for reuse, or NULL */
 } fk_grants_opts_t;
 
 /*  Where a request arrived, for the URLs an answer contains. */
@@ -107,6 +109,7 @@ typedef struct {
     const char *host;   /* host without port */
     int port;           /* port, or 0 when the URL has none */
     const char *base;   /* "scheme://host[:port]" without a trailing slash */
+    const char *peer;   /* the client's address, for the audit log, or NULL */
 } fk_origin_t;
 
 /*  Create the grants over a store; builds the verifier from every signing

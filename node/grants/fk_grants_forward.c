@@ -4,7 +4,8 @@
     a v1 code), and the owner's reply.
 
     Request: {"op", <the op's fields>, "origin":{"scheme","host","port",
-    "base"}, "deadline_ms"}. Reply: {"ok":true,"answer":{...}} or
+    "base","peer" (optional: the client's address, for the audit log)},
+    "deadline_ms"}. Reply: {"ok":true,"answer":{...}} or
     {"ok":false,"code":<FK_E* value>,"description"}. The transport is the
     agent's opts.forward (the cluster plane in a node, a fake in tests);
     this file never includes it. Requests arrive from peers, so the
@@ -64,8 +65,9 @@ fk__grants_forward(fk_grants_t *self, const char *owner, json_t *request, const 
             owner ? owner : "?");
     }
     json_object_set_new(request, "origin",
-                        json_pack("{s:s, s:s, s:i, s:s}", "scheme", origin->scheme, "host",
-                                  origin->host, "port", origin->port, "base", origin->base));
+                        json_pack("{s:s, s:s, s:i, s:s, s:s*}", "scheme", origin->scheme, "host",
+                                  origin->host, "port", origin->port, "base", origin->base, "peer",
+                                  origin->peer));
     json_object_set_new(request, "deadline_ms",
                         json_integer(fk__grants_now(self) + S_FORWARD_EXECUTE_MS));
     char *body = fk_json_dump(request);
@@ -121,6 +123,7 @@ fk__grants_fwd_decode(const char *body, size_t len, fk__grants_fwd_t *out)
     out->origin.scheme = fk_json_str(origin, "scheme");
     out->origin.host = fk_json_str(origin, "host");
     out->origin.base = fk_json_str(origin, "base");
+    out->origin.peer = fk_json_str(origin, "peer"); /* absent from older nodes: NULL */
     bool ok = json_is_object(out->doc) && op && out->origin.scheme && out->origin.host
               && out->origin.base && json_is_integer(port) && json_integer_value(port) >= 0
               && json_integer_value(port) <= 65535 && json_is_integer(deadline)

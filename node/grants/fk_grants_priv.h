@@ -39,6 +39,7 @@ struct fk_grants {
     void *forward_arg;              /* forward's argument */
     fk_grants_clock_fn clock;       /* wall clock, or NULL */
     void *clock_arg;                /* clock's argument */
+    fk_audit_t *audit;              /* borrowed: the audit log, or NULL */
     char *deployment_name;          /* self.deployment_name */
     int64_t access_ttl_s;           /* access token lifetime */
     int64_t refresh_ttl_s;          /* sliding refresh lifetime */

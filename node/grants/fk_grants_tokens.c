@@ -227,12 +227,15 @@ s_revoke_family(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_family_
     may be the thief, so the whole family is revoked (RFC 9700 §4.14.2);
     inside the grace, processes sharing one cache may just have raced,
     and the token is only refused. Returns 0 (nothing revoked, or the
-    family revoked in txn: the caller commits) or a store error. */
+    family revoked in txn: the caller commits, then records *detail_p,
+    the family and how long after its rotation the token came back) or
+    a store error. */
 static int
 s_reused(fk_grants_t *self, fk_store_txn_t *txn, const char *refresh_token, const char *key,
-         const char *client_id, bool *revoked_p)
+         const char *client_id, bool *revoked_p, json_t **detail_p)
 {
     *revoked_p = false;
+    *detail_p = NULL;
     const char *dot = strchr(refresh_token, '.');
     if (!dot || dot == refresh_token || (size_t)(dot - refresh_token) > 64) {
         return 0; /* a token from before families, or not ours */
@@ -256,6 +259,9 @@ s_reused(fk_grants_t *self, fk_store_txn_t *txn, const char *refresh_token, cons
     if (superseded_ms >= 0 && since > self->refresh_grace_ms) {
         rc = s_revoke_family(self, txn, &family, family_id);
         *revoked_p = rc == 0;
+        *detail_p = rc == 0 ? json_pack("{s:s, s:I}", "family", family_id, "seconds_since_rotation",
+                                        (json_int_t)(since / 1000))
+                            : NULL;
         fk_warn("grants: a refresh token of client %.64s was used again %lld s after it was "
                 "rotated away; its whole chain is revoked (RFC 9700 4.14.2): the app must be "
                 "approved again",
@@ -264,6 +270,25 @@ s_reused(fk_grants_t *self, fk_store_txn_t *txn, const char *refresh_token, cons
     fk__grants_rec_clear(&family.rec);
     free(family_id);
     return rc;
+}
+
+/*  Record a chain revoked for reuse in the audit log, for the operator:
+    after the revocation committed, in a transaction of its own, so that a
+    log that cannot be written (a full store) never keeps a stolen chain
+    alive. The actor is whoever presented the token: nobody knows who
+    that is but its address. detail is stolen. */
+static void
+s_audit_reuse(fk_grants_t *self, const char *client_id, const char *peer, json_t *detail)
+{
+    if (!self->audit) {
+        json_decref(detail);
+        return;
+    }
+    int rc = fk_audit_append(self->audit, "token-holder", peer, "refresh.reuse", client_id, detail);
+    if (rc) {
+        fk_error("grants: cannot record the revoked chain of client %.64s in the audit log: %s",
+                 client_id, fk_strerror(rc));
+    }
 }
 
 int
@@ -289,9 +314,15 @@ fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *cli
         goto done;
     }
     bool revoked = false;
-    if (rc == FK_ENOTFOUND && s_reused(self, txn, refresh_token, key, client_id, &revoked) == 0
-        && revoked) {
+    json_t *detail = NULL;
+    if (rc == FK_ENOTFOUND
+        && s_reused(self, txn, refresh_token, key, client_id, &revoked, &detail) == 0 && revoked) {
         rc = fk__grants_commit(&txn, why);
+        if (rc == 0) {
+            s_audit_reuse(self, client_id, origin->peer, detail);
+        } else {
+            json_decref(detail);
+        }
         rc = rc ? rc : fk__grants_fail(why, FK_EGRANT, "Invalid, expired or revoked refresh token");
         goto done;
     }

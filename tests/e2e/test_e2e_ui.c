@@ -496,6 +496,11 @@ Test(e2e_ui, dashboard_data_lists_members_services_and_codes)
     json_t *code = json_array_get(json_object_get(data, "codes"), 0);
     cr_assert_str_eq(fk_e2e_str(code, "user_code"), fk_e2e_str(answer, "user_code"));
     cr_assert_str_eq(fk_e2e_str(code, "identifier"), "org.example.ui-app");
+    /*  The audit section: the two registrations, newest last. */
+    json_t *audit = json_object_get(data, "audit");
+    cr_assert_eq(json_array_size(audit), 2, "audit: %s", resp->body);
+    cr_assert_str_eq(fk_e2e_str(json_array_get(audit, 1), "action"), "service.register");
+    cr_assert_str_eq(fk_e2e_str(json_array_get(audit, 1), "subject"), "kabinet-1");
     fk_http_resp_destroy(&resp);
 
     resp = s_get("/ui/static/dashboard.js", NULL);

@@ -178,7 +178,7 @@ Test(fk_catalog, sync_dir_registers_good_files_and_skips_bad_ones)
     s_write("rekuest.yaml", s_good);
     s_write("bad.yaml", "id: broken\nservice: live.arkitekt.mikro\naliases:\n  - port: 1\n");
     s_write("notes.txt", "ignored: not a definition file\n");
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 1, "one file failed");
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 1, "one file failed");
     char *ids = s_ids(s_list(true));
     cr_assert_str_eq(ids, "rekuest-1;");
     free(ids);
@@ -187,9 +187,9 @@ Test(fk_catalog, sync_dir_registers_good_files_and_skips_bad_ones)
 Test(fk_catalog, a_bad_edit_keeps_the_service_its_file_defined)
 {
     s_write("rekuest.yaml", s_good);
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 0);
     s_write("rekuest.yaml", "id: rekuest-1\nservice: [oops\n");
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 1);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 1);
     char *ids = s_ids(s_list(true));
     cr_assert_str_eq(ids, "rekuest-1;", "a bad edit must not drop the good service");
     free(ids);
@@ -201,11 +201,11 @@ Test(fk_catalog, removed_file_deregisters_and_api_services_stay)
     json_t *api = s_service("api-1", "live.arkitekt.mikro", "x");
     cr_assert_eq(fk_catalog_register(s_store, api, "api"), 0);
     json_decref(api);
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 0);
     char path[512];
     snprintf(path, sizeof path, "%s/rekuest.yaml", s_services);
     cr_assert_eq(unlink(path), 0);
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 0);
     char *ids = s_ids(s_list(true));
     cr_assert_str_eq(ids, "api-1;");
     free(ids);
@@ -214,10 +214,10 @@ Test(fk_catalog, removed_file_deregisters_and_api_services_stay)
 Test(fk_catalog, file_that_changes_its_id_replaces_the_old_service)
 {
     s_write("svc.yaml", s_good);
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 0);
     s_write("svc.yaml", "id: rekuest-2\nservice: live.arkitekt.rekuest\naliases:\n"
                         "  - host: 10.0.0.6\n");
-    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, NULL), 0);
     char *ids = s_ids(s_list(true));
     cr_assert_str_eq(ids, "rekuest-2;");
     free(ids);
@@ -225,5 +225,45 @@ Test(fk_catalog, file_that_changes_its_id_replaces_the_old_service)
 
 Test(fk_catalog, missing_directory_counts_as_empty)
 {
-    cr_assert_eq(fk_catalog_sync_dir(s_store, "/nonexistent/services.d"), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, "/nonexistent/services.d", NULL), 0);
+}
+
+/*  The actions of the audit entries in store, in order, as "a;b;". */
+static char *
+s_audit_actions(fk_audit_t *audit)
+{
+    json_t *entries = NULL;
+    cr_assert_eq(fk_audit_list(audit, 0, 0, &entries), 0);
+    char *out = strdup("");
+    size_t i;
+    json_t *entry;
+    json_array_foreach(entries, i, entry)
+    {
+        cr_assert_str_eq(fk_json_str(entry, "actor"), "services-dir");
+        char *next = NULL;
+        cr_assert(asprintf(&next, "%s%s:%s;", out, fk_json_str(entry, "action"),
+                           fk_json_str(entry, "subject"))
+                  > 0);
+        free(out);
+        out = next;
+    }
+    json_decref(entries);
+    return out;
+}
+
+Test(fk_catalog, the_services_dir_records_its_changes_and_only_them_in_the_audit_log)
+{
+    fk_audit_t *audit = fk_audit_new(&(fk_audit_opts_t){.store = s_store});
+    s_write("rekuest.yaml", s_good);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/rekuest.yaml", s_services);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(fk_catalog_sync_dir(s_store, s_services, audit), 0);
+    char *actions = s_audit_actions(audit);
+    cr_assert_str_eq(actions, "service.register:rekuest-1;service.deregister:rekuest-1;",
+                     "an unchanged reload records nothing");
+    free(actions);
+    fk_audit_destroy(&audit);
 }

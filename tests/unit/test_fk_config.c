@@ -29,7 +29,9 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_UI_PASSWORD_FILE",
                                     "FAKTS_MAP_SIZE",
                                     "FAKTS_HTTP_CONNECTIONS",
-                                    "FAKTS_HTTP_PER_IP"};
+                                    "FAKTS_HTTP_PER_IP",
+                                    "FAKTS_AUDIT_RETENTION",
+                                    "FAKTS_AUDIT_MAX_ENTRIES"};
 
 static void
 s_setup(void)
@@ -95,6 +97,23 @@ Test(fk_config, defaults_are_documented_values)
     cr_assert(!cfg.beacon, "the LAN beacon is off by default");
     cr_assert_eq(cfg.beacon_interval_s, 5);
     cr_assert_eq(cfg.beacon_port, 45678);
+    cr_assert_eq(cfg.audit_retention_s, 30 * 86400);
+    cr_assert_eq(cfg.audit_max_entries, 10000);
+    fk_config_clear(&cfg);
+}
+
+Test(fk_config, audit_retention_takes_a_duration_and_max_entries_a_count)
+{
+    fk_config_t cfg;
+    char err[256];
+    const char *argv[] = {"agent", "--audit-retention", "7d", "--audit-max-entries", "500", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 5, argv), 0, "%s", err);
+    cr_assert_eq(cfg.audit_retention_s, 7 * 86400);
+    cr_assert_eq(cfg.audit_max_entries, 500);
+    fk_config_clear(&cfg);
+    cr_assert_eq(setenv("FAKTS_AUDIT_RETENTION", "90m", 1), 0);
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, argv), 0, "%s", err);
+    cr_assert_eq(cfg.audit_retention_s, 90 * 60);
     fk_config_clear(&cfg);
 }
 
@@ -201,6 +220,10 @@ Test(fk_config, bad_values_name_the_setting)
         {"--log-level", "loud", "log-level"},      {"--max-body", "-5", "max-body"},
         {"--public-url", "ftp://x", "public-url"},
         {"--public-url", "https://fakts.example,http://user@evil.example", "user info"},
+        {"--audit-retention", "0", "audit-retention"},
+        {"--audit-retention", "3w", "audit-retention"},
+        {"--audit-retention", "4000d", "audit-retention"},
+        {"--audit-max-entries", "0", "audit-max-entries"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fk_config_t cfg;

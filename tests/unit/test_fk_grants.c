@@ -576,6 +576,65 @@ Test(fk_grants, reuse_seen_on_another_node_revokes_the_chain_everywhere)
     json_decref(first);
 }
 
+static int64_t
+s_node_clock(void *arg)
+{
+    return atomic_load(&((fk_testnode_t *)arg)->now_ms);
+}
+
+Test(fk_grants, a_chain_revoked_for_reuse_is_in_the_audit_log_with_the_presenter_address)
+{
+    fk_testnode_t *node = &s_set->nodes[0];
+    fk_audit_t *audit = fk_audit_new(&(fk_audit_opts_t){.store = node->store});
+    fk_grants_opts_t opts = {.store = node->store,
+                             .signer = node->signer,
+                             .refresh_grace_s = FK_TESTGRANTS_REFRESH_GRACE_S,
+                             .clock = s_node_clock,
+                             .clock_arg = node,
+                             .audit = audit};
+    fk_grants_t *g = NULL;
+    cr_assert_eq(fk_grants_new(&g, &opts), 0);
+    json_t *first = s_login();
+    const char *client_id = fk_json_str(first, "client_id");
+    json_t *second = s_rotate(g, fk_json_str(first, "refresh_token"), client_id);
+    /*  Inside the grace nothing is revoked, so nothing is recorded. */
+    fk_origin_t from = fk_testgrants_origin;
+    from.peer = "192.0.2.7";
+    json_t *fresh = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_exchange_refresh(g, fk_json_str(first, "refresh_token"), client_id,
+                                            &from, &fresh, &why),
+                 FK_EGRANT);
+    json_t *entries = NULL;
+    cr_assert_eq(fk_audit_list(audit, 0, 0, &entries), 0);
+    cr_assert_eq(json_array_size(entries), 0);
+    json_decref(entries);
+    fk_testgrants_advance(s_set, (FK_TESTGRANTS_REFRESH_GRACE_S + 1) * 1000);
+    cr_assert_eq(fk_grants_exchange_refresh(g, fk_json_str(first, "refresh_token"), client_id,
+                                            &from, &fresh, &why),
+                 FK_EGRANT);
+    cr_assert_eq(fk_audit_list(audit, 0, 0, &entries), 0);
+    cr_assert_eq(json_array_size(entries), 1);
+    json_t *entry = json_array_get(entries, 0);
+    cr_assert_str_eq(fk_json_str(entry, "action"), "refresh.reuse");
+    cr_assert_str_eq(fk_json_str(entry, "actor"), "token-holder");
+    cr_assert_str_eq(fk_json_str(entry, "from"), "192.0.2.7");
+    cr_assert_str_eq(fk_json_str(entry, "subject"), client_id);
+    cr_assert_str_eq(fk_json_str(entry, "node"), "node-a");
+    const char *token = fk_json_str(first, "refresh_token");
+    const char *family = fk_json_str(json_object_get(entry, "detail"), "family");
+    cr_assert_not_null(family);
+    cr_assert(strncmp(token, family, strlen(family)) == 0 && token[strlen(family)] == '.',
+              "the entry names the token's family");
+    cr_assert_geq(fk_json_int(json_object_get(entry, "detail"), "seconds_since_rotation", 0),
+                  FK_TESTGRANTS_REFRESH_GRACE_S);
+    json_decref(entries);
+    json_decref(second);
+    json_decref(first);
+    fk_grants_destroy(&g);
+    fk_audit_destroy(&audit);
+}
+
 /*  A second grants plane over node-a's store, with caps on pending codes. */
 static fk_grants_t *
 s_capped(int64_t codes, int64_t bytes)

@@ -124,6 +124,17 @@
         document.getElementById("services-empty").hidden = blocks.length > 0;
     }
 
+    /*  Newest first; entries come from every node, so like everything
+        else they go in as text. */
+    function renderAudit(entries) {
+        const rows = (entries || []).slice().reverse().map(function (e) {
+            const when = new Date(e.ts_ms).toISOString().replace(".000Z", "Z");
+            return row([el("code", when), e.node, e.actor, e.from, el("code", e.action),
+                        e.subject]);
+        });
+        fill("#audit", rows, "audit-empty");
+    }
+
     function setUpdated(text) {
         document.getElementById("updated").textContent = text;
     }
@@ -152,6 +163,7 @@
         renderCodes(data.codes, data.may_approve === true);
         renderMembers(data.members, data.node);
         renderServices(data.services, data.members);
+        renderAudit(data.audit);
         setUpdated("updated " + new Date().toLocaleTimeString());
     }
 
