@@ -19,6 +19,7 @@
 #include "fk_grants.h"
 #include "fk_http.h"
 #include "fk_identity.h"
+#include "fk_joindir.h"
 #include "fk_json.h"
 #include "fk_jwt.h"
 #include "fk_log.h"
@@ -629,6 +630,7 @@ fk_agent_main(int argc, char **argv)
     fk_audit_t *audit = NULL;
     fk_api_t *api = NULL;
     fk_cluster_t *cluster = NULL;
+    fk_joindir_t *joindir = NULL;
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
@@ -768,6 +770,24 @@ fk_agent_main(int argc, char **argv)
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
         goto done;
     }
+    /*  Rendezvous on a shared filesystem: list our gossip address and
+        knock on the others' (fk_joindir). */
+    if (cfg.join_file) {
+        char why[400];
+        int64_t timeout_s = cfg.reconnect_timeout_s ? cfg.reconnect_timeout_s : 72 * 3600;
+        fk_joindir_opts_t jopts = {.dir = cfg.join_file,
+                                   .name = cfg.node,
+                                   .addr = fk_cluster_addr(cluster),
+                                   .max_age_ms = timeout_s * 1000,
+                                   .cluster = cluster};
+        if ((rc = fk_joindir_start(&joindir, &jopts, why, sizeof why)) != 0) {
+            fprintf(stderr, "fakts-node agent: join-file: %s\n", why);
+            status = EX_CONFIG;
+            goto done;
+        }
+        fk_info("agent: join-file %s: listed as %s, knocking on the nodes listed there",
+                cfg.join_file, fk_cluster_addr(cluster));
+    }
 
     s_raise_open_files(cfg.http_connections);
     /*  Bind first: the real port (with --http HOST:0) is then known to
@@ -872,6 +892,9 @@ done:
     fk_http_destroy(&http);
     fk_api_destroy(&api);
     fk_origins_destroy(&origins);
+    /*  Our entry goes before the cluster stops: no one knocks on a
+        node that is leaving. */
+    fk_joindir_destroy(&joindir);
     fk_cluster_destroy(&cluster);
     fk_grants_destroy(&grants);
     fk_audit_destroy(&audit);

@@ -27,7 +27,7 @@ const char fk_config_usage[] =
     "                        [--max-pending-codes N] [--max-pending-bytes BYTES]\n"
     "                        [--fsync always|periodic]\n"
     "                        [--gossip HOST:PORT] [--advertise HOST]\n"
-    "                        [--join ADDR]... [--retry-join ADDR]...\n"
+    "                        [--join ADDR]... [--retry-join ADDR]... [--join-file DIR]\n"
     "                        [--reconnect-timeout SECONDS] [--tombstone-ttl SECONDS]\n"
     "                        [--consistent-answers true|false] [--ui-password-file FILE]\n"
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
@@ -61,6 +61,7 @@ typedef enum {
     S_ADVERTISE,
     S_JOIN,
     S_RETRY_JOIN,
+    S_JOIN_FILE,
     S_RECONNECT_TIMEOUT,
     S_TOMBSTONE_TTL,
     S_CONSISTENT_ANSWERS,
@@ -107,6 +108,7 @@ static const struct {
     [S_ADVERTISE] = {"advertise", "FAKTS_ADVERTISE", "advertise"},
     [S_JOIN] = {"join", "FAKTS_JOIN", "join"},
     [S_RETRY_JOIN] = {"retry-join", "FAKTS_RETRY_JOIN", "retry_join"},
+    [S_JOIN_FILE] = {"join-file", "FAKTS_JOIN_FILE", "join_file"},
     [S_RECONNECT_TIMEOUT] = {"reconnect-timeout", "FAKTS_RECONNECT_TIMEOUT", "reconnect_timeout"},
     [S_REFRESH_REUSE_GRACE] = {"refresh-reuse-grace", "FAKTS_REFRESH_REUSE_GRACE",
                                "refresh_reuse_grace"},
@@ -658,6 +660,19 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->insecure_gossip = strcmp(insecure, "true") == 0;
+    cfg->join_file =
+        value[S_JOIN_FILE] && *value[S_JOIN_FILE] ? fk_strdup(value[S_JOIN_FILE]) : NULL;
+    if (cfg->join_file && !cfg->insecure_gossip && !cfg->cluster_secret_file
+        && !cfg->join_token) {
+        /*  Listed nodes are admitted by the secret: without it (or a
+            token) every knock on a stranger would be refused. */
+        snprintf(err, errlen,
+                 "join-file: nodes found there admit each other through the cluster secret; "
+                 "give cluster-secret-file too (make one with `fakts-node keygen "
+                 "--cluster-secret FILE`)");
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
     if (cfg->insecure_gossip && (cfg->join_token || cfg->cluster_secret_file)) {
         snprintf(err, errlen,
                  "insecure-gossip: admissions (join-token, cluster-secret-file) need the secure "
@@ -696,6 +711,7 @@ fk_config_clear(fk_config_t *cfg)
     }
     free(cfg->join_token);
     free(cfg->cluster_secret_file);
+    free(cfg->join_file);
     free(cfg->tls_cert);
     free(cfg->tls_key);
     fk_strv_free(cfg->join, cfg->join_count);

@@ -36,6 +36,7 @@ typedef struct {
     size_t join_count;           /* entries in join */
     char **retry_join;           /* --retry-join addresses (NULL-terminated) */
     size_t retry_join_count;     /* entries in retry_join */
+    char *join_file;             /* rendezvous directory shared by the nodes (fk_joindir), or NULL */
     int64_t reconnect_timeout_s; /* a failed or departed node's records are purged after this */
     int64_t refresh_reuse_grace_s; /* a rotated refresh token used again after this revokes its chain */
     int64_t tombstone_ttl_s;     /* deletes are forgotten after this (the reset rule covers them) */

@@ -1074,13 +1074,24 @@ s_on_retry_join(zloop_t *loop, int timer_id, void *arg)
     /*  While we know no other live member, keep knocking on every
         retry-join address (boot order in compose files, HPC head nodes);
         --join addresses only for the first 10 seconds. */
-    if (fk_members_live(self->members) <= 1) {
-        char why[200];
+    char why[200];
+    bool alone = fk_members_live(self->members) <= 1;
+    if (alone) {
         for (size_t i = 0; i < self->retry_count; i++) {
             s_knock(self, self->retry[i], false, why, sizeof why);
         }
         for (size_t i = 0; now < self->join_until && i < self->join_count; i++) {
             s_knock(self, self->join[i], false, why, sizeof why);
+        }
+    }
+    /*  Seeds (a rendezvous directory's listing) also while no member we
+        know is at the address: two groups that formed apart merge, and a
+        node listed later is admitted. A member we know, even failed, is
+        left to the failed-member retry. */
+    for (size_t i = 0; i < self->seed_count; i++) {
+        if (strcmp(self->seeds[i], self->addr) != 0
+            && (alone || !s_member_at(self, self->seeds[i]))) {
+            s_knock(self, self->seeds[i], false, why, sizeof why);
         }
     }
     return 0;
@@ -1217,6 +1228,17 @@ s_on_command(zloop_t *loop, zsock_t *commands, void *arg)
             OPENSSL_cleanse(token, strlen(token));
         }
         free(token);
+    } else if (strcmp(verb, "SEEDS") == 0) {
+        fk_strv_free(self->seeds, self->seed_count);
+        self->seed_count = 0;
+        self->seeds = fk_calloc(zmsg_size(command) + 2, sizeof *self->seeds);
+        char *seed = operand;
+        operand = NULL; /* now a seed */
+        while (seed) {
+            self->seeds[self->seed_count++] = seed;
+            seed = zmsg_popstr(command);
+        }
+        fk__cluster_answer(self, &caller, "0", NULL, 0);
     } else if (strcmp(verb, "LEAVE") == 0) {
         s_leave(self);
         fk__cluster_answer(self, &caller, "0", NULL, 0);
@@ -1421,6 +1443,7 @@ s_actor(zsock_t *pipe, void *arg)
     zloop_destroy(&loop);
     s_clear_probe(&self);
     free(self.join_addr);
+    fk_strv_free(self.seeds, self.seed_count);
     zframe_destroy(&self.join_caller);
     for (size_t i = 0; i < self.sync_caller_count; i++) {
         zframe_destroy(&self.sync_callers[i]);
@@ -1622,11 +1645,18 @@ s_command(fk_cluster_t *self, int wait_ms, const char *verb, const char *operand
 /*  What a command's caller waits beyond the actor's own deadline for it. */
 #define S_CALL_MARGIN_MS 2000
 
+/*  An address a node may be told to knock on: "host:port", no path. */
+static bool
+s_addr_ok(const char *addr)
+{
+    const char *colon = addr ? strrchr(addr, ':') : NULL;
+    return colon && colon != addr && colon[1] && !strchr(addr, '/') && strlen(addr) <= 255;
+}
+
 int
 fk_cluster_join(fk_cluster_t *self, const char *addr, const char *token, char *why, size_t whylen)
 {
-    const char *colon = addr ? strrchr(addr, ':') : NULL;
-    if (!colon || colon == addr || !colon[1] || strchr(addr, '/') || strlen(addr) > 255) {
+    if (!s_addr_ok(addr)) {
         return FK_EINVAL_INPUT;
     }
     return s_command(self, S_JOIN_WAIT_MS + S_CALL_MARGIN_MS, "JOIN", addr, token ? token : "",
@@ -1693,6 +1723,23 @@ int
 fk_cluster_leave(fk_cluster_t *self)
 {
     return s_command(self, S_CALL_MARGIN_MS, "LEAVE", NULL, NULL, NULL, 0);
+}
+
+int
+fk_cluster_set_seeds(fk_cluster_t *self, const char *const *addrs, size_t count)
+{
+    zmsg_t *command = zmsg_new();
+    zmsg_addstr(command, "SEEDS");
+    for (size_t i = 0, kept = 0; i < count && kept < FK_CLUSTER_SEEDS_MAX; i++) {
+        if (s_addr_ok(addrs[i])) {
+            zmsg_addstr(command, addrs[i]);
+            kept++;
+        }
+    }
+    char *reply = NULL;
+    int rc = fk__cluster_call(self->endpoint, &command, S_CALL_MARGIN_MS, &reply, NULL);
+    free(reply);
+    return rc;
 }
 
 int

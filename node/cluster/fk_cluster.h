@@ -34,7 +34,7 @@
       the answers plane (HTTP threads) sees failed nodes at once.
 
     Threads: fk_cluster_start/destroy from the agent's main thread; join,
-    leave, force_leave, ban, sync and request from any thread,
+    leave, force_leave, ban, sync, request and set_seeds from any thread,
     concurrently (each call talks to the actor on a socket of its own);
     fk_cluster_addr from any thread. */
 
@@ -129,6 +129,16 @@ int fk_cluster_request(fk_cluster_t *self, const char *node, const char *body, s
     by every consistent read that starts after it, on any node. Returns 0,
     or -ETIMEDOUT when no majority confirmed within timeout_ms. */
 int fk_cluster_sync(fk_cluster_t *self, uint64_t version, int timeout_ms);
+
+/*  Replace the seeds: addresses found by a rendezvous (fk_joindir) that
+    the retry-join timer knocks on every second, each while we know no
+    other live member (like --retry-join) and also while no member we know
+    is at that address (so nodes that formed separate clusters merge, and
+    a node listed later is admitted). Our own address is skipped. Copies
+    the addresses (at most FK_CLUSTER_SEEDS_MAX are kept). Returns 0, or
+    -ETIMEDOUT when the actor did not answer. */
+#define FK_CLUSTER_SEEDS_MAX 512u
+int fk_cluster_set_seeds(fk_cluster_t *self, const char *const *addrs, size_t count);
 
 /*  Mark a failed member as left (it stops being retried). Returns 0, or
     FK_ENOTFOUND when no failed member has that name. */

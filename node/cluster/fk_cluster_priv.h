@@ -105,6 +105,8 @@ typedef struct {
     uint64_t pushed;           /* local versions pushed so far */
     char **retry;              /* retry-join addresses */
     size_t retry_count;        /* entries in retry */
+    char **seeds;              /* addresses a rendezvous found (fk_cluster_set_seeds) */
+    size_t seed_count;         /* entries in seeds */
     char **join;               /* --join addresses, tried for 10 s */
     size_t join_count;         /* entries in join */
     int64_t join_until;        /* keep sending --join until then */

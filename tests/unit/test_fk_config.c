@@ -31,7 +31,15 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_HTTP_CONNECTIONS",
                                     "FAKTS_HTTP_PER_IP",
                                     "FAKTS_AUDIT_RETENTION",
-                                    "FAKTS_AUDIT_MAX_ENTRIES"};
+                                    "FAKTS_AUDIT_MAX_ENTRIES",
+                                    "FAKTS_JOIN_FILE",
+                                    "FAKTS_CLUSTER_SECRET_FILE",
+                                    "FAKTS_JOIN_TOKEN",
+                                    "FAKTS_INSECURE_GOSSIP",
+                                    "FAKTS_TLS_CERT",
+                                    "FAKTS_TLS_KEY",
+                                    "FAKTS_HTTP_IDLE_TIMEOUT",
+                                    "FAKTS_RATE_CODE_MISSES"};
 
 static void
 s_setup(void)
@@ -159,6 +167,38 @@ Test(fk_config, ui_password_file_from_each_source)
     const char *with_flag[] = {"agent", "--config", path, "--ui-password-file", "/from/flag", NULL};
     cr_assert_eq(s_load(&cfg, err, sizeof err, 5, with_flag), 0, "%s", err);
     cr_assert_str_eq(cfg.ui_password_file, "/from/flag", "the flag beats the environment");
+    fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, join_file_from_each_source_and_only_with_a_way_to_be_admitted)
+{
+    char *path = s_write_config("join_file: /shared/file\ncluster_secret_file: /s\n");
+    fk_config_t cfg;
+    char err[256];
+    const char *plain[] = {"agent", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, plain), 0, "%s", err);
+    cr_assert_null(cfg.join_file, "no rendezvous unless one is set");
+    fk_config_clear(&cfg);
+    const char *with_file[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert_str_eq(cfg.join_file, "/shared/file");
+    fk_config_clear(&cfg);
+    setenv("FAKTS_JOIN_FILE", "/shared/env", 1);
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert_str_eq(cfg.join_file, "/shared/env", "the environment beats the file");
+    fk_config_clear(&cfg);
+    const char *with_flag[] = {"agent", "--config", path, "--join-file", "/shared/flag", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 5, with_flag), 0, "%s", err);
+    cr_assert_str_eq(cfg.join_file, "/shared/flag", "the flag beats the environment");
+    fk_config_clear(&cfg);
+    /*  Listed strangers are admitted by the secret: without one (or a
+        join token) in the secure mode, the setting is refused. */
+    const char *alone[] = {"agent", "--join-file", "/shared/flag", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, alone), FK_EINVAL_INPUT);
+    cr_assert(strstr(err, "join-file") && strstr(err, "cluster-secret-file"), "%s", err);
+    const char *insecure[] = {"agent", "--join-file", "/shared/flag", "--insecure-gossip", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 4, insecure), 0, "%s", err);
     fk_config_clear(&cfg);
     free(path);
 }
