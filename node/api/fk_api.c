@@ -25,6 +25,7 @@ fk_api_new(const fk_api_opts_t *opts)
     fk_api_t *self = fk_calloc(1, sizeof *self);
     self->store = opts->store;
     self->grants = opts->grants;
+    self->checker = opts->checker;
     self->cluster = opts->cluster;
     self->identity = opts->identity;
     self->insecure_gossip = opts->insecure_gossip;
