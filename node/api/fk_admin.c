@@ -227,7 +227,7 @@ s_service_health(fk_api_t *self, fk_http_req_t *req, const char *arg)
     if (fk_health_status_parse(fk_json_str(body, "status"), &status) != 0) {
         s_error(self, req, 400, "invalid",
                 "status: must be passing, warning or critical (or pass, warn, fail)");
-    } else if (note && !json_is_string(note)) {
+    } else if (note && !json_is_string(note) && !json_is_null(note)) {
         s_error(self, req, 400, "invalid", "note: must be a string");
     } else if (!self->checker) {
         s_error(self, req, 503, "unavailable", "this node runs no health checks");
