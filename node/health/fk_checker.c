@@ -535,6 +535,22 @@ fk_checker_kick(fk_checker_t *self)
     pthread_mutex_unlock(&self->lock);
 }
 
+/*  Whether this node has an instance with id (one without checks has no
+    entry in the table). */
+static bool
+s_exists(fk_checker_t *self, const char *id)
+{
+    fk_store_txn_t *txn;
+    json_t *instance = NULL;
+    if (fk_store_read_begin(self->store, &txn) == 0) {
+        instance = fk_catalog_get_local(self->store, txn, id);
+        fk_store_txn_end(&txn);
+    }
+    bool found = instance != NULL;
+    json_decref(instance);
+    return found;
+}
+
 int
 fk_checker_report(fk_checker_t *self, const char *id, fk_health_status_t status,
                   const char *note)
@@ -547,7 +563,7 @@ fk_checker_report(fk_checker_t *self, const char *id, fk_health_status_t status,
         s_scan(self);
         inst = s_find(self, id, NULL);
     }
-    int rc = inst ? FK_EUNSUPPORTED : FK_ENOTFOUND;
+    int rc = inst ? FK_EUNSUPPORTED : s_exists(self, id) ? FK_EUNSUPPORTED : FK_ENOTFOUND;
     if (inst) {
         int64_t now = fk_clock_wall_ms();
         bool changed = false;
