@@ -11,6 +11,7 @@
 #include "fk_api.h"
 #include "fk_beacon.h"
 #include "fk_catalog.h"
+#include "fk_checker.h"
 #include "fk_cluster.h"
 #include "fk_clock.h"
 #include "fk_config.h"
@@ -473,6 +474,7 @@ s_sync(fk_store_t *store, uint64_t *failures, int64_t *next_log_ms)
 typedef struct {
     fk_store_t *store;    /* where the services go */
     fk_audit_t *audit;    /* where their changes are recorded */
+    fk_checker_t *checker; /* told when the services changed */
     const char *dir;      /* the services dir (the config's) */
     pthread_t thread;     /* the reader */
     pthread_mutex_t lock; /* guards wanted and stop */
@@ -496,6 +498,7 @@ s_reloader_run(void *arg)
         self->wanted = false;
         pthread_mutex_unlock(&self->lock);
         fk_catalog_sync_dir(self->store, self->dir, self->audit);
+        fk_checker_kick(self->checker);
         pthread_mutex_lock(&self->lock);
     }
     pthread_mutex_unlock(&self->lock);
@@ -503,11 +506,13 @@ s_reloader_run(void *arg)
 }
 
 static int
-s_reloader_start(s_reloader_t *self, fk_store_t *store, fk_audit_t *audit, const char *dir)
+s_reloader_start(s_reloader_t *self, fk_store_t *store, fk_audit_t *audit, fk_checker_t *checker,
+                 const char *dir)
 {
     memset(self, 0, sizeof *self);
     self->store = store;
     self->audit = audit;
+    self->checker = checker;
     self->dir = dir;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->wake, NULL);
@@ -631,6 +636,7 @@ fk_agent_main(int argc, char **argv)
     fk_api_t *api = NULL;
     fk_cluster_t *cluster = NULL;
     fk_joindir_t *joindir = NULL;
+    fk_checker_t *checker = NULL;
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
@@ -789,6 +795,15 @@ fk_agent_main(int argc, char **argv)
                 cfg.join_file, fk_cluster_addr(cluster));
     }
 
+    /*  Health checks start once gossip runs, so the first statuses
+        spread at once; the api hands ttl reports to the checker. */
+    fk_checker_opts_t checker_opts = {.store = store};
+    if ((rc = fk_checker_start(&checker, &checker_opts)) != 0) {
+        fprintf(stderr, "fakts-node agent: cannot start the health checks: %s\n",
+                fk_strerror(rc));
+        goto done;
+    }
+
     s_raise_open_files(cfg.http_connections);
     /*  Bind first: the real port (with --http HOST:0) is then known to
         the api before any request can arrive. */
@@ -826,6 +841,7 @@ fk_agent_main(int argc, char **argv)
     fk_api_opts_t api_opts = {.store = store,
                               .grants = grants,
                               .audit = audit,
+                              .checker = checker,
                               .cluster = cluster,
                               .identity = identity,
                               .insecure_gossip = cfg.insecure_gossip,
@@ -861,7 +877,7 @@ fk_agent_main(int argc, char **argv)
         fk_warn("agent: cannot write %s/agent.json: %s; commands here need --http-addr %s", cfg.data_dir,
                 fk_strerror(rc), http_addr);
     }
-    if ((rc = s_reloader_start(&reloader, store, audit, cfg.services_dir)) != 0) {
+    if ((rc = s_reloader_start(&reloader, store, audit, checker, cfg.services_dir)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the services reader: %s\n",
                 fk_strerror(rc));
         goto done;
@@ -891,6 +907,7 @@ done:
     free(ca_file);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
+    fk_checker_destroy(&checker);
     fk_origins_destroy(&origins);
     /*  Our entry goes before the cluster stops: no one knocks on a
         node that is leaving. */

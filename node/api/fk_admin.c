@@ -4,9 +4,11 @@
 
 #include "fk_admit.h"
 #include "fk_catalog.h"
+#include "fk_checker.h"
 #include "fk_clock.h"
 #include "fk_crypto.h"
 #include "fk_err.h"
+#include "fk_health.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_manifest.h"
@@ -120,6 +122,9 @@ s_services_register(fk_api_t *self, fk_http_req_t *req, const char *arg)
     if (rc == 0) {
         fk__api_audit(self, req, "service.register", fk_json_str(canonical, "id"),
                       json_pack("{s:s}", "service", fk_json_str(canonical, "service")));
+        if (self->checker) {
+            fk_checker_kick(self->checker);
+        }
     }
     const char *wait = fk_http_query(req, "wait");
     if (rc == -ENOSPC) {
@@ -144,6 +149,9 @@ s_service_delete(fk_api_t *self, fk_http_req_t *req, const char *id)
 {
     char message[300];
     int rc = fk_catalog_deregister(self->store, id);
+    if (rc == 0 && self->checker) {
+        fk_checker_kick(self->checker);
+    }
     if (rc == FK_ENOTFOUND) {
         snprintf(message, sizeof message, "no local service with id '%.200s'", id);
         s_error(self, req, 404, "not_found", message);
@@ -199,6 +207,60 @@ s_body(fk_api_t *self, fk_http_req_t *req, bool empty_ok, json_t **body_p)
         return false;
     }
     return true;
+}
+
+/*  PUT /v1/services/{id}/health {"status": "passing"|"warning"|"critical"
+    (or pass|warn|fail), "note": "..."}: a ttl report for a local instance;
+    arg is "{id}/health". Answers the instance as stored after the report. */
+static void
+s_service_health(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    char id[200];
+    char message[300];
+    size_t len = strcspn(arg, "/");
+    if (len >= sizeof id) {
+        s_error(self, req, 404, "not_found", "no local service with that id");
+        return;
+    }
+    memcpy(id, arg, len);
+    id[len] = '\0';
+    json_t *body;
+    if (!s_body(self, req, false, &body)) {
+        return;
+    }
+    fk_health_status_t status = FK_HEALTH_CRITICAL;
+    const json_t *note = json_object_get(body, "note");
+    if (fk_health_status_parse(fk_json_str(body, "status"), &status) != 0) {
+        s_error(self, req, 400, "invalid",
+                "status: must be passing, warning or critical (or pass, warn, fail)");
+    } else if (note && !json_is_string(note) && !json_is_null(note)) {
+        s_error(self, req, 400, "invalid", "note: must be a string");
+    } else if (!self->checker) {
+        s_error(self, req, 503, "unavailable", "this node runs no health checks");
+    } else {
+        int rc = fk_checker_report(self->checker, id, status, json_string_value(note));
+        if (rc == FK_ENOTFOUND) {
+            snprintf(message, sizeof message, "no local service with id '%.200s'", id);
+            s_error(self, req, 404, "not_found", message);
+        } else if (rc == FK_EUNSUPPORTED) {
+            snprintf(message, sizeof message,
+                     "service '%.200s' has no ttl check (only ttl checks take reports)", id);
+            s_error(self, req, 409, "no_ttl_check", message);
+        } else if (rc) {
+            const fk__api_err_t *err = fk__api_err(rc);
+            s_error(self, req, err->status, err->admin, "cannot store the report");
+        } else {
+            fk_store_txn_t *txn;
+            json_t *service = NULL;
+            if (fk_store_read_begin(self->store, &txn) == 0) {
+                service = fk_catalog_get_local(self->store, txn, id);
+                fk_store_txn_end(&txn);
+            }
+            fk__api_respond(self, req, 200,
+                            service ? service : json_pack("{s:s}", "id", id));
+        }
+    }
+    json_decref(body);
 }
 
 /*  POST /v1/codes/{user_code}/approve|deny; arg is "{user_code}/...". */
@@ -811,6 +873,7 @@ static const struct {
     {"PUT", "services", FK_ROLE_REGISTER, s_services_register},
     {"POST", "services", FK_ROLE_REGISTER, s_services_register},
     {"GET", "services/*", FK_ROLE_READ, s_service_get},
+    {"PUT", "services/*/health", FK_ROLE_REGISTER, s_service_health},
     {"DELETE", "services/*", FK_ROLE_REGISTER, s_service_delete},
     {"GET", "codes", FK_ROLE_READ, s_codes},
     {"POST", "codes/*/approve", FK_ROLE_APPROVE, s_approve},

@@ -26,6 +26,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->store = opts->store;
     self->grants = opts->grants;
     self->audit = opts->audit;
+    self->checker = opts->checker;
     self->cluster = opts->cluster;
     self->identity = opts->identity;
     self->insecure_gossip = opts->insecure_gossip;

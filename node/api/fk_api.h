@@ -11,6 +11,7 @@
 #define FK_API_H_INCLUDED
 
 #include "fk_audit.h"
+#include "fk_checker.h"
 #include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
@@ -23,6 +24,7 @@ typedef struct {
     fk_store_t *store;           /* borrowed */
     fk_grants_t *grants;         /* borrowed */
     fk_audit_t *audit;           /* borrowed: where operators' actions are recorded, or NULL */
+    fk_checker_t *checker;       /* borrowed: ttl reports, told of registrations; or NULL */
     fk_cluster_t *cluster;       /* borrowed: join, leave, force-leave */
     const fk_identity_t *identity; /* borrowed: this node's keys (join tokens name them) */
     bool insecure_gossip;        /* gossip is plaintext: said in info and members */

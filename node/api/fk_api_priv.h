@@ -24,6 +24,7 @@ struct fk_api {
     fk_store_t *store;          /* borrowed */
     fk_grants_t *grants;        /* borrowed */
     fk_audit_t *audit;          /* borrowed: the audit log, or NULL */
+    fk_checker_t *checker;      /* borrowed, or NULL: no ttl reports */
     fk_cluster_t *cluster;      /* borrowed */
     const fk_identity_t *identity; /* borrowed: this node's keys */
     bool insecure_gossip;       /* gossip is plaintext */

@@ -2,7 +2,9 @@
 
 #include "fk_catalog.h"
 
+#include "fk_clock.h"
 #include "fk_err.h"
+#include "fk_health.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_mem.h"
@@ -11,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +118,22 @@ s_find_local(fk_store_txn_t *txn, const char *id)
     return key;
 }
 
+/*  Whether the stored entry holds record (canonical + source) with any
+    health: re-registering an unchanged definition keeps the health its
+    checks earned instead of starting it critical again. */
+static bool
+s_same_definition(const fk_store_entry_t *entry, const json_t *record)
+{
+    json_t *stored = json_loadb(entry->record.payload, entry->record.payload_len, 0, NULL);
+    bool same = false;
+    if (json_is_object(stored)) {
+        json_object_del(stored, "health");
+        same = json_equal(stored, record);
+    }
+    json_decref(stored);
+    return same;
+}
+
 /*  fk_catalog_register; *changed_p says whether anything was written. */
 static int
 s_register(fk_store_t *store, const json_t *canonical, const char *source, bool *changed_p)
@@ -127,8 +146,21 @@ s_register(fk_store_t *store, const json_t *canonical, const char *source, bool 
     }
     json_t *record = json_deep_copy(canonical);
     json_object_set_new(record, "source", json_string(source));
+    /*  A definition with checks starts critical (fk_health.h): it is
+        offered once its checks pass, not when it is announced. */
+    fk_health_t health;
+    if (fk_health_count(canonical) > 0) {
+        if (fk_health_init(&health, canonical, fk_clock_wall_ms()) != 0) {
+            json_decref(record);
+            return FK_EINVAL_INPUT;
+        }
+        json_t *with = json_deep_copy(record);
+        json_object_set_new(with, "health", fk_health_to_json(&health));
+        json_decref(record);
+        record = with;
+    }
     char *payload = fk_json_dump(record);
-    json_decref(record);
+    json_object_del(record, "health");
     char *key = s_key(service, id);
 
     fk_store_txn_t *txn;
@@ -148,8 +180,7 @@ s_register(fk_store_t *store, const json_t *canonical, const char *source, bool 
         /*  Re-registering an unchanged definition writes nothing, so a
             SIGHUP that changes nothing moves no version and no replica. */
         if (rc == 0 && fk_store_get(txn, key, fk_store_node(store), &entry) == 0
-            && entry.record.payload_len == strlen(payload)
-            && memcmp(entry.record.payload, payload, entry.record.payload_len) == 0) {
+            && s_same_definition(&entry, record)) {
             fk_store_txn_end(&txn);
         } else if (rc == 0 && (rc = fk_store_put(txn, key, payload, strlen(payload))) == 0) {
             rc = fk_store_commit(&txn);
@@ -158,6 +189,7 @@ s_register(fk_store_t *store, const json_t *canonical, const char *source, bool 
             fk_store_txn_end(&txn);
         }
     }
+    json_decref(record);
     free(key);
     free(payload);
     return rc;
@@ -168,6 +200,46 @@ fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *sour
 {
     bool changed;
     return s_register(store, canonical, source, &changed);
+}
+
+int
+fk_catalog_set_health(fk_store_t *store, const json_t *definition, const json_t *health)
+{
+    const char *id = fk_json_str(definition, "id");
+    if (!id || !json_is_object(health)) {
+        return FK_EINVAL_INPUT;
+    }
+    fk_store_txn_t *txn;
+    int rc = fk_store_write_begin(store, &txn);
+    if (rc) {
+        return rc;
+    }
+    char *key = s_find_local(txn, id);
+    fk_store_entry_t entry;
+    json_t *stored = NULL;
+    if (key && fk_store_get(txn, key, fk_store_node(store), &entry) == 0) {
+        stored = json_loadb(entry.record.payload, entry.record.payload_len, 0, NULL);
+    }
+    /*  The checks that earned this health must still be the record's: a
+        definition registered again meanwhile starts from its own state. */
+    if (!json_is_object(stored)
+        || !json_equal(json_object_get(stored, "checks"), json_object_get(definition, "checks"))
+        || !json_equal(json_object_get(stored, "deregister_critical_after"),
+                       json_object_get(definition, "deregister_critical_after"))) {
+        rc = FK_ENOTFOUND;
+    } else if (!json_equal(json_object_get(stored, "health"), health)) {
+        json_object_set(stored, "health", (json_t *)(uintptr_t)health);
+        char *payload = fk_json_dump(stored);
+        rc = fk_store_put(txn, key, payload, strlen(payload));
+        free(payload);
+        if (rc == 0) {
+            rc = fk_store_commit(&txn);
+        }
+    }
+    fk_store_txn_end(&txn);
+    json_decref(stored);
+    free(key);
+    return rc;
 }
 
 int
@@ -235,7 +307,8 @@ s_collect_tagged(void *arg, const fk_store_entry_t *entry)
         return 0;
     }
     json_t *instance = s_instance(entry);
-    if (!instance) {
+    if (!instance || fk_health_of(instance) == FK_HEALTH_CRITICAL) {
+        json_decref(instance);
         return 0;
     }
     size_t i;
@@ -251,13 +324,21 @@ s_collect_tagged(void *arg, const fk_store_entry_t *entry)
     return 0;
 }
 
-/*  Keep the first instance scanned and stop. Records sort by (id, owner)
-    within a service, the same order in which fk_compose breaks ties, so the
-    first is the one the composition would pick. */
+/*  The instance of one service the composition will pick (fk_compose):
+    the first passing one scanned, else the first warning one; critical
+    ones never. Records sort by (id, owner) within a service, the order in
+    which fk_compose breaks ties, so the scan stops at the first passing
+    instance, and reads every instance only when none passes. */
+typedef struct {
+    fk_store_txn_t *txn; /* the transaction scanned */
+    json_t *warning;     /* the first warning instance, owned, or NULL */
+    json_t *out;         /* where the pick goes */
+} s_first_t;
+
 static int
 s_collect_first(void *arg, const fk_store_entry_t *entry)
 {
-    s_scan_t *scan = arg;
+    s_first_t *scan = arg;
     /*  Services of failed and departed nodes leave every answer at once. */
     if (!s_owner_live(scan->txn, entry->owner)) {
         return 0;
@@ -266,8 +347,19 @@ s_collect_first(void *arg, const fk_store_entry_t *entry)
     if (!instance) {
         return 0;
     }
-    json_array_append_new(scan->out, instance);
-    return 1;
+    fk_health_status_t health = fk_health_of(instance);
+    if (health == FK_HEALTH_PASSING) {
+        json_array_append_new(scan->out, instance);
+        json_decref(scan->warning);
+        scan->warning = NULL;
+        return 1;
+    }
+    if (health == FK_HEALTH_WARNING && !scan->warning) {
+        scan->warning = instance;
+    } else {
+        json_decref(instance);
+    }
+    return 0;
 }
 
 json_t *
@@ -283,8 +375,11 @@ fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest)
             continue;
         }
         char *prefix = fk_asprintf(S_PREFIX "%s/", service);
-        s_scan_t scan = {.txn = txn, .out = out};
+        s_first_t scan = {.txn = txn, .out = out};
         fk_store_scan(txn, prefix, s_collect_first, &scan);
+        if (scan.warning) {
+            json_array_append_new(out, scan.warning);
+        }
         free(prefix);
         if (json_is_true(json_object_get(req, "match_tags"))) {
             s_tag_scan_t tags = {.txn = txn, .tag = service, .out = out};

@@ -21,9 +21,23 @@
 #include <stdbool.h>
 
 /*  Register canonical (from fk_service_parse) as the local node's, with
-    source "api" or "file:<path>". Returns 0 once committed, or a store
-    error. */
+    source "api" or "file:<path>". A definition with checks starts with
+    every check critical ("not checked yet"); registering a definition
+    equal to the stored one (same source too) writes nothing and keeps its
+    health. Returns 0 once committed, FK_EINVAL_INPUT for checks that are
+    not canonical, or a store error. */
 int fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *source);
+
+/*  Replace the health of the local instance that definition (its canonical
+    form, with or without source and health) describes by health (the
+    record form of fk_health.h; borrowed). Nothing is written when the
+    stored health is equal already. Returns 0 once committed (or when
+    nothing needed writing); FK_ENOTFOUND when there is no local instance
+    with definition's id, or its checks differ from definition's (it was
+    registered again meanwhile: that health is stale); FK_EINVAL_INPUT for
+    a definition without id or a health that is not an object; or a store
+    error. */
+int fk_catalog_set_health(fk_store_t *store, const json_t *definition, const json_t *health);
 
 /*  Deregister the local service with this id. Returns 0 once committed,
     FK_ENOTFOUND, or a store error. */
@@ -41,9 +55,10 @@ json_t *fk_catalog_get_local(fk_store_t *store, fk_store_txn_t *txn, const char 
 
 /*  The instances that could satisfy a canonical manifest's requirements
     (fk_manifest.h): the first live instance (smallest id, then node) of
-    each required service name, and for a bare-string requirement also
-    those tagged with it. Instances of failed or departed nodes never
-    count. A new JSON array in the input shape of fk_compose. */
+    each required service name that is passing, else the first that is
+    warning (fk_health_of), and for a bare-string requirement also those
+    tagged with it that are not critical. Critical instances, and
+    instances of failed or departed nodes, never count. A new JSON array in the input shape of fk_compose. */
 json_t *fk_catalog_candidates(fk_store_txn_t *txn, const json_t *manifest);
 
 /*  Make the local node's file-sourced services equal to the definitions in

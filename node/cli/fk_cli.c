@@ -840,7 +840,7 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
         {"consistent", no_argument, NULL, S_OPT_CONSISTENT},
         {NULL, 0, NULL, 0},
     };
-    static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "TAGS"};
+    static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "HEALTH", "TAGS"};
 
     s_ctx_t ctx;
     int flags[3] = {0, 0, 0};
@@ -862,13 +862,13 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
         s_table_t table;
-        s_table_init(&table, 5);
+        s_table_init(&table, 6);
         s_table_header(&table, header);
         size_t i;
         const json_t *svc;
         json_array_foreach(reply.json, i, svc)
         {
-            char *cells[5];
+            char *cells[6];
             const char *node_status = json_string_value(json_object_get(svc, "node_status"));
             cells[0] = node_status != NULL && strcmp(node_status, "alive") != 0
                            ? fk_asprintf("%s (%s)", json_string_value(json_object_get(svc, "node")),
@@ -878,7 +878,12 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
             cells[2] = s_text(json_object_get(svc, "service"));
             const json_t *alias = json_array_get(json_object_get(svc, "aliases"), 0);
             cells[3] = alias != NULL ? s_alias_address(alias) : fk_strdup("-");
-            cells[4] = s_join(json_object_get(svc, "tags"));
+            /*  No checks: nothing to say ("-"); else the status the
+                owner's checks last wrote. */
+            const char *health =
+                json_string_value(json_object_get(json_object_get(svc, "health"), "status"));
+            cells[4] = fk_strdup(health != NULL ? health : "-");
+            cells[5] = s_join(json_object_get(svc, "tags"));
             s_table_add(&table, cells, NULL);
         }
         s_table_print(&table);
@@ -1038,7 +1043,7 @@ fk_cli_codes(const fk_cli_cmd_t *cmd, int argc, char **argv)
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
         s_table_t table;
-        s_table_init(&table, 5);
+        s_table_init(&table, 6);
         s_table_header(&table, header);
         size_t i;
         const json_t *code;

@@ -166,6 +166,13 @@ int fk_cli_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
     member); with --ban its keys are refused by every node. */
 int fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  services pass|warn|fail [--note TEXT] ID: PUT /v1/services/ID/health
+    {"status", "note"}, the report of the local instance ID's ttl checks;
+    prints "ID: reported STATUS; instance STATUS" (fk_cli_health.c). */
+int fk_cli_services_pass(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_services_warn(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_services_fail(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 /*  tokens create --name NAME --role ROLE[,ROLE]... [--ttl DURATION]: POST
     /v1/tokens; prints the token alone on the first line, then its
     accessor. tokens list: GET /v1/tokens (never a secret or its hash).

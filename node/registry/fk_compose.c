@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "fk_err.h"
+#include "fk_health.h"
 #include "fk_json.h"
 #include "fk_mem.h"
 
@@ -140,6 +141,11 @@ s_check_instance(const json_t *inst, size_t index, char *err, size_t errlen)
     if (tags && !json_is_null(tags) && !json_is_array(tags)) {
         return s_fail(FK_EINVAL_INPUT, err, errlen, "instances[%zu].tags: must be an array", index);
     }
+    const json_t *health = json_object_get(inst, "health");
+    if (health && !json_is_object(health)) {
+        return s_fail(FK_EINVAL_INPUT, err, errlen, "instances[%zu].health: must be an object",
+                      index);
+    }
     const json_t *key = json_object_get(inst, "challenge_key");
     if (key && !json_is_null(key) && !json_is_object(key)) {
         return s_fail(FK_EINVAL_INPUT, err, errlen,
@@ -224,14 +230,25 @@ s_instance_cmp(const json_t *a, const json_t *b)
     return cmp;
 }
 
+/*  The matching instance to grant: never a critical one; a passing one
+    before a warning one (a warning instance still answers, a 429 says it
+    is busy); then the smallest (id, node). Health is part of the record,
+    so every node with the same registry view still picks the same. */
 static const json_t *
 s_pick(const json_t *req, const json_t *instances)
 {
     const json_t *best = NULL;
+    fk_health_status_t best_health = FK_HEALTH_CRITICAL;
     for (size_t i = 0; i < json_array_size(instances); i++) {
         const json_t *inst = json_array_get(instances, i);
-        if (s_matches(req, inst) && (!best || s_instance_cmp(inst, best) < 0)) {
+        fk_health_status_t health = fk_health_of(inst);
+        if (health == FK_HEALTH_CRITICAL || !s_matches(req, inst)) {
+            continue;
+        }
+        if (!best || health < best_health
+            || (health == best_health && s_instance_cmp(inst, best) < 0)) {
             best = inst;
+            best_health = health;
         }
     }
     return best;
@@ -319,7 +336,8 @@ fk_compose(const json_t *manifest, const json_t *instances, const json_t *declin
             json_decref(granted);
             json_decref(statuses);
             return s_fail(FK_EUNAVAILABLE, err, errlen,
-                          "requirement '%s' needs service '%s', which has no live instance",
+                          "requirement '%s' needs service '%s', which has no live instance "
+                          "that is not critical",
                           json_string_value(key),
                           json_string_value(json_object_get(req, "service")));
         }

@@ -33,7 +33,9 @@
                   "challenge_key":null|{"kind","key"},"node":"node-a"}
                id, service and node must be strings, aliases an array of
                objects; tags (array) and challenge_key (null or object) may
-               be absent. Other keys are ignored.
+               be absent; health (fk_health.h record form) may be absent,
+               meaning passing, else must be an object. Other keys are
+               ignored.
     declined   NULL, JSON null, or an array of requirement keys the user
                declined. Only optional requirements can be declined.
     flags      0 or FK_COMPOSE_PREVIEW; other bits are reserved and must be 0.
@@ -41,8 +43,10 @@
     For each requirement, in manifest order: a declined key gets status
     "denied". Otherwise the matching instances are those whose service equals
     the requirement's service or, for a requirement with match_tags (a bare
-    string in the manifest), whose tags contain that string; of these the one
-    with the smallest (id, node) in byte order is granted (status "granted"),
+    string in the manifest), whose tags contain that string, and whose health
+    (fk_health_of) is not critical; of these a passing one before a warning
+    one, and then the one with the smallest (id, node) in byte order is
+    granted (status "granted"),
     ties between identical pairs broken by the instance's sorted-key JSON. With
     no match an optional requirement is "unavailable", and a required one fails
     the composition unless FK_COMPOSE_PREVIEW is set.
@@ -60,7 +64,7 @@
     errlen is 0, and is set to "" on success):
       FK_EUNAVAILABLE  a required requirement has no instance (not in preview):
                        "requirement 'KEY' needs service 'SERVICE', which has no
-                       live instance"
+                       live instance that is not critical"
       FK_EINVAL_INPUT  "cannot decline required requirement 'KEY'", "unknown
                        requirement 'KEY'", or a malformed argument named by its
                        path ("instances[2].node: must be a string").

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "fk_err.h"
+#include "fk_health.h"
 #include "fk_json.h"
 #include "fk_mem.h"
 #include "fk_yaml.h"
@@ -617,11 +618,244 @@ s_challenge_key(struct fk_service_ctx *ctx, const json_t *in, json_t *out)
     return 0;
 }
 
+/*  Bounds of the durations a definition may give, in ms. The smallest
+    interval is short enough for tests and batch jobs that start fast; the
+    timeout never exceeds the interval, so one check never overlaps its
+    next run. */
+#define S_INTERVAL_MIN 100
+#define S_INTERVAL_MAX ((int64_t)24 * 3600 * 1000)
+#define S_TIMEOUT_MIN 10
+#define S_TIMEOUT_MAX ((int64_t)5 * 60 * 1000)
+#define S_TTL_MIN 100
+#define S_TTL_MAX ((int64_t)7 * 24 * 3600 * 1000)
+#define S_AFTER_MIN 100
+#define S_AFTER_MAX ((int64_t)30 * 24 * 3600 * 1000)
+#define S_INTERVAL_DEFAULT 10000
+#define S_TIMEOUT_DEFAULT 2000
+
+/*  A duration field between min and max ms, or its fallback when absent or
+    null (fallback 0: stays null). Writes the canonical text to out. */
+static int
+s_duration(struct fk_service_ctx *ctx, const json_t *value, const char *path, int64_t min,
+           int64_t max, int64_t fallback, int64_t *ms_p, json_t **out)
+{
+    int64_t ms = fallback;
+    if (value && !json_is_null(value)) {
+        if (!json_is_string(value)) {
+            return s_fail(ctx, "%s: must be a duration such as \"500ms\", \"30s\" or \"10m\", got %s",
+                          path, s_type_name(value));
+        }
+        if (fk_health_duration_parse(json_string_value(value), json_string_length(value), &ms)
+            != 0) {
+            char shown[FK_SERVICE_EXCERPT + 4];
+            s_excerpt(shown, json_string_value(value), json_string_length(value));
+            return s_fail(ctx,
+                          "%s: \"%s\" is not a duration (a number and a unit ms, s, m or h, "
+                          "such as \"500ms\", \"30s\", \"10m\", \"1m30s\")",
+                          path, shown);
+        }
+    }
+    if (ms == 0 && fallback == 0) {
+        *ms_p = 0;
+        *out = json_null();
+        return 0;
+    }
+    if (ms < min || ms > max) {
+        char low[24];
+        char high[24];
+        fk_health_duration_format(min, low, sizeof low);
+        fk_health_duration_format(max, high, sizeof high);
+        return s_fail(ctx, "%s: must be from %s to %s", path, low, high);
+    }
+    char text[24];
+    fk_health_duration_format(ms, text, sizeof text);
+    *ms_p = ms;
+    *out = json_string(text);
+    return 0;
+}
+
+/*  An http check's URL: http:// or https://, a host, no whitespace. Only
+    these two schemes: the checker runs on the node, and file://, gopher://
+    and the like would let a definition make the node read or send what it
+    should not. */
+static int
+s_check_url(struct fk_service_ctx *ctx, const json_t *value, const char *path)
+{
+    int rc = s_text(ctx, value, path, 1, FK_SERVICE_TEXT_MAX, FK_SERVICE_NO_SPACE);
+    if (rc != 0) {
+        return rc;
+    }
+    const char *url = json_string_value(value);
+    size_t skip = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+    if (skip == 0 || url[skip] == '\0' || url[skip] == '/') {
+        return s_fail(ctx, "%s: must be an http:// or https:// URL with a host", path);
+    }
+    return 0;
+}
+
+/*  A tcp check's target "host:port" ("[v6]:port" for IPv6). */
+static int
+s_check_hostport(struct fk_service_ctx *ctx, const json_t *value, const char *path)
+{
+    int rc = s_text(ctx, value, path, 3, FK_SERVICE_HOST_MAX + 8,
+                    FK_SERVICE_NO_SPACE | FK_SERVICE_NO_SLASH);
+    if (rc != 0) {
+        return rc;
+    }
+    const char *text = json_string_value(value);
+    const char *colon = strrchr(text, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == text || colon[1] < '0' || colon[1] > '9' || *end != '\0' || port < 1
+        || port > 65535 || (text[0] == '[' && colon[-1] != ']')) {
+        return s_fail(ctx, "%s: must be host:port with a port from 1 to 65535", path);
+    }
+    return 0;
+}
+
+static int
+s_check(struct fk_service_ctx *ctx, const json_t *in, size_t index, json_t **check_p)
+{
+    static const char *const known[] = {"http",     "tcp",     "ttl", "interval",
+                                        "timeout", "deregister_critical_after", NULL};
+    char prefix[FK_SERVICE_PATH_MAX];
+    char path[FK_SERVICE_PATH_MAX];
+    snprintf(prefix, sizeof prefix, "checks[%zu]", index);
+    if (!json_is_object(in)) {
+        return s_fail(ctx, "%s: must be an object, got %s", prefix, s_type_name(in));
+    }
+    snprintf(prefix, sizeof prefix, "checks[%zu].", index);
+    int rc = s_known_keys(ctx, in, prefix, known,
+                          "http, tcp, ttl, interval, timeout, deregister_critical_after");
+    if (rc != 0) {
+        return rc;
+    }
+    static const char *const kinds[] = {"http", "tcp", "ttl"};
+    const char *kind = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        if (json_object_get(in, kinds[i])) {
+            if (kind) {
+                return s_fail(ctx, "checks[%zu]: has both %s and %s (one kind per check)", index,
+                              kind, kinds[i]);
+            }
+            kind = kinds[i];
+        }
+    }
+    if (!kind) {
+        return s_fail(ctx,
+                      "checks[%zu]: needs one of http, tcp or ttl (script checks do not exist: "
+                      "a definition must not run code on the node)",
+                      index);
+    }
+    snprintf(path, sizeof path, "checks[%zu].%s", index, kind);
+    const json_t *target = json_object_get(in, kind);
+    json_t *check = fk_json_must(json_object());
+    int64_t ms = 0;
+    json_t *text = NULL;
+    if (strcmp(kind, "ttl") == 0) {
+        if (json_object_get(in, "interval") || json_object_get(in, "timeout")) {
+            json_decref(check);
+            return s_fail(ctx, "checks[%zu].%s: only for http and tcp checks", index,
+                          json_object_get(in, "interval") ? "interval" : "timeout");
+        }
+        if (!target || json_is_null(target)) {
+            json_decref(check);
+            return s_fail(ctx, "%s: must be a duration such as \"30s\", got null", path);
+        }
+        rc = s_duration(ctx, target, path, S_TTL_MIN, S_TTL_MAX, 0, &ms, &text);
+        if (rc == 0) {
+            fk_json_set(check, "ttl", text);
+        }
+    } else {
+        rc = strcmp(kind, "http") == 0 ? s_check_url(ctx, target, path)
+                                       : s_check_hostport(ctx, target, path);
+        if (rc == 0) {
+            fk_json_set(check, kind, s_copy_string(target));
+            snprintf(path, sizeof path, "checks[%zu].interval", index);
+            rc = s_duration(ctx, json_object_get(in, "interval"), path, S_INTERVAL_MIN,
+                            S_INTERVAL_MAX, S_INTERVAL_DEFAULT, &ms, &text);
+        }
+        int64_t interval = ms;
+        if (rc == 0) {
+            fk_json_set(check, "interval", text);
+            snprintf(path, sizeof path, "checks[%zu].timeout", index);
+            rc = s_duration(ctx, json_object_get(in, "timeout"), path, S_TIMEOUT_MIN,
+                            S_TIMEOUT_MAX, S_TIMEOUT_DEFAULT < interval ? S_TIMEOUT_DEFAULT
+                                                                        : interval,
+                            &ms, &text);
+        }
+        if (rc == 0) {
+            fk_json_set(check, "timeout", text);
+            if (ms > interval) {
+                rc = s_fail(ctx, "%s: must not be longer than the interval", path);
+            }
+        }
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "checks[%zu].deregister_critical_after", index);
+        rc = s_duration(ctx, json_object_get(in, "deregister_critical_after"), path, S_AFTER_MIN,
+                        S_AFTER_MAX, 0, &ms, &text);
+    }
+    if (rc != 0) {
+        json_decref(check);
+        return rc;
+    }
+    fk_json_set(check, "deregister_critical_after", text);
+    *check_p = check;
+    return 0;
+}
+
+/*  checks and deregister_critical_after: both written only when there is
+    at least one check, so a definition without checks keeps the canonical
+    form it had before checks existed (and its stored bytes). */
+static int
+s_checks(struct fk_service_ctx *ctx, const json_t *in, const json_t *after, json_t *out)
+{
+    bool none = !in || json_is_null(in) || (json_is_array(in) && json_array_size(in) == 0);
+    if (none) {
+        if (after && !json_is_null(after)) {
+            return s_fail(ctx, "deregister_critical_after: needs checks (it counts how long they "
+                               "are critical)");
+        }
+        return 0;
+    }
+    if (!json_is_array(in) || json_array_size(in) > FK_HEALTH_MAX_CHECKS) {
+        if (!json_is_array(in)) {
+            return s_fail(ctx, "checks: must be an array of at most %d checks, got %s",
+                          FK_HEALTH_MAX_CHECKS, s_type_name(in));
+        }
+        return s_fail(ctx, "checks: must be an array of at most %d checks, got %zu",
+                      FK_HEALTH_MAX_CHECKS, json_array_size(in));
+    }
+    json_t *list = fk_json_must(json_array());
+    for (size_t i = 0; i < json_array_size(in); i++) {
+        json_t *check = NULL;
+        int rc = s_check(ctx, json_array_get(in, i), i, &check);
+        if (rc != 0) {
+            json_decref(list);
+            return rc;
+        }
+        fk_json_append(list, check);
+    }
+    int64_t ms = 0;
+    json_t *text = NULL;
+    int rc = s_duration(ctx, after, "deregister_critical_after", S_AFTER_MIN, S_AFTER_MAX, 0, &ms,
+                        &text);
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+    fk_json_set(out, "checks", list);
+    fk_json_set(out, "deregister_critical_after", text);
+    return 0;
+}
+
 int
 fk_service_parse(const json_t *def, json_t **canonical_p, char *err, size_t errlen)
 {
     static const char *const known[] = {"id",   "service",       "aliases", "tags",
-                                        "meta", "challenge_key", NULL};
+                                        "meta", "challenge_key", "checks",  "deregister_critical_after",
+                                        NULL};
     assert(def);
     assert(canonical_p);
     *canonical_p = NULL;
@@ -630,7 +864,9 @@ fk_service_parse(const json_t *def, json_t **canonical_p, char *err, size_t errl
     if (!json_is_object(def)) {
         return s_fail(&ctx, "definition: must be an object, got %s", s_type_name(def));
     }
-    int rc = s_known_keys(&ctx, def, "", known, "id, service, aliases, tags, meta, challenge_key");
+    int rc = s_known_keys(&ctx, def, "", known,
+                          "id, service, aliases, tags, meta, challenge_key, checks, "
+                          "deregister_critical_after");
     if (rc != 0) {
         return rc;
     }
@@ -663,6 +899,10 @@ fk_service_parse(const json_t *def, json_t **canonical_p, char *err, size_t errl
     }
     if (rc == 0) {
         rc = s_challenge_key(&ctx, json_object_get(def, "challenge_key"), out);
+    }
+    if (rc == 0) {
+        rc = s_checks(&ctx, json_object_get(def, "checks"),
+                      json_object_get(def, "deregister_critical_after"), out);
     }
     if (rc == 0) {
         /*  Aliases, and escaping of '"' and '\\', can make the canonical

@@ -15,7 +15,19 @@
                       "ssl": bool, "challenge": str, "public": bool,
                       "kind": "absolute"|"mesh"|"docker"}, ...],
          "tags": [str, ...], "meta": {str: str, ...},
-         "challenge_key": {"kind": str, "key": str}|null}
+         "challenge_key": {"kind": str, "key": str}|null,
+         "checks": [{"http": str, "interval": D, "timeout": D,
+                     "deregister_critical_after": D|null}
+                    | {"tcp": str, "interval": D, "timeout": D,
+                       "deregister_critical_after": D|null}
+                    | {"ttl": D, "deregister_critical_after": D|null}, ...],
+         "deregister_critical_after": D|null}
+
+    where D is a duration in canonical text (fk_health_duration_format:
+    "10s", "1500ms", "10m"). "checks" and "deregister_critical_after" are
+    present only when the definition has at least one check, so a
+    definition without checks has the form (and stored bytes) it had before
+    checks existed.
 
     Aliases and tags keep their input order; meta keys are sorted bytewise,
     so two definitions that are json_equal() dump (json_dumps, same flags) to
@@ -47,6 +59,26 @@
                      (a YAML number must be quoted); default {}
       challenge_key  {"kind": 1-64 characters, "key": 1-1024 characters}, no
                      other fields; default null
+      checks         array of at most FK_HEALTH_MAX_CHECKS (8) objects, each
+                     with exactly one of (no script checks: a definition
+                     never runs code on the node):
+        http         an http:// or https:// URL with a host, at most 1024
+                     characters, no whitespace
+        tcp          "host:port" ("[v6]:port"), port 1-65535
+        ttl          a duration from 100ms to 7 days
+                     and, for http and tcp only:
+        interval     a duration from 100ms to 24h; default 10s
+        timeout      a duration from 10ms to 5m, at most the interval;
+                     default 2s (or the interval when shorter)
+                     and for any kind:
+        deregister_critical_after  a duration from 100ms to 30 days, or
+                     null: this check's own, else the definition's
+      deregister_critical_after  a duration from 100ms to 30 days, or null
+                     (default): deregister the instance once a check has
+                     been critical that long; only with checks
+                     Durations are strings as Consul writes them: numbers
+                     each with a unit ms, s, m or h ("500ms", "1m30s");
+                     a bare number is an error.
 
     Types are never coerced: port: "8090" is an error, and so is ssl: yes,
     because YAML 1.2 (fk_yaml) reads yes/no/on/off as strings.

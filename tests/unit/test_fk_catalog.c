@@ -3,6 +3,7 @@
 
 #include "fk_catalog.h"
 #include "fk_err.h"
+#include "fk_health.h"
 #include "fk_json.h"
 #include "fk_log.h"
 #include "fk_service.h"
@@ -266,4 +267,109 @@ Test(fk_catalog, the_services_dir_records_its_changes_and_only_them_in_the_audit
                      "an unchanged reload records nothing");
     free(actions);
     fk_audit_destroy(&audit);
+}
+
+/*  ---------------------------------------------------------------------
+    Health in the record (fk_catalog_set_health) and in candidates.
+    --------------------------------------------------------------------- */
+
+/*  A definition of live.arkitekt.rekuest with one ttl check. */
+static json_t *
+s_checked(const char *id)
+{
+    char text[256];
+    snprintf(text, sizeof text,
+             "{\"id\":\"%s\",\"service\":\"live.arkitekt.rekuest\",\"aliases\":[{\"host\":\"h\"}],"
+             "\"checks\":[{\"ttl\":\"10s\"}]}",
+             id);
+    json_t *canonical = NULL;
+    char err[256];
+    cr_assert_eq(fk_service_load(text, strlen(text), &canonical, err, sizeof err), 0, "%s", err);
+    return canonical;
+}
+
+/*  Set the one check of def to status. */
+static int
+s_set(const json_t *def, fk_health_status_t status)
+{
+    fk_health_t health;
+    cr_assert_eq(fk_health_init(&health, def, 1), 0);
+    fk_health_report(&health, 0, status, "test", 2);
+    json_t *json = fk_health_to_json(&health);
+    int rc = fk_catalog_set_health(s_store, def, json);
+    json_decref(json);
+    return rc;
+}
+
+static char *
+s_candidates(void)
+{
+    json_t *manifest = json_pack("{s:[{s:s, s:s, s:b}]}", "requirements", "key", "rekuest",
+                                 "service", "live.arkitekt.rekuest", "match_tags", 0);
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_store, &txn), 0);
+    char *ids = s_ids(fk_catalog_candidates(txn, manifest));
+    fk_store_txn_end(&txn);
+    json_decref(manifest);
+    return ids;
+}
+
+Test(fk_catalog, a_definition_with_checks_starts_critical_and_keeps_health_on_reregistration)
+{
+    json_t *def = s_checked("r1");
+    cr_assert_eq(fk_catalog_register(s_store, def, "api"), 0);
+    json_t *list = s_list(true);
+    const json_t *health = json_object_get(json_array_get(list, 0), "health");
+    cr_expect_str_eq(fk_json_str(health, "status"), "critical");
+    json_decref(list);
+    cr_assert_eq(s_set(def, FK_HEALTH_PASSING), 0);
+    /*  The same definition again keeps the health its checks earned. */
+    cr_assert_eq(fk_catalog_register(s_store, def, "api"), 0);
+    list = s_list(true);
+    health = json_object_get(json_array_get(list, 0), "health");
+    cr_expect_str_eq(fk_json_str(health, "status"), "passing");
+    json_decref(list);
+    json_decref(def);
+}
+
+Test(fk_catalog, health_for_checks_that_changed_meanwhile_is_refused)
+{
+    json_t *def = s_checked("r1");
+    cr_assert_eq(fk_catalog_register(s_store, def, "api"), 0);
+    json_t *other = json_deep_copy(def);
+    json_object_set_new(other, "checks", json_pack("[{s:s, s:n}]", "ttl", "20s",
+                                                   "deregister_critical_after"));
+    cr_expect_eq(s_set(other, FK_HEALTH_PASSING), FK_ENOTFOUND);
+    json_object_set_new(other, "id", json_string("r9"));
+    cr_expect_eq(s_set(other, FK_HEALTH_PASSING), FK_ENOTFOUND);
+    json_decref(other);
+    json_decref(def);
+}
+
+Test(fk_catalog, candidates_prefer_passing_then_warning_and_never_critical)
+{
+    json_t *a = s_checked("a1");
+    json_t *b = s_checked("b1");
+    json_t *c = s_checked("c1");
+    fk_catalog_register(s_store, a, "api");
+    fk_catalog_register(s_store, b, "api");
+    fk_catalog_register(s_store, c, "api");
+    char *ids = s_candidates();
+    cr_expect_str_eq(ids, "", "all start critical");
+    free(ids);
+    cr_assert_eq(s_set(b, FK_HEALTH_WARNING), 0);
+    ids = s_candidates();
+    cr_expect_str_eq(ids, "b1;");
+    free(ids);
+    cr_assert_eq(s_set(c, FK_HEALTH_PASSING), 0);
+    ids = s_candidates();
+    cr_expect_str_eq(ids, "c1;", "passing before warning, whatever the id");
+    free(ids);
+    cr_assert_eq(s_set(a, FK_HEALTH_PASSING), 0);
+    ids = s_candidates();
+    cr_expect_str_eq(ids, "a1;", "then the smallest id");
+    free(ids);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
 }

@@ -141,7 +141,7 @@ Test(fk_compose, required_requirement_without_instance_fails_naming_service)
     json_t *instances = s_load("[]");
     s_compose_fails(manifest, instances, NULL, 0, FK_EUNAVAILABLE,
                     "requirement 'rekuest' needs service 'live.arkitekt.rekuest', "
-                    "which has no live instance");
+                    "which has no live instance that is not critical");
     json_decref(instances);
     json_decref(manifest);
 }
@@ -423,6 +423,104 @@ Test(fk_compose, aud_lists_lok_and_each_granted_instance_once)
     free(text);
     json_decref(aud);
     json_decref(none);
+    json_decref(instances);
+    json_decref(manifest);
+}
+
+/*  ---------------------------------------------------------------------
+    Health (fk_health.h): passing before warning, never critical.
+    --------------------------------------------------------------------- */
+
+/*  An instance of live.arkitekt.rekuest with id and health status (NULL:
+    no health, as a service without checks). */
+static json_t *
+s_instance(const char *id, const char *node, const char *health)
+{
+    json_t *inst = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:s}", "id", id, "service",
+                             "live.arkitekt.rekuest", "aliases", "id", "a", "host", "h", "node",
+                             node);
+    if (health) {
+        json_object_set_new(inst, "health", json_pack("{s:s}", "status", health));
+    }
+    return inst;
+}
+
+/*  The identifier granted for "rekuest", or "none". */
+static char *
+s_granted(const json_t *instances, unsigned flags)
+{
+    json_t *manifest = s_manifest(s_rekuest_manifest);
+    json_t *result = NULL;
+    char err[256];
+    int rc = fk_compose(manifest, instances, NULL, flags, &result, err, sizeof err);
+    json_decref(manifest);
+    if (rc != 0) {
+        return strdup(err);
+    }
+    const char *id = json_string_value(json_object_get(
+        json_object_get(json_object_get(result, "instances"), "rekuest"), "identifier"));
+    char *out = strdup(id ? id : json_string_value(json_object_get(
+                                    json_object_get(result, "statuses"), "rekuest")));
+    json_decref(result);
+    return out;
+}
+
+Test(fk_compose, passing_instances_come_before_warning_ones)
+{
+    json_t *instances = json_array();
+    json_array_append_new(instances, s_instance("a-1", "n1", "warning"));
+    json_array_append_new(instances, s_instance("z-9", "n2", "passing"));
+    char *pick = s_granted(instances, 0);
+    cr_expect_str_eq(pick, "z-9@n2", "a larger id that passes wins over a warning one");
+    free(pick);
+    /*  Without checks an instance counts as passing: the smallest wins. */
+    json_array_append_new(instances, s_instance("b-2", "n3", NULL));
+    pick = s_granted(instances, 0);
+    cr_expect_str_eq(pick, "b-2@n3");
+    free(pick);
+    json_decref(instances);
+}
+
+Test(fk_compose, a_warning_instance_is_granted_when_none_passes)
+{
+    json_t *instances = json_array();
+    json_array_append_new(instances, s_instance("a-1", "n1", "critical"));
+    json_array_append_new(instances, s_instance("c-3", "n2", "warning"));
+    json_array_append_new(instances, s_instance("b-2", "n2", "warning"));
+    char *pick = s_granted(instances, 0);
+    cr_expect_str_eq(pick, "b-2@n2");
+    free(pick);
+    json_decref(instances);
+}
+
+Test(fk_compose, critical_instances_are_never_granted_and_make_statuses_unavailable)
+{
+    json_t *instances = json_array();
+    json_array_append_new(instances, s_instance("a-1", "n1", "critical"));
+    json_array_append_new(instances, s_instance("b-2", "n2", "critical"));
+    char *pick = s_granted(instances, FK_COMPOSE_PREVIEW);
+    cr_expect_str_eq(pick, "unavailable");
+    free(pick);
+    pick = s_granted(instances, 0);
+    cr_expect_str_eq(pick, "requirement 'rekuest' needs service 'live.arkitekt.rekuest', which "
+                           "has no live instance that is not critical");
+    free(pick);
+    /*  A health no node can read counts as critical, never as passing. */
+    json_t *odd = s_instance("0-0", "n0", "splendid");
+    json_array_append_new(instances, odd);
+    pick = s_granted(instances, FK_COMPOSE_PREVIEW);
+    cr_expect_str_eq(pick, "unavailable");
+    free(pick);
+    json_decref(instances);
+}
+
+Test(fk_compose, health_that_is_not_an_object_is_named)
+{
+    json_t *manifest = s_manifest(s_rekuest_manifest);
+    json_t *instances = s_load("[{\"id\":\"a\",\"service\":\"s\",\"node\":\"n\","
+                               "\"aliases\":[],\"health\":\"passing\"}]");
+    s_compose_fails(manifest, instances, NULL, 0, FK_EINVAL_INPUT,
+                    "instances[0].health: must be an object");
     json_decref(instances);
     json_decref(manifest);
 }

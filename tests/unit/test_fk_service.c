@@ -183,7 +183,7 @@ Test(fk_service, unknown_fields_are_errors_naming_the_key)
 {
     s_expect_error(S_HEAD "alias: [{host: h}]\n", FK_EINVAL_INPUT,
                    "alias: unknown field (expected one of: id, service, aliases, tags, meta, "
-                   "challenge_key)");
+                   "challenge_key, checks, deregister_critical_after)");
     s_expect_error(S_HEAD "aliases: [{host: h, prot: 80}]\n", FK_EINVAL_INPUT,
                    "aliases[0].prot: unknown field (expected one of: id, host, port, path, ssl, "
                    "challenge, public, kind)");
@@ -463,4 +463,125 @@ Test(fk_service, a_canonical_form_over_64_kib_is_too_big)
     cr_expect_null(canonical);
     cr_expect(strncmp(err, "definition: canonical form is ", 30) == 0, "err: %s", err);
     free(text);
+}
+
+/*  ---------------------------------------------------------------------
+    Health checks (fk_health.h): every field, durations, bad input.
+    --------------------------------------------------------------------- */
+
+#define S_ALIAS "aliases: [{host: h}]\n"
+
+Test(fk_service, checks_of_every_kind_get_their_canonical_form)
+{
+    char *dump = s_canonical(S_HEAD S_ALIAS "checks:\n"
+                                            "  - ttl: 30s\n"
+                                            "  - http: http://127.0.0.1:8090/ht\n"
+                                            "    interval: 10s\n"
+                                            "    timeout: 2s\n"
+                                            "  - tcp: 127.0.0.1:8090\n"
+                                            "    interval: 1500ms\n"
+                                            "    deregister_critical_after: 1m30s\n"
+                                            "deregister_critical_after: 10m\n");
+    cr_expect(strstr(dump, ",\"checks\":[{\"ttl\":\"30s\",\"deregister_critical_after\":null},"
+                           "{\"http\":\"http://127.0.0.1:8090/ht\",\"interval\":\"10s\","
+                           "\"timeout\":\"2s\",\"deregister_critical_after\":null},"
+                           "{\"tcp\":\"127.0.0.1:8090\",\"interval\":\"1500ms\","
+                           "\"timeout\":\"1500ms\",\"deregister_critical_after\":\"90s\"}],"
+                           "\"deregister_critical_after\":\"10m\"}")
+                  != NULL,
+              "%s", dump);
+    /*  The canonical form is a fixed point. */
+    char *again = s_canonical(dump);
+    cr_expect_str_eq(again, dump);
+    free(again);
+    free(dump);
+}
+
+Test(fk_service, http_and_tcp_checks_default_to_10s_and_2s)
+{
+    char *dump = s_canonical(S_HEAD S_ALIAS "checks: [{http: https://svc.example/health}]\n");
+    cr_expect(strstr(dump, "\"interval\":\"10s\",\"timeout\":\"2s\"") != NULL, "%s", dump);
+    free(dump);
+}
+
+Test(fk_service, no_checks_keeps_the_old_canonical_form)
+{
+    char *plain = s_canonical(S_HEAD S_ALIAS);
+    char *empty = s_canonical(S_HEAD S_ALIAS "checks: []\n");
+    char *null = s_canonical(S_HEAD S_ALIAS "checks: null\n");
+    cr_expect_null(strstr(plain, "checks"));
+    cr_expect_str_eq(empty, plain);
+    cr_expect_str_eq(null, plain);
+    free(plain);
+    free(empty);
+    free(null);
+}
+
+Test(fk_service, durations_are_consul_strings_in_their_largest_exact_unit)
+{
+    static const struct {
+        const char *in;
+        const char *out;
+    } cases[] = {{"500ms", "500ms"}, {"2s", "2s"},    {"120s", "2m"},   {"1h", "1h"},
+                 {"1.5s", "1500ms"}, {"0.5m", "30s"}, {"1h30m", "90m"}, {"90m", "90m"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, S_HEAD S_ALIAS "checks: [{ttl: \"%s\"}]\n", cases[i].in);
+        char *dump = s_canonical(text);
+        char want[64];
+        snprintf(want, sizeof want, "{\"ttl\":\"%s\"", cases[i].out);
+        cr_expect(strstr(dump, want) != NULL, "%s -> %s", cases[i].in, dump);
+        free(dump);
+    }
+}
+
+Test(fk_service, bad_checks_are_named_with_a_reason)
+{
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 30}]\n", FK_EINVAL_INPUT,
+                   "checks[0].ttl: must be a duration such as \"500ms\", \"30s\" or \"10m\", got "
+                   "an integer");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 30x}]\n", FK_EINVAL_INPUT,
+                   "checks[0].ttl: \"30x\" is not a duration (a number and a unit ms, s, m or h, "
+                   "such as \"500ms\", \"30s\", \"10m\", \"1m30s\")");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: \"-5s\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0].ttl: \"-5s\" is not a duration (a number and a unit ms, s, m or h, "
+                   "such as \"500ms\", \"30s\", \"10m\", \"1m30s\")");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 50ms}]\n", FK_EINVAL_INPUT,
+                   "checks[0].ttl: must be from 100ms to 168h");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{script: /bin/true}]\n", FK_EINVAL_INPUT,
+                   "checks[0].script: unknown field (expected one of: http, tcp, ttl, interval, "
+                   "timeout, deregister_critical_after)");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{interval: 10s}]\n", FK_EINVAL_INPUT,
+                   "checks[0]: needs one of http, tcp or ttl (script checks do not exist: a "
+                   "definition must not run code on the node)");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 1s, tcp: \"h:1\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0]: has both tcp and ttl (one kind per check)");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 1s, interval: 1s}]\n", FK_EINVAL_INPUT,
+                   "checks[0].interval: only for http and tcp checks");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{http: \"file:///etc/passwd\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0].http: must be an http:// or https:// URL with a host");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{http: \"http:///x\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0].http: must be an http:// or https:// URL with a host");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{tcp: \"127.0.0.1\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0].tcp: must be host:port with a port from 1 to 65535");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{tcp: \"h:70000\"}]\n", FK_EINVAL_INPUT,
+                   "checks[0].tcp: must be host:port with a port from 1 to 65535");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{tcp: \"h:1\", interval: 1s, timeout: 2s}]\n",
+                   FK_EINVAL_INPUT, "checks[0].timeout: must not be longer than the interval");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{tcp: \"h:1\", interval: 50ms}]\n", FK_EINVAL_INPUT,
+                   "checks[0].interval: must be from 100ms to 24h");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 1s, deregister_critical_after: 1ms}]\n",
+                   FK_EINVAL_INPUT, "checks[0].deregister_critical_after: must be from 100ms to 720h");
+    s_expect_error(S_HEAD S_ALIAS "checks: {ttl: 1s}\n", FK_EINVAL_INPUT,
+                   "checks: must be an array of at most 8 checks, got an object");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 1s},{ttl: 1s},{ttl: 1s},{ttl: 1s},{ttl: 1s},"
+                                  "{ttl: 1s},{ttl: 1s},{ttl: 1s},{ttl: 1s}]\n",
+                   FK_EINVAL_INPUT, "checks: must be an array of at most 8 checks, got 9");
+    s_expect_error(S_HEAD S_ALIAS "deregister_critical_after: 10m\n", FK_EINVAL_INPUT,
+                   "deregister_critical_after: needs checks (it counts how long they are "
+                   "critical)");
+    s_expect_error(S_HEAD S_ALIAS "checks: [{ttl: 1s}]\nderegister_critical_after: soon\n",
+                   FK_EINVAL_INPUT,
+                   "deregister_critical_after: \"soon\" is not a duration (a number and a unit "
+                   "ms, s, m or h, such as \"500ms\", \"30s\", \"10m\", \"1m30s\")");
 }

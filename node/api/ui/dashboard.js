@@ -103,7 +103,7 @@
             const table = el("table");
             const thead = el("thead");
             const heads = el("tr");
-            for (const h of ["ID", "Service", "Aliases", "Tags"]) {
+            for (const h of ["ID", "Service", "Aliases", "Health", "Tags"]) {
                 heads.append(el("th", h));
             }
             thead.append(heads);
@@ -113,7 +113,20 @@
                 for (const a of s.aliases || []) {
                     aliases.append(el("code", aliasText(a), "alias"));
                 }
-                tbody.append(row([el("code", s.id), s.service, aliases,
+                /*  Health as the owner's checks last wrote it, the
+                    output of each check in the badge's tooltip; "-" for a
+                    service without checks. */
+                const health = el("span");
+                if (s.health && s.health.status) {
+                    const b = badge(s.health.status);
+                    b.title = (s.health.checks || []).map(function (c) {
+                        return c.status + ": " + c.output;
+                    }).join("\n");
+                    health.append(b);
+                } else {
+                    health.append("-");
+                }
+                tbody.append(row([el("code", s.id), s.service, aliases, health,
                                   (s.tags || []).join(", ")]));
             }
             table.append(thead, tbody);
