@@ -3,8 +3,10 @@
 # an HPC user to (the sbatch template there is the one this test submits):
 #
 #   setup    a single-host Slurm (tests/hpc/slurm-local.sh: munged, slurmctld, slurmd under a
-#            RUNDIR of its own), a head-node agent on 127.0.0.90 run as an unprivileged user,
-#            an operator token with the register role only, for the jobs, and a redeem token for
+#            RUNDIR of its own); two agents run as an unprivileged user, the head node on
+#            127.0.0.90 and a second login node on 127.0.0.92, that find each other through a
+#            rendezvous directory (--join-file) and one cluster secret, no address given; an
+#            operator token with the register role only, for the jobs, and a redeem token for
 #            the app
 #   scancel  a job (run as that user) starts a small HTTP service on 127.0.0.91, registers it with
 #            a TTL check and reports passing until it dies. The app's Fakts answer on the head
@@ -26,6 +28,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=/usr/bin/python3
 HEAD=127.0.0.90
 JOBHOST=127.0.0.91
+OTHER=127.0.0.92
 TTL_S=6
 DEADLINE=30
 JOBUSER=fkjob$$
@@ -48,11 +51,14 @@ TMP=$(mktemp -d)
 chmod 755 "$TMP"
 export RUNDIR=$TMP/slurm
 export SLURM_CONF=$RUNDIR/slurm.conf
-AGENT=
+AGENTS=()
 cleanup() {
     local status=$?
     "$HERE/slurm-local.sh" down >/dev/null 2>&1 || true
-    [ -n "$AGENT" ] && { kill -TERM "$AGENT" 2>/dev/null || true; wait "$AGENT" 2>/dev/null || true; }
+    for pid in "${AGENTS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
         for log in "$TMP"/*.log "$RUNDIR"/jobs/*.out "$RUNDIR"/log/slurmctld.log; do
             [ -e "$log" ] && { say "--- $log"; tail -n 20 "$log"; }
@@ -80,18 +86,30 @@ useradd --create-home --shell /bin/bash "$JOBUSER" || fail "useradd $JOBUSER"
 "$HERE/slurm-local.sh" up >"$TMP/slurm-up.log" 2>&1 || fail "slurm did not come up: $(tail -5 "$TMP/slurm-up.log")"
 say "slurm up ($(sinfo -h -o '%P %a %T'))"
 
-# The head node's agent runs as the user too: it needs no root for anything.
-install -d -o "$JOBUSER" -m 700 "$TMP/head"
-setpriv --reuid="$JOBUSER" --regid="$JOBUSER" --init-groups -- "$BIN" agent \
-    --data-dir "$TMP/head" --node head --http "$HEAD:8520" --gossip "$HEAD:8521" \
-    --log-level info >"$TMP/agent.log" 2>&1 &
-AGENT=$!
-wait_for "the head node's agent" "$DEADLINE" "$BIN" info --data-dir "$TMP/head"
+# The agents run as the user: they need no root for anything. They share a rendezvous directory
+# and a cluster secret, as on a shared home directory.
+as_user() { setpriv --reuid="$JOBUSER" --regid="$JOBUSER" --init-groups -- "$@"; }
+install -d -o "$JOBUSER" -m 700 "$TMP/head" "$TMP/login2" "$TMP/rendezvous"
+as_user "$BIN" keygen --cluster-secret "$TMP/head/cluster.secret" >/dev/null || fail "keygen"
+AGENTS=()
+start_agent() {   # start_agent NAME ADDR
+    as_user "$BIN" agent --data-dir "$TMP/$1" --node "$1" --http "$2:8520" --gossip "$2:8521" \
+        --cluster-secret-file "$TMP/head/cluster.secret" --join-file "$TMP/rendezvous" \
+        --log-level info >"$TMP/agent-$1.log" 2>&1 &
+    AGENTS+=($!)
+}
+start_agent head "$HEAD"
+start_agent login2 "$OTHER"
 cli() { "$BIN" "$@" --data-dir "$TMP/head"; }
+both_alive() { [ "$(cli members --json | grep -c '"status": "alive"')" = 2 ]; }
+wait_for "head and login2 finding each other through the rendezvous directory" "$DEADLINE" \
+    both_alive
 JOB_TOKEN=$(cli tokens create --name slurm-jobs --role register | head -n 1)
 REDEEM=$(cli redeem-token create | tail -n 1)
 [ -n "$JOB_TOKEN" ] && [ -n "$REDEEM" ] || fail "tokens: '$JOB_TOKEN' '$REDEEM'"
-answer() { "$PY" "$HERE/app_answer.py" "http://$HEAD:8520" "$REDEEM" org.example.jobsvc; }
+answer() {   # answer [NODE_ADDR]: what an app asking that node (default: the head) gets
+    "$PY" "$HERE/app_answer.py" "http://${1:-$HEAD}:8520" "$REDEEM" org.example.jobsvc
+}
 case $(answer) in
     none*) ;;
     *) fail "an instance before any job: $(answer)" ;;
@@ -125,7 +143,7 @@ if [ "\${1:-}" = graceful ]; then
     trap '$BIN services deregister "\$ID"; exit 0' USR1
 fi
 while true; do
-    $BIN services pass "\$ID" --note "job \$SLURM_JOB_ID alive" || true
+    $BIN services pass "\$ID" --note "job \$SLURM_JOB_ID alive" && date +%s.%N >"$JOBS/\$ID.last"
     sleep 2 & wait \$!
 done
 EOF
@@ -135,8 +153,8 @@ submit() {   # submit [graceful]: the job's id, submitted as the user
     setpriv --reuid="$JOBUSER" --regid="$JOBUSER" --init-groups -- \
         env SLURM_CONF="$SLURM_CONF" TMPDIR=/tmp sbatch --parsable "$JOBS/service.sbatch" "$@"
 }
-offered() { answer | grep -q "^$JOBHOST:"; }
-gone() { ! offered; }
+offered() { answer "$HEAD" | grep -q "^$JOBHOST:" && answer "$OTHER" | grep -q "^$JOBHOST:"; }
+gone() { ! answer "$HEAD" | grep -q "^$JOBHOST:" && ! answer "$OTHER" | grep -q "^$JOBHOST:"; }
 
 # --- scancel: the TTL removes what nobody deregistered ---
 JOB=$(submit)
@@ -144,16 +162,18 @@ wait_for "job $JOB's instance in the app's answer" "$DEADLINE" offered
 say "job $JOB registered: the app gets $(answer)"
 scancel "$JOB"
 T0=$(date +%s.%N)
-wait_for "job $JOB's instance leaving the answer after scancel" $((TTL_S + 10)) gone
-TOOK=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-say "scancel: the instance left the app's answer ${TOOK}s later (TTL ${TTL_S}s)"
+wait_for "job $JOB's instance leaving both nodes' answers after scancel" $((TTL_S + 10)) gone
+T1=$(date +%s.%N)
+LAST=$(cat "$JOBS/jobsvc-$JOB.last")
+say "$(awk -v a="$T0" -v b="$T1" -v l="$LAST" -v t="$TTL_S" 'BEGIN {
+    printf "scancel: the instance left both nodes\x27 answers %.1f s after scancel, %.1f s after its TTL expired (last report + %d s)", b - a, b - (l + t), t }')"
 
 # --- signal: the job deregisters itself ---
 JOB=$(submit graceful)
 wait_for "job $JOB's instance in the app's answer" "$DEADLINE" offered
 scancel --batch --signal=USR1 "$JOB"
 T0=$(date +%s.%N)
-wait_for "job $JOB's instance leaving the answer after USR1" "$DEADLINE" gone
+wait_for "job $JOB's instance leaving both nodes' answers after USR1" "$DEADLINE" gone
 TOOK=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 say "USR1: the job deregistered; the instance left the answer ${TOOK}s later"
 say "PASS"
