@@ -349,6 +349,11 @@ s_token(fk_api_t *self, fk_http_req_t *req)
 static void
 s_revoke(fk_api_t *self, fk_http_req_t *req)
 {
+    /*  Revocation is a token endpoint (RFC 7009): it shares their limit. */
+    if (!fk__api_rate_ok(self, "token", fk_http_peer(req), self->token_per_min)) {
+        s_oauth_error(self, req, 429, "slow_down", "Too many token requests");
+        return;
+    }
     if (fk_http_body_too_big(req)) {
         s_too_big(self, req);
         return;
@@ -397,6 +402,13 @@ s_report(fk_api_t *self, fk_http_req_t *req)
     const char *auth = fk_http_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
         fk__v1_report(self, req);
+        return;
+    }
+    /*  A bearer is checked on every report (a signature and a read):
+        the token endpoints' limit bounds what one address makes it do. */
+    if (!fk__api_rate_ok(self, "token", fk_http_peer(req), self->token_per_min)) {
+        fk_http_add_header(req, "Retry-After", "60");
+        s_report_error(self, req, 429, "slow_down", "Too many requests from this address");
         return;
     }
     char text[320];

@@ -236,3 +236,36 @@ Test(e2e_http, a_flood_from_one_address_leaves_others_served_and_the_store_bound
     cr_assert_eq(s_request_from(node, other, "POST", "/lok/o/app-authorization/", body), 200);
     free(body);
 }
+
+Test(e2e_http, revocations_and_bearer_reports_count_against_the_token_limit)
+{
+    const char *args[] = {"--rate-token", "3", NULL};
+    fk_node_opts_t opts = {.addr = "127.0.0.83", .args = args};
+    fk_node_t *node = fk_harness_start(&opts);
+    cr_assert_not_null(node);
+    char *revoke = fk_harness_url(node, "/lok/o/revoke/");
+    char *report = fk_harness_url(node, "/lok/f/report/");
+    const char *pairs[] = {"token", "not-a-token", "client_id", "nobody", NULL};
+    /*  Two revocations and a bearer report: the three the minute allows. */
+    for (int i = 0; i < 2; i++) {
+        fk_http_resp_t *resp = fk_http_post_form(revoke, NULL, pairs);
+        cr_assert_eq(resp->status, 200, "revoke %d: %ld %s", i, resp->status, resp->body);
+        fk_http_resp_destroy(&resp);
+    }
+    fk_http_resp_t *resp = fk_http_post_json(report, "application/json", "not.a.jwt", "{}");
+    cr_assert_neq(resp->status, 429, "%s", resp->body);
+    fk_http_resp_destroy(&resp);
+    /*  The fourth, to either door, is slow_down in that door's shape. */
+    resp = fk_http_post_form(revoke, NULL, pairs);
+    cr_assert_eq(resp->status, 429, "%ld %s", resp->status, resp->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp->json, "error")), "slow_down");
+    fk_http_resp_destroy(&resp);
+    resp = fk_http_post_json(report, "application/json", "not.a.jwt", "{}");
+    cr_assert_eq(resp->status, 429, "%ld %s", resp->status, resp->body);
+    cr_assert_str_eq(json_string_value(json_object_get(resp->json, "status")), "error");
+    cr_assert_str_eq(json_string_value(json_object_get(resp->json, "error")), "slow_down");
+    fk_http_resp_destroy(&resp);
+    free(revoke);
+    free(report);
+    fk_harness_remove(&node);
+}
