@@ -94,7 +94,8 @@ as_user "$BIN" keygen --cluster-secret "$TMP/head/cluster.secret" >/dev/null || 
 AGENTS=()
 start_agent() {   # start_agent NAME ADDR; not through as_user: $! must be the agent's own pid
     setpriv --reuid="$JOBUSER" --regid="$JOBUSER" --init-groups -- "$BIN" agent \
-        --data-dir "$TMP/$1" --node "$1" --http "$2:8520" --gossip "$2:8521" --cluster-secret-file "$TMP/head/cluster.secret" --join-file "$TMP/rendezvous" \
+        --data-dir "$TMP/$1" --node "$1" --http "$2:8520" --gossip "$2:8521" \
+        --cluster-secret-file "$TMP/head/cluster.secret" --join-file "$TMP/rendezvous" \
         --log-level info >"$TMP/agent-$1.log" 2>&1 &
     AGENTS+=($!)
 }
