@@ -15,7 +15,7 @@
 #                libzmq, CZMQ, libcurl and GnuTLS rebuilt once from Debian's source
 #                packages into build-static/deps (tools/static-deps.sh), the rest from
 #                Debian's static archives
-#   make install PREFIX=DIR   install the static binary into DIR/bin (no root needed for
+#   make install PREFIX=DIR   install the static binary, stripped, into DIR/bin (no root for
 #                a DIR of your own; INSTALL_BUILD=build installs the dynamic one instead)
 #   make fuzz    run every fuzz target longer (FUZZ_SECONDS each)
 
@@ -98,7 +98,7 @@ static-clean:
 	rm -rf $(STATIC_BUILD)
 
 install: $(if $(filter $(STATIC_BUILD),$(INSTALL_BUILD)),static,build)
-	cmake --install $(INSTALL_BUILD) --prefix $(PREFIX)
+	cmake --install $(INSTALL_BUILD) --prefix $(PREFIX) --strip
 
 $(FUZZ_BUILD)/.configured: | deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DFK_FUZZ=ON -DFK_WERROR=ON \
@@ -152,8 +152,9 @@ test: deps build static release-check fuzz-smoke tsan-smoke
 	cd $(TEST_BUILD) && ctest --output-on-failure -j$(JOBS)
 
 bench: EXTRA_DEPS = $(BENCH_DEPS)
-bench: build
+bench: build static
 	bench/run.sh $(BUILD)/fakts-node
+	bench/static.sh $(STATIC_BUILD)/fakts-node $(BUILD)/fakts-node
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang \
