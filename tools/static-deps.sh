@@ -99,6 +99,8 @@ build_gnutls28() {
         --disable-cxx --disable-nls --disable-guile --disable-libdane \
         --disable-openssl-compatibility --disable-valgrind-tests --disable-full-test-suite \
         --with-default-trust-store-file=/etc/ssl/certs/ca-certificates.crt)
+    # The library and what it links: gnulib (gl), then lib; nothing else.
+    make -C "$dir/build/gnutls28/gl" -j"$jobs"
     make -C "$dir/build/gnutls28/lib" -j"$jobs"
     make -C "$dir/build/gnutls28/lib" install
 }

@@ -5,14 +5,17 @@
 #
 #   binary   no program interpreter (fully static: ldd says "not a dynamic executable")
 #   keygen   keygen --cluster-secret /secret, inside the root
-#   agent    s1 on 127.0.0.186 (HTTP and gossip on free ports, --cluster-secret-file): answers
-#            `info` inside the root, gossip_security "curve"
+#   tls      tls ca create and tls cert create --node s1 --san static-seed,127.0.0.186 inside
+#            the root (OpenSSL)
+#   agent    s1 on 127.0.0.186 (HTTPS with that certificate: GnuTLS; gossip on a free port,
+#            --cluster-secret-file): answers `info` inside the root (libcurl over OpenSSL,
+#            verifying against the CA agent.json names), gossip_security "curve"
 #   cli      services register /svc.yaml on s1; services list on s1 shows it
-#   names    no /etc/hosts: `info --http-addr static-seed:PORT` cannot resolve the name and
-#            exits 69 (unavailable), the agent unharmed. Then /etc/hosts maps static-seed to
+#   names    no /etc/hosts: `info --http-addr https://static-seed:PORT` cannot resolve the name
+#            and exits 69 (unavailable), the agent unharmed. Then /etc/hosts maps static-seed to
 #            127.0.0.186, as Docker provides one in every container, and the same command
-#            answers: the static glibc reads /etc/hosts (and /etc/resolv.conf) itself, no NSS
-#            module is loaded
+#            answers, the certificate verified for that name: the static glibc reads /etc/hosts
+#            (and /etc/resolv.conf) itself, no NSS module is loaded
 #   cluster  s2 on 127.0.0.187 with the same secret and --retry-join static-seed:GOSSIP (a
 #            name, through /etc/hosts): `members` on both nodes lists s1 and s2 alive; s2
 #            lists the service registered on s1
@@ -109,6 +112,13 @@ in_root /fakts-node keygen --cluster-secret /secret >"$ROOT/keygen.log" 2>&1 \
 [ -s "$ROOT/secret" ] || fail "keygen: /secret is empty"
 say "keygen: a cluster secret written inside the root"
 
+# --- tls ---
+mkdir -m 700 "$ROOT/tls"
+in_root /fakts-node tls ca create --dir /tls >"$ROOT/tls.log" 2>&1 || fail "tls: ca create (exit $?)"
+in_root /fakts-node tls cert create --node s1 --san "static-seed,$ADDR1" --ca /tls/fakts-ca.pem \
+    --ca-key /tls/fakts-ca-key.pem --dir /tls >>"$ROOT/tls.log" 2>&1 || fail "tls: cert create (exit $?)"
+say "tls: a CA and s1's certificate made inside the root"
+
 # --- agent ---
 # start_agent NAME ADDR DATA_DIR [FLAGS...]: start an agent inside the root, in the background.
 start_agent() {
@@ -118,17 +128,19 @@ start_agent() {
         --gossip "$addr:0" --cluster-secret-file /secret "$@" >"$ROOT/$name.log" 2>&1 &
     PIDS+=($!)
 }
-start_agent s1 "$ADDR1" data1
+start_agent s1 "$ADDR1" data1 --tls-cert /tls/s1.pem --tls-key /tls/s1-key.pem
 wait_for "agent s1 writes agent.json" test -s "$ROOT/data1/agent.json"
 wait_for "agent s1 answers info" in_root /fakts-node info --data-dir /data1
 in_root /fakts-node info --json --data-dir /data1 >"$ROOT/info1.json" 2>&1 \
     || fail "agent: info on s1 (exit $?)"
 grep -Eq '"gossip_security": *"curve"' "$ROOT/info1.json" \
     || fail "agent: s1's gossip is not CurveZMQ: $(cat "$ROOT/info1.json")"
+URL1=$(json_field "$ROOT/data1/agent.json" url)
+case $URL1 in https://*) ;; *) fail "agent: s1's URL is not https: $URL1" ;; esac
 HTTP1=$(json_field "$ROOT/data1/agent.json" http)
 GOSSIP1=$(json_field "$ROOT/data1/agent.json" gossip)
 [ -n "$HTTP1" ] && [ -n "$GOSSIP1" ] || fail "agent: no http/gossip in $(cat "$ROOT/data1/agent.json")"
-say "agent: s1 serves HTTP on $HTTP1, gossip on $GOSSIP1 (curve)"
+say "agent: s1 serves $URL1, gossip on $GOSSIP1 (curve)"
 
 # --- cli ---
 in_root /fakts-node services register --data-dir /data1 /svc.yaml >"$ROOT/register.log" 2>&1 \
@@ -141,13 +153,15 @@ say "cli: services register and services list on s1"
 # --- names ---
 PORT1=${HTTP1##*:}
 set +e
-in_root /fakts-node info --http-addr "static-seed:$PORT1" --data-dir /data1 >"$ROOT/noname.log" 2>&1
+in_root /fakts-node info --http-addr "https://static-seed:$PORT1" --ca-file /tls/fakts-ca.pem \
+    --data-dir /data1 >"$ROOT/noname.log" 2>&1
 rc=$?
 set -e
 [ "$rc" = 69 ] || fail "names: without /etc/hosts, info via static-seed exited $rc, not 69: $(cat "$ROOT/noname.log")"
 mkdir "$ROOT/etc"
 printf '127.0.0.1 localhost\n%s static-seed\n' "$ADDR1" >"$ROOT/etc/hosts"
-in_root /fakts-node info --http-addr "static-seed:$PORT1" --data-dir /data1 >"$ROOT/name.log" 2>&1 \
+in_root /fakts-node info --http-addr "https://static-seed:$PORT1" --ca-file /tls/fakts-ca.pem \
+    --data-dir /data1 >"$ROOT/name.log" 2>&1 \
     || fail "names: with /etc/hosts, info via static-seed (exit $?): $(cat "$ROOT/name.log")"
 say "names: static-seed unresolvable without /etc/hosts (exit 69), resolved with it"
 
