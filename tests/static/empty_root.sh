@@ -19,7 +19,8 @@
 #   cluster  s2 on 127.0.0.187 with the same secret and --retry-join static-seed:GOSSIP (a
 #            name, through /etc/hosts): `members` on both nodes lists s1 and s2 alive; s2
 #            lists the service registered on s1
-#   cleanup  agents stopped by pid (SIGTERM, then SIGKILL), the root removed (trap)
+#   cleanup  agents stopped by pid (SIGTERM, then SIGKILL); no process may still have the root
+#            as its /; the root removed (trap)
 #
 # Every wait polls against a deadline.
 #
@@ -59,6 +60,16 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    # Nothing may outlive the test inside the root (a process whose / is $ROOT).
+    local left
+    left=$(for p in /proc/[0-9]*; do
+               [ "$(readlink "$p/root" 2>/dev/null)" != "$ROOT" ] || echo "${p#/proc/}"
+           done)
+    if [ -n "$left" ]; then
+        say "FAIL: cleanup: still running inside the root: $(echo $left)"
+        kill -KILL $left 2>/dev/null || true
+        [ "$status" -ne 0 ] || status=1
+    fi
     if [ "$status" -ne 0 ]; then
         for log in "$ROOT"/*.log; do
             [ -e "$log" ] && { say "--- $(basename "$log")"; tail -n 20 "$log"; }
@@ -124,8 +135,11 @@ say "tls: a CA and s1's certificate made inside the root"
 start_agent() {
     local name=$1 addr=$2 dir=$3
     shift 3
-    in_root /fakts-node agent --node "$name" --data-dir "/$dir" --http "$addr:0" \
-        --gossip "$addr:0" --cluster-secret-file /secret "$@" >"$ROOT/$name.log" 2>&1 &
+    # Not through in_root: a function in the background runs in a subshell, and $! would be
+    # that subshell's pid, not the agent's. env execs chroot (or unshare), which execs the agent.
+    env -i PATH=/ "${ENTER[@]}" /fakts-node agent --node "$name" --data-dir "/$dir" \
+        --http "$addr:0" --gossip "$addr:0" --cluster-secret-file /secret "$@" \
+        >"$ROOT/$name.log" 2>&1 &
     PIDS+=($!)
 }
 start_agent s1 "$ADDR1" data1 --tls-cert /tls/s1.pem --tls-key /tls/s1-key.pem
