@@ -56,3 +56,33 @@ fk_log(fk_log_level_t level, const char *fmt, ...)
         different threads never interleave. */
     fprintf(stderr, "%s.%03dZ %-5s %s\n", stamp, (int)(tv.tv_usec / 1000), s_names[level], line);
 }
+
+void
+fk_log_limit_init(fk_log_limit_t *limit)
+{
+    pthread_mutex_init(&limit->lock, NULL);
+    limit->last_ms = 0;
+    limit->held = 0;
+}
+
+void
+fk_log_limit_fini(fk_log_limit_t *limit)
+{
+    pthread_mutex_destroy(&limit->lock);
+}
+
+bool
+fk_log_limit_pass(fk_log_limit_t *limit, int64_t now_ms, int64_t every_ms, uint64_t *held_p)
+{
+    pthread_mutex_lock(&limit->lock);
+    bool pass = limit->last_ms == 0 || now_ms - limit->last_ms >= every_ms;
+    *held_p = limit->held;
+    if (pass) {
+        limit->last_ms = now_ms;
+        limit->held = 0;
+    } else {
+        limit->held++;
+    }
+    pthread_mutex_unlock(&limit->lock);
+    return pass;
+}

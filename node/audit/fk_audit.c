@@ -31,9 +31,7 @@ struct fk_audit {
     fk_audit_clock_fn clock;        /* wall clock, or NULL */
     void *clock_arg;                /* clock's argument */
     atomic_uint_fast64_t malformed; /* entries that failed to decode, in all */
-    pthread_mutex_t lock;           /* guards the two below */
-    int64_t malformed_logged_ms;    /* when one was last logged (monotonic), 0: never */
-    uint64_t malformed_unlogged;    /* seen since then */
+    fk_log_limit_t malformed_log;   /* malformed entries are logged once a minute at most */
 };
 
 fk_audit_t *
@@ -47,7 +45,7 @@ fk_audit_new(const fk_audit_opts_t *opts)
     self->clock = opts->clock;
     self->clock_arg = opts->clock_arg;
     atomic_init(&self->malformed, 0);
-    pthread_mutex_init(&self->lock, NULL);
+    fk_log_limit_init(&self->malformed_log);
     return self;
 }
 
@@ -57,7 +55,7 @@ fk_audit_destroy(fk_audit_t **self_p)
     if (!self_p || !*self_p) {
         return;
     }
-    pthread_mutex_destroy(&(*self_p)->lock);
+    fk_log_limit_fini(&(*self_p)->malformed_log);
     free(*self_p);
     *self_p = NULL;
 }
@@ -270,18 +268,9 @@ static void
 s_malformed(fk_audit_t *self, const fk_store_entry_t *entry)
 {
     atomic_fetch_add(&self->malformed, 1);
-    int64_t now = fk_clock_mono_ms();
-    pthread_mutex_lock(&self->lock);
-    bool log = self->malformed_logged_ms == 0
-               || now - self->malformed_logged_ms >= S_MALFORMED_LOG_EVERY_MS;
-    uint64_t skipped = self->malformed_unlogged;
-    if (log) {
-        self->malformed_logged_ms = now;
-        self->malformed_unlogged = 0;
-    } else {
-        self->malformed_unlogged++;
-    }
-    pthread_mutex_unlock(&self->lock);
+    uint64_t skipped = 0;
+    bool log = fk_log_limit_pass(&self->malformed_log, fk_clock_mono_ms(),
+                                 S_MALFORMED_LOG_EVERY_MS, &skipped);
     if (log) {
         fk_warn("audit: ignoring malformed entry %.200s of %.64s (%llu more since the last "
                 "warning)",

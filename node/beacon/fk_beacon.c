@@ -45,8 +45,7 @@ typedef struct {
     uint16_t port;            /* destination UDP port */
     int64_t interval_ms;      /* between rounds */
     char *advertised;         /* what the last round advertised, to log changes only */
-    int64_t error_logged_ms;  /* when a send error was last logged (0: never) */
-    unsigned errors_unlogged; /* send errors since then */
+    fk_log_limit_t error_log; /* send errors are logged once a minute at most */
 } s_actor_t;
 
 int
@@ -104,20 +103,17 @@ fk_beacon_datagram(const char *magic, const char *url, char **data_p, size_t *le
 static void
 s_send_error(s_actor_t *self, const char *ifname, const char *what, int err)
 {
-    int64_t now = fk_clock_mono_ms();
-    if (self->error_logged_ms != 0 && now - self->error_logged_ms < S_ERROR_LOG_EVERY_MS) {
-        self->errors_unlogged++;
+    uint64_t held = 0;
+    if (!fk_log_limit_pass(&self->error_log, fk_clock_mono_ms(), S_ERROR_LOG_EVERY_MS, &held)) {
         return;
     }
-    if (self->errors_unlogged > 0) {
-        fk_warn("beacon: %s on %s failed: %s (and %u more errors since the last report; they are "
-                "reported at most once a minute)",
-                what, ifname, fk_strerror(err), self->errors_unlogged);
+    if (held > 0) {
+        fk_warn("beacon: %s on %s failed: %s (and %llu more errors since the last report; they "
+                "are reported at most once a minute)",
+                what, ifname, fk_strerror(err), (unsigned long long)held);
     } else {
         fk_warn("beacon: %s on %s failed: %s", what, ifname, fk_strerror(err));
     }
-    self->error_logged_ms = now;
-    self->errors_unlogged = 0;
 }
 
 /*  Send both datagrams on one interface: from its own address to its
@@ -279,6 +275,7 @@ fk_beacon_start(fk_beacon_t **self_p, const fk_beacon_opts_t *opts)
     s_actor_t *state = fk_calloc(1, sizeof *state);
     state->url = url;
     state->http_port = opts->http_port;
+    fk_log_limit_init(&state->error_log);
     state->scheme = opts->https ? "https" : "http";
     state->port = opts->port ? opts->port : FK_BEACON_PORT;
     state->interval_ms = opts->interval_ms > 0 ? opts->interval_ms : FK_BEACON_INTERVAL_S * 1000;
@@ -305,6 +302,7 @@ fk_beacon_destroy(fk_beacon_t **self_p)
     s_actor_t *state = self->state;
     free(state->url);
     free(state->advertised);
+    fk_log_limit_fini(&state->error_log);
     free(state);
     free(self);
     *self_p = NULL;

@@ -41,6 +41,7 @@ fk_grants_new(fk_grants_t **self_p, const fk_grants_opts_t *opts)
     self->polls = json_object();
     atomic_init(&self->malformed, 0);
     pthread_mutex_init(&self->lock, NULL);
+    fk_log_limit_init(&self->malformed_log);
     pthread_rwlock_init(&self->keys_lock, NULL);
     pthread_mutex_init(&self->rebuild_lock, NULL);
     int rc = fk__grants_keys_load(self);
@@ -67,6 +68,7 @@ fk_grants_destroy(fk_grants_t **self_p)
     pthread_mutex_destroy(&self->rebuild_lock);
     json_decref(self->polls);
     pthread_mutex_destroy(&self->lock);
+    fk_log_limit_fini(&self->malformed_log);
     free(self->deployment_name);
     free(self);
     *self_p = NULL;

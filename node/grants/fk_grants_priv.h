@@ -23,6 +23,7 @@
 #define FK_GRANTS_PRIV_H_INCLUDED
 
 #include "fk_grants.h"
+#include "fk_log.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,10 +48,9 @@ struct fk_grants {
     int64_t refresh_grace_ms;       /* a superseded refresh token used again within this is
                                        refused without revoking its family */
     int64_t interval_s;             /* device-code polling interval */
-    pthread_mutex_t lock;           /* guards polls and the malformed-record log */
+    pthread_mutex_t lock;           /* guards polls */
     json_t *polls;                  /* code key -> last pending poll (monotonic ms) */
-    int64_t malformed_logged_ms;    /* when a malformed record was last logged (mono) */
-    uint64_t malformed_unlogged;    /* malformed records seen since then */
+    fk_log_limit_t malformed_log;   /* malformed records are logged once a minute at most */
     atomic_uint_fast64_t malformed; /* malformed records seen in all */
     atomic_llong pending_codes;     /* this node's pending codes (counted at each sweep, plus
                                        every one made since: consumed ones count until then) */

@@ -132,18 +132,9 @@ void
 fk__grants_malformed(fk_grants_t *self, const char *key, const char *owner, const char *what)
 {
     atomic_fetch_add(&self->malformed, 1);
-    int64_t now = fk_clock_mono_ms();
-    pthread_mutex_lock(&self->lock);
-    bool log = self->malformed_logged_ms == 0
-               || now - self->malformed_logged_ms >= S_MALFORMED_LOG_EVERY_MS;
-    uint64_t skipped = self->malformed_unlogged;
-    if (log) {
-        self->malformed_logged_ms = now;
-        self->malformed_unlogged = 0;
-    } else {
-        self->malformed_unlogged++;
-    }
-    pthread_mutex_unlock(&self->lock);
+    uint64_t skipped = 0;
+    bool log = fk_log_limit_pass(&self->malformed_log, fk_clock_mono_ms(),
+                                 S_MALFORMED_LOG_EVERY_MS, &skipped);
     if (log) {
         fk_warn("grants: ignoring malformed record %.200s of %.64s (%s)%s", key, owner, what,
                 skipped ? "; more were ignored since the last such message" : "");
