@@ -25,6 +25,7 @@
 #include "fk_jwt.h"
 #include "fk_log.h"
 #include "fk_mem.h"
+#include "fk_metrics.h"
 #include "fk_optokens.h"
 #include "fk_store.h"
 
@@ -637,6 +638,7 @@ fk_agent_main(int argc, char **argv)
     fk_cluster_t *cluster = NULL;
     fk_joindir_t *joindir = NULL;
     fk_checker_t *checker = NULL;
+    fk_metrics_t *metrics = fk_metrics_new();
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
@@ -856,7 +858,9 @@ fk_agent_main(int argc, char **argv)
                               .token_per_min = cfg.token_per_min,
                               .v1_per_min = cfg.v1_per_min,
                               .code_misses_per_min = cfg.code_misses_per_min,
-                              .consistent_answers = cfg.consistent_answers};
+                              .consistent_answers = cfg.consistent_answers,
+                              .metrics = metrics,
+                              .metrics_loopback_open = cfg.metrics_loopback_open};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,
@@ -907,6 +911,7 @@ done:
     free(ca_file);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
+    fk_metrics_destroy(&metrics);
     fk_checker_destroy(&checker);
     fk_origins_destroy(&origins);
     /*  Our entry goes before the cluster stops: no one knocks on a
