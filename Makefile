@@ -27,7 +27,7 @@ JOBS        ?= $(shell nproc)
 DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
         libssl-dev libcriterion-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3 \
-        chromium chromium-driver python3-selenium systemd slurm-wlm munge
+        chromium chromium-driver python3-selenium systemd slurm-wlm munge prometheus
 BENCH_DEPS := wrk nginx-light openssl
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
