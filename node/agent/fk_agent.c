@@ -771,7 +771,8 @@ fk_agent_main(int argc, char **argv)
                                           cfg.cluster_secret_file ? cluster_secret : NULL,
                                       .join_token = cfg.join_token,
                                       .on_forgot = s_reload_keys,
-                                      .on_forgot_arg = grants};
+                                      .on_forgot_arg = grants,
+                                      .metrics = metrics};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));
@@ -911,13 +912,14 @@ done:
     free(ca_file);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
-    fk_metrics_destroy(&metrics);
     fk_checker_destroy(&checker);
     fk_origins_destroy(&origins);
     /*  Our entry goes before the cluster stops: no one knocks on a
         node that is leaving. */
     fk_joindir_destroy(&joindir);
     fk_cluster_destroy(&cluster);
+    /*  After every plane that counts into it: the api and the cluster. */
+    fk_metrics_destroy(&metrics);
     fk_grants_destroy(&grants);
     fk_audit_destroy(&audit);
     fk_signer_destroy(&signer);

@@ -11,8 +11,10 @@
 #   refresh  a redeem and a refresh on node 2: sum(fakts_token_exchanges_total{grant_type=
 #            "refresh_token",outcome="issued"}) is 1, and the HTTP histogram of route "fakts" on
 #            node 2 counts at least the two exchanges
-#   kill -9  node 3 killed: Prometheus sees its target down (up 0) and both survivors'
-#            fakts_members{state="failed"} at 1
+#   gossip   every node has received and sent probes (fakts_gossip_*{type="ping"} > 0)
+#   kill -9  node 3 killed: Prometheus sees its target down (up 0), both survivors'
+#            fakts_members{state="failed"} at 1, and at least one suspicion and one failure
+#            declared among them (fakts_gossip_suspicions_total, fakts_gossip_failures_total)
 #   cleanup  agents and Prometheus killed by pid, the temporary directory removed (trap: on every
 #            exit path)
 #
@@ -127,6 +129,10 @@ until_query "three members alive on each node" 'fakts_members{state="alive"}' "$
 $T1 3
 $T2 3"
 
+until_query "every node receives and sends gossip probes" \
+    'count(fakts_gossip_messages_received_total{type="ping"} > 0 and fakts_gossip_sent_bytes_total{type="ping"} > 0)' \
+    "- 3"
+
 # A registration on node 1, through the agent API with its admin token.
 ADMIN=$(cat "$TMP/node0/admin-token")
 status=$(curl -s -o "$TMP/register.out" -w '%{http_code}' -X PUT \
@@ -169,4 +175,7 @@ $T1 1
 $T2 0"
 until_query "node 3 failed on both survivors" 'fakts_members{state="failed"}' "$T0 1
 $T1 1"
+until_query "the failure declared by a survivor's suspicion timeout" \
+    'sum(fakts_gossip_failures_total) >= 1 and sum(fakts_gossip_suspicions_total) >= 1' \
+    "- $(query 'sum(fakts_gossip_failures_total)' | awk '{print $2}')"
 say "all checks passed"
