@@ -83,10 +83,10 @@ static const struct {
     {"/lok/f/", fk__v1_route, "v1"},              /* the v1 dialect's endpoints */
     {"/lok/", fk__fakts_route, "fakts"},          /* OAuth endpoints, JWKS, health */
     {"/.well-known/", fk__fakts_route, "discovery"}, /* discovery */
-    {"/ht", fk__fakts_route, "health"},           /* health */
-    {"/v1/", fk__admin_route, "agent"},           /* the agent API */
-    {"/metrics", fk__metrics_route, "metrics"},   /* Prometheus */
-    {"/", fk__ui_route, "ui"},                    /* the web pages, {B}configure/ included */
+    {"/ht", fk__fakts_route, "health"},              /* health */
+    {"/v1/", fk__admin_route, "agent"},              /* the agent API */
+    {"/metrics", fk__metrics_route, "metrics"},      /* Prometheus */
+    {"/", fk__ui_route, "ui"},                       /* the web pages, {B}configure/ included */
 };
 
 #define S_NROUTES (sizeof s_routes / sizeof s_routes[0])

@@ -40,11 +40,11 @@ static const double s_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
                                           0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 struct fk__api_metrics {
-    fk_metrics_t *registry;                                         /* borrowed */
-    pthread_mutex_t lock;                                           /* serialises creation */
+    fk_metrics_t *registry;                                          /* borrowed */
+    pthread_mutex_t lock;                                            /* serialises creation */
     _Atomic(fk_metric_t *) requests[FK__API_ROUTES][S_STATUS_SLOTS]; /* by route, status */
-    _Atomic(fk_metric_t *) latency[FK__API_ROUTES];                 /* by route */
-    _Atomic(fk_metric_t *) tokens[S_GRANT_SLOTS][S_OUTCOMES];       /* by grant, outcome */
+    _Atomic(fk_metric_t *) latency[FK__API_ROUTES];                  /* by route */
+    _Atomic(fk_metric_t *) tokens[S_GRANT_SLOTS][S_OUTCOMES];        /* by grant, outcome */
 };
 
 /*  The series in *slot, created by make(arg) on first use. */
@@ -85,11 +85,10 @@ static fk_metric_t *
 s_make_latency(void *arg)
 {
     const s_make_args_t *a = arg;
-    return fk_metrics_histogram(
-        a->registry, "fakts_http_request_duration_seconds",
-        "Time from a request's whole body to its answer, by route.",
-        (const char *const[]){"route", a->route, NULL}, s_latency_bounds,
-        sizeof s_latency_bounds / sizeof s_latency_bounds[0]);
+    return fk_metrics_histogram(a->registry, "fakts_http_request_duration_seconds",
+                                "Time from a request's whole body to its answer, by route.",
+                                (const char *const[]){"route", a->route, NULL}, s_latency_bounds,
+                                sizeof s_latency_bounds / sizeof s_latency_bounds[0]);
 }
 
 static fk_metric_t *
@@ -262,8 +261,8 @@ s_collect_pending(void *arg, fk_metrics_out_t *out)
 }
 
 typedef struct {
-    const char *node;       /* this node: only its instances are its checks */
-    double count[3];        /* by fk_health_status_t */
+    const char *node; /* this node: only its instances are its checks */
+    double count[3];  /* by fk_health_status_t */
 } s_health_counts_t;
 
 static int
@@ -310,8 +309,9 @@ fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry)
     fk__api_metrics_t *m = fk_calloc(1, sizeof *m);
     m->registry = registry;
     pthread_mutex_init(&m->lock, NULL);
-    fk_metrics_collector(registry, "fakts_members", "Cluster members by state, as this node sees them.",
-                         FK_METRICS_GAUGE, s_collect_members, self);
+    fk_metrics_collector(registry, "fakts_members",
+                         "Cluster members by state, as this node sees them.", FK_METRICS_GAUGE,
+                         s_collect_members, self);
     fk_metrics_collector(registry, "fakts_records",
                          "Live records in this node's store by kind (the key's first segment), "
                          "every owner's.",
@@ -357,8 +357,7 @@ s_loopback(const char *peer)
 }
 
 static void
-s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error,
-        const char *message)
+s_error(fk_api_t *self, fk_http_req_t *req, unsigned status, const char *error, const char *message)
 {
     fk__api_respond(self, req, status, json_pack("{s:s, s:s}", "error", error, "message", message));
 }

@@ -120,18 +120,18 @@ s_metrics_init(fk__cluster_metrics_t *m, fk_metrics_t *registry)
             *c = (char)tolower((unsigned char)*c);
         }
         const char *const labels[] = {"type", name, NULL};
-        m->msgs_in[type] = fk_metrics_counter(registry, "fakts_gossip_messages_received_total",
-                                              "Gossip messages received and decoded, by type.",
-                                              labels);
-        m->bytes_in[type] = fk_metrics_counter(registry, "fakts_gossip_received_bytes_total",
-                                               "Bytes of the gossip messages received, by type.",
-                                               labels);
-        m->msgs_out[type] = fk_metrics_counter(registry, "fakts_gossip_messages_sent_total",
-                                               "Gossip messages sent (one per recipient), by type.",
-                                               labels);
-        m->bytes_out[type] = fk_metrics_counter(registry, "fakts_gossip_sent_bytes_total",
-                                                "Bytes of the gossip messages sent, by type.",
-                                                labels);
+        m->msgs_in[type] =
+            fk_metrics_counter(registry, "fakts_gossip_messages_received_total",
+                               "Gossip messages received and decoded, by type.", labels);
+        m->bytes_in[type] =
+            fk_metrics_counter(registry, "fakts_gossip_received_bytes_total",
+                               "Bytes of the gossip messages received, by type.", labels);
+        m->msgs_out[type] =
+            fk_metrics_counter(registry, "fakts_gossip_messages_sent_total",
+                               "Gossip messages sent (one per recipient), by type.", labels);
+        m->bytes_out[type] =
+            fk_metrics_counter(registry, "fakts_gossip_sent_bytes_total",
+                               "Bytes of the gossip messages sent, by type.", labels);
     }
     m->suspicions = fk_metrics_counter(registry, "fakts_gossip_suspicions_total",
                                        "Members this node's own probes made suspect.", NULL);

@@ -36,13 +36,13 @@ typedef enum {
 /*  The actor's series in the agent's registry (fk_metrics.h), all NULL
     without one; updated from the actor thread only. */
 typedef struct {
-    fk_metric_t *msgs_in[FK__CLUSTER_MSG_TYPES];   /* messages received, by type */
-    fk_metric_t *bytes_in[FK__CLUSTER_MSG_TYPES];  /* and their bytes */
-    fk_metric_t *msgs_out[FK__CLUSTER_MSG_TYPES];  /* messages sent, by type */
-    fk_metric_t *bytes_out[FK__CLUSTER_MSG_TYPES]; /* and their bytes */
-    fk_metric_t *suspicions;                       /* members our own probes made suspect */
-    fk_metric_t *failures;                         /* suspicions that timed out into failed */
-    fk_metric_t *refutations;                      /* accusations of us we refuted */
+    fk_metric_t *msgs_in[FK__CLUSTER_MSG_TYPES];     /* messages received, by type */
+    fk_metric_t *bytes_in[FK__CLUSTER_MSG_TYPES];    /* and their bytes */
+    fk_metric_t *msgs_out[FK__CLUSTER_MSG_TYPES];    /* messages sent, by type */
+    fk_metric_t *bytes_out[FK__CLUSTER_MSG_TYPES];   /* and their bytes */
+    fk_metric_t *suspicions;                         /* members our own probes made suspect */
+    fk_metric_t *failures;                           /* suspicions that timed out into failed */
+    fk_metric_t *refutations;                        /* accusations of us we refuted */
     fk_metric_t *forwards[FK__CLUSTER_FWD_OUTCOMES]; /* forwarded requests, by outcome */
 } fk__cluster_metrics_t;
 

@@ -33,14 +33,14 @@ struct fk_metric {
 };
 
 typedef struct s_family {
-    char *name;                 /* metric name */
-    char *help;                 /* # HELP text, escaped */
-    fk_metrics_type_t type;     /* its type */
-    fk_metric_t *series;        /* its series, in registration order */
-    fk_metric_t **tail;         /* where the next series goes */
-    fk_metrics_collect_fn fn;   /* a collector's, or NULL */
-    void *arg;                  /* its argument */
-    struct s_family *next;      /* next family */
+    char *name;               /* metric name */
+    char *help;               /* # HELP text, escaped */
+    fk_metrics_type_t type;   /* its type */
+    fk_metric_t *series;      /* its series, in registration order */
+    fk_metric_t **tail;       /* where the next series goes */
+    fk_metrics_collect_fn fn; /* a collector's, or NULL */
+    void *arg;                /* its argument */
+    struct s_family *next;    /* next family */
 } s_family_t;
 
 struct fk_metrics {
@@ -206,8 +206,7 @@ fk_metrics_counter(fk_metrics_t *self, const char *name, const char *help,
 }
 
 fk_metric_t *
-fk_metrics_gauge(fk_metrics_t *self, const char *name, const char *help,
-                 const char *const *labels)
+fk_metrics_gauge(fk_metrics_t *self, const char *name, const char *help, const char *const *labels)
 {
     return s_series(self, name, help, FK_METRICS_GAUGE, labels, NULL, 0);
 }
@@ -220,8 +219,8 @@ fk_metrics_histogram(fk_metrics_t *self, const char *name, const char *help,
 }
 
 void
-fk_metrics_collector(fk_metrics_t *self, const char *name, const char *help,
-                     fk_metrics_type_t type, fk_metrics_collect_fn fn, void *arg)
+fk_metrics_collector(fk_metrics_t *self, const char *name, const char *help, fk_metrics_type_t type,
+                     fk_metrics_collect_fn fn, void *arg)
 {
     assert(type != FK_METRICS_HISTOGRAM && fn);
     if (!self) {
@@ -311,8 +310,8 @@ fk_metrics_observe(fk_metric_t *metric, double value)
 double
 fk_metrics_value(const fk_metric_t *metric)
 {
-    uint64_t bits = atomic_load_explicit(&((fk_metric_t *)(uintptr_t)metric)->value,
-                                         memory_order_relaxed);
+    uint64_t bits =
+        atomic_load_explicit(&((fk_metric_t *)(uintptr_t)metric)->value, memory_order_relaxed);
     return metric->type == FK_METRICS_COUNTER ? (double)bits : s_double(bits);
 }
 
@@ -388,8 +387,8 @@ s_render_histogram(fk_buf_t *buf, const char *name, const fk_metric_t *metric)
         fk_buf_add(buf, "\n", 1);
     }
     s_sample_head(buf, name, "_sum", metric->labels, NULL);
-    s_number(buf, s_double(atomic_load_explicit(
-                      &((fk_metric_t *)(uintptr_t)metric)->sum, memory_order_relaxed)));
+    s_number(buf, s_double(atomic_load_explicit(&((fk_metric_t *)(uintptr_t)metric)->sum,
+                                                memory_order_relaxed)));
     fk_buf_add(buf, "\n", 1);
     s_sample_head(buf, name, "_count", metric->labels, NULL);
     s_uint(buf, cumulative);

@@ -64,8 +64,7 @@ fk_metric_t *fk_metrics_gauge(fk_metrics_t *self, const char *name, const char *
     of them, strictly increasing and finite (copied); the +Inf bucket is
     added. Otherwise as fk_metrics_counter. */
 fk_metric_t *fk_metrics_histogram(fk_metrics_t *self, const char *name, const char *help,
-                                  const char *const *labels, const double *bounds,
-                                  size_t nbounds);
+                                  const char *const *labels, const double *bounds, size_t nbounds);
 
 /*  Register a family whose samples fn writes at each scrape (type counter
     or gauge). fn and arg must stay valid until fk_metrics_destroy. Safe on

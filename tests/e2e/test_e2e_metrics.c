@@ -125,11 +125,13 @@ Test(e2e_metrics, numbers_move_with_registration_redeem_and_refresh)
     json_t *manifest = fk_e2e_manifest("org.example.metrics", "1.0.0", reqs);
     fk_http_resp_t *login = fk_e2e_login_redeem(node, manifest);
     json_decref(manifest);
-    cr_assert_eq(s_scrape_value(node, "fakts_token_exchanges_total{grant_type=\""
-                                      FK_E2E_GRANT_REDEEM "\",outcome=\"issued\"}"),
+    cr_assert_eq(s_scrape_value(node,
+                                "fakts_token_exchanges_total{grant_type=\"" FK_E2E_GRANT_REDEEM
+                                "\",outcome=\"issued\"}"),
                  1);
-    cr_assert_eq(s_scrape_value(node, "fakts_token_exchanges_total{grant_type=\""
-                                      FK_E2E_GRANT_REFRESH "\",outcome=\"issued\"}"),
+    cr_assert_eq(s_scrape_value(node,
+                                "fakts_token_exchanges_total{grant_type=\"" FK_E2E_GRANT_REFRESH
+                                "\",outcome=\"issued\"}"),
                  -1);
 
     fk_http_resp_t *resp = fk_e2e_refresh(node, fk_e2e_str(login->json, "refresh_token"),
@@ -140,13 +142,16 @@ Test(e2e_metrics, numbers_move_with_registration_redeem_and_refresh)
     cr_assert_eq(resp->status, 400, "%s", resp->body);
     fk_http_resp_destroy(&resp);
     fk_http_resp_destroy(&login);
-    cr_assert_eq(s_scrape_value(node, "fakts_token_exchanges_total{grant_type=\""
-                                      FK_E2E_GRANT_REFRESH "\",outcome=\"issued\"}"),
+    cr_assert_eq(s_scrape_value(node,
+                                "fakts_token_exchanges_total{grant_type=\"" FK_E2E_GRANT_REFRESH
+                                "\",outcome=\"issued\"}"),
                  1);
-    cr_assert_eq(s_scrape_value(node, "fakts_token_exchanges_total{grant_type=\""
-                                      FK_E2E_GRANT_REFRESH "\",outcome=\"invalid\"}"),
+    cr_assert_eq(s_scrape_value(node,
+                                "fakts_token_exchanges_total{grant_type=\"" FK_E2E_GRANT_REFRESH
+                                "\",outcome=\"invalid\"}"),
                  1);
-    double fakts_200 = s_scrape_value(node, "fakts_http_requests_total{route=\"fakts\",code=\"200\"}");
+    double fakts_200 =
+        s_scrape_value(node, "fakts_http_requests_total{route=\"fakts\",code=\"200\"}");
     cr_assert_geq(fakts_200, 2, "the redeem and the refresh at least");
     cr_assert_geq(
         s_scrape_value(node, "fakts_http_request_duration_seconds_count{route=\"fakts\"}"),

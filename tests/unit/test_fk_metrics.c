@@ -152,9 +152,9 @@ Test(fk_metrics, gauge_without_labels_sets_and_adds)
 
 Test(fk_metrics, label_values_and_help_are_escaped)
 {
-    fk_metric_t *metric = fk_metrics_counter(
-        s_metrics, "fk_odd_total", "Back\\slash and\nnewline \"quoted\".",
-        (const char *const[]){"path", "a\\b\"c\nd", NULL});
+    fk_metric_t *metric =
+        fk_metrics_counter(s_metrics, "fk_odd_total", "Back\\slash and\nnewline \"quoted\".",
+                           (const char *const[]){"path", "a\\b\"c\nd", NULL});
     fk_metrics_inc(metric);
     char *text = s_render_checked();
     s_assert_contains(text, "# HELP fk_odd_total Back\\\\slash and\\nnewline \"quoted\".\n");
@@ -194,8 +194,8 @@ s_collect(void *arg, fk_metrics_out_t *out)
 Test(fk_metrics, collector_is_read_at_each_scrape)
 {
     int calls = 0;
-    fk_metrics_collector(s_metrics, "fk_members", "Members by state.", FK_METRICS_GAUGE,
-                         s_collect, &calls);
+    fk_metrics_collector(s_metrics, "fk_members", "Members by state.", FK_METRICS_GAUGE, s_collect,
+                         &calls);
     char *text = s_render_checked();
     free(text);
     text = s_render_checked();
