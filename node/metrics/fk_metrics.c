@@ -92,8 +92,10 @@ fk_metrics_destroy(fk_metrics_t **self_p)
     *self_p = NULL;
 }
 
+#ifndef NDEBUG
 /*  The format's metric and label name syntax: [a-zA-Z_:][a-zA-Z0-9_:]*
-    (label names without ':'). */
+    (label names without ':'). Checked by asserts only: every name is a
+    constant of the node's own. */
 static bool
 s_valid_name(const char *name, bool colon)
 {
@@ -109,6 +111,7 @@ s_valid_name(const char *name, bool colon)
     }
     return true;
 }
+#endif
 
 /*  Append text escaped as the format says: backslash and newline always,
     the double quote too inside label values (quote). */

@@ -144,7 +144,7 @@ Test(fk_metrics, gauge_without_labels_sets_and_adds)
     char *text = s_render_checked();
     s_assert_contains(text, "# TYPE fk_level gauge\nfk_level 4.5\n");
     free(text);
-    fk_metrics_set(gauge, NAN);
+    fk_metrics_set(gauge, (double)NAN);
     text = s_render_checked();
     s_assert_contains(text, "fk_level NaN\n");
     free(text);
