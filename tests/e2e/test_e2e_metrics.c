@@ -106,6 +106,12 @@ Test(e2e_metrics, needs_the_read_role_unless_loopback_open)
     fk_http_resp_destroy(&resp);
 }
 
+static bool
+s_flushed(void *arg)
+{
+    return s_scrape_value(arg, "fakts_store_sync_duration_seconds_count") >= 1;
+}
+
 Test(e2e_metrics, numbers_move_with_registration_redeem_and_refresh)
 {
     fk_node_t *node = fk_harness_start(&(fk_node_opts_t){
@@ -114,6 +120,9 @@ Test(e2e_metrics, numbers_move_with_registration_redeem_and_refresh)
     cr_assert_eq(s_scrape_value(node, "fakts_members{state=\"alive\"}"), 1);
     cr_assert_eq(s_scrape_value(node, "fakts_records{kind=\"svc\"}"), -1, "no service yet");
     cr_assert(s_scrape_value(node, "fakts_store_bytes{area=\"used\"}") > 0);
+    /*  The agent flushes the store once a second (--fsync periodic), timed. */
+    cr_assert(fk_poll_until(10000, s_flushed, node), "no timed flush in 10 s");
+    cr_assert_eq(s_scrape_value(node, "fakts_store_sync_failures_total"), 0);
 
     fk_e2e_register(node, "rekuest-1", "live.arkitekt.rekuest", "10.0.0.5", 8090);
     cr_assert_eq(s_scrape_value(node, "fakts_records{kind=\"svc\"}"), 1);
