@@ -36,7 +36,7 @@ JOBS        ?= $(shell nproc)
 DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev \
         libssl-dev libcriterion-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3 \
-        chromium chromium-driver python3-selenium systemd slurm-wlm munge
+        chromium chromium-driver python3-selenium systemd slurm-wlm munge prometheus
 BENCH_DEPS := wrk nginx-light openssl serf
 # make static: what tools/static-deps.sh needs to unpack and build Debian's source packages
 # (autotools for GnuTLS, whose Debian patches touch its build system), and the static

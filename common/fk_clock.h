@@ -16,4 +16,7 @@ int64_t fk_clock_wall_ms(void);
 /*  Milliseconds from an arbitrary fixed point (CLOCK_MONOTONIC). */
 int64_t fk_clock_mono_ms(void);
 
+/*  Microseconds on the same monotonic clock, for latencies (metrics). */
+int64_t fk_clock_mono_us(void);
+
 #endif

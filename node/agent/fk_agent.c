@@ -25,6 +25,7 @@
 #include "fk_jwt.h"
 #include "fk_log.h"
 #include "fk_mem.h"
+#include "fk_metrics.h"
 #include "fk_optokens.h"
 #include "fk_store.h"
 
@@ -441,6 +442,17 @@ s_start_beacon(const fk_config_t *cfg, const fk_origins_t *origins, const char *
     return rc;
 }
 
+/*  The flush's series in the metrics registry (NULL: not counted). */
+typedef struct {
+    fk_metric_t *duration; /* fakts_store_sync_duration_seconds */
+    fk_metric_t *failures; /* fakts_store_sync_failures_total */
+} s_sync_metrics_t;
+
+/*  fsync latency buckets, seconds: an SSD's fdatasync (about 1 ms) to a
+    struggling network volume's (seconds). */
+static const double s_sync_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
 /*  The once-a-second flush of --fsync periodic. "Flushed within a second"
     is a promise to the operator, so a failure (EIO, ENOSPC on a thin
     volume) must not pass silently: every one is counted, the first and
@@ -448,11 +460,15 @@ s_start_beacon(const fk_config_t *cfg, const fk_origins_t *origins, const char *
     too. The writes themselves stay acknowledged: they are committed to
     the page cache (kill -9 loses nothing) and, in a cluster, replicated. */
 static void
-s_sync(fk_store_t *store, uint64_t *failures, int64_t *next_log_ms)
+s_sync(fk_store_t *store, const s_sync_metrics_t *metrics, uint64_t *failures,
+       int64_t *next_log_ms)
 {
+    int64_t start_us = fk_clock_mono_us();
     int rc = fk_store_sync(store);
+    fk_metrics_observe(metrics->duration, (double)(fk_clock_mono_us() - start_us) / 1e6);
     int64_t now = fk_clock_mono_ms();
     if (rc != 0) {
+        fk_metrics_inc(metrics->failures);
         (*failures)++;
         if (now >= *next_log_ms) {
             fk_error("agent: flushing the store to disk failed: %s (%llu failures so far; "
@@ -553,8 +569,19 @@ s_reloader_stop(s_reloader_t *self)
     store's space check. */
 static void
 s_run(fk_store_t *store, fk_grants_t *grants, fk_audit_t *audit, fk_http_t *http,
-      const fk_config_t *cfg, const sigset_t *signals, s_reloader_t *reloader)
+      const fk_config_t *cfg, const sigset_t *signals, s_reloader_t *reloader,
+      fk_metrics_t *metrics)
 {
+    s_sync_metrics_t sync_metrics = {NULL, NULL};
+    if (!cfg->fsync_always) {
+        sync_metrics.duration = fk_metrics_histogram(
+            metrics, "fakts_store_sync_duration_seconds",
+            "Time the once-a-second flush of the store to disk (fdatasync, --fsync periodic) took.",
+            NULL, s_sync_bounds, sizeof s_sync_bounds / sizeof s_sync_bounds[0]);
+        sync_metrics.failures =
+            fk_metrics_counter(metrics, "fakts_store_sync_failures_total",
+                               "Flushes of the store to disk that failed (--fsync periodic).", NULL);
+    }
     int64_t next_sweep = fk_clock_mono_ms() + S_SWEEP_EVERY_MS;
     uint64_t sync_failures = 0;
     int64_t sync_next_log = 0;
@@ -575,7 +602,7 @@ s_run(fk_store_t *store, fk_grants_t *grants, fk_audit_t *audit, fk_http_t *http
             }
         }
         if (!cfg->fsync_always) {
-            s_sync(store, &sync_failures, &sync_next_log);
+            s_sync(store, &sync_metrics, &sync_failures, &sync_next_log);
         }
         /*  A full store refuses new records and keeps room for deletes;
             this is where it notices that it is full, or has room again. */
@@ -637,6 +664,7 @@ fk_agent_main(int argc, char **argv)
     fk_cluster_t *cluster = NULL;
     fk_joindir_t *joindir = NULL;
     fk_checker_t *checker = NULL;
+    fk_metrics_t *metrics = fk_metrics_new();
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
@@ -769,7 +797,8 @@ fk_agent_main(int argc, char **argv)
                                           cfg.cluster_secret_file ? cluster_secret : NULL,
                                       .join_token = cfg.join_token,
                                       .on_forgot = s_reload_keys,
-                                      .on_forgot_arg = grants};
+                                      .on_forgot_arg = grants,
+                                      .metrics = metrics};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));
@@ -856,7 +885,9 @@ fk_agent_main(int argc, char **argv)
                               .token_per_min = cfg.token_per_min,
                               .v1_per_min = cfg.v1_per_min,
                               .code_misses_per_min = cfg.code_misses_per_min,
-                              .consistent_answers = cfg.consistent_answers};
+                              .consistent_answers = cfg.consistent_answers,
+                              .metrics = metrics,
+                              .metrics_loopback_open = cfg.metrics_loopback_open};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,
@@ -886,7 +917,7 @@ fk_agent_main(int argc, char **argv)
     fk_info("agent: node %s serving %s on %s", cfg.node, cfg.tls_cert ? "HTTPS" : "HTTP",
             http_addr);
     s_banner(&cfg, origins, fk_cluster_addr(cluster));
-    s_run(store, grants, audit, http, &cfg, &signals, &reloader);
+    s_run(store, grants, audit, http, &cfg, &signals, &reloader, metrics);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);
     free(agent_file);
@@ -913,6 +944,8 @@ done:
         node that is leaving. */
     fk_joindir_destroy(&joindir);
     fk_cluster_destroy(&cluster);
+    /*  After every plane that counts into it: the api and the cluster. */
+    fk_metrics_destroy(&metrics);
     fk_grants_destroy(&grants);
     fk_audit_destroy(&audit);
     fk_signer_destroy(&signer);

@@ -37,6 +37,7 @@ const char fk_config_usage[] =
     "                        [--tls-cert FILE --tls-key FILE]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
     "                        [--insecure-gossip[=true|false]]\n"
+    "                        [--metrics-loopback-open[=true|false]]\n"
     "                        [--audit-retention DURATION] [--audit-max-entries N]\n";
 
 /*  One setting: its flag, environment variable and config key. The table
@@ -72,6 +73,7 @@ typedef enum {
     S_JOIN_TOKEN,
     S_CLUSTER_SECRET_FILE,
     S_INSECURE_GOSSIP,
+    S_METRICS_LOOPBACK_OPEN,
     S_MAP_SIZE,
     S_HTTP_CONNECTIONS,
     S_HTTP_PER_IP,
@@ -123,6 +125,8 @@ static const struct {
     [S_CLUSTER_SECRET_FILE] = {"cluster-secret-file", "FAKTS_CLUSTER_SECRET_FILE",
                                "cluster_secret_file"},
     [S_INSECURE_GOSSIP] = {"insecure-gossip", "FAKTS_INSECURE_GOSSIP", "insecure_gossip"},
+    [S_METRICS_LOOPBACK_OPEN] = {"metrics-loopback-open", "FAKTS_METRICS_LOOPBACK_OPEN",
+                                 "metrics_loopback_open"},
     [S_MAP_SIZE] = {"map-size", "FAKTS_MAP_SIZE", "map_size"},
     [S_HTTP_CONNECTIONS] = {"http-connections", "FAKTS_HTTP_CONNECTIONS", "http_connections"},
     [S_HTTP_PER_IP] = {"http-per-ip", "FAKTS_HTTP_PER_IP", "http_per_ip"},
@@ -362,6 +366,7 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
     /*  Switches: "--beacon" alone turns it on, "--beacon=false" off. */
     options[S_BEACON].has_arg = optional_argument;
     options[S_INSECURE_GOSSIP].has_arg = optional_argument;
+    options[S_METRICS_LOOPBACK_OPEN].has_arg = optional_argument;
     options[S_COUNT] = (struct option){"config", required_argument, NULL, 'c'};
     options[S_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
     options[S_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
@@ -660,6 +665,14 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->insecure_gossip = strcmp(insecure, "true") == 0;
+    const char *metrics_open =
+        value[S_METRICS_LOOPBACK_OPEN] ? value[S_METRICS_LOOPBACK_OPEN] : "false";
+    if (strcmp(metrics_open, "true") != 0 && strcmp(metrics_open, "false") != 0) {
+        snprintf(err, errlen, "metrics-loopback-open: '%s' is not true or false", metrics_open);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->metrics_loopback_open = strcmp(metrics_open, "true") == 0;
     cfg->join_file =
         value[S_JOIN_FILE] && *value[S_JOIN_FILE] ? fk_strdup(value[S_JOIN_FILE]) : NULL;
     if (cfg->join_file && !cfg->insecure_gossip && !cfg->cluster_secret_file

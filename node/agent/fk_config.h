@@ -51,6 +51,7 @@ typedef struct {
     char *join_token;            /* a join token for --join/--retry-join, or NULL */
     char *cluster_secret_file;   /* file holding the cluster secret, or NULL */
     bool insecure_gossip;        /* plaintext gossip that believes every peer */
+    bool metrics_loopback_open;  /* GET /metrics needs no token from a loopback peer */
     size_t map_size;             /* largest the store may grow, bytes (LMDB map size) */
     unsigned http_connections;   /* HTTP connections at once, a thread each */
     unsigned http_per_ip;        /* open HTTP connections per client address (0: no limit) */

@@ -44,6 +44,8 @@ fk_api_new(const fk_api_opts_t *opts)
     self->rates = json_object();
     pthread_mutex_init(&self->lock, NULL);
     self->ui = fk__ui_new(opts->ui_password);
+    self->metrics_loopback_open = opts->metrics_loopback_open;
+    self->metrics = fk__api_metrics_new(self, opts->metrics);
     return self;
 }
 
@@ -62,40 +64,55 @@ fk_api_destroy(fk_api_t **self_p)
     json_decref(self->rates);
     pthread_mutex_destroy(&self->lock);
     fk__ui_destroy(&self->ui);
+    fk__api_metrics_destroy(&self->metrics);
     free(self);
     *self_p = NULL;
 }
 
 /*  Which adapter answers which paths: every row whose prefix the path
     starts with is asked in order, and the first that takes the path
-    answers it. An adapter still checks its exact paths and methods. */
+    answers it. An adapter still checks its exact paths and methods.
+    name is the row's route label in the request metrics (a fixed few, so
+    a scan of random paths cannot grow the series). */
 static const struct {
     const char *prefix;                         /* path prefix */
     bool (*route)(fk_api_t *, fk_http_req_t *); /* false: not one of its paths */
+    const char *name;                           /* route label of fakts_http_requests_total */
 } s_routes[] = {
-    {"/lok/f/report", fk__fakts_route}, /* one URL, both dialects: the bearer decides */
-    {"/lok/f/", fk__v1_route},          /* the v1 dialect's endpoints */
-    {"/lok/", fk__fakts_route},         /* OAuth endpoints, JWKS, health */
-    {"/.well-known/", fk__fakts_route}, /* discovery */
-    {"/ht", fk__fakts_route},           /* health */
-    {"/v1/", fk__admin_route},          /* the agent API */
-    {"/", fk__ui_route},                /* the web pages, {B}configure/ included */
+    {"/lok/f/report", fk__fakts_route, "report"}, /* one URL, both dialects: the bearer decides */
+    {"/lok/f/", fk__v1_route, "v1"},              /* the v1 dialect's endpoints */
+    {"/lok/", fk__fakts_route, "fakts"},          /* OAuth endpoints, JWKS, health */
+    {"/.well-known/", fk__fakts_route, "discovery"}, /* discovery */
+    {"/ht", fk__fakts_route, "health"},              /* health */
+    {"/v1/", fk__admin_route, "agent"},              /* the agent API */
+    {"/metrics", fk__metrics_route, "metrics"},      /* Prometheus */
+    {"/", fk__ui_route, "ui"},                       /* the web pages, {B}configure/ included */
 };
+
+#define S_NROUTES (sizeof s_routes / sizeof s_routes[0])
+
+_Static_assert(S_NROUTES < FK__API_ROUTES, "FK__API_ROUTES counts every row and \"none\"");
 
 void
 fk_api_handle(void *arg, fk_http_req_t *req)
 {
     fk_api_t *self = arg;
+    int64_t start_us = fk_clock_mono_us();
     const char *path = fk_http_path(req);
-    for (size_t i = 0; i < sizeof s_routes / sizeof s_routes[0]; i++) {
-        size_t n = strlen(s_routes[i].prefix);
-        if (strncmp(path, s_routes[i].prefix, n) == 0 && s_routes[i].route(self, req)) {
-            /*  What the adapter recorded of who sent the request lived on
-                its stack: gone now. */
-            fk_http_set_user(req, NULL);
-            return;
-        }
+    size_t route = 0;
+    while (route < S_NROUTES
+           && !(strncmp(path, s_routes[route].prefix, strlen(s_routes[route].prefix)) == 0
+                && s_routes[route].route(self, req))) {
+        route++;
     }
-    fk__api_respond(self, req, 404,
-                    json_pack("{s:s, s:s}", "error", "not_found", "message", "no such path"));
+    if (route < S_NROUTES) {
+        /*  What the adapter recorded of who sent the request lived on
+            its stack: gone now. */
+        fk_http_set_user(req, NULL);
+    } else {
+        fk__api_respond(self, req, 404,
+                        json_pack("{s:s, s:s}", "error", "not_found", "message", "no such path"));
+    }
+    fk__api_metrics_request(self, route, route < S_NROUTES ? s_routes[route].name : "none", req,
+                            (double)(fk_clock_mono_us() - start_us) / 1e6);
 }

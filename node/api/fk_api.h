@@ -15,6 +15,7 @@
 #include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
+#include "fk_metrics.h"
 #include "fk_origins.h"
 #include "fk_store.h"
 
@@ -42,6 +43,10 @@ typedef struct {
                                      which the address may try none until the minute ends
                                      (0: no limit) */
     bool consistent_answers;     /* quorum round before every token answer */
+    fk_metrics_t *metrics;       /* borrowed: where the api counts and what GET /metrics
+                                    renders, or NULL (no /metrics); must outlive the api, and
+                                    be rendered by nothing else (its gauges read the store) */
+    bool metrics_loopback_open;  /* GET /metrics needs no token from a loopback peer */
 } fk_api_opts_t;
 
 /*  Create the router. Never fails (aborts on OOM). */

@@ -11,6 +11,7 @@
 #define FK_API_PRIV_H_INCLUDED
 
 #include "fk_api.h"
+#include "fk_metrics.h"
 #include "fk_optokens.h"
 
 #include <pthread.h>
@@ -19,6 +20,13 @@
 
 /*  The web pages' state: operator sessions (fk_ui.c). */
 typedef struct fk__ui fk__ui_t;
+
+/*  What the api counts for GET /metrics (fk_api_metrics.c). */
+typedef struct fk__api_metrics fk__api_metrics_t;
+
+/*  Rows of fk_api.c's route table the request metrics may name, the row
+    "none" (no route took the path) included. */
+#define FK__API_ROUTES 12
 
 struct fk_api {
     fk_store_t *store;          /* borrowed */
@@ -42,6 +50,8 @@ struct fk_api {
     pthread_mutex_t lock;       /* guards rates */
     json_t *rates;              /* "<bucket>|<ip>" -> [window start, count, key, last seen] */
     fk__ui_t *ui;               /* web page sessions and the operator password */
+    fk__api_metrics_t *metrics; /* the series this api updates, or NULL: no /metrics */
+    bool metrics_loopback_open; /* /metrics answers loopback peers without a token */
 };
 
 /*  The origin a request's answer uses: one of the node's public URLs,
@@ -154,6 +164,32 @@ const char *fk__api_actor(fk_http_req_t *req);
 /*  The names of the role bits in roles, joined by ", ", into buf (size
     bytes; 64 holds every role). "none" for 0. */
 void fk__api_roles_text(unsigned roles, char *buf, size_t size);
+
+/*  fk_api_metrics.c: the api's metrics in registry (borrowed; it must
+    outlive the api and be rendered only through it, since its collectors
+    read the api's store and grants): the scrape-time gauges are
+    registered now, the request and token series on their first use.
+    NULL when registry is NULL. Aborts on OOM. */
+fk__api_metrics_t *fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry);
+
+/*  Free; sets *m_p to NULL. Safe on NULL. The registry keeps the series. */
+void fk__api_metrics_destroy(fk__api_metrics_t **m_p);
+
+/*  Count one answered request of route (a row of fk_api.c's table, below
+    FK__API_ROUTES; name is its label) with the status it was answered
+    with, which took seconds. Any thread; nothing without metrics. */
+void fk__api_metrics_request(fk_api_t *self, size_t route, const char *name, fk_http_req_t *req,
+                             double seconds);
+
+/*  Count one token exchange of grant (a row of the token endpoint's
+    grant table, below 8; name is its grant_type label) with its outcome
+    rc (0: issued, else the grants code answered). Any thread. */
+void fk__api_metrics_token(fk_api_t *self, size_t grant, const char *name, int rc);
+
+/*  GET /metrics: the registry in the Prometheus text format, for a
+    caller with the read role, or any loopback peer when the api was made
+    with metrics_loopback_open; false when the path is not /metrics. */
+bool fk__metrics_route(fk_api_t *self, fk_http_req_t *req);
 
 /*  The agent API routes (/v1/...); false when the path is not one. */
 bool fk__admin_route(fk_api_t *self, fk_http_req_t *req);

@@ -293,6 +293,8 @@ static const struct {
     {S_GRANT_CLIENT_CREDENTIALS, s_grant_client_credentials},
 };
 
+#define S_NGRANTS (sizeof s_grants / sizeof s_grants[0])
+
 static void
 s_token(fk_api_t *self, fk_http_req_t *req)
 {
@@ -324,20 +326,23 @@ s_token(fk_api_t *self, fk_http_req_t *req)
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
     int rc = FK_EUNSUPPORTED;
+    size_t row = S_NGRANTS; /* the metrics' "other" row until a grant matches */
     if (!grant || !*grant) {
         rc = FK_EINVAL_INPUT;
         snprintf(why.text, sizeof why.text, "Missing 'grant_type'");
     } else {
         snprintf(why.text, sizeof why.text, "Unsupported grant type '%.100s'", grant);
-        for (size_t i = 0; i < sizeof s_grants / sizeof s_grants[0]; i++) {
+        for (size_t i = 0; i < S_NGRANTS; i++) {
             if (strcmp(grant, s_grants[i].type) == 0) {
                 why.text[0] = '\0';
                 rc = s_grants[i].fn(self, req, form, o, &answer, &why);
+                row = i;
                 break;
             }
         }
     }
     json_decref(form);
+    fk__api_metrics_token(self, row, row < S_NGRANTS ? s_grants[row].type : "other", rc);
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
         return;

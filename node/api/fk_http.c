@@ -60,6 +60,7 @@ struct fk_http_req {
     fk_buf_t body;               /* collected body */
     bool too_big;                /* the body went over the limit */
     bool answered;               /* a response was queued */
+    unsigned status;             /* the status answered (0 until then) */
     s_header_t *headers;         /* response headers to add */
     char peer[INET6_ADDRSTRLEN]; /* peer address text */
     const void *user;            /* the handler's per-request pointer (fk_http_set_user) */
@@ -177,6 +178,13 @@ fk_http_respond(fk_http_req_t *req, unsigned status, const char *content_type, c
     }
     MHD_destroy_response(response);
     req->answered = true;
+    req->status = status;
+}
+
+unsigned
+fk_http_status(const fk_http_req_t *req)
+{
+    return req->status;
 }
 
 void

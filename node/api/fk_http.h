@@ -127,6 +127,10 @@ void fk_http_add_header(fk_http_req_t *req, const char *name, const char *value)
 void fk_http_respond(fk_http_req_t *req, unsigned status, const char *content_type,
                      const char *body, size_t len);
 
+/*  The status the request was answered with, 0 while unanswered (or when
+    the response could not be created). */
+unsigned fk_http_status(const fk_http_req_t *req);
+
 /*  Answer with status and a JSON body; steals the reference to body. */
 void fk_http_respond_json(fk_http_req_t *req, unsigned status, json_t *body);
 

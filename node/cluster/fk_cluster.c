@@ -14,6 +14,7 @@
 #include "fk_replica.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -75,8 +76,8 @@ fk__cluster_msg(fk__cluster_actor_t *self, fk_msg_type_t type)
 /*  Send raw bytes to a member (secure: by name, to the address our table
     holds, pinned to its admitted key) or to an address (open mode). */
 static void
-s_send_raw(fk__cluster_actor_t *self, const char *name, const char *addr, const char *buf,
-           size_t len)
+s_send_raw(fk__cluster_actor_t *self, fk_msg_type_t type, const char *name, const char *addr,
+           const char *buf, size_t len)
 {
     if (self->secure) {
         fk_member_t member;
@@ -86,10 +87,70 @@ s_send_raw(fk__cluster_actor_t *self, const char *name, const char *addr, const 
             return;
         }
         fk_transport_send(self->transport, name, member.addr, admitted.curve, buf, len);
+        fk__cluster_count_msg(self, type, len, true);
         return;
     }
     if (addr && *addr && strcmp(addr, self->addr) != 0) {
         fk_transport_send(self->transport, NULL, addr, NULL, buf, len);
+        fk__cluster_count_msg(self, type, len, true);
+    }
+}
+
+void
+fk__cluster_count_msg(fk__cluster_actor_t *self, fk_msg_type_t type, size_t len, bool out)
+{
+    if ((unsigned)type >= FK__CLUSTER_MSG_TYPES) {
+        return;
+    }
+    fk_metrics_inc(out ? self->metrics.msgs_out[type] : self->metrics.msgs_in[type]);
+    fk_metrics_add(out ? self->metrics.bytes_out[type] : self->metrics.bytes_in[type], len);
+}
+
+/*  Register the actor's series in registry (NULL: none, every update a
+    no-op). Message counters exist for every wire type from the start, so
+    a rate() over them never misses its first sample. */
+static void
+s_metrics_init(fk__cluster_metrics_t *m, fk_metrics_t *registry)
+{
+    memset(m, 0, sizeof *m);
+    for (int type = 1; type < FK__CLUSTER_MSG_TYPES; type++) {
+        char name[24];
+        snprintf(name, sizeof name, "%s", fk_msg_type_name((fk_msg_type_t)type));
+        for (char *c = name; *c; c++) {
+            *c = (char)tolower((unsigned char)*c);
+        }
+        const char *const labels[] = {"type", name, NULL};
+        m->msgs_in[type] =
+            fk_metrics_counter(registry, "fakts_gossip_messages_received_total",
+                               "Gossip messages received and decoded, by type.", labels);
+        m->bytes_in[type] =
+            fk_metrics_counter(registry, "fakts_gossip_received_bytes_total",
+                               "Bytes of the gossip messages received, by type.", labels);
+        m->msgs_out[type] =
+            fk_metrics_counter(registry, "fakts_gossip_messages_sent_total",
+                               "Gossip messages sent (one per recipient), by type.", labels);
+        m->bytes_out[type] =
+            fk_metrics_counter(registry, "fakts_gossip_sent_bytes_total",
+                               "Bytes of the gossip messages sent, by type.", labels);
+    }
+    m->suspicions = fk_metrics_counter(registry, "fakts_gossip_suspicions_total",
+                                       "Members this node's own probes made suspect.", NULL);
+    m->failures = fk_metrics_counter(registry, "fakts_gossip_failures_total",
+                                     "Suspects this node declared failed when their suspicion "
+                                     "timed out.",
+                                     NULL);
+    m->refutations = fk_metrics_counter(registry, "fakts_gossip_refutations_total",
+                                        "Accusations of this node it refuted by raising its "
+                                        "incarnation.",
+                                        NULL);
+    static const char *const outcomes[FK__CLUSTER_FWD_OUTCOMES] = {"ok", "notfound", "busy",
+                                                                   "toobig", "timeout"};
+    for (size_t i = 0; i < FK__CLUSTER_FWD_OUTCOMES; i++) {
+        m->forwards[i] = fk_metrics_counter(
+            registry, "fakts_forwarded_requests_total",
+            "Requests this node forwarded to a record's owner, by outcome (ok: the owner "
+            "answered; notfound: not a live member; busy: too many in flight; toobig; timeout).",
+            (const char *const[]){"outcome", outcomes[i], NULL});
     }
 }
 
@@ -99,7 +160,7 @@ fk__cluster_send(fk__cluster_actor_t *self, const char *name, const char *addr, 
     char *buf = NULL;
     size_t len = 0;
     if (fk_msg_encode(*msg_p, &buf, &len) == 0) {
-        s_send_raw(self, name, addr, buf, len);
+        s_send_raw(self, fk_msg_type(*msg_p), name, addr, buf, len);
     }
     free(buf);
     fk_msg_destroy(msg_p);
@@ -129,12 +190,13 @@ fk__cluster_forget_peer(fk__cluster_actor_t *self, const char *name)
 
 /*  Send buf to up to S_FANOUT random live members other than exclude. */
 static void
-s_fanout(fk__cluster_actor_t *self, const char *exclude, const char *buf, size_t len)
+s_fanout(fk__cluster_actor_t *self, fk_msg_type_t type, const char *exclude, const char *buf,
+         size_t len)
 {
     const char *targets[S_FANOUT];
     size_t n = fk_members_random(self->members, exclude, targets, S_FANOUT);
     for (size_t i = 0; i < n; i++) {
-        s_send_raw(self, targets[i], s_member_addr(self, targets[i]), buf, len);
+        s_send_raw(self, type, targets[i], s_member_addr(self, targets[i]), buf, len);
     }
 }
 
@@ -229,12 +291,13 @@ s_route(void *arg, fk_msg_t **msg_p)
     char *buf = NULL;
     size_t len = 0;
     if (fk_msg_encode(*msg_p, &buf, &len) == 0) {
+        fk_msg_type_t type = fk_msg_type(*msg_p);
         if (!route->to) {
-            s_fanout(route->actor, route->exclude, buf, len);
+            s_fanout(route->actor, type, route->exclude, buf, len);
         } else if (route->actor->secure) {
-            s_send_raw(route->actor, route->to, NULL, buf, len);
+            s_send_raw(route->actor, type, route->to, NULL, buf, len);
         } else {
-            s_send_raw(route->actor, NULL, route->to, buf, len);
+            s_send_raw(route->actor, type, NULL, route->to, buf, len);
         }
     }
     free(buf);
@@ -426,6 +489,7 @@ s_merge_gossip(fk__cluster_actor_t *self, const fk_msg_t *msg, int64_t now)
             s_log_change(self, entries[i].name);
             changed = true;
         } else if (c == FK_MEMBERS_REFUTED) {
+            fk_metrics_inc(self->metrics.refutations);
             fk_info("cluster: refuted an accusation; incarnation now %llu",
                     (unsigned long long)fk_members_incarnation(self->members));
             changed = true;
@@ -837,6 +901,7 @@ s_on_router(zloop_t *loop, zsock_t *router, void *arg)
     if ((!self->secure || keyed)
         && fk_msg_decode(zframe_data(payload), zframe_size(payload), &msg) == 0
         && s_authentic(self, msg, key, keyed, identity)) {
+        fk__cluster_count_msg(self, fk_msg_type(msg), zframe_size(payload), false);
         int64_t now = fk_clock_mono_ms();
         s_merge_gossip(self, msg, now);
         s_join_answered(self, msg);
@@ -912,6 +977,7 @@ s_probe_step(fk__cluster_actor_t *self, int64_t now)
         if (elapsed >= fk_members_probe_interval(self->members)) {
             if (fk_members_probe_failed(self->members, self->probe_target, now)
                 == FK_MEMBERS_CHANGED) {
+                fk_metrics_inc(self->metrics.suspicions);
                 s_log_change(self, self->probe_target);
                 s_persist(self);
             }
@@ -945,6 +1011,7 @@ s_on_tick(zloop_t *loop, int timer_id, void *arg)
             fk_member_t member;
             if (fk_members_get(self->members, i, &member) && member.status == FK_MEMBER_FAILED
                 && member.since_ms == now) {
+                fk_metrics_inc(self->metrics.failures);
                 s_log_change(self, member.name);
             }
         }
@@ -1387,6 +1454,7 @@ s_actor(zsock_t *pipe, void *arg)
     self.requests = start->requests;
     self.on_forgot = start->opts.on_forgot;
     self.on_forgot_arg = start->opts.on_forgot_arg;
+    s_metrics_init(&self.metrics, start->opts.metrics);
     if (start->opts.on_request) {
         self.worker = fk__cluster_worker_new(start->opts.on_request, start->opts.on_request_arg);
     }

@@ -42,6 +42,7 @@
 #define FK_CLUSTER_H_INCLUDED
 
 #include "fk_identity.h"
+#include "fk_metrics.h"
 #include "fk_store.h"
 
 #include <stdbool.h>
@@ -77,6 +78,8 @@ typedef struct {
     void (*on_forgot)(void *arg);     /* called (actor thread) after a banned or re-keyed
                                          member's records left the store, or NULL */
     void *on_forgot_arg;              /* its argument */
+    fk_metrics_t *metrics;            /* borrowed: where gossip and forwarding are counted
+                                         (outlives the cluster), or NULL */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.

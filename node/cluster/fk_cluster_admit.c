@@ -139,6 +139,7 @@ s_answer(fk__cluster_actor_t *self, const zframe_t *identity, const fk_admit_t *
     size_t len = 0;
     if (s_encode_step(self, step, &buf, &len) == 0) {
         fk_transport_reply(self->transport, identity, buf, len);
+        fk__cluster_count_msg(self, FK_MSG_ADMIT, len, true);
     }
     free(buf);
 }

@@ -158,12 +158,25 @@ fk__cluster_answer(fk__cluster_actor_t *self, zframe_t **caller_p, const char *s
     zmsg_send(&answer, self->requests);
 }
 
-/*  Answer the waiting caller and free the slot. */
+/*  The status each outcome answers the HTTP thread with. */
+static const char *const s_status[FK__CLUSTER_FWD_OUTCOMES] = {"0", "notfound", "busy", "toobig",
+                                                               "timeout"};
+
+/*  Answer a caller whose request never got a slot, and count it. */
 static void
-s_answer(fk__cluster_actor_t *self, fk__cluster_inflight_t *slot, const char *status,
+s_refuse(fk__cluster_actor_t *self, zframe_t **caller_p, fk__cluster_fwd_t outcome)
+{
+    fk_metrics_inc(self->metrics.forwards[outcome]);
+    fk__cluster_answer(self, caller_p, s_status[outcome], NULL, 0);
+}
+
+/*  Answer the waiting caller, count the outcome and free the slot. */
+static void
+s_answer(fk__cluster_actor_t *self, fk__cluster_inflight_t *slot, fk__cluster_fwd_t outcome,
          const void *body, size_t len)
 {
-    fk__cluster_answer(self, &slot->caller, status, body ? body : "", body ? len : 0);
+    fk_metrics_inc(self->metrics.forwards[outcome]);
+    fk__cluster_answer(self, &slot->caller, s_status[outcome], body ? body : "", body ? len : 0);
     free(slot->node);
     memset(slot, 0, sizeof *slot);
 }
@@ -181,18 +194,18 @@ fk__cluster_forward_start(fk__cluster_actor_t *self, zframe_t **caller_p, const 
     }
     if (!fk_members_find(self->members, node, &member)
         || (member.status != FK_MEMBER_ALIVE && member.status != FK_MEMBER_SUSPECT)) {
-        fk__cluster_answer(self, caller_p, "notfound", NULL, 0);
+        s_refuse(self, caller_p, FK__CLUSTER_FWD_NOTFOUND);
         return;
     }
     if (!slot) {
-        fk__cluster_answer(self, caller_p, "busy", NULL, 0);
+        s_refuse(self, caller_p, FK__CLUSTER_FWD_BUSY);
         return;
     }
     fk_msg_t *msg = fk__cluster_msg(self, FK_MSG_REQUEST);
     uint64_t seq = ++self->seq;
     fk_msg_set_seq(msg, seq);
     if (fk_msg_set_body(msg, zframe_data(body), zframe_size(body)) != 0) {
-        fk__cluster_answer(self, caller_p, "toobig", NULL, 0);
+        s_refuse(self, caller_p, FK__CLUSTER_FWD_TOOBIG);
     } else {
         slot->seq = seq;
         slot->node = fk_strdup(member.name);
@@ -215,7 +228,7 @@ fk__cluster_on_reply(fk__cluster_actor_t *self, const fk_msg_t *msg)
         if (slot->seq == seq && seq != 0 && strcmp(slot->node, fk_msg_from(msg)) == 0) {
             size_t len = 0;
             const void *body = fk_msg_body(msg, &len);
-            s_answer(self, slot, "0", body, len);
+            s_answer(self, slot, FK__CLUSTER_FWD_OK, body, len);
             return;
         }
     }
@@ -235,7 +248,7 @@ fk__cluster_forward_tick(fk__cluster_actor_t *self, int64_t now)
             nothing else waits on that owner, drop the queue: it spares the
             owner work it must refuse when it comes back. */
         char *node = fk_strdup(slot->node);
-        s_answer(self, slot, "timeout", NULL, 0);
+        s_answer(self, slot, FK__CLUSTER_FWD_TIMEOUT, NULL, 0);
         bool others = false;
         for (size_t j = 0; j < FK__CLUSTER_INFLIGHT_MAX && !others; j++) {
             others = self->inflight[j].seq != 0 && strcmp(self->inflight[j].node, node) == 0;
@@ -253,7 +266,7 @@ fk__cluster_forward_free(fk__cluster_actor_t *self)
     for (size_t i = 0; i < FK__CLUSTER_INFLIGHT_MAX; i++) {
         fk__cluster_inflight_t *slot = &self->inflight[i];
         if (slot->seq != 0) {
-            s_answer(self, slot, "timeout", NULL, 0);
+            s_answer(self, slot, FK__CLUSTER_FWD_TIMEOUT, NULL, 0);
         }
     }
     if (self->worker) {

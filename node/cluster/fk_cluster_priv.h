@@ -21,6 +21,30 @@
 #define FK__CLUSTER_PENDING_MAX 64   /* admissions a seed holds open at once */
 #define FK__CLUSTER_APPLICANTS_MAX 8 /* admissions this node runs at once */
 #define FK__CLUSTER_INFLIGHT_MAX 256 /* our forwarded requests waiting for owners at once */
+#define FK__CLUSTER_MSG_TYPES 11     /* wire types 1-10 index the message counters (0 unused) */
+
+/*  Outcomes of a request this node forwarded to a record's owner. */
+typedef enum {
+    FK__CLUSTER_FWD_OK,       /* the owner answered */
+    FK__CLUSTER_FWD_NOTFOUND, /* the owner is not a live member */
+    FK__CLUSTER_FWD_BUSY,     /* every in-flight slot was taken */
+    FK__CLUSTER_FWD_TOOBIG,   /* the request did not fit a message */
+    FK__CLUSTER_FWD_TIMEOUT,  /* no answer in time (or the node stopped) */
+    FK__CLUSTER_FWD_OUTCOMES
+} fk__cluster_fwd_t;
+
+/*  The actor's series in the agent's registry (fk_metrics.h), all NULL
+    without one; updated from the actor thread only. */
+typedef struct {
+    fk_metric_t *msgs_in[FK__CLUSTER_MSG_TYPES];     /* messages received, by type */
+    fk_metric_t *bytes_in[FK__CLUSTER_MSG_TYPES];    /* and their bytes */
+    fk_metric_t *msgs_out[FK__CLUSTER_MSG_TYPES];    /* messages sent, by type */
+    fk_metric_t *bytes_out[FK__CLUSTER_MSG_TYPES];   /* and their bytes */
+    fk_metric_t *suspicions;                         /* members our own probes made suspect */
+    fk_metric_t *failures;                           /* suspicions that timed out into failed */
+    fk_metric_t *refutations;                        /* accusations of us we refuted */
+    fk_metric_t *forwards[FK__CLUSTER_FWD_OUTCOMES]; /* forwarded requests, by outcome */
+} fk__cluster_metrics_t;
 
 /*  One of our forwarded requests, waiting for the owner's REPLY. */
 typedef struct {
@@ -143,9 +167,13 @@ typedef struct {
     char *refusal;             /* the last admission failure logged (logged once) */
     void (*on_forgot)(void *arg); /* told when a member's records were forgotten */
     void *on_forgot_arg;          /* its argument */
+    fk__cluster_metrics_t metrics; /* what the actor counts */
 } fk__cluster_actor_t;
 
 /*  ---- fk_cluster.c, for the admission code ---- */
+
+/*  Count one message of type, len bytes, sent (out) or received. */
+void fk__cluster_count_msg(fk__cluster_actor_t *self, fk_msg_type_t type, size_t len, bool out);
 
 /*  A message of type from us, with the piggybacked member entries. */
 fk_msg_t *fk__cluster_msg(fk__cluster_actor_t *self, fk_msg_type_t type);

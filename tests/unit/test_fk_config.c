@@ -13,6 +13,7 @@
 static char *s_dir;
 
 static const char *const s_env[] = {"FAKTS_CONFIG",
+                                    "FAKTS_METRICS_LOOPBACK_OPEN",
                                     "FAKTS_DATA_DIR",
                                     "FAKTS_NODE",
                                     "FAKTS_HTTP",
@@ -168,6 +169,33 @@ Test(fk_config, ui_password_file_from_each_source)
     cr_assert_eq(s_load(&cfg, err, sizeof err, 5, with_flag), 0, "%s", err);
     cr_assert_str_eq(cfg.ui_password_file, "/from/flag", "the flag beats the environment");
     fk_config_clear(&cfg);
+    free(path);
+}
+
+Test(fk_config, metrics_loopback_open_from_each_source)
+{
+    char *path = s_write_config("metrics_loopback_open: true\n");
+    fk_config_t cfg;
+    char err[256];
+    const char *plain[] = {"agent", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 1, plain), 0, "%s", err);
+    cr_assert_not(cfg.metrics_loopback_open, "/metrics is guarded unless asked");
+    fk_config_clear(&cfg);
+    const char *with_file[] = {"agent", "--config", path, NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert(cfg.metrics_loopback_open);
+    fk_config_clear(&cfg);
+    setenv("FAKTS_METRICS_LOOPBACK_OPEN", "false", 1);
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 3, with_file), 0, "%s", err);
+    cr_assert_not(cfg.metrics_loopback_open, "the environment beats the file");
+    fk_config_clear(&cfg);
+    const char *with_flag[] = {"agent", "--config", path, "--metrics-loopback-open", NULL};
+    cr_assert_eq(s_load(&cfg, err, sizeof err, 4, with_flag), 0, "%s", err);
+    cr_assert(cfg.metrics_loopback_open, "the bare flag turns it on over the environment");
+    fk_config_clear(&cfg);
+    const char *bad[] = {"agent", "--metrics-loopback-open=yes", NULL};
+    cr_assert_neq(s_load(&cfg, err, sizeof err, 2, bad), 0);
+    cr_assert(strstr(err, "metrics-loopback-open"), "%s", err);
     free(path);
 }
 
