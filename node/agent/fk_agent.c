@@ -25,6 +25,7 @@
 #include "fk_jwt.h"
 #include "fk_log.h"
 #include "fk_mem.h"
+#include "fk_lag.h"
 #include "fk_metrics.h"
 #include "fk_optokens.h"
 #include "fk_store.h"
@@ -665,6 +666,7 @@ fk_agent_main(int argc, char **argv)
     fk_joindir_t *joindir = NULL;
     fk_checker_t *checker = NULL;
     fk_metrics_t *metrics = fk_metrics_new();
+    fk_lag_t *lag = fk_lag_new();
     fk_http_t *http = NULL;
     fk_beacon_t *beacon = NULL;
     char *admin = NULL;
@@ -798,7 +800,8 @@ fk_agent_main(int argc, char **argv)
                                       .join_token = cfg.join_token,
                                       .on_forgot = s_reload_keys,
                                       .on_forgot_arg = grants,
-                                      .metrics = metrics};
+                                      .metrics = metrics,
+                                      .lag = lag};
     if ((rc = fk_cluster_start(&cluster, &cluster_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start gossip on %s: %s\n", cfg.gossip,
                 fk_strerror(rc));
@@ -887,7 +890,8 @@ fk_agent_main(int argc, char **argv)
                               .code_misses_per_min = cfg.code_misses_per_min,
                               .consistent_answers = cfg.consistent_answers,
                               .metrics = metrics,
-                              .metrics_loopback_open = cfg.metrics_loopback_open};
+                              .metrics_loopback_open = cfg.metrics_loopback_open,
+                              .lag = lag};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,
@@ -946,6 +950,7 @@ done:
     fk_cluster_destroy(&cluster);
     /*  After every plane that counts into it: the api and the cluster. */
     fk_metrics_destroy(&metrics);
+    fk_lag_destroy(&lag);
     fk_grants_destroy(&grants);
     fk_audit_destroy(&audit);
     fk_signer_destroy(&signer);

@@ -15,6 +15,7 @@
 #include "fk_cluster.h"
 #include "fk_grants.h"
 #include "fk_http.h"
+#include "fk_lag.h"
 #include "fk_metrics.h"
 #include "fk_origins.h"
 #include "fk_store.h"
@@ -47,6 +48,8 @@ typedef struct {
                                     renders, or NULL (no /metrics); must outlive the api, and
                                     be rendered by nothing else (its gauges read the store) */
     bool metrics_loopback_open;  /* GET /metrics needs no token from a loopback peer */
+    fk_lag_t *lag;               /* borrowed: the cluster's replication lag notes, rendered
+                                    by /metrics (outlives the api), or NULL */
 } fk_api_opts_t;
 
 /*  Create the router. Never fails (aborts on OOM). */

@@ -11,6 +11,7 @@
 
 #include "fk_api_priv.h"
 
+#include "fk_clock.h"
 #include "fk_err.h"
 #include "fk_health.h"
 #include "fk_json.h"
@@ -300,6 +301,64 @@ s_collect_health(void *arg, fk_metrics_out_t *out)
     }
 }
 
+/*  One scrape's view of the lag notes: the store's versions to compare
+    the claims with, and what to write. */
+typedef struct {
+    fk_store_txn_t *txn;   /* a read of the store */
+    fk_metrics_out_t *out; /* the family's samples */
+    int64_t now_ms;        /* the scrape's time */
+} s_lag_scrape_t;
+
+/*  Only owners still in the member table (any state: a failed member's
+    records stay until the reconnect timeout) are reported. */
+static void
+s_lag_behind(void *arg, const fk_lag_entry_t *entry)
+{
+    s_lag_scrape_t *scrape = arg;
+    fk_store_member_status_t status;
+    if (fk_store_member_get(scrape->txn, entry->owner, &status) != 0) {
+        return;
+    }
+    uint64_t held = fk_store_owner_version(scrape->txn, entry->owner);
+    double behind = entry->claimed > held ? (double)(entry->claimed - held) : 0;
+    fk_metrics_sample(scrape->out, (const char *const[]){"owner", entry->owner, NULL}, behind);
+}
+
+static void
+s_lag_since(void *arg, const fk_lag_entry_t *entry)
+{
+    s_lag_scrape_t *scrape = arg;
+    fk_store_member_status_t status;
+    if (entry->applied_ms == 0 || fk_store_member_get(scrape->txn, entry->owner, &status) != 0) {
+        return;
+    }
+    fk_metrics_sample(scrape->out, (const char *const[]){"owner", entry->owner, NULL},
+                      (double)(scrape->now_ms - entry->applied_ms) / 1000.0);
+}
+
+static void
+s_collect_lag(fk_api_t *self, fk_metrics_out_t *out, fk_lag_fn fn)
+{
+    s_lag_scrape_t scrape = {.out = out, .now_ms = fk_clock_mono_ms()};
+    if (fk_store_read_begin(self->store, &scrape.txn) != 0) {
+        return;
+    }
+    fk_lag_each(self->lag, fn, &scrape);
+    fk_store_txn_end(&scrape.txn);
+}
+
+static void
+s_collect_lag_behind(void *arg, fk_metrics_out_t *out)
+{
+    s_collect_lag(arg, out, s_lag_behind);
+}
+
+static void
+s_collect_lag_since(void *arg, fk_metrics_out_t *out)
+{
+    s_collect_lag(arg, out, s_lag_since);
+}
+
 fk__api_metrics_t *
 fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry)
 {
@@ -330,6 +389,17 @@ fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry)
     fk_metrics_collector(registry, "fakts_health_checks",
                          "This node's service instances with health checks, by status.",
                          FK_METRICS_GAUGE, s_collect_health, self);
+    if (self->lag) {
+        fk_metrics_collector(registry, "fakts_replication_versions_behind",
+                             "Per member (owner): the highest version of its records a peer's "
+                             "digest claimed, less the version this node holds in full; 0 when "
+                             "caught up.",
+                             FK_METRICS_GAUGE, s_collect_lag_behind, self);
+        fk_metrics_collector(registry, "fakts_replication_last_delta_seconds",
+                             "Per member (owner): seconds since records of it new to this node "
+                             "were last applied (absent until the first).",
+                             FK_METRICS_GAUGE, s_collect_lag_since, self);
+    }
     return m;
 }
 

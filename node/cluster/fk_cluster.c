@@ -653,6 +653,7 @@ static void
 s_relay(void *arg, const char *owner, uint64_t from)
 {
     s_news_t *news = arg;
+    fk_lag_applied(news->actor->lag, owner, fk_clock_mono_ms());
     fk_replica_self_t me = s_me(news->actor);
     s_route_t route = {.actor = news->actor, .exclude = news->exclude};
     uint64_t upto = 0;
@@ -727,9 +728,31 @@ s_sync_check(fk__cluster_actor_t *self, const fk_msg_t *msg)
     }
 }
 
+/*  Note what the digest claims of each member's records, for the lag
+    gauges: only of members (a hostile digest cannot fill the table with
+    made-up owners), not of us. */
+static void
+s_note_claims(fk__cluster_actor_t *self, const fk_msg_t *msg)
+{
+    if (!self->lag) {
+        return;
+    }
+    size_t count = 0;
+    const fk_msg_digest_t *entries = fk_msg_digests(msg, &count);
+    int64_t now = fk_clock_mono_ms();
+    fk_member_t member;
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(entries[i].owner, self->name) != 0
+            && fk_members_find(self->members, entries[i].owner, &member)) {
+            fk_lag_claimed(self->lag, entries[i].owner, entries[i].version, now);
+        }
+    }
+}
+
 static void
 s_on_digest(fk__cluster_actor_t *self, const fk_msg_t *msg)
 {
+    s_note_claims(self, msg);
     /*  The sender's own word on its records (secure: the transport says
         it is the sender): what relays gave us of them must match. */
     bool refetch = self->secure && fk_replica_check_owner(self->store, msg);
@@ -1455,6 +1478,7 @@ s_actor(zsock_t *pipe, void *arg)
     self.on_forgot = start->opts.on_forgot;
     self.on_forgot_arg = start->opts.on_forgot_arg;
     s_metrics_init(&self.metrics, start->opts.metrics);
+    self.lag = start->opts.lag;
     if (start->opts.on_request) {
         self.worker = fk__cluster_worker_new(start->opts.on_request, start->opts.on_request_arg);
     }

@@ -42,6 +42,7 @@
 #define FK_CLUSTER_H_INCLUDED
 
 #include "fk_identity.h"
+#include "fk_lag.h"
 #include "fk_metrics.h"
 #include "fk_store.h"
 
@@ -80,6 +81,8 @@ typedef struct {
     void *on_forgot_arg;              /* its argument */
     fk_metrics_t *metrics;            /* borrowed: where gossip and forwarding are counted
                                          (outlives the cluster), or NULL */
+    fk_lag_t *lag;                    /* borrowed: where members' digest claims and applied
+                                         news are noted (outlives the cluster), or NULL */
 } fk_cluster_opts_t;
 
 /*  Bind, load the member table from the store, and start the actor.

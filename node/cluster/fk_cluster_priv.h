@@ -168,6 +168,7 @@ typedef struct {
     void (*on_forgot)(void *arg); /* told when a member's records were forgotten */
     void *on_forgot_arg;          /* its argument */
     fk__cluster_metrics_t metrics; /* what the actor counts */
+    fk_lag_t *lag;                 /* replication lag notes (borrowed), or NULL */
 } fk__cluster_actor_t;
 
 /*  ---- fk_cluster.c, for the admission code ---- */
