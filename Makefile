@@ -48,6 +48,8 @@ STATIC_DEPS := dpkg-dev autoconf automake libtool autopoint gettext nettle-dev l
 STATIC_SRC_LIST := /etc/apt/sources.list.d/fakts-node-static-src.sources
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# apt-get that waits (up to 10 min) for another apt or dpkg run to let go of its lock.
+APT_GET := $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
 .PHONY: deps build run test fuzz fuzz-smoke bench clean release-check tsan tsan-smoke static \
         static-src static-clean static-background static-wait install
@@ -58,8 +60,8 @@ deps:
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	    echo "installing: $$missing"; \
-	    $(SUDO) apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	    $(APT_GET) update -q && \
+	    DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q --no-install-recommends $$missing; \
 	fi
 
 build: deps
@@ -84,7 +86,7 @@ static-src:
 	        'Types: deb-src' 'URIs: http://deb.debian.org/debian-security' \
 	        'Suites: bookworm-security' 'Components: main' \
 	        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-	        | $(SUDO) tee $(STATIC_SRC_LIST) >/dev/null && $(SUDO) apt-get update -q; }
+	        | $(SUDO) tee $(STATIC_SRC_LIST) >/dev/null && $(APT_GET) update -q; }
 
 $(STATIC_BUILD)/deps/prefix/.stamp-gnutls28:
 	$(MAKE) --no-print-directory deps EXTRA_DEPS="$(STATIC_DEPS)"
