@@ -829,7 +829,7 @@ fk_agent_main(int argc, char **argv)
 
     /*  Health checks start once gossip runs, so the first statuses
         spread at once; the api hands ttl reports to the checker. */
-    fk_checker_opts_t checker_opts = {.store = store};
+    fk_checker_opts_t checker_opts = {.store = store, .audit = audit};
     if ((rc = fk_checker_start(&checker, &checker_opts)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the health checks: %s\n",
                 fk_strerror(rc));

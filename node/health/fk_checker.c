@@ -55,6 +55,7 @@ typedef struct {
 
 struct fk_checker {
     fk_store_t *store;      /* borrowed */
+    fk_audit_t *audit;      /* borrowed, or NULL */
     pthread_mutex_t lock;   /* guards everything below */
     pthread_cond_t wake;    /* a kick, a stop, a scan done */
     bool stop;              /* the workers must return */
@@ -379,6 +380,17 @@ s_deregister(fk_checker_t *self, size_t index)
 {
     const char *id = fk_json_str(self->insts[index]->def, "id");
     int rc = fk_catalog_deregister(self->store, id);
+    if (rc == 0 && self->audit) {
+        json_t *detail =
+            json_pack("{s:s, s:I}", "reason", "critical past deregister_critical_after",
+                      "critical_since_ms", (json_int_t)self->insts[index]->health.since_ms);
+        int arc = fk_audit_append(self->audit, "health-checker", "", "service.deregister", id,
+                                  detail); /* takes detail */
+        if (arc != 0) {
+            fk_error("health: cannot record the deregistration of %s in the audit log: %s", id,
+                     fk_strerror(arc));
+        }
+    }
     if (rc == 0 || rc == FK_ENOTFOUND) {
         fk_info("health: %s critical past its deregister_critical_after: deregistered", id);
         s_remove(self, index);
@@ -477,6 +489,7 @@ fk_checker_start(fk_checker_t **self_p, const fk_checker_opts_t *opts)
     }
     fk_checker_t *self = fk_calloc(1, sizeof *self);
     self->store = opts->store;
+    self->audit = opts->audit;
     self->rescan = true;
     pthread_mutex_init(&self->lock, NULL);
     pthread_cond_init(&self->wake, NULL);

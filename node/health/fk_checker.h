@@ -19,7 +19,9 @@
       ttl   nothing runs: fk_checker_report sets the status; silence for
             ttl turns it critical.
     An instance critical for its deregister_critical_after is
-    deregistered (fk_catalog_deregister), as an operator would.
+    deregistered (fk_catalog_deregister), as an operator would, and the
+    audit log records it (actor "health-checker", action
+    "service.deregister", the instance id as subject).
 
     Threads: a fixed pool of worker threads (opts.workers) share one table
     under a mutex and take due checks in turn, so at most that many checks
@@ -37,6 +39,7 @@
 #ifndef FK_CHECKER_H_INCLUDED
 #define FK_CHECKER_H_INCLUDED
 
+#include "fk_audit.h"
 #include "fk_health.h"
 #include "fk_store.h"
 
@@ -44,6 +47,7 @@ typedef struct fk_checker fk_checker_t;
 
 typedef struct {
     fk_store_t *store; /* borrowed; must outlive the checker */
+    fk_audit_t *audit; /* borrowed: where deregistrations are recorded, or NULL */
     unsigned workers;  /* checks run at once, 1-64; 0 means 4 */
 } fk_checker_opts_t;
 

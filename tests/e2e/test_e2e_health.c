@@ -330,6 +330,23 @@ Test(e2e_health, critical_past_deregister_critical_after_is_deregistered)
     fk_http_resp_destroy(&resp);
     /*  Silence: critical after 500 ms, deregistered 1 s later. */
     s_expect_health(node, "gone", NULL);
+    /*  As an operator's deregistration would be, it is in the audit log. */
+    resp = fk_harness_admin(node, "GET", "/v1/audit", NULL);
+    cr_assert_eq(resp->status, 200, "%s", resp->body);
+    bool audited = false;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(json_object_get(resp->json, "entries"), i, entry)
+    {
+        const char *actor = json_string_value(json_object_get(entry, "actor"));
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        const char *subject = json_string_value(json_object_get(entry, "subject"));
+        audited = audited
+                  || (actor && action && subject && strcmp(actor, "health-checker") == 0
+                      && strcmp(action, "service.deregister") == 0 && strcmp(subject, "gone") == 0);
+    }
+    cr_expect(audited, "no service.deregister by health-checker in %s", resp->body);
+    fk_http_resp_destroy(&resp);
 }
 
 Test(e2e_health, health_survives_a_restart_of_the_owner)
