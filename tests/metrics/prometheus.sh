@@ -7,7 +7,8 @@
 #            temporary directory
 #   up       `up` is 1 for all three targets, and each node counts 3 members alive
 #   register a service registered on node 1 is seen by Prometheus as fakts_records{kind="svc"} 1
-#            on all three nodes (gossip replicated it)
+#            on all three nodes (gossip replicated it), and the other two report node 1 applied
+#            and caught up (fakts_replication_versions_behind 0, last_delta_seconds present)
 #   refresh  a redeem and a refresh on node 2: sum(fakts_token_exchanges_total{grant_type=
 #            "refresh_token",outcome="issued"}) is 1, and the HTTP histogram of route "fakts" on
 #            node 2 counts at least the two exchanges
@@ -143,6 +144,10 @@ status=$(curl -s -o "$TMP/register.out" -w '%{http_code}' -X PUT \
 until_query "the registration replicated to every node" 'fakts_records{kind="svc"}' "$T0 1
 $T1 1
 $T2 1"
+
+until_query "node 1's records applied and caught up on the other two" \
+    "count(fakts_replication_versions_behind{owner=\"node0\"} == 0 and fakts_replication_last_delta_seconds{owner=\"node0\"} >= 0)" \
+    "- 2"
 
 # A redeem, then a refresh, on node 2.
 ADMIN1=$(cat "$TMP/node1/admin-token")
