@@ -4,6 +4,7 @@
     write on one node the other shows it applied and caught up, and no
     node reports itself. Addresses 127.0.0.16-17. */
 
+#include "fk_e2e.h"
 #include "fk_testcluster.h"
 
 #include <criterion/criterion.h>
@@ -23,21 +24,6 @@ s_teardown(void)
 
 TestSuite(cluster_lag, .fini = s_teardown, .timeout = 180);
 
-/*  The value of the sample "series" (name{labels}) in a Prometheus text,
-    or -1 when absent. */
-static double
-s_value(const char *text, const char *series)
-{
-    size_t len = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
-        line += *line == '\n';
-        if (strncmp(line, series, len) == 0 && line[len] == ' ') {
-            return strtod(line + len + 1, NULL);
-        }
-    }
-    return -1;
-}
-
 typedef struct {
     const fk_node_t *node; /* scraped */
     double behind;         /* fakts_replication_versions_behind{owner="n0"} there */
@@ -52,8 +38,10 @@ s_caught_up(void *arg)
     fk_http_resp_t *resp = fk_harness_admin(lag->node, "GET", "/metrics", NULL);
     bool ok = false;
     if (resp->status == 200 && resp->body) {
-        lag->behind = s_value(resp->body, "fakts_replication_versions_behind{owner=\"n0\"}");
-        lag->since = s_value(resp->body, "fakts_replication_last_delta_seconds{owner=\"n0\"}");
+        lag->behind =
+            fk_e2e_metric_value(resp->body, "fakts_replication_versions_behind{owner=\"n0\"}");
+        lag->since =
+            fk_e2e_metric_value(resp->body, "fakts_replication_last_delta_seconds{owner=\"n0\"}");
         lag->self_listed = lag->self_listed || strstr(resp->body, "{owner=\"n1\"}") != NULL;
         ok = lag->behind == 0 && lag->since >= 0;
     }

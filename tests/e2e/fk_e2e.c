@@ -312,6 +312,19 @@ fk_e2e_array_has(const json_t *array, const char *s)
     return false;
 }
 
+double
+fk_e2e_metric_value(const char *text, const char *series)
+{
+    size_t len = strlen(series);
+    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+        line += *line == '\n';
+        if (strncmp(line, series, len) == 0 && line[len] == ' ') {
+            return strtod(line + len + 1, NULL);
+        }
+    }
+    return -1;
+}
+
 /*  Every alias of the envelope carries id, host and kind (§4, §11.1). */
 static void
 s_assert_alias(const json_t *alias, const char *where)

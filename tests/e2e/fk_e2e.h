@@ -132,6 +132,10 @@ json_t *fk_e2e_jwks_kids(const fk_node_t *node);
 /*  True when the JSON array of strings contains s. */
 bool fk_e2e_array_has(const json_t *array, const char *s);
 
+/*  The value of the sample whose "name{labels}" is series in a Prometheus
+    text exposition, or -1 when the series is absent. */
+double fk_e2e_metric_value(const char *text, const char *series);
+
 /*  Obtain a token envelope through the redeem grant with a fresh redeem
     token; asserts 200. Returns the response (caller destroys). */
 fk_http_resp_t *fk_e2e_login_redeem(const fk_node_t *node, const json_t *manifest);

@@ -30,21 +30,6 @@ s_scrape(const fk_node_t *node, const char *bearer)
     return resp;
 }
 
-/*  The value of the sample whose "name{labels}" is series in text, or -1
-    when the series is absent. */
-static double
-s_value(const char *text, const char *series)
-{
-    size_t len = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n')) {
-        line += *line == '\n';
-        if (strncmp(line, series, len) == 0 && line[len] == ' ') {
-            return strtod(line + len + 1, NULL);
-        }
-    }
-    return -1;
-}
-
 /*  A new operator token for name with roles, made through the API with the
     admin token; returns the answer (caller decrefs). */
 static json_t *
@@ -64,7 +49,7 @@ s_scrape_value(const fk_node_t *node, const char *series)
 {
     fk_http_resp_t *resp = s_scrape(node, NULL);
     cr_assert_eq(resp->status, 200, "GET /metrics: %ld %s", resp->status, resp->body);
-    double value = s_value(resp->body, series);
+    double value = fk_e2e_metric_value(resp->body, series);
     fk_http_resp_destroy(&resp);
     return value;
 }
@@ -99,9 +84,11 @@ Test(e2e_metrics, needs_the_read_role_unless_loopback_open)
     resp = s_scrape(node, fk_harness_admin_token(node));
     cr_assert_eq(resp->status, 200);
     /*  The three refusals above were counted under their route. */
-    cr_assert_eq(s_value(resp->body, "fakts_http_requests_total{route=\"metrics\",code=\"401\"}"),
+    cr_assert_eq(fk_e2e_metric_value(resp->body,
+                                     "fakts_http_requests_total{route=\"metrics\",code=\"401\"}"),
                  2, "%s", resp->body);
-    cr_assert_eq(s_value(resp->body, "fakts_http_requests_total{route=\"metrics\",code=\"403\"}"),
+    cr_assert_eq(fk_e2e_metric_value(resp->body,
+                                     "fakts_http_requests_total{route=\"metrics\",code=\"403\"}"),
                  1);
     fk_http_resp_destroy(&resp);
 }
