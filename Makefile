@@ -2,7 +2,8 @@
 #
 #   make run     install what is missing, build, start one agent on ./fakts-data
 #   make test    install what is missing, check the Release builds, build with ASan+UBSan,
-#                fuzz briefly, run every test
+#                fuzz briefly, run every test; make static runs in the background meanwhile
+#                and its tests run last
 #   make release-check  build Release with gcc and with clang, warnings as errors
 #   make tsan    build with ThreadSanitizer (clang) and run the stress programs
 #                (TSAN_ROUNDS rounds per thread; make test runs a short one)
