@@ -155,8 +155,8 @@ s_drive(fk_grants_t *g, const char *forward_body, size_t forward_len, bool appro
     json_decref(fk_grants_code(g, S_USER));
     json_decref(fk_grants_jwks(g));
     json_decref(fk_grants_apps(g));
-    S_CALL(fk_grants_decide(g, S_USER, approve, NULL, &answer, &why));
-    S_CALL(fk_grants_decide(g, S_V1, approve, NULL, &answer, &why));
+    S_CALL(fk_grants_decide(g, S_USER, approve, NULL, "tester", &answer, &why));
+    S_CALL(fk_grants_decide(g, S_V1, approve, NULL, "tester", &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, NULL, origin, &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, "someone-else", origin, &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, S_CLIENT, origin, &answer, &why));
