@@ -6,8 +6,10 @@
       /lok/f/configure/?device_code=<code>   the fakts-next 2.x link: a
                           redirect to /configure/<code>
       /device, /configure/   "enter your code" (fakts-next 4.x prints /device)
-      /ui/                the dashboard: members, services per node, codes,
-                          the last entries of the audit log
+      /ui/                the dashboard: members, services per node (with what
+                          apps report they cannot reach), codes, approved
+                          apps, the last entries of the audit log
+      /ui/apps/revoke     the dashboard's Revoke form (approve role)
       /ui/login, /ui/logout, /ui/api/dashboard, /ui/static/<file>
 
     Pages are templates embedded from node/api/ui/ at build time. A
@@ -24,7 +26,7 @@
     ends as soon as the token is revoked or expires (checked on every
     request). Pages show only what the session's roles may do, and the
     server refuses (403) the rest: the dashboard needs read, deciding a
-    code approve; the approval page shows to approve, or to read without
+    code or revoking an app approve; the approval page shows to approve, or to read without
     its buttons. Every state-changing POST
     needs that session, the CSRF token bound to it (a hidden form field)
     and, when the browser sends one, an Origin (else Referer) equal to the
