@@ -84,7 +84,7 @@ s_services_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
     json_t *list = fk_catalog_list(self->store, txn, fk_http_query(req, "local") != NULL,
                                    fk_http_query(req, "all") != NULL);
     fk_store_txn_end(&txn);
-    fk__api_respond(self, req, 200, list);
+    fk__api_respond(self, req, 200, fk__api_with_reports(self, list));
 }
 
 /*  Wait until a majority of the live members hold every local write up
@@ -282,7 +282,8 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const char *arg, bool approve)
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
     json_t *declined = json_object_get(body, "declined");
-    int rc = fk_grants_decide(self->grants, user_code, approve, declined, &answer, &why);
+    int rc = fk_grants_decide(self->grants, user_code, approve, declined, fk__api_actor(req),
+                              &answer, &why);
     if (rc != 0) {
         s_grant_error(self, req, rc, &why);
     } else {
@@ -314,8 +315,39 @@ s_codes(fk_api_t *self, fk_http_req_t *req, const char *arg)
     fk__api_respond(self, req, 200, fk_grants_pending(self->grants));
 }
 
+/*  GET /v1/apps: the approved apps (fk_grants_approved). */
 static void
 s_apps_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    (void)arg;
+    fk__api_respond(self, req, 200, fk_grants_approved(self->grants));
+}
+
+/*  POST /v1/apps/{id}/revoke[?version=V]: id is an identifier or a
+    client id; arg is "{id}/revoke". */
+static void
+s_app_revoke(fk_api_t *self, fk_http_req_t *req, const char *arg)
+{
+    char *id = fk_strndup(arg, strcspn(arg, "/"));
+    const char *version = fk_http_query(req, "version");
+    json_t *answer = NULL;
+    fk_grants_why_t why = {{0}};
+    int rc = fk_grants_revoke_app(self->grants, id, version, fk__api_actor(req), &answer, &why);
+    if (rc != 0) {
+        s_grant_error(self, req, rc, &why);
+    } else {
+        fk__api_audit(self, req, "app.revoke", id,
+                      json_pack("{s:s?, s:O, s:O}", "version", version, "revoked",
+                                json_object_get(answer, "revoked"), "refresh_tokens",
+                                json_object_get(answer, "refresh_tokens")));
+        fk__api_respond(self, req, 200, answer);
+    }
+    free(id);
+}
+
+/*  GET /v1/clients: the public clients of the v1 retrieve/. */
+static void
+s_clients_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
     (void)arg;
     fk__api_respond(self, req, 200, fk_grants_apps(self->grants));
@@ -345,9 +377,9 @@ s_redeem_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
     json_decref(body);
 }
 
-/*  POST /v1/apps: a v1 or v2 manifest, YAML or JSON (JSON is YAML). */
+/*  POST /v1/clients: a v1 or v2 manifest, YAML or JSON (JSON is YAML). */
 static void
-s_app_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
+s_client_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
     (void)arg;
     size_t len = 0;
@@ -381,14 +413,15 @@ s_app_create(fk_api_t *self, fk_http_req_t *req, const char *arg)
     json_decref(doc);
 }
 
-/*  DELETE /v1/apps/{identifier}/{version}: identifiers have no '/', so
-    the first slash ends the identifier. */
+/*  DELETE /v1/clients/{identifier}/{version}: identifiers have no '/',
+    so the first slash ends the identifier. */
 static void
-s_app_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
+s_client_delete(fk_api_t *self, fk_http_req_t *req, const char *rest)
 {
     const char *slash = strchr(rest, '/');
     if (!slash || slash == rest || !slash[1]) {
-        s_error(self, req, 404, "not_found", "no such path (DELETE /v1/apps/IDENTIFIER/VERSION)");
+        s_error(self, req, 404, "not_found",
+                "no such path (DELETE /v1/clients/IDENTIFIER/VERSION)");
         return;
     }
     char *identifier = fk_strndup(rest, (size_t)(slash - rest));
@@ -879,8 +912,14 @@ static const struct {
     {"POST", "codes/*/approve", FK_ROLE_APPROVE, s_approve},
     {"POST", "codes/*/deny", FK_ROLE_APPROVE, s_deny},
     {"GET", "apps", FK_ROLE_READ, s_apps_list},
-    {"POST", "apps", FK_ROLE_OPERATOR, s_app_create},
-    {"DELETE", "apps/*/**", FK_ROLE_OPERATOR, s_app_delete},
+    {"POST", "apps/*/revoke", FK_ROLE_APPROVE, s_app_revoke},
+    {"GET", "clients", FK_ROLE_READ, s_clients_list},
+    {"POST", "clients", FK_ROLE_OPERATOR, s_client_create},
+    {"DELETE", "clients/*/**", FK_ROLE_OPERATOR, s_client_delete},
+    /*  The public clients' routes before they moved to clients/ (kept so
+        scripts keep working; docs/API.md marks them deprecated). */
+    {"POST", "apps", FK_ROLE_OPERATOR, s_client_create},
+    {"DELETE", "apps/*/**", FK_ROLE_OPERATOR, s_client_delete},
     {"GET", "join-tokens", FK_ROLE_OPERATOR, s_join_tokens},
     {"POST", "join-tokens", FK_ROLE_OPERATOR, s_join_tokens},
     {"DELETE", "join-tokens/*", FK_ROLE_OPERATOR, s_join_token_revoke},

@@ -112,6 +112,12 @@ void fk__api_audit(fk_api_t *self, fk_http_req_t *req, const char *action, const
     store cannot be read. */
 json_t *fk__api_members(fk_api_t *self);
 
+/*  Give every instance of services (a fk_catalog_list array) the
+    "unreachable" list of fk_grants_unreachable for its "<id>@<node>":
+    what approved apps reported they could not reach there (empty when
+    nothing). Returns services. */
+json_t *fk__api_with_reports(fk_api_t *self, json_t *services);
+
 /*  The Fakts (protocol) routes: discovery, health, JWKS and the POST
     endpoints under /lok/o/ and /lok/f/report/; false when the path is not
     one. */

@@ -315,3 +315,23 @@ fk__api_audit(fk_api_t *self, fk_http_req_t *req, const char *action, const char
         fk_error("audit: cannot record %s of %.200s: %s", action, subject, fk_strerror(rc));
     }
 }
+
+json_t *
+fk__api_with_reports(fk_api_t *self, json_t *services)
+{
+    json_t *unreachable = fk_grants_unreachable(self->grants);
+    size_t i;
+    json_t *service;
+    json_array_foreach(services, i, service)
+    {
+        /*  Compositions name an instance "<id>@<node>" (fk_compose.h). */
+        const char *id = fk_json_str(service, "id");
+        const char *node = fk_json_str(service, "node");
+        char *name = fk_asprintf("%s@%s", id ? id : "", node ? node : "");
+        json_t *list = json_object_get(unreachable, name);
+        json_object_set_new(service, "unreachable", list ? json_incref(list) : json_array());
+        free(name);
+    }
+    json_decref(unreachable);
+    return services;
+}

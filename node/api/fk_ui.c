@@ -6,8 +6,10 @@
       /lok/f/configure/?device_code=<code>   the fakts-next 2.x link: a
                           redirect to /configure/<code>
       /device, /configure/   "enter your code" (fakts-next 4.x prints /device)
-      /ui/                the dashboard: members, services per node, codes,
-                          the last entries of the audit log
+      /ui/                the dashboard: members, services per node (with what
+                          apps report they cannot reach), codes, approved
+                          apps, the last entries of the audit log
+      /ui/apps/revoke     the dashboard's Revoke form (approve role)
       /ui/login, /ui/logout, /ui/api/dashboard, /ui/static/<file>
 
     Pages are templates embedded from node/api/ui/ at build time. A
@@ -24,7 +26,7 @@
     ends as soon as the token is revoked or expires (checked on every
     request). Pages show only what the session's roles may do, and the
     server refuses (403) the rest: the dashboard needs read, deciding a
-    code approve; the approval page shows to approve, or to read without
+    code or revoking an app approve; the approval page shows to approve, or to read without
     its buttons. Every state-changing POST
     needs that session, the CSRF token bound to it (a hidden form field)
     and, when the browser sends one, an Origin (else Referer) equal to the
@@ -295,12 +297,13 @@ s_forbidden(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, unsig
 }
 
 /*  The form of a state-changing POST, once the session, its role (0: any
-    session), the origin and the CSRF token are checked; otherwise answers
-    (401, 403, 413, 400) and returns NULL. On success the session's caller
-    is the request's actor. */
+    session; what names the action for the 403), the origin and the CSRF
+    token are checked; otherwise answers (401, 403, 413, 400) and returns
+    NULL. again is the page to open again after a login. On success the
+    session's caller is the request's actor. */
 static json_t *
 s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, unsigned role,
-               const char *again)
+               const char *what, const char *again)
 {
     if (!auth->valid) {
         char *login = fk_asprintf("Your session has ended or you never logged in. Log in at "
@@ -311,7 +314,7 @@ s_checked_form(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, un
         return NULL;
     }
     if (role && !s_may(auth, role)) {
-        s_forbidden(self, req, auth, role, "deciding a code");
+        s_forbidden(self, req, auth, role, what);
         return NULL;
     }
     if (!s_same_origin(self, req)) {
@@ -442,7 +445,7 @@ s_logout(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
         s_not_allowed(self, req, "POST");
         return;
     }
-    json_t *form = s_checked_form(self, req, auth, 0, "the dashboard");
+    json_t *form = s_checked_form(self, req, auth, 0, "logging out", "the dashboard");
     if (!form) {
         return;
     }
@@ -589,7 +592,7 @@ static void
 s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const char *code)
 {
     char *again = fk_asprintf("/configure/%s", code);
-    json_t *form = s_checked_form(self, req, auth, FK_ROLE_APPROVE, again);
+    json_t *form = s_checked_form(self, req, auth, FK_ROLE_APPROVE, "deciding a code", again);
     free(again);
     if (!form) {
         return;
@@ -615,7 +618,8 @@ s_decide(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth, const ch
     json_t *answer = NULL;
     fk_grants_why_t why = {{0}};
     int rc =
-        fk_grants_decide(self->grants, code, approve, approve ? declined : NULL, &answer, &why);
+        fk_grants_decide(self->grants, code, approve, approve ? declined : NULL,
+                              fk__api_actor(req), &answer, &why);
     if (rc != 0) {
         unsigned status = fk__api_err(rc)->status;
         const char *heading = rc == FK_ENOTFOUND      ? "Unknown code"
@@ -749,6 +753,7 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
     }
     json_t *services = fk_catalog_list(self->store, txn, false, true);
     fk_store_txn_end(&txn);
+    fk__api_with_reports(self, services);
     /*  The last entries of the audit log; an unreadable log leaves the
         section empty rather than the whole dashboard. */
     json_t *audit = NULL;
@@ -756,10 +761,50 @@ s_dashboard_data(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
         audit = json_array();
     }
     s_json(self, req, 200,
-           json_pack("{s:s, s:o, s:o, s:o, s:o, s:b}", "node", fk_store_node(self->store),
+           json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:b}", "node", fk_store_node(self->store),
                      "members", members, "services", services, "codes",
-                     fk_grants_pending(self->grants), "audit", audit, "may_approve",
-                     s_may(auth, FK_ROLE_APPROVE)));
+                     fk_grants_pending(self->grants), "apps", fk_grants_approved(self->grants),
+                     "audit", audit, "may_approve", s_may(auth, FK_ROLE_APPROVE)));
+}
+
+/*  POST /ui/apps/revoke (form: csrf, client_id): the dashboard's Revoke
+    button, with the checks of every state-changing form; the approve
+    role, like deciding a code: whoever may let an app in may take it
+    out. */
+static void
+s_revoke(fk_api_t *self, fk_http_req_t *req, const fk__ui_auth_t *auth)
+{
+    json_t *form = s_checked_form(self, req, auth, FK_ROLE_APPROVE, "revoking an app", "/ui/");
+    if (!form) {
+        return;
+    }
+    const char *client_id = fk_json_str(form, "client_id");
+    if (!client_id || !*client_id) {
+        s_message(self, req, 400, auth, "Malformed form", "The form names no app.");
+        json_decref(form);
+        return;
+    }
+    json_t *answer = NULL;
+    fk_grants_why_t why = {{0}};
+    int rc =
+        fk_grants_revoke_app(self->grants, client_id, NULL, fk__api_actor(req), &answer, &why);
+    if (rc != 0) {
+        s_message(self, req, fk__api_err(rc)->status, auth,
+                  rc == FK_ENOTFOUND ? "Unknown app" : "Not possible", why.text);
+    } else {
+        const json_t *app = json_array_get(json_object_get(answer, "revoked"), 0);
+        fk__api_audit(self, req, "app.revoke", client_id,
+                      json_pack("{s:O, s:O, s:s}", "revoked", json_object_get(answer, "revoked"),
+                                "refresh_tokens", json_object_get(answer, "refresh_tokens"),
+                                "via", "page"));
+        char *message = fk_asprintf("%s %s is revoked on every node: its refresh tokens no longer "
+                                    "work, and it needs a new approval to get tokens again.",
+                                    fk_json_str(app, "identifier"), fk_json_str(app, "version"));
+        s_message_page(self, req, 200, auth, "Revoked", message, "", "denied");
+        free(message);
+    }
+    json_decref(answer);
+    json_decref(form);
 }
 
 static void
@@ -821,6 +866,8 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
     s_session(self, req, &auth);
     if (strcmp(path, "/ui/logout") == 0) {
         s_logout(self, req, &auth);
+    } else if (strcmp(path, "/ui/apps/revoke") == 0) {
+        s_is(req, "POST") ? s_revoke(self, req, &auth) : s_not_allowed(self, req, "POST");
     } else if (strcmp(path, "/ui/api/dashboard") == 0) {
         s_get_or_head(req) ? s_dashboard_data(self, req, &auth) : s_not_allowed(self, req, "GET");
     } else if (strcmp(path, "/ui/") == 0) {
@@ -831,7 +878,11 @@ fk__ui_route(fk_api_t *self, fk_http_req_t *req)
         } else if (!s_may(&auth, FK_ROLE_READ)) {
             s_forbidden(self, req, &auth, FK_ROLE_READ, "the dashboard");
         } else {
-            s_page(self, req, 200, &auth, "Dashboard", fk__ui_render("dashboard.html", NULL));
+            /*  The CSRF token rides on the page for the Revoke buttons
+                the script builds (forms posted like the approval
+                page's). */
+            s_page(self, req, 200, &auth, "Dashboard",
+                   fk__ui_render_new("dashboard.html", json_pack("{s:s}", "csrf", auth.csrf)));
         }
     } else {
         s_message(self, req, 404, auth.valid ? &auth : NULL, "Not found", "No such page.");

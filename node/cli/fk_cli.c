@@ -249,7 +249,7 @@ fk_cli_find_words(int argc, char **argv, int *index, int max)
 
 /*  Parse a command's arguments: the global options, the command's own
     (own_options, NULL-terminated or NULL; each one found is passed to own), and the operands
-   named by operand (NULL: none; "A B": two; "X...": one or more). Returns S_CONTINUE to run the
+   named by operand (NULL: none; "A B": two; "A [B]": one or two; "X...": one or more). Returns S_CONTINUE to run the
    command, or an exit status (after printing the usage for --help or a usage error). Allocates
    nothing. */
 static int
@@ -329,14 +329,16 @@ s_parse(s_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,
         ctx->noperands++;
     }
 
-    /*  "A B" names two operands, both required. */
+    /*  "A B" names two operands, both required; "A [B]" one or two. */
     int want = 0;
+    int required = 0;
     for (const char *p = operand; p != NULL; p = strchr(p + 1, ' ')) {
         want++;
+        required += p[p == operand ? 0 : 1] != '[';
     }
     /*  An operand named "X..." takes one or more. */
     bool many = operand != NULL && strstr(operand, "...") != NULL;
-    if (operand != NULL && ctx->noperands < want) {
+    if (operand != NULL && ctx->noperands < required) {
         /* operand != NULL is implied by want > 0; saying it lets GCC 12 at -O3
            see that "%s" never receives NULL (-Wformat-overflow). */
         return s_usage_error(ctx, "missing %s", operand);
@@ -1416,7 +1418,7 @@ fk_cli_force_leave(const fk_cli_cmd_t *cmd, int argc, char **argv)
 }
 
 int
-fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
+fk_cli_clients_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     s_ctx_t ctx;
     int rc = s_parse(&ctx, cmd, argc, argv, NULL, "MANIFEST_FILE", NULL, NULL);
@@ -1433,7 +1435,7 @@ fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
         return EX_NOINPUT;
     }
     fk_client_reply_t reply = {0};
-    rc = s_request(&ctx, "POST", "/v1/apps", s_definition_type(file, data), data, size, name,
+    rc = s_request(&ctx, "POST", "/v1/clients", s_definition_type(file, data), data, size, name,
                    &reply);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
@@ -1456,7 +1458,7 @@ fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
 }
 
 int
-fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
+fk_cli_clients_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     static const char *const header[] = {"IDENTIFIER", "VERSION", "CLIENT_ID", "CLIENT_TOKEN",
                                          "NODE"};
@@ -1467,13 +1469,13 @@ fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
     if (rc != S_CONTINUE) {
         return rc;
     }
-    rc = s_list(&ctx, "/v1/apps", header, keys, 5);
+    rc = s_list(&ctx, "/v1/clients", header, keys, 5);
     s_ctx_fini(&ctx);
     return rc;
 }
 
 int
-fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv)
+fk_cli_clients_delete(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
     s_ctx_t ctx;
     int rc = s_parse(&ctx, cmd, argc, argv, NULL, "IDENTIFIER VERSION", NULL, NULL);
@@ -1485,7 +1487,7 @@ fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv)
     if (rc == 0) {
         char *identifier = fk_client_escape(ctx.client, ctx.operands[0]);
         char *version = fk_client_escape(ctx.client, ctx.operands[1]);
-        char *path = fk_asprintf("/v1/apps/%s/%s", identifier, version);
+        char *path = fk_asprintf("/v1/clients/%s/%s", identifier, version);
         rc = s_call(&ctx, "DELETE", path, NULL, NULL, 0, NULL, &reply);
         free(path);
         free(version);

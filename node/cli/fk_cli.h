@@ -113,19 +113,32 @@ int fk_cli_deny(const fk_cli_cmd_t *cmd, int argc, char **argv);
     $(fakts-node redeem-token create) is the token. */
 int fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
-/*  "apps create MANIFEST_FILE": POST /v1/apps with the file's bytes (a v1
-    or v2 manifest, YAML or JSON; "-" reads stdin): the public client of
-    its identifier and version, for {B}retrieve/. Prints the client_id and
-    the client token. */
-int fk_cli_apps_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
+/*  "clients create MANIFEST_FILE": POST /v1/clients with the file's bytes
+    (a v1 or v2 manifest, YAML or JSON; "-" reads stdin): the public
+    client of its identifier and version, for {B}retrieve/. Prints the
+    client_id and the client token. */
+int fk_cli_clients_create(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
-/*  "apps list": GET /v1/apps as a table IDENTIFIER VERSION CLIENT_ID
-    CLIENT_TOKEN NODE. */
+/*  "clients list": GET /v1/clients as a table IDENTIFIER VERSION
+    CLIENT_ID CLIENT_TOKEN NODE. */
+int fk_cli_clients_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "clients delete IDENTIFIER VERSION": DELETE
+    /v1/clients/IDENTIFIER/VERSION (on the node that created it). */
+int fk_cli_clients_delete(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
+/*  "apps list": GET /v1/apps, the approved apps, as a table IDENTIFIER
+    VERSION DIALECT APPROVED_BY APPROVED_ON APPROVED LAST_EXCHANGE
+    LAST_REPORT FAILING CLIENT_ID (times in UTC; FAILING the aliases the
+    last report said the app could not reach, "alias@instance"). "apps
+    revoke ID [VERSION]": POST /v1/apps/ID/revoke[?version=VERSION], ID an
+    identifier or a client id; prints what was revoked. "apps create" and
+    "apps delete", the old spellings of clients create and clients
+    delete, run them after a note on stderr (fk_cli_apps.c). */
 int fk_cli_apps_list(const fk_cli_cmd_t *cmd, int argc, char **argv);
-
-/*  "apps delete IDENTIFIER VERSION": DELETE /v1/apps/IDENTIFIER/VERSION
-    (on the node that created it). */
-int fk_cli_apps_delete(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_apps_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_apps_create_renamed(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_apps_delete_renamed(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
 /*  members: GET /v1/agent/members as a table (NAME ADDRESS STATUS
     INCARNATION KEY ADMITTED BY); warns on stderr when the node gossips in

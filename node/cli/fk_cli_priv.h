@@ -47,7 +47,7 @@ typedef int fk__cli_opt_fn(fk__cli_ctx_t *ctx, int opt, const char *arg, void *d
 /*  Parse a command's arguments: the global options, the command's own
     (own_options, NULL-terminated or NULL; each one found is passed to
     own), and the operands named by operand (NULL: none; "A B": two;
-    "X...": one or more). Returns FK__CLI_CONTINUE to run the command, or
+    "A [B]": one or two; "X...": one or more). Returns FK__CLI_CONTINUE to run the command, or
     an exit status (after printing the usage for --help or a usage error).
     Allocates nothing. */
 int fk__cli_parse(fk__cli_ctx_t *ctx, const fk_cli_cmd_t *cmd, int argc, char **argv,

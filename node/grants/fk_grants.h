@@ -15,7 +15,12 @@
       refresh/<sha256(token)>        a live refresh token
       revoked/<jti>                  a revoked access token, until it expires
       refresh-revoked/<sha256(tok)>  a refresh token revoked on another node
-      report/<client_id>             the app's last alias report
+      report/<client_id>             the app's last alias report (one per
+                                     node that received one)
+      seen/<client_id>               the last token exchange this node did
+                                     for the app (rewritten once a minute
+                                     at most)
+      client-revoked/<client_id>     an approved app an operator revoked
       key/<kid>                      a node's public signing key (JWK)
       ctoken/<sha256(client token)>  v1: {"client_id"} of a client token
       app/<identifier>/<version>     v1: a public client (retrieve/)
@@ -162,13 +167,15 @@ json_t *fk_grants_pending(fk_grants_t *self);
 json_t *fk_grants_code(fk_grants_t *self, const char *user_code);
 
 /*  Record the operator's decision on a pending code. approve false denies.
-    declined lists optional requirement keys to decline (may be NULL).
-    Approval composes the manifest first and fails with FK_EUNAVAILABLE
-    when a required service has no instance, naming it. On success
+    declined lists optional requirement keys to decline (may be NULL). by
+    names who decided (the operator's name, kept in the approval and the
+    client it makes; may be NULL). Approval composes the manifest first
+    and fails with FK_EUNAVAILABLE when a required service has no
+    instance, naming it. On success
     *answer_p is {"user_code","status","statuses"}. FK_ENOTFOUND unknown or
     expired code, FK_EUSED already decided, FK_EINVAL_INPUT bad decline. */
 int fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const json_t *declined,
-                     json_t **answer_p, fk_grants_why_t *why);
+                     const char *by, json_t **answer_p, fk_grants_why_t *why);
 
 /*  The device_code grant: on approval burns the code and answers the full
     token response (tokens and envelope) in *answer_p. Otherwise
@@ -211,6 +218,45 @@ int fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims
     fk_grants_check_bearer). FK_EINVAL_INPUT for a malformed body. */
 int fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body,
                      fk_grants_why_t *why);
+
+/*  The approved apps, for operators: every client an approval (either
+    dialect) or a redeem token made and no operator revoked (public
+    clients, fk_grants_app_create, are not apps someone approved). An
+    array of {"client_id","identifier","version","dialect" ("v1"|"v2"),
+    "grant" ("device_code"|"redeem"), "node" (the node holding its
+    record), "approved_node","approved_by","approved_ms" (null for records
+    from before they were kept), "last_exchange_ms" (the newest any node
+    recorded, at most a minute old while the app is busy; null when
+    none), "last_report_ms","functional" (null before any report),
+    "failing":[{"key","alias_id","reason","service","instance"}] (the
+    entries of its newest report that said valid: false; service and
+    instance "<id>@<node>" are null when the key was not bound)}, in
+    (identifier, version, approved_ms) order. The manifest's strings are
+    the app's own: whoever shows them must escape them. */
+json_t *fk_grants_approved(fk_grants_t *self);
+
+/*  Revoke the approved apps id names: the one whose client id is id, or
+    every one whose identifier is id (and whose version is version, unless
+    NULL). In one transaction this node writes client-revoked/<client_id>
+    (with by, the operator's name, and the time) for each, kills every
+    live refresh token of them (deleted when this node issued it, else a
+    refresh-revoked/ marker) and deletes the refresh families it holds of
+    them. The records replicate; from then on every node refuses the
+    app's refresh tokens, redeems of its redeem token, v1 claims and
+    client_credentials, and bearer reports: the app needs a new approval.
+    *answer_p is {"revoked":[{"client_id","identifier","version"}],
+    "refresh_tokens": how many were ended}. FK_ENOTFOUND when id names no
+    approved app that is not revoked already, FK_EINVAL_INPUT for an empty
+    id or version. */
+int fk_grants_revoke_app(fk_grants_t *self, const char *id, const char *version, const char *by,
+                         json_t **answer_p, fk_grants_why_t *why);
+
+/*  What approved apps reported they cannot reach, per service instance:
+    {"<id>@<node>": [{"client_id","identifier","version","key","alias_id",
+    "reason","at_ms"}]}, from the newest report of each app (entries with
+    valid: false bound to an instance when the report arrived). New
+    reference. */
+json_t *fk_grants_unreachable(fk_grants_t *self);
 
 /*  Mint a redeem token. expires_in_days 0 means 7; max_redemptions 0 means
     unlimited. *answer_p is {"token","expires_at","max_redemptions"}. */

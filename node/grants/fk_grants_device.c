@@ -278,7 +278,7 @@ s_declined_ok(const json_t *declined)
 
 int
 fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const json_t *declined,
-                 json_t **answer_p, fk_grants_why_t *why)
+                 const char *by, json_t **answer_p, fk_grants_why_t *why)
 {
     *answer_p = NULL;
     if (!s_declined_ok(declined)) {
@@ -335,6 +335,11 @@ fk_grants_decide(fk_grants_t *self, const char *user_code, bool approve, const j
         "{s:s, s:o, s:s, s:I, s:I}", "decision", decision, "declined",
         declined ? json_deep_copy(declined) : json_array(), "node", fk_store_node(self->store),
         "at_ms", (json_int_t)fk__grants_now(self), "expires_ms", (json_int_t)code.expires_ms);
+    if (by) {
+        /*  Who decided, for the list of approved apps (the audit log has
+            it too, but an app's row must not need a scan of the log). */
+        json_object_set_new(approval, "by", json_string(by));
+    }
     if (approve && code.v1
         && (rc = fk__grants_v1_approve(self, txn, &code, declined, approval, why)) != 0) {
         json_decref(approval);
@@ -393,9 +398,12 @@ static json_t *
 s_client_of_code(fk_grants_t *self, const fk__grants_code_t *code,
                  const fk__grants_approval_t *approval)
 {
-    return fk__grants_client_new(code->client_id, code->rec.manifest, code->manifest_hash, false,
-                                 code->kind, code->role, approval->declined, fk__grants_now(self),
-                                 "device_code");
+    json_t *client = fk__grants_client_new(code->client_id, code->rec.manifest,
+                                           code->manifest_hash, false, code->kind, code->role,
+                                           approval->declined, fk__grants_now(self), "device_code");
+    fk__grants_client_approved(client, approval->node ? approval->node : approval->rec.owner,
+                               approval->by, approval->at_ms);
+    return client;
 }
 
 int

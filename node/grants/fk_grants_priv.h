@@ -8,6 +8,7 @@
       fk_grants_device.c   authorize, pending, decide, device exchange
       fk_grants_v1.c       the v1 dialect                (-> redeem)
       fk_grants_redeem.c   mint and redeem, both dialects
+      fk_grants_apps.c     approved apps: list, revoke, reports per instance
       fk_grants_tokens.c   issue, refresh, revoke, bearer, report
       fk_grants_keys.c     verifier, publish, JWKS
       fk_grants_forward.c  the forwarding codec and the requester's side
@@ -136,6 +137,9 @@ typedef struct {
     const char *client_id;    /* v1 approval: its client, or NULL */
     const char *client_token; /* v1 approval: its client token, or NULL */
     int64_t expires_ms;       /* the code's expiry, 0 when absent */
+    const char *node;         /* the node where it was decided, or NULL (older records) */
+    const char *by;           /* who decided (the operator's name), or NULL (older records) */
+    int64_t at_ms;            /* when, 0 when absent */
 } fk__grants_approval_t;
 
 /*  client/<client_id>. */
@@ -148,6 +152,10 @@ typedef struct {
     const char *role;          /* "interface" or "agent" */
     const json_t *declined;    /* array of declined requirement keys */
     const char *secret_sha256; /* v1: SHA-256 of its client secret, or NULL */
+    const char *grant;         /* how it was made: "device_code", "redeem", "public", or NULL */
+    const char *approved_node; /* where it was approved, or NULL (older records) */
+    const char *approved_by;   /* who approved it, or NULL (older records) */
+    int64_t approved_ms;       /* when (else created_ms), 0 when neither is known */
 } fk__grants_client_t;
 
 /*  redeem/<sha256(token)>. */
@@ -192,6 +200,17 @@ typedef struct {
     const char *client_token; /* public by design */
 } fk__grants_app_t;
 
+/*  report/<client_id>: the app's last alias report (fk_grants_report),
+    written by whichever node received it; every node keeps its own, so a
+    reader takes the newest. */
+typedef struct {
+    fk__grants_rec_t rec;  /* doc, owner */
+    json_t *alias_reports; /* borrowed from doc: {key: {"alias_id","valid","reason",
+                              "service","instance"}}, every field of its type */
+    bool functional;       /* the app said it works */
+    int64_t at_ms;         /* when the node received it */
+} fk__grants_report_t;
+
 /*  Decoders: read the live record under key (any owner) into out. Return
     0, FK_ENOTFOUND when absent or malformed (a malformed record is noted
     with fk__grants_malformed and reads as absent), or FK_ESTORE. out is
@@ -210,6 +229,44 @@ int fk__grants_app_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key,
                         fk__grants_app_t *out);
 int fk__grants_family_read(fk_grants_t *self, fk_store_txn_t *txn, const char *family,
                            fk__grants_family_t *out);
+
+/*  Decode one client/ or report/ entry found by a scan (the decoders
+    behind the *_read functions; a revoked client still decodes). */
+int fk__grants_client_decode(fk_grants_t *self, const fk_store_entry_t *entry,
+                             fk__grants_client_t *out);
+int fk__grants_report_decode(fk_grants_t *self, const fk_store_entry_t *entry,
+                             fk__grants_report_t *out);
+
+/*  The newest report/<client_id> of any owner into out: 0, FK_ENOTFOUND
+    (none that decodes) or FK_ESTORE. Clear out->rec afterwards. */
+int fk__grants_report_latest(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id,
+                             fk__grants_report_t *out);
+
+/*  The last token exchange of client_id any node recorded
+    (seen/<client_id>, one record per node), or 0 when none decodes. */
+int64_t fk__grants_seen_latest(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id);
+
+/*  Record in txn (a write transaction) that this node exchanged a token
+    for client_id now: rewrites this node's seen/<client_id> only when it
+    is older than FK__GRANTS_SEEN_EVERY_MS, so a busy app costs one write
+    a minute per node, not one per exchange. Returns 0 or a store error. */
+#define FK__GRANTS_SEEN_EVERY_MS 60000
+int fk__grants_seen_touch(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id);
+
+/*  fk__grants_seen_touch in a transaction of its own, for exchanges that
+    write nothing else (v1 client_credentials): a read decides whether a
+    write is due at all; a failure is ignored (the time is a hint). */
+void fk__grants_seen_note(fk_grants_t *self, const char *client_id);
+
+/*  Whether an operator revoked client_id (client-revoked/<client_id> of
+    any owner). fk__grants_client_read already reads a revoked client as
+    absent. */
+bool fk__grants_client_revoked(fk_store_txn_t *txn, const char *client_id);
+
+/*  Copy the approval's "node", "by" and "at_ms" into client (a client/
+    payload being written) as "approved_node", "approved_by" and
+    "approved_ms"; by NULL leaves approved_by out. */
+void fk__grants_client_approved(json_t *client, const char *node, const char *by, int64_t at_ms);
 
 /*  The client id a v1 client token names (ctoken/ index), as a fresh
     string, or NULL when absent or malformed. */
@@ -349,6 +406,13 @@ char *fk__grants_sign_access(fk_grants_t *self, const fk__grants_client_t *clien
 int fk__grants_issue(fk_grants_t *self, fk_store_txn_t **txn_p, const fk__grants_client_t *client,
                      const fk__grants_refresh_t *rotated, const char *rotated_key,
                      const fk_origin_t *origin, json_t **answer_p, fk_grants_why_t *why);
+
+/*  Kill the refresh token of key (its record read into record) in txn:
+    delete it when this node issued it, else write the refresh-revoked/
+    marker that replicates to the issuer and is checked everywhere.
+    Returns 0 or a store error. */
+int fk__grants_kill_refresh(fk_store_txn_t *txn, const char *key,
+                            const fk__grants_refresh_t *record);
 
 /*  The refresh grant on the token's owner (else forwarded). */
 int fk__grants_refresh(fk_grants_t *self, const char *refresh_token, const char *client_id,

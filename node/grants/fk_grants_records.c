@@ -311,7 +311,9 @@ s_approval_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
          && s_strings(doc, "declined", &out->declined)
          && s_str(doc, "client_id", false, &out->client_id)
          && s_str(doc, "client_token", false, &out->client_token)
-         && s_int(doc, "expires_ms", false, &out->expires_ms);
+         && s_int(doc, "expires_ms", false, &out->expires_ms)
+         && s_str(doc, "node", false, &out->node) && s_str(doc, "by", false, &out->by)
+         && s_int(doc, "at_ms", false, &out->at_ms);
     out->approved = ok && strcmp(decision, "approved") == 0;
     return s_end(self, entry, &out->rec, ok, "approval");
 }
@@ -336,8 +338,30 @@ s_client_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
          && s_str(doc, "manifest_hash", false, &out->manifest_hash)
          && s_str(doc, "kind", false, &out->kind) && s_str(doc, "role", false, &out->role)
          && s_strings(doc, "declined", &out->declined)
-         && s_str(doc, "secret_sha256", false, &out->secret_sha256) && s_manifest(&out->rec);
+         && s_str(doc, "secret_sha256", false, &out->secret_sha256)
+         && s_str(doc, "grant", false, &out->grant)
+         && s_str(doc, "approved_node", false, &out->approved_node)
+         && s_str(doc, "approved_by", false, &out->approved_by)
+         && s_int(doc, "created_ms", false, &out->approved_ms)
+         && s_int(doc, "approved_ms", false, &out->approved_ms) && s_manifest(&out->rec);
     return s_end(self, entry, &out->rec, ok, "client");
+}
+
+int
+fk__grants_client_decode(fk_grants_t *self, const fk_store_entry_t *entry,
+                         fk__grants_client_t *out)
+{
+    memset(out, 0, sizeof *out);
+    return s_client_decode(self, entry, out);
+}
+
+bool
+fk__grants_client_revoked(fk_store_txn_t *txn, const char *client_id)
+{
+    char *key = fk_asprintf("client-revoked/%s", client_id);
+    bool revoked = fk__grants_exists(txn, key);
+    free(key);
+    return revoked;
 }
 
 int
@@ -345,7 +369,29 @@ fk__grants_client_read(fk_grants_t *self, fk_store_txn_t *txn, const char *clien
                        fk__grants_client_t *out)
 {
     memset(out, 0, sizeof *out);
-    return s_read_under(self, txn, "client/", client_id, s_client_decode, out);
+    int rc = s_read_under(self, txn, "client/", client_id, s_client_decode, out);
+    if (rc == 0 && fk__grants_client_revoked(txn, client_id)) {
+        /*  Revoked by an operator on some node: its record stays with its
+            owner, but it is gone for every purpose (tokens, claims,
+            redeems, bearer checks). */
+        fk__grants_rec_clear(&out->rec);
+        rc = FK_ENOTFOUND;
+    }
+    return rc;
+}
+
+void
+fk__grants_client_approved(json_t *client, const char *node, const char *by, int64_t at_ms)
+{
+    if (node) {
+        json_object_set_new(client, "approved_node", json_string(node));
+    }
+    if (by) {
+        json_object_set_new(client, "approved_by", json_string(by));
+    }
+    if (at_ms > 0) {
+        json_object_set_new(client, "approved_ms", json_integer(at_ms));
+    }
 }
 
 static int
@@ -451,6 +497,182 @@ fk__grants_app_read(fk_grants_t *self, fk_store_txn_t *txn, const char *key, fk_
 {
     memset(out, 0, sizeof *out);
     return s_read(self, txn, key, s_app_decode, out);
+}
+
+/*  One entry of alias_reports: an object whose alias_id, reason, service
+    and instance are strings or null and whose valid is a boolean, each
+    field optional (fakts-next sends alias_id null for a key none of whose
+    aliases passed). */
+static bool
+s_alias_report(const json_t *report)
+{
+    static const char *const strings[] = {"alias_id", "reason", "service", "instance"};
+    if (!json_is_object(report)) {
+        return false;
+    }
+    const json_t *valid = json_object_get(report, "valid");
+    bool ok = !valid || json_is_boolean(valid) || json_is_null(valid);
+    for (size_t i = 0; ok && i < sizeof strings / sizeof strings[0]; i++) {
+        const char *text = NULL;
+        ok = s_str(report, strings[i], false, &text);
+    }
+    return ok;
+}
+
+static int
+s_report_decode(fk_grants_t *self, const fk_store_entry_t *entry, void *arg)
+{
+    fk__grants_report_t *out = arg;
+    memset(out, 0, sizeof *out);
+    bool ok = s_begin(entry, fk_store_node(self->store), &out->rec);
+    const json_t *doc = out->rec.doc;
+    json_t *reports = json_object_get(doc, "alias_reports");
+    const json_t *functional = json_object_get(doc, "functional");
+    ok = ok && json_is_object(reports) && (!functional || json_is_boolean(functional))
+         && s_int(doc, "at_ms", true, &out->at_ms);
+    const char *key;
+    json_t *report;
+    json_object_foreach(reports, key, report)
+    {
+        ok = ok && s_alias_report(report);
+    }
+    out->alias_reports = ok ? reports : NULL;
+    out->functional = !functional || json_is_true(functional);
+    return s_end(self, entry, &out->rec, ok, "report");
+}
+
+int
+fk__grants_report_decode(fk_grants_t *self, const fk_store_entry_t *entry,
+                         fk__grants_report_t *out)
+{
+    return s_report_decode(self, entry, out);
+}
+
+/*  The scan behind the *_latest readers: every owner's record under
+    exactly key (a prefix scan also visits longer keys). */
+typedef struct {
+    fk_grants_t *self;        /* whose decoders */
+    const char *key;          /* the exact key */
+    fk__grants_report_t *out; /* report: the newest so far, or NULL */
+    int64_t newest_ms;        /* the newest time seen */
+} s_latest_t;
+
+static int
+s_latest_report(void *arg, const fk_store_entry_t *entry)
+{
+    s_latest_t *latest = arg;
+    fk__grants_report_t one;
+    if (strcmp(entry->key, latest->key) != 0
+        || s_report_decode(latest->self, entry, &one) != 0) {
+        return 0;
+    }
+    if (one.at_ms > latest->newest_ms || !latest->out->rec.doc) {
+        fk__grants_rec_clear(&latest->out->rec);
+        *latest->out = one;
+        latest->newest_ms = one.at_ms;
+    } else {
+        fk__grants_rec_clear(&one.rec);
+    }
+    return 0;
+}
+
+int
+fk__grants_report_latest(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id,
+                         fk__grants_report_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char *key = fk_asprintf("report/%s", client_id);
+    s_latest_t latest = {.self = self, .key = key, .out = out};
+    int rc = fk_store_scan(txn, key, s_latest_report, &latest);
+    free(key);
+    if (rc) {
+        fk__grants_rec_clear(&out->rec);
+        return FK_ESTORE;
+    }
+    return out->rec.doc ? 0 : FK_ENOTFOUND;
+}
+
+/*  seen/<client_id>: {"exchange_ms"}; the time, or -1 when malformed. */
+static int64_t
+s_seen_decode(fk_grants_t *self, const fk_store_entry_t *entry)
+{
+    fk__grants_rec_t rec;
+    int64_t at = 0;
+    bool ok = s_begin(entry, fk_store_node(self->store), &rec);
+    ok = ok && s_int(rec.doc, "exchange_ms", true, &at) && at > 0;
+    s_end(self, entry, &rec, ok, "seen");
+    fk__grants_rec_clear(&rec);
+    return ok ? at : -1;
+}
+
+static int
+s_latest_seen(void *arg, const fk_store_entry_t *entry)
+{
+    s_latest_t *latest = arg;
+    if (strcmp(entry->key, latest->key) == 0) {
+        int64_t at = s_seen_decode(latest->self, entry);
+        latest->newest_ms = at > latest->newest_ms ? at : latest->newest_ms;
+    }
+    return 0;
+}
+
+int64_t
+fk__grants_seen_latest(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id)
+{
+    char *key = fk_asprintf("seen/%s", client_id);
+    s_latest_t latest = {.self = self, .key = key};
+    fk_store_scan(txn, key, s_latest_seen, &latest);
+    free(key);
+    return latest.newest_ms;
+}
+
+/*  Whether this node's seen/ record under key is younger than
+    FK__GRANTS_SEEN_EVERY_MS as of now. */
+static bool
+s_seen_fresh(fk_grants_t *self, fk_store_txn_t *txn, const char *key, int64_t now)
+{
+    fk_store_entry_t entry;
+    return fk_store_get(txn, key, fk_store_node(self->store), &entry) == 0
+           && s_seen_decode(self, &entry) > now - FK__GRANTS_SEEN_EVERY_MS;
+}
+
+int
+fk__grants_seen_touch(fk_grants_t *self, fk_store_txn_t *txn, const char *client_id)
+{
+    char *key = fk_asprintf("seen/%s", client_id);
+    int64_t now = fk__grants_now(self);
+    int rc = 0;
+    if (!s_seen_fresh(self, txn, key, now)) {
+        json_t *record = json_pack("{s:s, s:I}", "client_id", client_id, "exchange_ms",
+                                   (json_int_t)now);
+        rc = fk__grants_put(txn, key, record);
+        json_decref(record);
+    }
+    free(key);
+    return rc;
+}
+
+void
+fk__grants_seen_note(fk_grants_t *self, const char *client_id)
+{
+    char *key = fk_asprintf("seen/%s", client_id);
+    fk_store_txn_t *txn;
+    bool fresh = true;
+    /*  A read first: inside the minute (nearly always, for a busy app)
+        this costs no writer lock at all. */
+    if (fk_store_read_begin(self->store, &txn) == 0) {
+        fresh = s_seen_fresh(self, txn, key, fk__grants_now(self));
+        fk_store_txn_end(&txn);
+    }
+    free(key);
+    /*  The time is a hint for operators: a store that cannot take it
+        fails nothing the app asked for. */
+    if (!fresh && fk_store_write_begin(self->store, &txn) == 0) {
+        if (fk__grants_seen_touch(self, txn, client_id) == 0) {
+            (void)fk_store_commit(&txn);
+        }
+        fk_store_txn_end(&txn);
+    }
 }
 
 /*  An index record ({"code"} or {"client_id"}): the one string field. */

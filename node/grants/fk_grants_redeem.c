@@ -118,6 +118,14 @@ fk__grants_redeem(fk_grants_t *self, const char *redeem_token, const json_t *man
     if ((rc = s_redeemable(self, &redeem, hash, v1, why)) != 0) {
         goto done;
     }
+    if (redeem.client_id && fk__grants_client_revoked(txn, redeem.client_id)) {
+        /*  Its app was revoked: a fresh client from the same token would
+            undo that, so the token is spent for good. */
+        rc = fk__grants_fail(why, FK_EGRANT, "%s",
+                             v1 ? "The app of this redeem token was revoked"
+                                : "The app of this redeem token was revoked.");
+        goto done;
+    }
     json_t *updated = json_deep_copy(redeem.rec.doc);
     int crc = redeem.client_id ? fk__grants_client_read(self, txn, redeem.client_id, &client)
                                : FK_ENOTFOUND;
@@ -144,6 +152,9 @@ fk__grants_redeem(fk_grants_t *self, const char *redeem_token, const json_t *man
         char *fresh_id = fk_random_uuid4();
         written = fk__grants_client_new(fresh_id, manifest, hash, v1, "development", "interface",
                                         NULL, fk__grants_now(self), "redeem");
+        /*  The operator approved it in advance, by minting the token. */
+        fk__grants_client_approved(written, redeem.rec.owner, "redeem token",
+                                   fk__grants_now(self));
         json_object_set_new(updated, "client_id", json_string(fresh_id));
         json_object_set_new(updated, "manifest_hash", json_string(hash));
         free(fresh_id);

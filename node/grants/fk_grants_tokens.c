@@ -150,6 +150,11 @@ fk__grants_issue(fk_grants_t *self, fk_store_txn_t **txn_p, const fk__grants_cli
 {
     int rc = 0;
     char *refresh = s_new_refresh(self, *txn_p, client->client_id, rotated, rotated_key, &rc);
+    if (refresh && (rc = fk__grants_seen_touch(self, *txn_p, client->client_id)) != 0) {
+        OPENSSL_cleanse(refresh, strlen(refresh));
+        free(refresh);
+        refresh = NULL;
+    }
     if (!refresh) {
         fk_store_txn_end(txn_p);
         return fk__grants_store_fail(why, rc);
@@ -183,11 +188,8 @@ s_refresh_revoked(fk_store_txn_t *txn, const char *refresh_key)
     return revoked;
 }
 
-/*  Kill the refresh token of key (its record read into record) in txn:
-    delete it when this node issued it, else write the refresh-revoked/
-    marker that replicates to the issuer and is checked everywhere. */
-static int
-s_kill_refresh(fk_store_txn_t *txn, const char *key, const fk__grants_refresh_t *record)
+int
+fk__grants_kill_refresh(fk_store_txn_t *txn, const char *key, const fk__grants_refresh_t *record)
 {
     if (record->rec.local) {
         return fk__grants_delete(txn, key);
@@ -210,7 +212,7 @@ s_revoke_family(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_family_
     fk__grants_refresh_t live = {0};
     int rc = 0;
     if (fk__grants_refresh_read(self, txn, family->live, &live) == 0) {
-        rc = s_kill_refresh(txn, family->live, &live);
+        rc = fk__grants_kill_refresh(txn, family->live, &live);
     }
     fk__grants_rec_clear(&live.rec);
     if (rc == 0 && family->rec.local) {
@@ -390,7 +392,7 @@ s_revoke_refresh(fk_grants_t *self, fk_store_txn_t *txn, const char *key, const 
     }
     if (client_id && *client_id && strcmp(record.client_id, client_id) != 0) {
         rc = fk__grants_fail(why, FK_EGRANT, "The token belongs to another client");
-    } else if ((rc = s_kill_refresh(txn, key, &record)) != 0) {
+    } else if ((rc = fk__grants_kill_refresh(txn, key, &record)) != 0) {
         fk__grants_store_fail(why, rc);
     }
     fk__grants_rec_clear(&record.rec);
@@ -484,6 +486,8 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
         rc = fk__grants_fail(why, FK_ETOKEN, "Invalid access token: revoked");
     } else if (!fk__grants_exists(txn, client_key)) {
         rc = fk__grants_fail(why, FK_ETOKEN, "Invalid access token: unknown client");
+    } else if (fk__grants_client_revoked(txn, client_id)) {
+        rc = fk__grants_fail(why, FK_ETOKEN, "Invalid access token: the app was revoked");
     }
     fk_store_txn_end(&txn);
     free(revoked_key);
@@ -494,6 +498,41 @@ fk_grants_check_bearer(fk_grants_t *self, const char *token, json_t **claims_p,
     }
     *claims_p = claims;
     return 0;
+}
+
+/*  Name, in every entry of reports (a copy being stored) that says
+    valid: false, the service and the instance ("<id>@<node>") the app's
+    requirement key is bound to now, so the operator sees which instance
+    the app could not reach without composing anything at read time. The
+    composition is the one the app's configuration came from, unless the
+    catalog changed since. */
+static void
+s_name_instances(fk_grants_t *self, const char *client_id, json_t *reports)
+{
+    fk_store_txn_t *txn;
+    if (fk_store_read_begin(self->store, &txn) != 0) {
+        return;
+    }
+    fk__grants_client_t client = {0};
+    json_t *composed = NULL;
+    if (fk__grants_client_read(self, txn, client_id, &client) == 0) {
+        composed = fk__grants_compose(txn, client.rec.manifest, client.declined);
+    }
+    fk_store_txn_end(&txn);
+    const char *key;
+    json_t *report;
+    json_object_foreach(reports, key, report)
+    {
+        json_t *instance = json_object_get(json_object_get(composed, "instances"), key);
+        const char *service = fk_json_str(instance, "service");
+        const char *identifier = fk_json_str(instance, "identifier");
+        if (json_is_false(json_object_get(report, "valid")) && service && identifier) {
+            json_object_set_new(report, "service", json_string(service));
+            json_object_set_new(report, "instance", json_string(identifier));
+        }
+    }
+    json_decref(composed);
+    fk__grants_rec_clear(&client.rec);
 }
 
 int
@@ -512,6 +551,7 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
     }
     const char *report_key;
     json_t *report;
+    json_t *stored = json_object();
     json_object_foreach(reports, report_key, report)
     {
         /* The servers' model is AliasReport{alias_id: str | None, valid,
@@ -520,17 +560,25 @@ fk_grants_report(fk_grants_t *self, const json_t *claims, const json_t *body, fk
            and those are the reports an operator most needs. */
         json_t *alias_id = json_object_get(report, "alias_id");
         json_t *reason = json_object_get(report, "reason");
+        json_t *valid = json_object_get(report, "valid");
         if (!json_is_object(report)
             || (alias_id && !json_is_string(alias_id) && !json_is_null(alias_id))
-            || (reason && !json_is_string(reason) && !json_is_null(reason))) {
+            || (reason && !json_is_string(reason) && !json_is_null(reason))
+            || (valid && !json_is_boolean(valid) && !json_is_null(valid))) {
+            json_decref(stored);
             return fk__grants_fail(why, FK_EINVAL_INPUT,
                                    "Malformed request: alias_reports.%.100s: alias_id and reason "
-                                   "must be strings or null",
+                                   "must be strings or null, valid a boolean",
                                    report_key);
         }
+        /*  Only the fields of the model are kept: the record replicates,
+            and the node names service and instance itself. */
+        fk_json_set(stored, report_key,
+                    json_pack("{s:O?, s:O?, s:O?}", "alias_id", alias_id, "valid", valid, "reason",
+                              reason));
     }
-    json_t *record = json_pack("{s:o, s:b, s:I}", "alias_reports",
-                               reports ? json_incref(reports) : json_object(), "functional",
+    s_name_instances(self, client_id, stored);
+    json_t *record = json_pack("{s:o, s:b, s:I}", "alias_reports", stored, "functional",
                                functional ? json_is_true(functional) : 1, "at_ms",
                                (json_int_t)fk__grants_now(self));
     char *key = fk_asprintf("report/%s", client_id);

@@ -36,6 +36,8 @@ fk__grants_v1_approve(fk_grants_t *self, fk_store_txn_t *txn, const fk__grants_c
     json_t *client =
         fk__grants_client_new(client_id, code->rec.manifest, code->manifest_hash, true, code->kind,
                               code->role, declined, fk__grants_now(self), "device_code");
+    fk__grants_client_approved(client, fk_json_str(approval, "node"), fk_json_str(approval, "by"),
+                               fk_json_int(approval, "at_ms", 0));
     char *client_key = fk_asprintf("client/%s", client_id);
     int rc = fk__grants_v1_credentials(txn, client, client_token, why);
     if (rc == 0 && (rc = fk__grants_put(txn, client_key, client)) != 0) {
@@ -475,6 +477,7 @@ fk_grants_client_credentials(fk_grants_t *self, const char *client_id, const cha
         rc = fk__grants_fail(why, FK_EINVAL_INPUT, "The scope is not valid UTF-8");
     }
     if (rc == 0) {
+        fk__grants_seen_note(self, client.client_id);
         json_t *aud = composed ? fk_compose_aud(composed) : NULL;
         char *access = fk__grants_sign_access(self, &client, aud, json_string_value(granted),
                                               S_CLIENT_CREDENTIALS_TTL, origin);

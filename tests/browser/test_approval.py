@@ -6,7 +6,7 @@ device flow against a fresh node; the test opens the verification_uri_complete
 it got in Chromium, logs in with the admin token, approves, and checks that the
 client polling in another thread receives its access token and the registered
 service. It saves screenshots of the approval page, the result page and the
-dashboard.
+dashboard, where it revokes the app.
 
 usage: test_approval.py FAKTS_NODE_BINARY SCREENSHOT_DIR
 
@@ -260,8 +260,22 @@ def run(binary, shots, root, nodes):
         for expected in ("browser-node", "alive", "rekuest-1", "live.arkitekt.rekuest"):
             assert expected in dashboard, "dashboard lacks %r:\n%s" % (expected, dashboard)
         driver.save_screenshot(os.path.join(shots, "dashboard.png"))
-        print("PASS: approved in Chromium, the client got its configuration; screenshots in "
-              + shots)
+
+        # The approved app is listed with who approved it; its Revoke
+        # button (a form the script builds with the page's CSRF token)
+        # revokes it, and the list no longer has it.
+        wait.until(EC.text_to_be_present_in_element((By.ID, "apps"), "org.example.browser-app"))
+        apps = driver.find_element(By.ID, "apps").text
+        assert "admin-token" in apps, "apps table lacks who approved:\n%s" % apps
+        driver.find_element(By.CSS_SELECTOR, "#apps button[type=submit]").click()
+        wait.until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Revoked"))
+        driver.save_screenshot(os.path.join(shots, "revoked.png"))
+        driver.get(node.base + "/ui/")
+        wait.until(EC.text_to_be_present_in_element((By.ID, "updated"), "updated"))
+        assert driver.find_element(By.ID, "apps-empty").is_displayed(), \
+            driver.find_element(By.ID, "apps").text
+        print("PASS: approved in Chromium, the client got its configuration, revoked from the "
+              "dashboard; screenshots in " + shots)
         return 0
     except Exception as error:  # a failed assertion, a timeout, a dead agent: all fail
         print("FAIL: %s: %s" % (type(error).__name__, error))

@@ -201,11 +201,11 @@ Test(e2e_v1, retrieve_and_claim_as_the_npm_client_sends_them)
                                        "identifier: org.example.web\n"
                                        "version: \"1.0\"\n"
                                        "scopes: [openid]\n");
-    const char *create_argv[] = {"apps", "create", path, NULL};
+    const char *create_argv[] = {"clients", "create", path, NULL};
     json_t *created = fk_e2e_cli_json(s_node, create_argv);
     free(path);
     const char *public_token = fk_e2e_str(created, "client_token");
-    cr_assert(public_token, "apps create printed no client_token");
+    cr_assert(public_token, "clients create printed no client_token");
 
     /* npm 0.1.16: text/plain, its headers inside the body, a manifest of
        version and identifier only (quirk 2). */
@@ -234,12 +234,19 @@ Test(e2e_v1, retrieve_and_claim_as_the_npm_client_sends_them)
     fk_e2e_v1_assert(resp, "error", "message", "App does not exist org.example.none");
     fk_http_resp_destroy(&resp);
 
-    const char *list_argv[] = {"apps", "list", NULL};
-    json_t *apps = fk_e2e_cli_json(s_node, list_argv);
-    cr_assert_eq(json_array_size(apps), 1);
-    cr_assert_str_eq(fk_e2e_str(json_array_get(apps, 0), "identifier"), "org.example.web");
+    const char *list_argv[] = {"clients", "list", NULL};
+    json_t *clients = fk_e2e_cli_json(s_node, list_argv);
+    cr_assert_eq(json_array_size(clients), 1);
+    cr_assert_str_eq(fk_e2e_str(json_array_get(clients, 0), "identifier"), "org.example.web");
+    json_decref(clients);
+    /*  A public client is the operator's configuration, not an approved
+        app: apps list leaves it out. */
+    const char *apps_argv[] = {"apps", "list", NULL};
+    json_t *apps = fk_e2e_cli_json(s_node, apps_argv);
+    cr_assert_eq(json_array_size(apps), 0, "apps list shows a public client");
     json_decref(apps);
 
+    /*  The old spelling still deletes it (with a note on stderr). */
     const char *delete_argv[] = {"apps", "delete", "org.example.web", "1.0", NULL};
     free(fk_e2e_cli_ok(s_node, delete_argv));
     resp = s_post_text("retrieve",

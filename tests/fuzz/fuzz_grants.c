@@ -3,7 +3,8 @@
     each written under one of the record keys the entry points look up
     (a code, its approval and indexes, a client, refresh and redeem
     tokens, a client token's index, a public app, a signing key, revocation
-    markers, a report, a v1 code) as this node's own record or, with flag
+    markers, a report, a v1 code, an app's last exchange, an app's
+    revocation) as this node's own record or, with flag
     bit 0, as a record replicated from node-b; the last kind is the body of
     a forwarded request. Then every entry point of fk_grants.h runs against
     those records: whatever the bytes, each answers or refuses, and never
@@ -34,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define S_CTOKEN "client-token"
 #define S_V1 "0123abcd"
 
-enum { S_KINDS = 18, S_FORWARD = 16 };
+enum { S_KINDS = 20, S_FORWARD = 16 };
 
 static fk_testgrants_t *s_set;
 static json_t *s_manifest;
@@ -74,6 +75,8 @@ s_init(void)
     s_keys[15] = fk_strdup("ucode/0123ABCD");
     s_keys[16] = NULL; /* the forwarded request's body */
     s_keys[17] = fk_strdup("refresh-family/" S_FAMILY);
+    s_keys[18] = fk_strdup("seen/" S_CLIENT);
+    s_keys[19] = fk_strdup("client-revoked/" S_CLIENT);
 }
 
 /*  Write payload under key: as node-a's own record, or as node-b's. */
@@ -155,8 +158,10 @@ s_drive(fk_grants_t *g, const char *forward_body, size_t forward_len, bool appro
     json_decref(fk_grants_code(g, S_USER));
     json_decref(fk_grants_jwks(g));
     json_decref(fk_grants_apps(g));
-    S_CALL(fk_grants_decide(g, S_USER, approve, NULL, &answer, &why));
-    S_CALL(fk_grants_decide(g, S_V1, approve, NULL, &answer, &why));
+    json_decref(fk_grants_approved(g));
+    json_decref(fk_grants_unreachable(g));
+    S_CALL(fk_grants_decide(g, S_USER, approve, NULL, "tester", &answer, &why));
+    S_CALL(fk_grants_decide(g, S_V1, approve, NULL, "tester", &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, NULL, origin, &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, "someone-else", origin, &answer, &why));
     S_CALL(fk_grants_exchange_device_code(g, S_DEVICE, S_CLIENT, origin, &answer, &why));
@@ -177,6 +182,8 @@ s_drive(fk_grants_t *g, const char *forward_body, size_t forward_len, bool appro
                                   &why));
     S_CALL(fk_grants_revoke(g, S_REFRESH, NULL, S_CLIENT, &why));
     S_CALL(fk_grants_app_delete(g, "org.example", "1.0", &answer, &why));
+    S_CALL(fk_grants_revoke_app(g, "org.example", NULL, "tester", &answer, &why));
+    json_decref(fk_grants_approved(g));
     S_CALL(fk_grants_sweep(g));
     if (forward_body) {
         char *reply = NULL;

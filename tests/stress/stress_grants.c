@@ -62,7 +62,8 @@ s_device_flow(int owner)
         fk_testgrants_replicate(s_set, owner, 0);
     }
     json_t *answer = NULL;
-    s_check(fk_grants_decide(a, fk_json_str(auth, "user_code"), true, NULL, &answer, &why) == 0,
+    s_check(fk_grants_decide(a, fk_json_str(auth, "user_code"), true, NULL, "tester", &answer,
+                             &why) == 0,
             "approve", &why);
     json_decref(answer);
     if (owner != 0) {

@@ -67,7 +67,7 @@ s_approve(fk_grants_t *g, const char *user_code)
 {
     json_t *answer = NULL;
     fk_grants_why_t why;
-    int rc = fk_grants_decide(g, user_code, true, NULL, &answer, &why);
+    int rc = fk_grants_decide(g, user_code, true, NULL, "tester", &answer, &why);
     cr_assert_eq(rc, 0, "approve: %s", why.text);
     json_decref(answer);
 }
@@ -125,16 +125,20 @@ Test(fk_grants, denied_and_expired_codes)
     json_t *answer = NULL;
     fk_grants_why_t why;
     cr_assert_eq(
-        fk_grants_decide(s_a, fk_json_str(denied, "user_code"), false, NULL, &answer, &why), 0);
+        fk_grants_decide(s_a, fk_json_str(denied, "user_code"), false, NULL, "tester", &answer,
+                         &why),
+        0);
     json_decref(answer);
-    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(denied, "user_code"), true, NULL, &answer, &why),
+    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(denied, "user_code"), true, NULL, "tester",
+                                  &answer, &why),
                  FK_EUSED, "a decided code cannot be decided again");
     cr_assert_eq(s_exchange(s_a, denied, NULL, &answer, &why), FK_EDENIED);
 
     json_t *late = s_authorize(s_a);
     fk_testgrants_advance(s_set, 301 * 1000);
     cr_assert_eq(s_exchange(s_a, late, NULL, &answer, &why), FK_EEXPIRED);
-    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(late, "user_code"), true, NULL, &answer, &why),
+    cr_assert_eq(fk_grants_decide(s_a, fk_json_str(late, "user_code"), true, NULL, "tester",
+                                  &answer, &why),
                  FK_ENOTFOUND);
     json_decref(late);
     json_decref(denied);
@@ -713,4 +717,254 @@ Test(fk_grants, a_node_holds_at_most_its_cap_of_pending_code_bytes)
     cr_assert_eq(rc, FK_ETRYAGAIN, "%d codes of about 500 bytes fit in 2000", made);
     cr_assert_lt(made, 5);
     fk_grants_destroy(&g);
+}
+
+/*  ---------------------------------------------------------------------
+    Approved apps: the list, reports per instance, revocation
+    --------------------------------------------------------------------- */
+
+/*  The one row of grants g's approved apps (asserts there is one); caller
+    decrefs. */
+static json_t *
+s_only_app(fk_grants_t *g)
+{
+    json_t *apps = fk_grants_approved(g);
+    cr_assert_eq(json_array_size(apps), 1, "%zu approved apps", json_array_size(apps));
+    json_t *row = json_incref(json_array_get(apps, 0));
+    json_decref(apps);
+    return row;
+}
+
+/*  Refresh tokens with grants g: the status code; *tokens_p replaced by the
+    new answer on success. */
+static int
+s_refresh(fk_grants_t *g, json_t **tokens_p)
+{
+    json_t *fresh = NULL;
+    fk_grants_why_t why;
+    int rc = fk_grants_exchange_refresh(g, fk_json_str(*tokens_p, "refresh_token"),
+                                        fk_json_str(*tokens_p, "client_id"),
+                                        &fk_testgrants_origin, &fresh, &why);
+    if (rc == 0) {
+        json_decref(*tokens_p);
+        *tokens_p = fresh;
+    }
+    return rc;
+}
+
+Test(fk_grants, an_approved_app_is_listed_with_who_approved_it_where_and_when)
+{
+    int64_t approved_at = atomic_load(&s_set->nodes[0].now_ms);
+    json_t *tokens = s_login();
+    json_t *row = s_only_app(s_a);
+    cr_assert_str_eq(fk_json_str(row, "identifier"), "org.example.app");
+    cr_assert_str_eq(fk_json_str(row, "version"), "1.0");
+    cr_assert_str_eq(fk_json_str(row, "dialect"), "v2");
+    cr_assert_str_eq(fk_json_str(row, "grant"), "device_code");
+    cr_assert_str_eq(fk_json_str(row, "client_id"), fk_json_str(tokens, "client_id"));
+    cr_assert_str_eq(fk_json_str(row, "approved_by"), "tester");
+    cr_assert_str_eq(fk_json_str(row, "approved_node"), "node-a");
+    cr_assert_str_eq(fk_json_str(row, "node"), "node-a");
+    cr_assert_eq(fk_json_int(row, "approved_ms", 0), approved_at);
+    cr_assert_eq(fk_json_int(row, "last_exchange_ms", 0), approved_at);
+    cr_assert(json_is_null(json_object_get(row, "last_report_ms")));
+    cr_assert_eq(json_array_size(json_object_get(row, "failing")), 0);
+    json_decref(row);
+    /*  Replicated, node-b lists the same app. */
+    fk_testgrants_replicate(s_set, 0, 1);
+    row = s_only_app(s_b);
+    cr_assert_str_eq(fk_json_str(row, "approved_by"), "tester");
+    cr_assert_eq(fk_json_int(row, "last_exchange_ms", 0), approved_at);
+    json_decref(row);
+    json_decref(tokens);
+}
+
+Test(fk_grants, the_last_exchange_is_written_at_most_once_a_minute)
+{
+    int64_t start = atomic_load(&s_set->nodes[0].now_ms);
+    json_t *tokens = s_login();
+    fk_store_txn_t *txn;
+    cr_assert_eq(fk_store_read_begin(s_set->nodes[0].store, &txn), 0);
+    uint64_t before = fk_store_owner_version(txn, "node-a");
+    fk_store_txn_end(&txn);
+    /*  10 s later: a rotation, but the exchange time stays as written. */
+    fk_testgrants_advance(s_set, 10000);
+    cr_assert_eq(s_refresh(s_a, &tokens), 0);
+    json_t *row = s_only_app(s_a);
+    cr_assert_eq(fk_json_int(row, "last_exchange_ms", 0), start);
+    json_decref(row);
+    /*  The rotation wrote its token, family and tombstone: no seen/. */
+    cr_assert_eq(fk_store_read_begin(s_set->nodes[0].store, &txn), 0);
+    uint64_t after = fk_store_owner_version(txn, "node-a");
+    fk_store_txn_end(&txn);
+    cr_assert_eq(after - before, 3, "a rotation inside the minute wrote %llu records",
+                 (unsigned long long)(after - before));
+    /*  A minute after the first: rewritten. */
+    fk_testgrants_advance(s_set, 51000);
+    cr_assert_eq(s_refresh(s_a, &tokens), 0);
+    row = s_only_app(s_a);
+    cr_assert_eq(fk_json_int(row, "last_exchange_ms", 0), start + 61000);
+    json_decref(row);
+    json_decref(tokens);
+}
+
+Test(fk_grants, a_report_names_the_instance_an_app_could_not_reach)
+{
+    json_t *tokens = s_login();
+    json_t *claims = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_check_bearer(s_a, fk_json_str(tokens, "access_token"), &claims, &why),
+                 0, "%s", why.text);
+    json_t *bad = json_pack("{s:{s:{s:s}}}", "alias_reports", "rekuest", "valid", "no");
+    cr_assert_eq(fk_grants_report(s_a, claims, bad, &why), FK_EINVAL_INPUT,
+                 "valid must be a boolean");
+    json_t *body = json_pack("{s:{s:{s:s, s:b, s:s}}, s:b}", "alias_reports", "rekuest",
+                             "alias_id", "lan", "valid", 0, "reason", "connection refused",
+                             "functional", 0);
+    cr_assert_eq(fk_grants_report(s_a, claims, body, &why), 0, "%s", why.text);
+    fk_testgrants_replicate(s_set, 0, 1);
+    json_t *row = s_only_app(s_b);
+    cr_assert_eq(fk_json_int(row, "last_report_ms", 0), atomic_load(&s_set->nodes[0].now_ms));
+    cr_assert(json_is_false(json_object_get(row, "functional")));
+    json_t *failing = json_array_get(json_object_get(row, "failing"), 0);
+    cr_assert_not_null(failing);
+    cr_assert_str_eq(fk_json_str(failing, "key"), "rekuest");
+    cr_assert_str_eq(fk_json_str(failing, "alias_id"), "lan");
+    cr_assert_str_eq(fk_json_str(failing, "reason"), "connection refused");
+    cr_assert_str_eq(fk_json_str(failing, "service"), "live.arkitekt.rekuest");
+    cr_assert_str_eq(fk_json_str(failing, "instance"), "rekuest-1@node-a");
+    json_t *unreachable = fk_grants_unreachable(s_b);
+    json_t *list = json_object_get(unreachable, "rekuest-1@node-a");
+    cr_assert_eq(json_array_size(list), 1, "%s", json_dumps(unreachable, 0));
+    cr_assert_str_eq(fk_json_str(json_array_get(list, 0), "identifier"), "org.example.app");
+    cr_assert_str_eq(fk_json_str(json_array_get(list, 0), "alias_id"), "lan");
+    /*  A newer report that reaches everything clears the instance. */
+    json_t *good = json_pack("{s:{s:{s:s, s:b}}}", "alias_reports", "rekuest", "alias_id", "lan",
+                             "valid", 1);
+    fk_testgrants_advance(s_set, 1000);
+    cr_assert_eq(fk_grants_report(s_b, claims, good, &why), 0, "%s", why.text);
+    json_t *cleared = fk_grants_unreachable(s_b);
+    cr_assert_eq(json_object_size(cleared), 0, "%s", json_dumps(cleared, 0));
+    json_decref(cleared);
+    json_decref(good);
+    json_decref(unreachable);
+    json_decref(row);
+    json_decref(body);
+    json_decref(bad);
+    json_decref(claims);
+    json_decref(tokens);
+}
+
+Test(fk_grants, revoking_an_app_on_another_node_ends_its_chain_there_and_on_its_owner)
+{
+    json_t *tokens = s_login();
+    json_t *claims = NULL;
+    fk_grants_why_t why;
+    fk_testgrants_replicate(s_set, 0, 1);
+    json_t *answer = NULL;
+    cr_assert_eq(fk_grants_revoke_app(s_b, "org.example.app", "2.0", "ops", &answer, &why),
+                 FK_ENOTFOUND, "no such version");
+    cr_assert_eq(fk_grants_revoke_app(s_b, "org.example.app", NULL, "ops", &answer, &why), 0,
+                 "%s", why.text);
+    cr_assert_eq(json_array_size(json_object_get(answer, "revoked")), 1);
+    cr_assert_eq(fk_json_int(answer, "refresh_tokens", 0), 1);
+    json_decref(answer);
+    /*  node-b did not issue the token: its markers must travel. */
+    cr_assert_eq(s_refresh(s_b, &tokens), FK_EGRANT);
+    fk_testgrants_replicate(s_set, 1, 0);
+    cr_assert_eq(s_refresh(s_a, &tokens), FK_EGRANT);
+    cr_assert_eq(fk_grants_check_bearer(s_a, fk_json_str(tokens, "access_token"), &claims, &why),
+                 FK_ETOKEN);
+    json_t *apps = fk_grants_approved(s_a);
+    cr_assert_eq(json_array_size(apps), 0, "a revoked app is not listed");
+    json_decref(apps);
+    cr_assert_eq(fk_grants_revoke_app(s_a, fk_json_str(tokens, "client_id"), NULL, "ops", &answer,
+                                      &why),
+                 FK_ENOTFOUND, "revoked already");
+    /*  A new approval gives the app tokens again. */
+    json_t *again = s_login();
+    json_t *row = s_only_app(s_a);
+    cr_assert_str_eq(fk_json_str(row, "client_id"), fk_json_str(again, "client_id"));
+    json_decref(row);
+    json_decref(again);
+    json_decref(tokens);
+}
+
+Test(fk_grants, a_rotation_racing_a_revocation_does_not_outlive_it)
+{
+    json_t *tokens = s_login();
+    fk_testgrants_replicate(s_set, 0, 1);
+    json_t *answer = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_revoke_app(s_b, fk_json_str(tokens, "client_id"), NULL, "ops", &answer,
+                                      &why),
+                 0, "%s", why.text);
+    json_decref(answer);
+    /*  The owner rotates before the revocation reaches it... */
+    cr_assert_eq(s_refresh(s_a, &tokens), 0);
+    fk_testgrants_replicate(s_set, 1, 0);
+    /*  ...and the new token dies with the app all the same. */
+    cr_assert_eq(s_refresh(s_a, &tokens), FK_EGRANT);
+    json_decref(tokens);
+}
+
+Test(fk_grants, the_redeem_token_of_a_revoked_app_gives_no_new_client)
+{
+    json_t *minted = NULL;
+    fk_grants_why_t why;
+    cr_assert_eq(fk_grants_mint_redeem(s_a, 1, 0, &minted, &why), 0);
+    json_t *manifest = fk_testgrants_manifest("org.example.headless", "2.0");
+    json_t *first = NULL;
+    cr_assert_eq(fk_grants_exchange_redeem(s_a, fk_json_str(minted, "token"), manifest,
+                                           &fk_testgrants_origin, &first, &why),
+                 0, "%s", why.text);
+    json_t *row = s_only_app(s_a);
+    cr_assert_str_eq(fk_json_str(row, "grant"), "redeem");
+    cr_assert_str_eq(fk_json_str(row, "approved_by"), "redeem token");
+    json_decref(row);
+    json_t *answer = NULL;
+    cr_assert_eq(fk_grants_revoke_app(s_a, "org.example.headless", "2.0", "ops", &answer, &why),
+                 0, "%s", why.text);
+    json_decref(answer);
+    json_t *second = NULL;
+    cr_assert_eq(fk_grants_exchange_redeem(s_a, fk_json_str(minted, "token"), manifest,
+                                           &fk_testgrants_origin, &second, &why),
+                 FK_EGRANT);
+    cr_assert_null(second);
+    json_decref(first);
+    json_decref(manifest);
+    json_decref(minted);
+}
+
+Test(fk_grants, malformed_report_and_exchange_records_read_as_absent)
+{
+    json_t *tokens = s_login();
+    const char *client_id = fk_json_str(tokens, "client_id");
+    char *report = fk_asprintf("report/%s", client_id);
+    char *seen = fk_asprintf("seen/%s", client_id);
+    static const char *const bad_reports[] = {
+        "{\"alias_reports\":{\"k\":{\"valid\":\"no\"}},\"at_ms\":1}",
+        "{\"alias_reports\":{\"k\":{\"reason\":7}},\"at_ms\":1}",
+        "{\"alias_reports\":[],\"at_ms\":1}",
+        "{\"alias_reports\":{},\"at_ms\":\"now\"}",
+        "{\"alias_reports\":{\"k\":\"down\"},\"at_ms\":1}",
+        "[1]",
+    };
+    for (size_t i = 0; i < sizeof bad_reports / sizeof bad_reports[0]; i++) {
+        s_plant(report, bad_reports[i]);
+        s_plant(seen, i % 2 ? "{\"exchange_ms\":\"x\"}" : "{\"exchange_ms\":-5}");
+        json_t *row = s_only_app(s_a);
+        cr_assert(json_is_null(json_object_get(row, "last_report_ms")), "%s", bad_reports[i]);
+        cr_assert(json_is_null(json_object_get(row, "last_exchange_ms")), "%s", bad_reports[i]);
+        cr_assert_eq(json_array_size(json_object_get(row, "failing")), 0);
+        json_decref(row);
+    }
+    /*  A bad seen/ record is rewritten by the next exchange. */
+    cr_assert_eq(s_refresh(s_a, &tokens), 0);
+    json_t *row = s_only_app(s_a);
+    cr_assert_eq(fk_json_int(row, "last_exchange_ms", 0), atomic_load(&s_set->nodes[0].now_ms));
+    json_decref(row);
+    free(seen);
+    free(report);
+    json_decref(tokens);
 }

@@ -74,6 +74,77 @@
         }), "codes-empty");
     }
 
+    function when(ms) {
+        if (ms === null || ms === undefined) {
+            return "never";
+        }
+        return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+    }
+
+    /*  "alias (key) by app version: reason", one line of what an app
+        could not reach. */
+    function failingText(f, app) {
+        let text = (f.alias_id || "no alias of " + f.key) + " (" + f.key + ")";
+        if (app) {
+            text += " by " + app.identifier + " " + app.version;
+        }
+        if (f.instance) {
+            text += " at " + f.instance;
+        }
+        if (f.reason) {
+            text += ": " + f.reason;
+        }
+        return text;
+    }
+
+    /*  Revoke is a plain form posted to the node, with the session's CSRF
+        token, like the approval page's buttons: the node answers a page
+        saying what happened. */
+    function revokeForm(app) {
+        const form = el("form", null, "inline");
+        form.method = "post";
+        form.action = "/ui/apps/revoke";
+        const csrf = el("input");
+        csrf.type = "hidden";
+        csrf.name = "csrf";
+        csrf.value = document.getElementById("dash").dataset.csrf;
+        const id = el("input");
+        id.type = "hidden";
+        id.name = "client_id";
+        id.value = app.client_id;
+        const button = el("button", "Revoke", "danger");
+        button.type = "submit";
+        button.title = "End this app's tokens on every node; it must be approved again";
+        form.append(csrf, id, button);
+        return form;
+    }
+
+    function renderApps(apps, mayRevoke) {
+        fill("#apps", (apps || []).map(function (a) {
+            const app = el("span");
+            app.append(el("strong", a.identifier), " ", el("span", a.version, "muted"));
+            app.title = a.client_id;
+            const approved = el("span");
+            approved.append((a.approved_by || "unknown") + " on " + (a.approved_node || a.node),
+                            el("br"), el("code", when(a.approved_ms), "small"));
+            const report = el("span");
+            if (a.last_report_ms === null || a.last_report_ms === undefined) {
+                report.append("none");
+            } else {
+                report.append(el("code", when(a.last_report_ms), "small"));
+                for (const f of a.failing || []) {
+                    report.append(el("br"), el("span", failingText(f, null), "status critical"));
+                }
+                if ((a.failing || []).length === 0) {
+                    report.append(" ", badge("passing"));
+                }
+            }
+            return row([app, a.dialect + " (" + a.grant + ")", approved,
+                        el("code", when(a.last_exchange_ms), "small"), report,
+                        mayRevoke ? revokeForm(a) : ""]);
+        }), "apps-empty");
+    }
+
     function renderMembers(members, self) {
         fill("#members", members.map(function (m) {
             const name = el("span");
@@ -103,7 +174,7 @@
             const table = el("table");
             const thead = el("thead");
             const heads = el("tr");
-            for (const h of ["ID", "Service", "Aliases", "Health", "Tags"]) {
+            for (const h of ["ID", "Service", "Aliases", "Health", "Tags", "Apps cannot reach"]) {
                 heads.append(el("th", h));
             }
             thead.append(heads);
@@ -126,8 +197,17 @@
                 } else {
                     health.append("-");
                 }
+                /*  What approved apps reported they could not reach on
+                    this instance (their newest report each). */
+                const unreachable = el("span");
+                for (const f of s.unreachable || []) {
+                    unreachable.append(el("span", failingText(f, f), "status critical"), el("br"));
+                }
+                if ((s.unreachable || []).length === 0) {
+                    unreachable.append("-");
+                }
                 tbody.append(row([el("code", s.id), s.service, aliases, health,
-                                  (s.tags || []).join(", ")]));
+                                  (s.tags || []).join(", "), unreachable]));
             }
             table.append(thead, tbody);
             block.append(table);
@@ -174,6 +254,7 @@
         }
         const data = await answer.json();
         renderCodes(data.codes, data.may_approve === true);
+        renderApps(data.apps, data.may_approve === true);
         renderMembers(data.members, data.node);
         renderServices(data.services, data.members);
         renderAudit(data.audit);
