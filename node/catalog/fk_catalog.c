@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_PREFIX "svc/"
@@ -242,8 +243,9 @@ fk_catalog_set_health(fk_store_t *store, const json_t *definition, const json_t 
     return rc;
 }
 
-int
-fk_catalog_deregister(fk_store_t *store, const char *id)
+/*  One attempt at fk_catalog_deregister. */
+static int
+s_deregister_once(fk_store_t *store, const char *id)
 {
     fk_store_txn_t *txn;
     int rc = fk_store_write_begin(store, &txn);
@@ -267,6 +269,26 @@ fk_catalog_deregister(fk_store_t *store, const char *id)
         return rc;
     }
     return fk_store_commit(&txn);
+}
+
+/*  On a full store a delete lives on the reserve and on the pages earlier
+    transactions freed, which LMDB hands out again only once no reader
+    still sees them: a burst of deletes while readers hold old snapshots
+    (a scrape, a sweep, a thread descheduled on a busy host) can find
+    neither. The readers end within milliseconds, so the delete tries
+    again, with backoff, for up to about 2 s before it reports ENOSPC. */
+#define S_DELETE_TRIES 12
+
+int
+fk_catalog_deregister(fk_store_t *store, const char *id)
+{
+    int rc = s_deregister_once(store, id);
+    for (int i = 1; rc == -ENOSPC && i < S_DELETE_TRIES; i++) {
+        int64_t pause_ms = 5 << (i < 6 ? i : 6); /* 10, 20 ... 320 ms */
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = pause_ms * 1000000}, NULL);
+        rc = s_deregister_once(store, id);
+    }
+    return rc;
 }
 
 json_t *

@@ -40,7 +40,9 @@ int fk_catalog_register(fk_store_t *store, const json_t *canonical, const char *
 int fk_catalog_set_health(fk_store_t *store, const json_t *definition, const json_t *health);
 
 /*  Deregister the local service with this id. Returns 0 once committed,
-    FK_ENOTFOUND, or a store error. */
+    FK_ENOTFOUND, or a store error. On a full store it tries again for up
+    to about 2 s while readers still hold the pages the delete needs, so
+    the call may block that long before -ENOSPC. */
 int fk_catalog_deregister(fk_store_t *store, const char *id);
 
 /*  Every service instance in txn, as a new JSON array of canonical
