@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CLI's waiting line (common/fk_progress) on a terminal and off it, end to end:
 #
-#   setup     one agent on 127.0.0.249 (HTTP and gossip on free ports, --insecure-gossip), its
-#             own temporary data dir
+#   setup     one agent on 127.0.0.249 (HTTP and gossip on free ports, --insecure-gossip,
+#             --retry-join 127.0.0.250:9), its own temporary data dir, stderr to a file
 #   pipe      `join 127.0.0.250:9` (nothing listens there: the agent waits 5 s for an answer)
 #             with stdout and stderr to files: stdout is empty and stderr exactly the one error
 #             line, no progress text, no '\r'; `services register --wait quorum` likewise prints
@@ -11,6 +11,8 @@
 #             "fakts-node: joining the cluster through 127.0.0.250:9 (agent at URL)... N s",
 #             drawn over itself with '\r', then erased (blanks between two '\r') before the error
 #             line
+#   agent     the agent's log (not a terminal) never says "waiting to join"; a second agent
+#             with --retry-join under a pseudo-terminal says it once, naming the address
 #   cleanup   the agent killed by pid, the temporary directory removed (trap)
 #
 # Every wait polls against a deadline.
@@ -38,9 +40,11 @@ done
 
 TMP=$(mktemp -d /tmp/fk-progress.XXXXXX)
 PID=
+TTY_AGENT=
 cleanup() {
     local status=$?
     [ -z "$PID" ] || { kill -9 "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+    [ -z "$TTY_AGENT" ] || kill -9 "$TTY_AGENT" 2>/dev/null || true
     if [ "$status" -ne 0 ] && [ "$status" -ne 77 ] && [ -f "$TMP/agent.log" ]; then
         tail -n 30 "$TMP/agent.log" >&2
     fi
@@ -51,7 +55,7 @@ trap cleanup EXIT
 # ---- setup ------------------------------------------------------------------------------
 mkdir -m 700 "$TMP/data"
 "$BIN" agent --data-dir "$TMP/data" --http "$ADDR:0" --gossip "$ADDR:0" --insecure-gossip \
-    --node progress >"$TMP/agent.log" 2>&1 &
+    --node progress --retry-join "$DEAD" >"$TMP/agent.log" 2>&1 &
 PID=$!
 for _ in $(seq 300); do
     [ -s "$TMP/data/agent.json" ] && grep -q '"http"' "$TMP/data/agent.json" && break
@@ -96,4 +100,33 @@ grep -qE -- "\\.\\.\\. [1-9] s" <<<"$out" ||
 grep -qE $'\r +\rfakts-node: could not join' "$TMP/tty.out" ||
     fail "terminal: the waiting line was not erased before the error: $(cat -A "$TMP/tty.out")"
 say "terminal: join showed what it waited for, counted seconds, and erased the line"
+
+# ---- agent: what it joins through, on a terminal only ----------------------------------------
+! grep -q 'waiting to join' "$TMP/agent.log" ||
+    fail "agent: its log (not a terminal) says it is waiting to join: $(grep 'waiting to join' "$TMP/agent.log")"
+mkdir -m 700 "$TMP/data2"
+script -qfec "$(printf '%q ' exec "$BIN" agent --data-dir "$TMP/data2" --http "$ADDR:0" \
+    --gossip "$ADDR:0" --insecure-gossip --node progress2 --retry-join "$DEAD")" /dev/null \
+    >"$TMP/agent-tty.out" 2>&1 </dev/null &
+SCRIPT_PID=$!
+want="fakts-node: waiting to join the cluster through $DEAD (knocking every second while no other member is alive)"
+for _ in $(seq 300); do
+    [ -z "$TTY_AGENT" ] && [ -s "$TMP/data2/agent.json" ] &&
+        TTY_AGENT=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$TMP/data2/agent.json")
+    grep -qF -- "$want" "$TMP/agent-tty.out" && break
+    kill -0 "$SCRIPT_PID" 2>/dev/null || break
+    sleep 0.1
+done
+grep -qF -- "$want" "$TMP/agent-tty.out" ||
+    fail "agent: no \"$want\" under a terminal within 30 s: $(cat -A "$TMP/agent-tty.out" | head -n 20)"
+for _ in $(seq 300); do
+    [ -z "$TTY_AGENT" ] || break
+    [ -s "$TMP/data2/agent.json" ] && TTY_AGENT=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$TMP/data2/agent.json")
+    sleep 0.1
+done
+[ -n "$TTY_AGENT" ] || fail "agent: no pid in the second agent's agent.json"
+kill -TERM "$TTY_AGENT"
+wait "$SCRIPT_PID" 2>/dev/null || true
+TTY_AGENT=
+say "agent: said what it joins through on a terminal, nothing in its log file"
 say "PASS"
