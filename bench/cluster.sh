@@ -147,10 +147,14 @@ stop_pids() {   # stop_pids PID...: TERM them all, wait up to 10 s together, the
     kill -KILL "$@" 2>/dev/null || true
     for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"
+WAITING=   # what the running child waits for, shown on a terminal (bench/progress.sh)
 run_child() {   # run a long command so that a signal to this script is acted on at once
     "$@" &
     CHILD_PID=$!
     local rc=0
+    progress_watch cluster "$WAITING" "$CHILD_PID"
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=
     return "$rc"
@@ -179,7 +183,21 @@ trap 'exit 143' TERM
 probe() {   # probe KEYPREFIX COMMAND ARGS...: cluster_probe.py's KEY=VALUE lines into R
     local pre=$1 out=$TMP/probe.out rc=0 k v
     shift
+    case $1 in
+        fk-wait-members) WAITING="fakts-node N=$FK_N: every node listing every member alive" ;;
+        serf-wait-members) WAITING="serf N=$SERF_N: the agents listing their members alive" ;;
+        fk-converge) WAITING="fakts-node N=$FK_N: convergence rounds" ;;
+        serf-converge) WAITING="serf N=$SERF_N: convergence rounds" ;;
+        fk-detect) WAITING="fakts-node N=$FK_N: every node listing the killed node failed" ;;
+        serf-detect) WAITING="serf N=$SERF_N: every agent listing the killed agent failed" ;;
+        fk-wait-back) WAITING="fakts-node N=$FK_N: the restarted node alive everywhere" ;;
+        fk-own) WAITING="fakts-node N=$FK_N: every node's own service everywhere" ;;
+        fk-load) WAITING="fakts-node N=$FK_N: $3 registrations/s for $4 s" ;;
+        fk-wait-view) WAITING="fakts-node N=$FK_N: the same view on every node" ;;
+        *) WAITING= ;;
+    esac
     run_child timeout 900 "$PY" "$PROBE" "$@" >"$out" || rc=$?
+    WAITING=
     while IFS='=' read -r k v; do [ -n "$k" ] && R[$pre.$k]=$v; done <"$out"
     return "$rc"
 }
@@ -212,7 +230,7 @@ bw_window() {
     if [ -n "$IPT" ]; then iptables -w -Z "$CHAIN"; else w_a=$(wchar "${pids[@]}"); fi
     c_a=$(sched "${pids[@]}")
     t_a=$(date +%s%N)
-    if [ $# -gt 0 ]; then "$@" || return 1; else run_child sleep "$secs"; fi
+    if [ $# -gt 0 ]; then "$@" || return 1; else WAITING="counting gossip bytes for $secs s" run_child sleep "$secs"; fi
     t_b=$(date +%s%N)
     c_b=$(sched "${pids[@]}")
     el=$(awk -v a="$t_a" -v b="$t_b" 'BEGIN{printf "%.3f", (b-a)/1e9}')
@@ -443,7 +461,7 @@ fk_run() {   # fk_run N MODE: MODE secure (results under N.fk) or insecure (N.fk
     R[$N.$S.dpoll_ms]=$dpoll
 
     # ---- 1. start, join through node 0, wait for N alive members everywhere ------------
-    log "fakts-node ($FK_MODE) N=$N: starting $N agents on $(fk_ip 0)..$(fk_ip $((N - 1)))"
+    log "fakts-node ($FK_MODE) N=$N: starting $N agents on 127.0.0.$ADDRS"
     t_a=$(date +%s%N)
     for i in $(seq 0 $((N - 1))); do fk_start "$i" "$(fk_ip "$i"):0"; done
     end=$(( $(date +%s) + 60 + N ))
@@ -556,7 +574,7 @@ serf_run() {   # serf_run N
     local poll=${BENCH_POLL_MS:-$(( N / 2 > 5 ? N / 2 : 5 ))}
     local dpoll=$(( N > 20 ? N : 20 ))
 
-    log "serf N=$N: starting $N agents on $(serf_ip 0)..$(serf_ip $((N - 1)))"
+    log "serf N=$N: starting $N agents on 127.0.0.$ADDRS"
     t_a=$(date +%s%N)
     for i in $(seq 0 $((N - 1))); do serf_start "$i"; done
     serf_nodes "$SD/nodes.tsv"

@@ -136,7 +136,7 @@ EOF
 }
 
 boxplot convergence cluster-convergence.tsv \
-    "Convergence: a write on one node until every node shows it (box: quartiles, line: median, dots: samples)" \
+    "Convergence: a write on one node until every node shows it (box: quartiles, line: median, dots: samples; a round not done in 30 s counts as 30 s)" \
     "ms until the last node showed it (log scale)"
 boxplot detection cluster-detection.tsv \
     "Failure detection: kill -9 of one node until every other node lists it failed" \
@@ -175,12 +175,12 @@ EOF
 $COMMON
 set output "$PLOTS/bandwidth.png"
 set title "Gossip traffic per node (bar: total / N; whiskers: the least and the busiest node)"
-set ylabel "bytes per second per node (IP + TCP/UDP headers included)"
+set ylabel "bytes/s per node, IP + TCP/UDP headers included (log scale)"
 set xlabel "cluster size"
-set yrange [0:*]
+set logscale y
+set format y "%g"
 set style data histograms
 set style histogram errorbars gap 1 lw 1
-set xrange [-0.6:*]
 set style fill solid 0.7 border -1
 set boxwidth 0.9
 plot "$TMP/bw" using 2:3:4:xtic(1) lc rgb C_FK title "fakts-node, idle", \
