@@ -75,7 +75,7 @@ LOSS_RATE=${BENCH_LOSS_RATE:-1}
 LOSS_KILLS=${BENCH_LOSS_KILLS:-3}
 SEED=${BENCH_SEED:-$$}
 OUT=${BENCH_OUT:-$BENCH_DIR/cluster-results.md}
-DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
+PLOT_DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
 ADDRS=${BENCH_ADDRS:-230-244}
 ADDR_FIRST=${ADDRS%-*}
 ADDR_LAST=${ADDRS#*-}
@@ -917,21 +917,21 @@ samples_rows() {   # samples_rows N NAME "a,b,c": one "N NAME K VALUE" row per s
     done
 }
 data_head() { echo "# bench/cluster.sh, $START_DATE, seed $SEED, HEAD $COMMIT; $*"; }
-mkdir -p "$DATA"
+mkdir -p "$PLOT_DATA"
 {
     data_head "convergence: ms from the write until the last node showed it"
     printf 'n\tsystem\tround\tms\n'
     for n in "${SIZES[@]}"; do
         while read -r key name; do samples_rows "$n" "$name" "$(r "$n.$key.conv.samples_ms")"; done < <(systems)
     done
-} >"$DATA/cluster-convergence.tsv"
+} >"$PLOT_DATA/cluster-convergence.tsv"
 {
     data_head "kill -9 detection: ms from the kill until every other node listed the victim failed"
     printf 'n\tsystem\tkill\tms\n'
     for n in "${SIZES[@]}"; do
         while read -r key name; do samples_rows "$n" "$name" "$(r "$n.$key.det.samples")"; done < <(systems)
     done
-} >"$DATA/cluster-detection.tsv"
+} >"$PLOT_DATA/cluster-detection.tsv"
 {
     data_head "gossip bytes per second per node ($BW_METHOD); min and max: the least and busiest node"
     printf 'n\tsystem\twindow\tbytes_per_s\tmin\tmax\n'
@@ -945,8 +945,8 @@ mkdir -p "$DATA"
             done
         done < <(systems)
     done
-} >"$DATA/cluster-bandwidth.tsv"
-log "wrote the raw samples to $DATA/cluster-{convergence,detection,bandwidth}.tsv"
+} >"$PLOT_DATA/cluster-bandwidth.tsv"
+log "wrote the raw samples to $PLOT_DATA/cluster-{convergence,detection,bandwidth}.tsv"
 log "wrote $OUT (${ELAPSED}s)"
 if [ ${#INVALID[@]} -gt 0 ]; then
     log "invalid measurements: ${#INVALID[@]}"

@@ -198,18 +198,19 @@ if [ -s "$src" ]; then
     gnuplot <<EOF
 $COMMON
 set output "$PLOTS/http-rates.png"
-set title "Requests per second on loopback (wrk): fakts-node against nginx serving the same bytes"
-set ylabel "requests per second (higher is better)"
+set title "Requests per second on loopback (wrk): discovery (GET /.well-known/fakts), refresh (POST /lok/o/token/), nginx serving the same bytes"
+set ylabel "requests per second (log scale, higher is better)"
 set xlabel "client: x8, x1 keep-alive connections; new conn.: a new connection per request"
-set yrange [0:*]
+set logscale y
+set format y "%g"
 set style data histograms
 set style histogram clustered gap 1
 set datafile columnheaders
 set style fill solid 0.7 border -1
 set boxwidth 0.9
 set xtics scale 0
-plot "$src" using 2:xtic(1) lc rgb C_FK title "fakts-node discovery (GET /.well-known/fakts)", \
-     "" using 3 lc rgb C_REFRESH title "fakts-node refresh (POST /lok/o/token/)", \
+plot "$src" using 2:xtic(1) lc rgb C_FK title "fakts-node discovery", \
+     "" using 3 lc rgb C_REFRESH title "fakts-node refresh", \
      "" using 4 lc rgb C_PEER title "nginx static file, same bytes"
 EOF
     log "drew $PLOTS/http-rates.png"

@@ -41,7 +41,7 @@ CONNS=${BENCH_CONNS:-8}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
 N_HANDSHAKES=${BENCH_HANDSHAKES:-200}
 OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
-DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
+PLOT_DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
 BIND_IP=${BENCH_BIND_IP:-127.0.0.248}
 FSYNC=${BENCH_FSYNC:-periodic}
 N_NAMES=10
@@ -109,10 +109,14 @@ stop_pid() {   # stop_pid PID: TERM, wait up to 10 s, then KILL
 }
 # run_child CMD...: run a long command so that a signal to this script is acted on at
 # once (bash runs traps during `wait`, but only after a foreground command ends).
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"
+WAITING=   # what the running child waits for, shown on a terminal (bench/progress.sh)
 run_child() {
     "$@" &
     CHILD_PID=$!
     local rc=0
+    progress_watch bench "$WAITING" "$CHILD_PID"
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=
     return "$rc"
@@ -248,7 +252,8 @@ N_SVC=$((N_NAMES * N_INST))
 log "registering $N_SVC services"
 sched_begin "$AGENT_PID"
 t_a=$(date +%s%N)
-run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
+WAITING="$N_SVC registrations" run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" ||
+    die "registration: curl failed"
 t_b=$(date +%s%N)
 sched_end
 rc1=$SCHED_CPU rw1=$SCHED_WAIT
@@ -290,7 +295,7 @@ TLS_TOKEN=$(cat "$TLS_DATA/admin-token")
 log "HTTPS agent listening on $TLS_ADDR (pid $TLS_PID), CA file $TLS_CA"
 register_config "$TLS_URL" "$TLS_TOKEN" "$TLS_CA" >"$TMP/register-tls.curl"
 log "registering the same $N_SVC services with the HTTPS agent"
-run_child curl -sS --max-time 300 -K "$TMP/register-tls.curl" >"$TMP/register-tls.codes" ||
+WAITING="$N_SVC registrations over HTTPS" run_child curl -sS --max-time 300 -K "$TMP/register-tls.curl" >"$TMP/register-tls.codes" ||
     die "HTTPS registration: curl failed"
 REG_OK=$(grep -c '^200$' "$TMP/register-tls.codes" || true)
 [ "$REG_OK" = "$N_SVC" ] || die "HTTPS registration: $REG_OK of $N_SVC answered 200"
@@ -404,7 +409,7 @@ run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...
     local cmd=(wrk -t"$t" -c"$c" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$script" "$url")
     [ $# -gt 0 ] && cmd+=(-- "$@")
     sched_begin "$spid"
-    if ! run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
+    if ! WAITING="wrk $name, -c$c for $DURATION" run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
         cat "$out" >&2
         die "wrk $name failed"
     fi
@@ -484,7 +489,8 @@ handshake_probe() {
         done
     done
     log "timing $N_HANDSHAKES fresh TLS connections to each server (curl)"
-    run_child timeout 300 curl -sS --max-time 10 -K "$cfg" >"$TMP/handshake.txt" ||
+    WAITING="$N_HANDSHAKES fresh TLS connections to each server" \
+        run_child timeout 300 curl -sS --max-time 10 -K "$cfg" >"$TMP/handshake.txt" ||
         die "handshake probe: curl failed"
     local kv
     for kv in $("$PY" - "$TMP/handshake.txt" "$TLS_DISC_URL" "$NGINX_TLS_URL" <<'PYEOF2'
@@ -762,7 +768,7 @@ cat "$TMP/results.md"
 # One row per client setting: requests/s and server CPU µs per request of fakts-node's
 # discovery and refresh and of nginx's static file ("-": not measured). Small, committed
 # with the plots drawn from it (bench/plots/data).
-mkdir -p "$DATA"
+mkdir -p "$PLOT_DATA"
 {
     echo "# bench/run.sh, $START_DATE, HEAD $COMMIT, wrk $DURATION per run; rate in requests/s, cpu in server µs per request"
     printf 'setting\tdiscovery_rate\trefresh_rate\tnginx_rate\tdiscovery_cpu\trefresh_cpu\tnginx_cpu\n'
@@ -782,8 +788,8 @@ mkdir -p "$DATA"
     http_row "HTTPS x1" tls_disc_1 tls_refresh_1 tls_nginx_1
     http_row "HTTP new conn." close_disc "" close_nginx
     http_row "HTTPS new conn." tls_close_disc "" tls_close_nginx
-} >"$DATA/http.tsv"
-log "wrote the rates to $DATA/http.tsv"
+} >"$PLOT_DATA/http.tsv"
+log "wrote the rates to $PLOT_DATA/http.tsv"
 log "wrote $OUT (${ELAPSED}s)"
 if [ ${#INVALID[@]} -gt 0 ]; then
     log "invalid measurements: ${INVALID[*]}"
