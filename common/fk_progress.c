@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+static void s_start(fk_progress_t *self, FILE *out, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 s_start(fk_progress_t *self, FILE *out, const char *fmt, va_list ap)
 {

@@ -989,8 +989,8 @@ fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv)
                                "PUT", "/v1/services?wait=quorum", s_definition_type(file, data),
                                data, size, name, &reply);
     } else {
-        rc = s_request(&ctx, "PUT", "/v1/services", s_definition_type(file, data), data, size,
-                       name, &reply);
+        rc = s_request(&ctx, "PUT", "/v1/services", s_definition_type(file, data), data, size, name,
+                       &reply);
     }
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
@@ -1751,8 +1751,8 @@ fk__cli_call(fk__cli_ctx_t *ctx, const char *method, const char *path, const cha
 
 int
 fk__cli_request_waiting(fk__cli_ctx_t *ctx, const char *what, const char *method, const char *path,
-                        const char *content_type, const char *body, size_t size,
-                        const char *prefix, fk_client_reply_t *reply)
+                        const char *content_type, const char *body, size_t size, const char *prefix,
+                        fk_client_reply_t *reply)
 {
     return s_request_waiting(ctx, what, method, path, content_type, body, size, prefix, reply);
 }

@@ -155,8 +155,7 @@ s_transfer_error(CURLcode code, const s_sink_t *sink)
 /*  libcurl's progress callback: about once a second while nothing moves,
     more often while data does. Returning 0 lets the transfer go on. */
 static int
-s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-              curl_off_t ulnow)
+s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     (void)dltotal;
     (void)dlnow;
