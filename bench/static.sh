@@ -35,6 +35,8 @@ DEADLINE=30
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
 log() { printf '[static-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"   # on a terminal, what the idle wait waits for
 die() { log "FAILED: $*"; exit 1; }
 
 if ! command -v serf >/dev/null; then
@@ -110,7 +112,10 @@ wait_for "the static agent answers" "$STATIC_BIN" info --data-dir "$TMP/static"
 wait_for "the dynamic agent answers" "$DYNAMIC_BIN" info --data-dir "$TMP/dynamic"
 wait_for "serf answers" serf members -rpc-addr=127.0.0.247:7373
 log "all three agents answer; idling ${IDLE}s"
-sleep "$IDLE"   # the idle period is the measurement's condition, not a synchronisation
+# the idle period is the measurement's condition, not a synchronisation
+sleep "$IDLE" &
+progress_watch static-bench "idling ${IDLE} s before the readings" $!
+wait $!
 
 declare -A M
 measure() {   # measure LABEL PID
