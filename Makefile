@@ -11,7 +11,8 @@
 # FK_WERROR is OFF in CMakeLists.txt (a packager's build must not fail on a
 # newer compiler's new warning); every build this Makefile makes for tests or
 # CI turns it ON, so a warning fails the project's own runs.
-#   make bench   build optimised and write the benchmark figures (bench/README section)
+#   make bench   build optimised, run the benchmarks (bench/run.sh, cluster.sh, static.sh) and
+#                draw their figures as PNG plots (bench/plot.sh into bench/plots; bench/README)
 #   make static  one self-contained fakts-node, fully static (build-static/fakts-node):
 #                libzmq, CZMQ, libcurl and GnuTLS rebuilt once from Debian's source
 #                packages into build-static/deps (tools/static-deps.sh), the rest from
@@ -38,7 +39,7 @@ DEPS := build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev 
         libssl-dev libcriterion-dev libmicrohttpd-dev libgnutls28-dev libjansson-dev libyaml-dev \
         libcurl4-openssl-dev clang libclang-rt-14-dev curl iptables iproute2 python3 \
         chromium chromium-driver python3-selenium systemd slurm-wlm munge prometheus
-BENCH_DEPS := wrk nginx-light openssl serf
+BENCH_DEPS := wrk nginx-light openssl serf gnuplot-nox
 # make static: what tools/static-deps.sh needs to unpack and build Debian's source packages
 # (autotools for GnuTLS, whose Debian patches touch its build system), and the static
 # archives the link takes from Debian.
@@ -182,7 +183,9 @@ test: deps static-background build release-check fuzz-smoke tsan-smoke
 bench: EXTRA_DEPS = $(BENCH_DEPS)
 bench: build static
 	bench/run.sh $(BUILD)/fakts-node
+	bench/cluster.sh $(BUILD)/fakts-node
 	bench/static.sh $(STATIC_BUILD)/fakts-node $(BUILD)/fakts-node
+	bench/plot.sh
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)-gcc $(RELEASE_BUILD)-clang \

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # bench/cluster.sh PATH/TO/fakts-node [N...]
 #
-# For each cluster size N (default 10 and 50): starts N agents on 127.0.0.(10+i) in the
+# For each cluster size N (default 10 and 50): starts N agents on loopback (BENCH_ADDRS) in the
 # secure mode (CurveZMQ, admitted through one cluster secret), joins them through node 0, and
 # measures on loopback: convergence of a registration to every node, kill -9 detection,
 # gossip bandwidth idle and under registrations, CPU, and resident memory; then the same with
 # --insecure-gossip (plaintext, the price of the security measured in the same run); then
-# with N Serf agents (Debian's serf, LAN profile) on 127.0.0.(100+i): tag-change
+# with N Serf agents (Debian's serf, LAN profile) on the same addresses: tag-change
 # convergence, kill -9 detection, idle bandwidth, memory.
-# Prints a Markdown report and writes it to bench/cluster-results.md. See bench/README.md.
+# Prints a Markdown report and writes it to bench/cluster-results.md, and the raw samples the
+# plots are drawn from (bench/plot.sh) to bench/plots/data/cluster-*.tsv. See bench/README.md.
 #
 # Exit status: 0 when every measurement is valid (targets may still be missed: they are
 # reported, not enforced); 1 when one failed (a node not coming up, a registration not on
@@ -33,6 +34,9 @@
 #   BENCH_LOSS_KILLS      kill -9 runs under that loss, after the window      (3)
 #   BENCH_SEED            seed of the random choices                         ($$)
 #   BENCH_OUT             where the Markdown goes                 (bench/cluster-results.md)
+#   BENCH_DATA            where the raw samples (TSV) go          (bench/plots/data)
+#   BENCH_ADDRS           the loopback addresses the agents use, FIRST-LAST of
+#                         127.0.0.x; agent i takes address i modulo their count  (230-244)
 #   BENCH_KEEP_LOGS       copy every agent log into this dir before cleanup  (unset: none)
 #   BENCH_BINARY_NOTE     what the binary was built from, for the report     (unset)
 #   TMPDIR                parent of the temporary dir                        (/tmp)
@@ -48,7 +52,6 @@ shift
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(10 50)
 for n in "${SIZES[@]}"; do
-    # 127.0.0.(10+i) must stay under the Serf range 127.0.0.(100+i), which must stay <= 254
     case $n in '' | *[!0-9]*) echo "bench: N must be a number: $n" >&2; exit 2 ;; esac
     if [ "$n" -lt 3 ] || [ "$n" -gt 90 ]; then echo "bench: N must be 3..90: $n" >&2; exit 2; fi
 done
@@ -72,8 +75,17 @@ LOSS_RATE=${BENCH_LOSS_RATE:-1}
 LOSS_KILLS=${BENCH_LOSS_KILLS:-3}
 SEED=${BENCH_SEED:-$$}
 OUT=${BENCH_OUT:-$BENCH_DIR/cluster-results.md}
+PLOT_DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
+ADDRS=${BENCH_ADDRS:-230-244}
+ADDR_FIRST=${ADDRS%-*}
+ADDR_LAST=${ADDRS#*-}
+case $ADDR_FIRST$ADDR_LAST in '' | *[!0-9]*) echo "bench: BENCH_ADDRS must be FIRST-LAST: $ADDRS" >&2; exit 2 ;; esac
+if [ "$ADDR_FIRST" -lt 2 ] || [ "$ADDR_LAST" -gt 254 ] || [ "$ADDR_FIRST" -gt "$ADDR_LAST" ]; then
+    echo "bench: BENCH_ADDRS must be within 2-254: $ADDRS" >&2; exit 2
+fi
+ADDR_COUNT=$((ADDR_LAST - ADDR_FIRST + 1))
 CONV_TIMEOUT=30       # a registration not on every node by then is a failed measurement
-SERF_PORT=7946        # Serf's gossip port on every 127.0.0.(100+i)
+SERF_PORT=7946        # Serf agent i's gossip port: 7946+i (agents share addresses)
 SERF_RPC_BASE=7373    # Serf agent i's RPC port: 7373+i
 OBSERVE=3             # seconds a restarted node's cluster is watched for flapping members
 
@@ -135,10 +147,14 @@ stop_pids() {   # stop_pids PID...: TERM them all, wait up to 10 s together, the
     kill -KILL "$@" 2>/dev/null || true
     for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"
+WAITING=   # what the running child waits for, shown on a terminal (bench/progress.sh)
 run_child() {   # run a long command so that a signal to this script is acted on at once
     "$@" &
     CHILD_PID=$!
     local rc=0
+    progress_watch cluster "$WAITING" "$CHILD_PID"
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=
     return "$rc"
@@ -167,7 +183,21 @@ trap 'exit 143' TERM
 probe() {   # probe KEYPREFIX COMMAND ARGS...: cluster_probe.py's KEY=VALUE lines into R
     local pre=$1 out=$TMP/probe.out rc=0 k v
     shift
+    case $1 in
+        fk-wait-members) WAITING="fakts-node N=$FK_N: every node listing every member alive" ;;
+        serf-wait-members) WAITING="serf N=$SERF_N: the agents listing their members alive" ;;
+        fk-converge) WAITING="fakts-node N=$FK_N: convergence rounds" ;;
+        serf-converge) WAITING="serf N=$SERF_N: convergence rounds" ;;
+        fk-detect) WAITING="fakts-node N=$FK_N: every node listing the killed node failed" ;;
+        serf-detect) WAITING="serf N=$SERF_N: every agent listing the killed agent failed" ;;
+        fk-wait-back) WAITING="fakts-node N=$FK_N: the restarted node alive everywhere" ;;
+        fk-own) WAITING="fakts-node N=$FK_N: every node's own service everywhere" ;;
+        fk-load) WAITING="fakts-node N=$FK_N: $3 registrations/s for $4 s" ;;
+        fk-wait-view) WAITING="fakts-node N=$FK_N: the same view on every node" ;;
+        *) WAITING= ;;
+    esac
     run_child timeout 900 "$PY" "$PROBE" "$@" >"$out" || rc=$?
+    WAITING=
     while IFS='=' read -r k v; do [ -n "$k" ] && R[$pre.$k]=$v; done <"$out"
     return "$rc"
 }
@@ -200,17 +230,21 @@ bw_window() {
     if [ -n "$IPT" ]; then iptables -w -Z "$CHAIN"; else w_a=$(wchar "${pids[@]}"); fi
     c_a=$(sched "${pids[@]}")
     t_a=$(date +%s%N)
-    if [ $# -gt 0 ]; then "$@" || return 1; else run_child sleep "$secs"; fi
+    if [ $# -gt 0 ]; then "$@" || return 1; else WAITING="counting gossip bytes for $secs s" run_child sleep "$secs"; fi
     t_b=$(date +%s%N)
     c_b=$(sched "${pids[@]}")
     el=$(awk -v a="$t_a" -v b="$t_b" 'BEGIN{printf "%.3f", (b-a)/1e9}')
     R[$pre.seconds]=$el
     R[$pre.cpu_ms_s]=$(awk -v a="$c_a" -v b="$c_b" -v n="$n" -v s="$el" 'BEGIN{printf "%.1f", (b-a)/1e6/n/s}')
     if [ -n "$IPT" ]; then
-        # one row per rule; a node's rows are those naming its address as destination
-        # (dpt) or source (spt)
+        # one row per rule; a node's rows are those naming its address and port as
+        # destination (dpt) or source (spt): nodes share addresses, not ports
         iptables -w -L "$CHAIN" -v -x -n 2>/dev/null | awk -v n="$n" -v s="$el" '
-            NR > 2 && $3 == "RETURN" { key = ($0 ~ / dpt:/) ? $9 : $8; b[key] += $2; p += $1; t += $2 }
+            NR > 2 && $3 == "RETURN" {
+                match($0, /[ds]pt:[0-9]+/)
+                key = (($0 ~ / dpt:/) ? $9 : $8) ":" substr($0, RSTART + 4, RLENGTH - 4)
+                b[key] += $2; p += $1; t += $2
+            }
             END {
                 min = -1; max = 0
                 for (k in b) { if (min < 0 || b[k] < min) min = b[k]; if (b[k] > max) max = b[k] }
@@ -243,8 +277,12 @@ T0=$(date +%s)
 log "fakts-node: $BIN; sizes ${SIZES[*]}; seed $SEED; bandwidth by $BW_METHOD"
 [ "${FOREIGN:-0}" = 0 ] || log "note: $FOREIGN fakts-node processes not started by this run are running"
 
-fk_ip() { echo "127.0.0.$((10 + $1))"; }
-serf_ip() { echo "127.0.0.$((100 + $1))"; }
+# Agent i's address: a few addresses are shared round-robin (fakts-node listens on free
+# ports, Serf agent i on port SERF_PORT+i), so N can exceed their count. fakts-node and Serf
+# never run at the same time and use the same addresses.
+fk_ip() { echo "127.0.0.$((ADDR_FIRST + $1 % ADDR_COUNT))"; }
+serf_ip() { fk_ip "$1"; }
+serf_port() { echo $((SERF_PORT + $1)); }
 pick_victims() {   # pick_victims N COUNT SALT: COUNT distinct non-seed indexes (repeat if N-1 < COUNT)
     "$PY" -c 'import random, sys
 n, k, s = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -423,7 +461,7 @@ fk_run() {   # fk_run N MODE: MODE secure (results under N.fk) or insecure (N.fk
     R[$N.$S.dpoll_ms]=$dpoll
 
     # ---- 1. start, join through node 0, wait for N alive members everywhere ------------
-    log "fakts-node ($FK_MODE) N=$N: starting $N agents on $(fk_ip 0)..$(fk_ip $((N - 1)))"
+    log "fakts-node ($FK_MODE) N=$N: starting $N agents on 127.0.0.$ADDRS"
     t_a=$(date +%s%N)
     for i in $(seq 0 $((N - 1))); do fk_start "$i" "$(fk_ip "$i"):0"; done
     end=$(( $(date +%s) + 60 + N ))
@@ -510,7 +548,7 @@ fk_run() {   # fk_run N MODE: MODE secure (results under N.fk) or insecure (N.fk
 serf_start() {   # serf_start I
     local i=$1 d=$SD/s$1
     mkdir -p "$d"
-    serf agent -node "s$i" -bind "$(serf_ip "$i"):$SERF_PORT" \
+    serf agent -node "s$i" -bind "$(serf_ip "$i"):$(serf_port "$i")" \
         -rpc-addr "$(serf_ip "$i"):$((SERF_RPC_BASE + i))" -log-level info >>"$d/agent.log" 2>&1 &
     SERF_PID[$i]=$!
 }
@@ -523,8 +561,8 @@ serf_nodes() {   # serf_nodes FILE [I...]: node list (all when no index is given
     done >"$f"
 }
 serf_join() {   # serf_join I
-    timeout 15 serf join -rpc-addr="$(serf_ip "$1"):$((SERF_RPC_BASE + $1))" "$(serf_ip 0):$SERF_PORT" \
-        >/dev/null || die "serf s$1: join $(serf_ip 0):$SERF_PORT failed"
+    timeout 15 serf join -rpc-addr="$(serf_ip "$1"):$((SERF_RPC_BASE + $1))" "$(serf_ip 0):$(serf_port 0)" \
+        >/dev/null || die "serf s$1: join $(serf_ip 0):$(serf_port 0) failed"
 }
 
 serf_run() {   # serf_run N
@@ -536,7 +574,7 @@ serf_run() {   # serf_run N
     local poll=${BENCH_POLL_MS:-$(( N / 2 > 5 ? N / 2 : 5 ))}
     local dpoll=$(( N > 20 ? N : 20 ))
 
-    log "serf N=$N: starting $N agents on $(serf_ip 0)..$(serf_ip $((N - 1)))"
+    log "serf N=$N: starting $N agents on 127.0.0.$ADDRS"
     t_a=$(date +%s%N)
     for i in $(seq 0 $((N - 1))); do serf_start "$i"; done
     serf_nodes "$SD/nodes.tsv"
@@ -601,10 +639,10 @@ serf_run() {   # serf_run N
     if [ "$SERF_BW_SECONDS" -gt 0 ]; then
         chain_make
         for i in $(seq 0 $((N - 1))); do
-            chain_rule -p udp -d "$(serf_ip "$i")" --dport "$SERF_PORT"
-            chain_rule -p tcp -d "$(serf_ip "$i")" --dport "$SERF_PORT"
+            chain_rule -p udp -d "$(serf_ip "$i")" --dport "$(serf_port "$i")"
+            chain_rule -p tcp -d "$(serf_ip "$i")" --dport "$(serf_port "$i")"
         done
-        for i in $(seq 0 $((N - 1))); do chain_rule -p tcp -s "$(serf_ip "$i")" --sport "$SERF_PORT"; done
+        for i in $(seq 0 $((N - 1))); do chain_rule -p tcp -s "$(serf_ip "$i")" --sport "$(serf_port "$i")"; done
         sleep 2
         log "serf N=$N: idle gossip bandwidth, ${SERF_BW_SECONDS} s"
         bw_window "$N.serf.bw_idle" "$SERF_BW_SECONDS" "$N" SERF_PID
@@ -668,11 +706,12 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo
     echo "| Setting | |"
     echo "|---|---|"
-    echo "| fakts-node agents | \`agent --node nI --http 127.0.0.(10+I):0 --gossip 127.0.0.(10+I):0 --rate-authorize 0 --rate-token 0 --log-level info\` and \`--cluster-secret-file\` (one secret for the run; the secure mode, every table below but the one comparing modes) or \`--insecure-gossip\`, each its own data dir; \`fakts-node join\` through node 0 |"
-    echo "| serf agents | \`agent -node sI -bind 127.0.0.(100+I):$SERF_PORT -rpc-addr 127.0.0.(100+I):(7373+I) -log-level info\`; \`serf join\` through node 0 |"
+    echo "| addresses | agent I on 127.0.0.($ADDR_FIRST + I mod $ADDR_COUNT): $ADDR_COUNT loopback addresses shared round-robin, fakts-node then Serf (never at the same time) |"
+    echo "| fakts-node agents | \`agent --node nI --http ADDR:0 --gossip ADDR:0 --rate-authorize 0 --rate-token 0 --log-level info\` and \`--cluster-secret-file\` (one secret for the run; the secure mode, every table below but the one comparing modes) or \`--insecure-gossip\`, each its own data dir; \`fakts-node join\` through node 0 |"
+    echo "| serf agents | \`agent -node sI -bind ADDR:($SERF_PORT+I) -rpc-addr ADDR:(7373+I) -log-level info\`; \`serf join\` through node 0 |"
     echo "| convergence | $CONV_ROUNDS registrations (fakts-node) / $SERF_ROUNDS tag changes (serf), each on a random node; timed from just before the write to the answer in which the last node showed it; fakts-node: \`GET /v1/services\` on every node over its own keep-alive connection, all driven by one \`selectors\` loop; serf: one thread per agent over a persistent RPC connection, \`members-filtered\` by the tagged node's name (what \`serf members -name\` calls); a node's next poll follows its answer by the poll period below |"
     echo "| failure detection | $KILLS (fakts-node) / $SERF_KILLS (serf) \`kill -9\` of a random non-seed node; timed until every other node lists it \`failed\` (fakts-node: and no longer lists its service); polled every max(20, N) ms per node; the node is restarted on the same gossip address (serf: and re-joined) and must be alive everywhere before the next run |"
-    echo "| bandwidth | $BW_METHOD on each node's gossip port (fakts-node: TCP to and from its ZeroMQ ROUTER port; serf: UDP and TCP port $SERF_PORT), ${BW_SECONDS} s idle and ${BW_SECONDS} s under $LOAD_RATE registrations/s on random nodes (fakts-node); serf ${SERF_BW_SECONDS} s idle. Per node = total / N |"
+    echo "| bandwidth | $BW_METHOD on each node's gossip port (fakts-node: TCP to and from its ZeroMQ ROUTER port; serf: UDP and TCP to its port $SERF_PORT+I, TCP from it), ${BW_SECONDS} s idle and ${BW_SECONDS} s under $LOAD_RATE registrations/s on random nodes (fakts-node); serf ${SERF_BW_SECONDS} s idle. Per node = total / N |"
     echo "| memory | /proc/PID/status VmRSS and smaps_rollup Pss of every agent, idle, after the measurements above (and right after the cluster formed) |"
     echo
     echo "## Summary"
@@ -859,6 +898,55 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
 
 cp "$TMP/results.md" "$OUT"
 cat "$TMP/results.md"
+
+# ---- raw samples for bench/plot.sh ---------------------------------------------------
+# Small tab-separated files, committed with the plots drawn from them (bench/plots/data):
+# one row per sample, so a plot shows the distribution, not only the report's medians.
+systems() {   # the systems measured: result key and name
+    echo "fk fakts-node"
+    [ "$INSECURE_ON" = 1 ] && echo "fki fakts-node-insecure"
+    [ "$SERF_ON" = 1 ] && echo "serf serf"
+    return 0
+}
+samples_rows() {   # samples_rows N NAME "a,b,c": one "N NAME K VALUE" row per sample
+    local k=0 x
+    for x in ${3//,/ }; do
+        [ "$x" = n/a ] && continue
+        k=$((k + 1))
+        printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$k" "$x"
+    done
+}
+data_head() { echo "# bench/cluster.sh, $START_DATE, seed $SEED, HEAD $COMMIT; $*"; }
+mkdir -p "$PLOT_DATA"
+{
+    data_head "convergence: ms from the write until the last node showed it"
+    printf 'n\tsystem\tround\tms\n'
+    for n in "${SIZES[@]}"; do
+        while read -r key name; do samples_rows "$n" "$name" "$(r "$n.$key.conv.samples_ms")"; done < <(systems)
+    done
+} >"$PLOT_DATA/cluster-convergence.tsv"
+{
+    data_head "kill -9 detection: ms from the kill until every other node listed the victim failed"
+    printf 'n\tsystem\tkill\tms\n'
+    for n in "${SIZES[@]}"; do
+        while read -r key name; do samples_rows "$n" "$name" "$(r "$n.$key.det.samples")"; done < <(systems)
+    done
+} >"$PLOT_DATA/cluster-detection.tsv"
+{
+    data_head "gossip bytes per second per node ($BW_METHOD); min and max: the least and busiest node"
+    printf 'n\tsystem\twindow\tbytes_per_s\tmin\tmax\n'
+    for n in "${SIZES[@]}"; do
+        while read -r key name; do
+            for w in bw_idle bw_load; do
+                [ "$(r "$n.$key.$w.bps")" = n/a ] && continue
+                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$name" \
+                    "$([ $w = bw_idle ] && echo idle || echo "${LOAD_RATE}-registrations-per-s")" \
+                    "$(r "$n.$key.$w.bps")" "$(r "$n.$key.$w.min_bps")" "$(r "$n.$key.$w.max_bps")"
+            done
+        done < <(systems)
+    done
+} >"$PLOT_DATA/cluster-bandwidth.tsv"
+log "wrote the raw samples to $PLOT_DATA/cluster-{convergence,detection,bandwidth}.tsv"
 log "wrote $OUT (${ELAPSED}s)"
 if [ ${#INVALID[@]} -gt 0 ]; then
     log "invalid measurements: ${#INVALID[@]}"

@@ -9,7 +9,8 @@
 # `tls cert create`, against the same nginx serving the same bytes over HTTPS with the
 # same certificate, and the cost of a new TLS connection (wrk with Connection: close,
 # curl's handshake time); and the agent's resident memory idle, after the load and
-# after a fresh restart. Prints a Markdown table and writes it to bench/results.md.
+# after a fresh restart. Prints a Markdown table and writes it to bench/results.md, and
+# the rates the plots are drawn from (bench/plot.sh) to bench/plots/data/http.tsv.
 # See bench/README.md.
 #
 # Exit status: 0 when every measurement is valid (targets may still be missed: they
@@ -22,6 +23,8 @@
 #   BENCH_HANDSHAKES     fresh TLS connections curl times per server (200)
 #   BENCH_NGINX_WORKERS  nginx worker processes            (2: one per core, as the agent's threads share them)
 #   BENCH_OUT            where the Markdown goes           (bench/results.md)
+#   BENCH_DATA           where the rates for the plots go  (bench/plots/data)
+#   BENCH_BIND_IP        the loopback address of every server (127.0.0.248)
 #   BENCH_FSYNC          the agent's --fsync mode          (periodic, the default)
 #   TMPDIR               parent of the temporary dir      (/tmp)
 
@@ -38,6 +41,8 @@ CONNS=${BENCH_CONNS:-8}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
 N_HANDSHAKES=${BENCH_HANDSHAKES:-200}
 OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
+PLOT_DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
+BIND_IP=${BENCH_BIND_IP:-127.0.0.248}
 FSYNC=${BENCH_FSYNC:-periodic}
 N_NAMES=10
 N_INST=100
@@ -104,10 +109,14 @@ stop_pid() {   # stop_pid PID: TERM, wait up to 10 s, then KILL
 }
 # run_child CMD...: run a long command so that a signal to this script is acted on at
 # once (bash runs traps during `wait`, but only after a foreground command ends).
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"
+WAITING=   # what the running child waits for, shown on a terminal (bench/progress.sh)
 run_child() {
     "$@" &
     CHILD_PID=$!
     local rc=0
+    progress_watch bench "$WAITING" "$CHILD_PID"
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=
     return "$rc"
@@ -131,7 +140,7 @@ launch_agent() {
     local data=$1 logf=$2 i
     shift 2
     rm -f "$data/agent.json"
-    "$BIN" agent --data-dir "$data" --http 127.0.0.1:0 --gossip 127.0.0.1:0 --rate-authorize 0 \
+    "$BIN" agent --data-dir "$data" --http "$BIND_IP:0" --gossip "$BIND_IP:0" --rate-authorize 0 \
         --rate-token 0 --fsync "$FSYNC" "$@" >>"$logf" 2>&1 &
     LAUNCHED_PID=$!
     for i in $(seq 150); do
@@ -243,7 +252,8 @@ N_SVC=$((N_NAMES * N_INST))
 log "registering $N_SVC services"
 sched_begin "$AGENT_PID"
 t_a=$(date +%s%N)
-run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" || die "registration: curl failed"
+WAITING="$N_SVC registrations" run_child curl -sS --max-time 300 -K "$CFG" >"$TMP/register.codes" ||
+    die "registration: curl failed"
 t_b=$(date +%s%N)
 sched_end
 rc1=$SCHED_CPU rw1=$SCHED_WAIT
@@ -269,7 +279,7 @@ TLS_DATA=$TMP/data-tls
 mkdir -m 700 "$TLS_DIR" "$TLS_DATA"
 "$BIN" tls ca create --dir "$TLS_DIR" --name "fakts-node bench CA" >>"$TMP/tls.log" 2>&1 ||
     { cat "$TMP/tls.log" >&2; die "tls ca create failed"; }
-"$BIN" tls cert create --node bench --san 127.0.0.1 --dir "$TLS_DIR" \
+"$BIN" tls cert create --node bench --san "$BIND_IP" --dir "$TLS_DIR" \
     --ca "$TLS_DIR/fakts-ca.pem" --ca-key "$TLS_DIR/fakts-ca-key.pem" >>"$TMP/tls.log" 2>&1 ||
     { cat "$TMP/tls.log" >&2; die "tls cert create failed"; }
 TLS_CERT=$TLS_DIR/bench.pem
@@ -285,7 +295,7 @@ TLS_TOKEN=$(cat "$TLS_DATA/admin-token")
 log "HTTPS agent listening on $TLS_ADDR (pid $TLS_PID), CA file $TLS_CA"
 register_config "$TLS_URL" "$TLS_TOKEN" "$TLS_CA" >"$TMP/register-tls.curl"
 log "registering the same $N_SVC services with the HTTPS agent"
-run_child curl -sS --max-time 300 -K "$TMP/register-tls.curl" >"$TMP/register-tls.codes" ||
+WAITING="$N_SVC registrations over HTTPS" run_child curl -sS --max-time 300 -K "$TMP/register-tls.curl" >"$TMP/register-tls.codes" ||
     die "HTTPS registration: curl failed"
 REG_OK=$(grep -c '^200$' "$TMP/register-tls.codes" || true)
 [ "$REG_OK" = "$N_SVC" ] || die "HTTPS registration: $REG_OK of $N_SVC answered 200"
@@ -302,7 +312,7 @@ mkdir -p "$TMP/nginx/www-tls/.well-known"
 TLS_DISC_BYTES=$(curl -sS --max-time 10 --cacert "$TLS_CA" -o "$TMP/nginx/www-tls/.well-known/fakts" \
     -w '%{size_download}' "$TLS_DISC_URL") || die "HTTPS discovery: curl failed"
 chmod -R a+rX "$TMP/nginx/www" "$TMP/nginx/www-tls"
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$PY" -c 'import socket, sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$BIND_IP"; }
 NPORT=$(free_port)
 NPORT_TLS=$(free_port)
 while [ "$NPORT_TLS" = "$NPORT" ]; do NPORT_TLS=$(free_port); done
@@ -323,14 +333,14 @@ http {
     scgi_temp_path $TMP/nginx/tmp/scgi;
     default_type application/json;
     server {
-        listen 127.0.0.1:$NPORT;
+        listen $BIND_IP:$NPORT;
         root $TMP/nginx/www;
     }
     # The same certificate and key as the HTTPS agent. TLS 1.3 as the agent negotiates
     # (nginx 1.22 offers only up to 1.2 unless told); no session cache or tickets, since
     # the agent resumes no sessions and wrk would resume a session when it reconnects.
     server {
-        listen 127.0.0.1:$NPORT_TLS ssl;
+        listen $BIND_IP:$NPORT_TLS ssl;
         ssl_certificate $TLS_CERT;
         ssl_certificate_key $TLS_KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -343,7 +353,7 @@ EOF
 "$NGINX" -e "$TMP/nginx/logs/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
     >>"$TMP/nginx/logs/stdout.log" 2>&1 &
 NGINX_PID=$!
-NGINX_URL=http://127.0.0.1:$NPORT/.well-known/fakts
+NGINX_URL=http://$BIND_IP:$NPORT/.well-known/fakts
 for i in $(seq 50); do
     curl -s --max-time 1 -o /dev/null "$NGINX_URL" && break
     kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx/logs/"* >&2; die "nginx exited at start"; }
@@ -352,14 +362,14 @@ done
 NGINX_BYTES=$(curl -sS --max-time 5 -o /dev/null -w '%{size_download}' "$NGINX_URL") ||
     die "nginx does not answer on $NGINX_URL"
 [ "$NGINX_BYTES" = "$DISC_BYTES" ] || die "nginx serves $NGINX_BYTES bytes, discovery is $DISC_BYTES"
-NGINX_TLS_URL=https://127.0.0.1:$NPORT_TLS/.well-known/fakts
+NGINX_TLS_URL=https://$BIND_IP:$NPORT_TLS/.well-known/fakts
 NGINX_TLS_BYTES=$(curl -sS --max-time 5 --cacert "$TLS_CA" -o /dev/null -w '%{size_download}' "$NGINX_TLS_URL") ||
     die "nginx does not answer on $NGINX_TLS_URL"
 [ "$NGINX_TLS_BYTES" = "$TLS_DISC_BYTES" ] ||
     die "nginx serves $NGINX_TLS_BYTES bytes over HTTPS, HTTPS discovery is $TLS_DISC_BYTES"
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
-log "nginx $NGINX_VERSION (pid $NGINX_PID, $NGINX_WORKERS workers) on 127.0.0.1:$NPORT, $NGINX_BYTES-byte file;" \
-    "HTTPS on 127.0.0.1:$NPORT_TLS, $NGINX_TLS_BYTES-byte file"
+log "nginx $NGINX_VERSION (pid $NGINX_PID, $NGINX_WORKERS workers) on $BIND_IP:$NPORT, $NGINX_BYTES-byte file;" \
+    "HTTPS on $BIND_IP:$NPORT_TLS, $NGINX_TLS_BYTES-byte file"
 
 # ---- refresh chains: one client per wrk connection -----------------------------------
 # A redeem token is bound to the first manifest redeemed with it, so each chain gets its
@@ -399,7 +409,7 @@ run_wrk() {   # run_wrk NAME SERVER_PID THREADS CONNS URL SCRIPT [SCRIPT ARGS...
     local cmd=(wrk -t"$t" -c"$c" -d"$DURATION" --timeout "$WRK_TIMEOUT" --latency -s "$script" "$url")
     [ $# -gt 0 ] && cmd+=(-- "$@")
     sched_begin "$spid"
-    if ! run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
+    if ! WAITING="wrk $name, -c$c for $DURATION" run_child timeout 300 "${cmd[@]}" >"$out" 2>&1; then
         cat "$out" >&2
         die "wrk $name failed"
     fi
@@ -457,7 +467,7 @@ tls_params() {
         END { printf "%s %s %s %d/%d\n", proto, cipher, group ? group : "?", r, n - 1 }'
 }
 read -r TLSP_AGENT_PROTO TLSP_AGENT_CIPHER TLSP_AGENT_GROUP TLSP_AGENT_REUSED <<<"$(tls_params "$TLS_ADDR")"
-read -r TLSP_NGINX_PROTO TLSP_NGINX_CIPHER TLSP_NGINX_GROUP TLSP_NGINX_REUSED <<<"$(tls_params "127.0.0.1:$NPORT_TLS")"
+read -r TLSP_NGINX_PROTO TLSP_NGINX_CIPHER TLSP_NGINX_GROUP TLSP_NGINX_REUSED <<<"$(tls_params "$BIND_IP:$NPORT_TLS")"
 log "TLS: agent $TLSP_AGENT_PROTO $TLSP_AGENT_CIPHER $TLSP_AGENT_GROUP resumed $TLSP_AGENT_REUSED;" \
     "nginx $TLSP_NGINX_PROTO $TLSP_NGINX_CIPHER $TLSP_NGINX_GROUP resumed $TLSP_NGINX_REUSED"
 
@@ -479,7 +489,8 @@ handshake_probe() {
         done
     done
     log "timing $N_HANDSHAKES fresh TLS connections to each server (curl)"
-    run_child timeout 300 curl -sS --max-time 10 -K "$cfg" >"$TMP/handshake.txt" ||
+    WAITING="$N_HANDSHAKES fresh TLS connections to each server" \
+        run_child timeout 300 curl -sS --max-time 10 -K "$cfg" >"$TMP/handshake.txt" ||
         die "handshake probe: curl failed"
     local kv
     for kv in $("$PY" - "$TMP/handshake.txt" "$TLS_DISC_URL" "$NGINX_TLS_URL" <<'PYEOF2'
@@ -647,7 +658,7 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     echo "## HTTPS on loopback (wrk, curl)"
     echo
     echo "A second agent, started with \`--tls-cert\`/\`--tls-key\`: an EC P-256 certificate made in"
-    echo "this run by \`fakts-node tls cert create --node bench --san 127.0.0.1\`, signed by a CA from"
+    echo "this run by \`fakts-node tls cert create --node bench --san $BIND_IP\`, signed by a CA from"
     echo "\`fakts-node tls ca create\`; it holds the same $N_SVC services. nginx's HTTPS server (the same"
     echo "nginx, a second \`server\` block) uses the same certificate and key files and serves the HTTPS"
     echo "agent's discovery answer byte for byte ($NGINX_TLS_BYTES B). Negotiated (openssl s_client):"
@@ -752,6 +763,33 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
 
 cp "$TMP/results.md" "$OUT"
 cat "$TMP/results.md"
+
+# ---- rates for bench/plot.sh -----------------------------------------------------------
+# One row per client setting: requests/s and server CPU µs per request of fakts-node's
+# discovery and refresh and of nginx's static file ("-": not measured). Small, committed
+# with the plots drawn from it (bench/plots/data).
+mkdir -p "$PLOT_DATA"
+{
+    echo "# bench/run.sh, $START_DATE, HEAD $COMMIT, wrk $DURATION per run; rate in requests/s, cpu in server µs per request"
+    printf 'setting\tdiscovery_rate\trefresh_rate\tnginx_rate\tdiscovery_cpu\trefresh_cpu\tnginx_cpu\n'
+    http_row() {   # http_row LABEL DISCOVERY REFRESH NGINX: the runs' names ("" for none)
+        local label=$1 x out=()
+        shift
+        for x in "$@"; do out+=("${x:+${R[$x.rps]}}"); done
+        for x in "$@"; do out+=("${x:+${R[$x.cpu_us]}}"); done
+        for x in "${!out[@]}"; do out[$x]=${out[$x]:--}; done
+        printf '%s' "$label"
+        printf '\t%s' "${out[@]}"
+        printf '\n'
+    }
+    http_row "HTTP x$CONNS" disc_c refresh_c nginx_c
+    http_row "HTTP x1" disc_1 refresh_1 nginx_1
+    http_row "HTTPS x$CONNS" tls_disc_c tls_refresh_c tls_nginx_c
+    http_row "HTTPS x1" tls_disc_1 tls_refresh_1 tls_nginx_1
+    http_row "HTTP new conn." close_disc "" close_nginx
+    http_row "HTTPS new conn." tls_close_disc "" tls_close_nginx
+} >"$PLOT_DATA/http.tsv"
+log "wrote the rates to $PLOT_DATA/http.tsv"
 log "wrote $OUT (${ELAPSED}s)"
 if [ ${#INVALID[@]} -gt 0 ]; then
     log "invalid measurements: ${INVALID[*]}"

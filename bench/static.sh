@@ -6,7 +6,7 @@
 # the memory of each started, idle agent: VmRSS, and from /proc/PID/smaps_rollup Pss and the
 # private pages (Private_Clean + Private_Dirty: what the process alone costs; the rest of its RSS
 # is pages it shares, with other processes or only potentially). The three agents run at the
-# same time, each on its own address (127.0.0.196..198), each with a fresh data dir; each is
+# same time, each on its own address (127.0.0.245..247), each with a fresh data dir; each is
 # measured BENCH_IDLE seconds after it answered. Prints a Markdown table and writes it to
 # bench/static-results.md.
 #
@@ -35,6 +35,8 @@ DEADLINE=30
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 
 log() { printf '[static-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+# shellcheck source=progress.sh
+. "$BENCH_DIR/progress.sh"   # on a terminal, what the idle wait waits for
 die() { log "FAILED: $*"; exit 1; }
 
 if ! command -v serf >/dev/null; then
@@ -100,17 +102,20 @@ start_fakts() {   # start_fakts LABEL BINARY ADDR
     PIDS+=($!)
     eval "PID_$1=$!"
 }
-start_fakts static "$STATIC_BIN" 127.0.0.196
-start_fakts dynamic "$DYNAMIC_BIN" 127.0.0.197
-serf agent -node bench-serf -bind 127.0.0.198:7946 -rpc-addr 127.0.0.198:7373 \
+start_fakts static "$STATIC_BIN" 127.0.0.245
+start_fakts dynamic "$DYNAMIC_BIN" 127.0.0.246
+serf agent -node bench-serf -bind 127.0.0.247:7946 -rpc-addr 127.0.0.247:7373 \
     >"$TMP/serf.log" 2>&1 &
 PIDS+=($!)
 PID_serf=$!
 wait_for "the static agent answers" "$STATIC_BIN" info --data-dir "$TMP/static"
 wait_for "the dynamic agent answers" "$DYNAMIC_BIN" info --data-dir "$TMP/dynamic"
-wait_for "serf answers" serf members -rpc-addr=127.0.0.198:7373
+wait_for "serf answers" serf members -rpc-addr=127.0.0.247:7373
 log "all three agents answer; idling ${IDLE}s"
-sleep "$IDLE"   # the idle period is the measurement's condition, not a synchronisation
+# the idle period is the measurement's condition, not a synchronisation
+sleep "$IDLE" &
+progress_watch static-bench "idling ${IDLE} s before the readings" $!
+wait $!
 
 declare -A M
 measure() {   # measure LABEL PID

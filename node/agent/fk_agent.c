@@ -344,6 +344,36 @@ s_banner(const fk_config_t *cfg, const fk_origins_t *origins, const char *gossip
     fflush(stdout);
 }
 
+/*  On a terminal (stderr), what the agent waits for at start: the nodes it
+    joins through. The wait has no end the agent can promise (a retry-join
+    address may come up in an hour), so it is one line, not a ticking one
+    (fk_progress): each member that comes alive is logged as it does
+    ("cluster: member ... is alive"). Nothing when stderr is not a
+    terminal: a service manager's journal has the log lines. */
+static void
+s_say_joining(const fk_config_t *cfg)
+{
+    if (!isatty(STDERR_FILENO)
+        || (cfg->join_count == 0 && cfg->retry_join_count == 0 && cfg->join_file == NULL)) {
+        return;
+    }
+    fprintf(stderr, "fakts-node: waiting to join the cluster through");
+    const char *sep = " ";
+    for (size_t i = 0; i < cfg->join_count; i++, sep = ", ") {
+        fprintf(stderr, "%s%s", sep, cfg->join[i]);
+    }
+    for (size_t i = 0; i < cfg->retry_join_count; i++, sep = ", ") {
+        fprintf(stderr, "%s%s", sep, cfg->retry_join[i]);
+    }
+    if (cfg->join_file) {
+        fprintf(stderr, "%sthe nodes listed in %s", sep, cfg->join_file);
+    }
+    fprintf(stderr, " (%s); each member is logged as it comes alive\n",
+            cfg->retry_join_count > 0 || cfg->join_file
+                ? "knocking every second while no other member is alive"
+                : "knocking every second for 10 s");
+}
+
 static int
 s_gc_owner(void *arg, const char *owner, uint64_t version)
 {
@@ -921,6 +951,7 @@ fk_agent_main(int argc, char **argv)
     fk_info("agent: node %s serving %s on %s", cfg.node, cfg.tls_cert ? "HTTPS" : "HTTP",
             http_addr);
     s_banner(&cfg, origins, fk_cluster_addr(cluster));
+    s_say_joining(&cfg);
     s_run(store, grants, audit, http, &cfg, &signals, &reloader, metrics);
     char *agent_file = fk_asprintf("%s/agent.json", cfg.data_dir);
     unlink(agent_file);

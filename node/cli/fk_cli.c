@@ -555,11 +555,43 @@ s_request(s_ctx_t *ctx, const char *method, const char *path, const char *conten
     return rc ? rc : s_call(ctx, method, path, content_type, body, size, prefix, reply);
 }
 
+static void
+s_on_wait(void *arg)
+{
+    fk_progress_tick(arg);
+}
+
+/*  s_request for a request the agent may take seconds to answer (a join,
+    a quorum): on a terminal, says what the command waits for (the
+    agent's address, then what) until the answer comes (fk_progress);
+    elsewhere it is s_request. */
+static int
+s_request_waiting(s_ctx_t *ctx, const char *what, const char *method, const char *path,
+                  const char *content_type, const char *body, size_t size, const char *prefix,
+                  fk_client_reply_t *reply)
+{
+    int rc = s_connect(ctx);
+    if (rc != 0) {
+        return rc;
+    }
+    fk_progress_t progress;
+    fk_progress_begin(&progress, "%s (agent at %s)", what, ctx->addr);
+    fk_client_on_wait(ctx->client, s_on_wait, &progress);
+    ctx->waiting = &progress; /* s_call ends it before it prints anything */
+    rc = s_call(ctx, method, path, content_type, body, size, prefix, reply);
+    ctx->waiting = NULL;
+    fk_client_on_wait(ctx->client, NULL, NULL);
+    return rc;
+}
+
 static int
 s_call(s_ctx_t *ctx, const char *method, const char *path, const char *content_type,
        const char *body, size_t size, const char *prefix, fk_client_reply_t *reply)
 {
     int rc = fk_client_request(ctx->client, method, path, content_type, body, size, reply);
+    if (ctx->waiting != NULL) {
+        fk_progress_end(ctx->waiting); /* erased before any answer or error is printed */
+    }
     if (rc == FK_EUNAVAILABLE) {
         s_fail("cannot reach the agent at %s: %s", ctx->addr, fk_client_error(ctx->client));
         return EX_UNAVAILABLE;
@@ -954,8 +986,14 @@ fk_cli_services_register(const fk_cli_cmd_t *cmd, int argc, char **argv)
     }
 
     fk_client_reply_t reply = {0};
-    rc = s_request(&ctx, "PUT", wait ? "/v1/services?wait=quorum" : "/v1/services",
-                   s_definition_type(file, data), data, size, name, &reply);
+    if (wait) {
+        rc = s_request_waiting(&ctx, "registering; waiting for a quorum of the members to hold it",
+                               "PUT", "/v1/services?wait=quorum", s_definition_type(file, data),
+                               data, size, name, &reply);
+    } else {
+        rc = s_request(&ctx, "PUT", "/v1/services", s_definition_type(file, data), data, size, name,
+                       &reply);
+    }
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
@@ -1339,8 +1377,11 @@ fk_cli_join(const fk_cli_cmd_t *cmd, int argc, char **argv)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     fk_client_reply_t reply = {0};
-    rc = s_request(&ctx, "POST", "/v1/agent/join", "application/json", text, strlen(text), NULL,
-                   &reply);
+    char *what = fk_asprintf("joining the cluster through %s%s", ctx.operands[0],
+                             ctx.noperands > 1 ? " and the other addresses" : "");
+    rc = s_request_waiting(&ctx, what, "POST", "/v1/agent/join", "application/json", text,
+                           strlen(text), NULL, &reply);
+    free(what);
     free(text);
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
@@ -1708,6 +1749,14 @@ fk__cli_call(fk__cli_ctx_t *ctx, const char *method, const char *path, const cha
              const char *body, size_t size, const char *prefix, fk_client_reply_t *reply)
 {
     return s_call(ctx, method, path, content_type, body, size, prefix, reply);
+}
+
+int
+fk__cli_request_waiting(fk__cli_ctx_t *ctx, const char *what, const char *method, const char *path,
+                        const char *content_type, const char *body, size_t size, const char *prefix,
+                        fk_client_reply_t *reply)
+{
+    return s_request_waiting(ctx, what, method, path, content_type, body, size, prefix, reply);
 }
 
 int

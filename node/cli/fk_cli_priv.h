@@ -10,6 +10,7 @@
 
 #include "fk_cli.h"
 #include "fk_client.h"
+#include "fk_progress.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -38,6 +39,7 @@ typedef struct {
     char *addr;                                 /* the agent address used; owned */
     char *token_note;                           /* why no token is sent, or NULL; owned */
     fk_client_t *client;                        /* connection to the agent; owned */
+    fk_progress_t *waiting; /* the wait shown while a request is out, or NULL; borrowed */
 } fk__cli_ctx_t;
 
 /*  A command's handler for its own options: returns 0, or an exit status
@@ -77,6 +79,14 @@ int fk__cli_call(fk__cli_ctx_t *ctx, const char *method, const char *path,
 int fk__cli_request(fk__cli_ctx_t *ctx, const char *method, const char *path,
                     const char *content_type, const char *body, size_t size, const char *prefix,
                     fk_client_reply_t *reply);
+
+/*  fk__cli_request for a request the agent may take seconds to answer: on
+    a terminal (stderr), a line says what the command waits for ("what",
+    then the agent's address) and for how long, and is erased when the
+    answer comes; elsewhere nothing more is printed (fk_progress). */
+int fk__cli_request_waiting(fk__cli_ctx_t *ctx, const char *what, const char *method,
+                            const char *path, const char *content_type, const char *body,
+                            size_t size, const char *prefix, fk_client_reply_t *reply);
 
 /*  Free what the run holds (its client, address and note). */
 void fk__cli_ctx_fini(fk__cli_ctx_t *ctx);

@@ -22,6 +22,8 @@ struct fk_client {
     char *auth;                   /* "Authorization: Bearer <token>", or NULL */
     char *ca_file;                /* CA certificates for https://, or NULL: the system's */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure, or "" */
+    fk_client_wait_fn *wait_fn;   /* called while a request waits, or NULL */
+    void *wait_arg;               /* wait_fn's argument */
 };
 
 /*  The body being received: grows by doubling, never past the limit. */
@@ -150,6 +152,28 @@ s_transfer_error(CURLcode code, const s_sink_t *sink)
     }
 }
 
+/*  libcurl's progress callback: about once a second while nothing moves,
+    more often while data does. Returning 0 lets the transfer go on. */
+static int
+s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    fk_client_t *self = arg;
+    self->wait_fn(self->wait_arg);
+    return 0;
+}
+
+void
+fk_client_on_wait(fk_client_t *self, fk_client_wait_fn *fn, void *arg)
+{
+    assert(self != NULL);
+    self->wait_fn = fn;
+    self->wait_arg = arg;
+}
+
 int
 fk_client_request(fk_client_t *self, const char *method, const char *path, const char *content_type,
                   const char *body, size_t size, fk_client_reply_t *reply)
@@ -209,6 +233,12 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    }
+
+    if (self->wait_fn != NULL) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, self);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     }
 
     CURLcode code = curl_easy_perform(curl);

@@ -85,6 +85,16 @@ int fk_client_request(fk_client_t *self, const char *method, const char *path,
                       const char *content_type, const char *body, size_t size,
                       fk_client_reply_t *reply);
 
+/*  Called while a request is under way, about once a second while the
+    agent has not answered yet (and more often while data moves), with the
+    arg given to fk_client_on_wait: a command shows what it waits for
+    (fk_progress_tick). It must not use the client. */
+typedef void fk_client_wait_fn(void *arg);
+
+/*  Call fn(arg) while each later request of this client waits; fn NULL:
+    stop. */
+void fk_client_on_wait(fk_client_t *self, fk_client_wait_fn *fn, void *arg);
+
 /*  libcurl's description of the last failed request ("Failed to connect to
     127.0.0.1 port 8520 after 0 ms: Connection refused"), or "" after a
     successful one. Valid until the next request on this client. */
