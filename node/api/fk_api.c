@@ -113,6 +113,10 @@ fk_api_handle(void *arg, fk_http_req_t *req)
         fk__api_respond(self, req, 404,
                         json_pack("{s:s, s:s}", "error", "not_found", "message", "no such path"));
     }
-    fk__api_metrics_request(self, route, route < S_NROUTES ? s_routes[route].name : "none", req,
-                            (double)(fk_clock_mono_us() - start_us) / 1e6);
+    /*  A held request (a blocking query) is counted once, when it is
+        answered; its latency is then that of its last run. */
+    if (fk_http_status(req) != 0) {
+        fk__api_metrics_request(self, route, route < S_NROUTES ? s_routes[route].name : "none",
+                                req, (double)(fk_clock_mono_us() - start_us) / 1e6);
+    }
 }
