@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ struct fk_client {
     char *auth;                   /* "Authorization: Bearer <token>", or NULL */
     char *ca_file;                /* CA certificates for https://, or NULL: the system's */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure, or "" */
+    long timeout_s;               /* the whole exchange's limit in seconds */
+    const volatile sig_atomic_t *cancel; /* a request ends when it turns non-zero, or NULL */
 };
 
 /*  The body being received: grows by doubling, never past the limit. */
@@ -89,6 +92,7 @@ fk_client_new(fk_client_t **self_p, const char *addr, const char *token, const c
     self->curl = curl;
     self->auth = auth;
     self->ca_file = ca_file ? fk_strdup(ca_file) : NULL;
+    self->timeout_s = FK_CLIENT_TOTAL_TIMEOUT;
     if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
         self->url = fk_strdup(addr);
     } else {
@@ -143,11 +147,40 @@ s_transfer_error(CURLcode code, const s_sink_t *sink)
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
         return FK_EINVAL_INPUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return -EINTR;
     default:
         /* Refused, unresolved, timed out, reset, TLS failure: in every
            case there is no agent answering at that address. */
         return FK_EUNAVAILABLE;
     }
+}
+
+void
+fk_client_set_timeout(fk_client_t *self, long seconds)
+{
+    assert(self != NULL && seconds > 0);
+    self->timeout_s = seconds;
+}
+
+void
+fk_client_set_cancel(fk_client_t *self, const volatile sig_atomic_t *flag)
+{
+    assert(self != NULL);
+    self->cancel = flag;
+}
+
+/*  libcurl's progress callback, called at least once a second during a
+    transfer: a non-zero return aborts it (CURLE_ABORTED_BY_CALLBACK). */
+static int
+s_cancelled(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const fk_client_t *self = arg;
+    return *self->cancel != 0;
 }
 
 int
@@ -188,7 +221,12 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)FK_CLIENT_CONNECT_TIMEOUT);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)FK_CLIENT_TOTAL_TIMEOUT);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, self->timeout_s);
+    if (self->cancel != NULL) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_cancelled);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, self);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FK_CLIENT_MAX_REPLY);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, self->errbuf);
     if (self->ca_file) {
@@ -225,6 +263,10 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     reply->status = status;
+    struct curl_header *index = NULL;
+    if (curl_easy_header(curl, "X-Fakts-Index", 0, CURLH_HEADER, -1, &index) == CURLHE_OK) {
+        reply->index = fk_strdup(index->value);
+    }
     reply->body = sink.buf.data;
     reply->size = sink.buf.len;
     if (sink.buf.len > 0) {
@@ -295,8 +337,10 @@ fk_client_reply_clear(fk_client_reply_t *reply)
     }
     json_decref(reply->json);
     free(reply->body);
+    free(reply->index);
     reply->json = NULL;
     reply->body = NULL;
+    reply->index = NULL;
     reply->size = 0;
     reply->status = 0;
 }
