@@ -911,7 +911,8 @@ fk_agent_main(int argc, char **argv)
                               .code_misses_per_min = cfg.code_misses_per_min,
                               .consistent_answers = cfg.consistent_answers,
                               .metrics = metrics,
-                              .metrics_loopback_open = cfg.metrics_loopback_open};
+                              .metrics_loopback_open = cfg.metrics_loopback_open,
+                              .http = http};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,

@@ -91,11 +91,31 @@ s_info(fk_api_t *self, fk_http_req_t *req, const char *arg)
 
 /*  Answer body with its hash, or hold the request while the caller's hash
     still matches. topics: the fk_store_changed_t bits that can change
-    body. Steals body. */
+    body. fields: NULL to hash the whole body, or (for an array of
+    objects) the NULL-terminated members of each row that converged nodes
+    agree on, so that node-local ones do not split the hash. Steals body. */
 static void
-s_blocking_respond(fk_api_t *self, fk_http_req_t *req, json_t *body, unsigned topics)
+s_blocking_respond(fk_api_t *self, fk_http_req_t *req, json_t *body, unsigned topics,
+                   const char *const *fields)
 {
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_t *hashed = json_incref(body);
+    if (fields) {
+        json_decref(hashed);
+        hashed = json_array();
+        size_t i;
+        const json_t *row;
+        json_array_foreach(body, i, row)
+        {
+            json_t *kept = json_object();
+            for (const char *const *field = fields; *field; field++) {
+                json_t *value = json_object_get(row, *field);
+                json_object_set(kept, *field, value ? value : json_null());
+            }
+            json_array_append_new(hashed, kept);
+        }
+    }
+    char *canonical = json_dumps(hashed, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(hashed);
     char index[FK_SHA256_HEX_LEN + 1];
     fk_sha256_hex(canonical ? canonical : "", canonical ? strlen(canonical) : 0, index);
     free(canonical);
@@ -153,7 +173,8 @@ s_services_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
     fk_store_txn_end(&txn);
     /*  Which services answer depends on the records and on the members'
         liveness (a failed node's services leave the list). */
-    s_blocking_respond(self, req, list, FK_STORE_CHANGED_RECORDS | FK_STORE_CHANGED_MEMBERS);
+    s_blocking_respond(self, req, list, FK_STORE_CHANGED_RECORDS | FK_STORE_CHANGED_MEMBERS,
+                       NULL);
 }
 
 /*  Wait until a majority of the live members hold every local write up
@@ -482,7 +503,12 @@ s_members(fk_api_t *self, fk_http_req_t *req, const char *arg)
         s_error(self, req, 500, "internal", "cannot read the store");
         return;
     }
-    s_blocking_respond(self, req, rows, FK_STORE_CHANGED_MEMBERS);
+    /*  What every node agrees on about a member: its name, address, state
+        and incarnation (gossiped) and its key (from its admission record).
+        Who admitted it differs between converged nodes (each keeps its own
+        copy of the admission records), so it is left out of the hash. */
+    static const char *const agreed[] = {"name", "addr", "status", "incarnation", "key", NULL};
+    s_blocking_respond(self, req, rows, FK_STORE_CHANGED_MEMBERS, agreed);
 }
 
 /*  POST /v1/agent/join {"addrs":["host:port",...], "token": "fkj1..."}:

@@ -45,6 +45,7 @@ fk_api_new(const fk_api_opts_t *opts)
     pthread_mutex_init(&self->lock, NULL);
     self->ui = fk__ui_new(opts->ui_password);
     self->metrics_loopback_open = opts->metrics_loopback_open;
+    self->http = opts->http;
     self->metrics = fk__api_metrics_new(self, opts->metrics);
     return self;
 }

@@ -47,6 +47,8 @@ typedef struct {
                                     renders, or NULL (no /metrics); must outlive the api, and
                                     be rendered by nothing else (its gauges read the store) */
     bool metrics_loopback_open;  /* GET /metrics needs no token from a loopback peer */
+    fk_http_t *http;             /* borrowed: the listener serving the api, for the gauge of
+                                    held requests, or NULL; must outlive the api's metrics */
 } fk_api_opts_t;
 
 /*  Create the router. Never fails (aborts on OOM). */

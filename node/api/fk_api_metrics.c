@@ -250,6 +250,15 @@ s_collect_store_full(void *arg, fk_metrics_out_t *out)
 }
 
 static void
+s_collect_held(void *arg, fk_metrics_out_t *out)
+{
+    fk_api_t *self = arg;
+    if (self->http) {
+        fk_metrics_sample(out, NULL, (double)fk_http_held(self->http));
+    }
+}
+
+static void
 s_collect_pending(void *arg, fk_metrics_out_t *out)
 {
     fk_api_t *self = arg;
@@ -330,6 +339,10 @@ fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry)
     fk_metrics_collector(registry, "fakts_health_checks",
                          "This node's service instances with health checks, by status.",
                          FK_METRICS_GAUGE, s_collect_health, self);
+    fk_metrics_collector(registry, "fakts_http_held_requests",
+                         "Requests held by blocking queries (?hash=&wait=), waiting for a change "
+                         "with no thread.",
+                         FK_METRICS_GAUGE, s_collect_held, self);
     return m;
 }
 

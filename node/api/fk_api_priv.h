@@ -52,6 +52,7 @@ struct fk_api {
     fk__ui_t *ui;               /* web page sessions and the operator password */
     fk__api_metrics_t *metrics; /* the series this api updates, or NULL: no /metrics */
     bool metrics_loopback_open; /* /metrics answers loopback peers without a token */
+    fk_http_t *http;            /* borrowed: the listener (held-request gauge), or NULL */
 };
 
 /*  The origin a request's answer uses: one of the node's public URLs,
