@@ -916,7 +916,8 @@ fk_agent_main(int argc, char **argv)
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,
-                               .idle_timeout_s = cfg.http_idle_timeout_s};
+                               .idle_timeout_s = cfg.http_idle_timeout_s,
+                               .workers = cfg.http_workers};
     if ((rc = fk_http_serve(http, &limits, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -201,7 +200,7 @@ s_watch(const fk_cli_cmd_t *cmd, int argc, char **argv, bool services)
             const char *why = fk_client_reply_message(&reply);
             fk__cli_fail("the agent at %s refused the watch (%ld): %s", ctx.addr, reply.status,
                          why ? why : "no reason given");
-            rc = reply.status == 401 || reply.status == 403 ? EX_NOPERM : EX_UNAVAILABLE;
+            rc = 1; /* the agent refused, as for every command (fk_cli.h) */
             break;
         }
         if (sent != 0 || reply.status != 200 || reply.index == NULL || reply.json == NULL) {
