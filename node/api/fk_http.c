@@ -67,6 +67,8 @@ struct fk_http {
     s_list_t queue;            /* requests waiting for a worker, oldest first */
     s_list_t held;             /* requests parked by fk_http_hold */
     size_t held_count;         /* requests in held */
+    int64_t next_due;          /* no held deadline falls before this (0: none held);
+                                  may be early after a wake, never late */
     size_t in_flight;          /* requests suspended in libmicrohttpd: queued, running or held
                                   (until their connection is resumed) */
     uint64_t wake_seq;         /* counts fk_http_wake calls */
@@ -388,6 +390,9 @@ s_run(fk_http_t *self, fk_http_req_t *req)
                 req->state = S_HELD;
                 s_list_push(&self->held, req);
                 self->held_count++;
+                if (self->next_due == 0 || req->held_until < self->next_due) {
+                    self->next_due = req->held_until;
+                }
                 /*  A worker waiting for an earlier deadline keeps it; one
                     waiting for none must learn of this one. */
                 pthread_cond_signal(&self->work);
@@ -406,11 +411,11 @@ s_run(fk_http_t *self, fk_http_req_t *req)
     s_resume(self, req);
 }
 
-/*  Move every held request whose deadline passed to the queue, and say
-    when the next one falls due (0: none held). Under the lock. The held
-    list is scanned whole: a scan costs microseconds per thousand held,
-    and happens once per deadline reached, not per request served. */
-static int64_t
+/*  Move every held request whose deadline passed to the queue, and
+    recompute next_due. Under the lock. The held list is scanned whole: a
+    scan costs microseconds per thousand held, and happens when a deadline
+    falls due (next_due), not per request served. */
+static void
 s_expire(fk_http_t *self, int64_t now)
 {
     int64_t next = 0;
@@ -424,7 +429,7 @@ s_expire(fk_http_t *self, int64_t now)
         }
         req = after;
     }
-    return next;
+    self->next_due = next;
 }
 
 static void *
@@ -433,7 +438,9 @@ s_worker(void *arg)
     fk_http_t *self = arg;
     pthread_mutex_lock(&self->lock);
     while (!self->quit) {
-        int64_t next = s_expire(self, fk_clock_mono_ms());
+        if (self->next_due != 0 && fk_clock_mono_ms() >= self->next_due) {
+            s_expire(self, fk_clock_mono_ms());
+        }
         fk_http_req_t *req = self->queue.head;
         if (req) {
             s_list_remove(&self->queue, req);
@@ -444,6 +451,7 @@ s_worker(void *arg)
             pthread_mutex_lock(&self->lock);
             continue;
         }
+        int64_t next = self->next_due;
         if (next == 0) {
             pthread_cond_wait(&self->work, &self->lock);
         } else {

@@ -170,7 +170,8 @@ s_watch(const fk_cli_cmd_t *cmd, int argc, char **argv, bool services)
     sigaction(SIGTERM, &act, NULL);
     signal(SIGPIPE, SIG_IGN);
     fk_client_set_cancel(ctx.client, &s_stop);
-    fk_client_set_timeout(ctx.client, (long)(opts.wait_ms / 1000 + opts.wait_ms / 16000 + S_SLACK_S));
+    long timeout_s = (long)(opts.wait_ms / 1000 + opts.wait_ms / 16000 + S_SLACK_S);
+    fk_client_set_timeout(ctx.client, timeout_s);
 
     const char *what = services ? "services" : "members";
     const char *base = services ? "/v1/services" : "/v1/agent/members";

@@ -4,9 +4,10 @@
     A client is bound to one agent address and, optionally, one admin token,
     which it sends as "Authorization: Bearer <token>" on every request. Each
     request blocks until the whole answer arrived, or a limit was hit: 3 s to
-    connect, 30 s in total (or what fk_client_set_timeout says), FK_CLIENT_MAX_REPLY bytes of body. Proxies from
-    the environment (http_proxy...) are ignored: the requests carry the admin
-    token and normally go to an agent on the same host.
+    connect, 30 s in total (or what fk_client_set_timeout says),
+    FK_CLIENT_MAX_REPLY bytes of body. Proxies from the environment
+    (http_proxy...) are ignored: the requests carry the admin token and
+    normally go to an agent on the same host.
 
     An answer is an answer whatever its status: a 404 is a successful
     exchange as far as this module goes, and the caller decides what it

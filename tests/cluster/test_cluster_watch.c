@@ -302,8 +302,9 @@ Test(cluster_watch, the_cli_prints_each_new_view_and_runs_exec_on_it)
     char *exec = fk_asprintf("cat >> %s", ran);
     const char *bin = getenv("FK_NODE_BIN");
     cr_assert_not_null(bin);
-    const char *const words[] = {bin,      "watch",  "services", "--data-dir", fk_harness_data_dir(node),
-                                 "--json", "--wait", "10s",      "--exec",     exec};
+    const char *const words[] = {bin,      "watch",  "services", "--data-dir",
+                                 fk_harness_data_dir(node), "--json", "--wait", "10s",
+                                 "--exec",  exec};
     char *argv[sizeof words / sizeof words[0] + 1] = {NULL};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         argv[i] = fk_strdup(words[i]);
