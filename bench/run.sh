@@ -9,8 +9,10 @@
 # `tls cert create`, against the same nginx serving the same bytes over HTTPS with the
 # same certificate, and the cost of a new TLS connection (wrk with Connection: close,
 # curl's handshake time); and the agent's resident memory idle, after the load and
-# after a fresh restart. Prints a Markdown table and writes it to bench/results.md, and
-# the rates the plots are drawn from (bench/plot.sh) to bench/plots/data/http.tsv.
+# after a fresh restart; and what held watchers (blocking queries) cost a fresh agent, and
+# how long one change takes to answer them all. Prints a Markdown table and writes it to
+# bench/results.md, and the rates the plots are drawn from (bench/plot.sh) to
+# bench/plots/data/http.tsv.
 # See bench/README.md.
 #
 # Exit status: 0 when every measurement is valid (targets may still be missed: they
@@ -22,6 +24,7 @@
 #   BENCH_CONNS          connections of the loaded runs    (8)
 #   BENCH_HANDSHAKES     fresh TLS connections curl times per server (200)
 #   BENCH_NGINX_WORKERS  nginx worker processes            (2: one per core, as the agent's threads share them)
+#   BENCH_WATCHERS       blocking queries held at once     (400)
 #   BENCH_OUT            where the Markdown goes           (bench/results.md)
 #   BENCH_DATA           where the rates for the plots go  (bench/plots/data)
 #   BENCH_BIND_IP        the loopback address of every server (127.0.0.248)
@@ -44,6 +47,7 @@ OUT=${BENCH_OUT:-$BENCH_DIR/results.md}
 PLOT_DATA=${BENCH_DATA:-$BENCH_DIR/plots/data}
 BIND_IP=${BENCH_BIND_IP:-127.0.0.248}
 FSYNC=${BENCH_FSYNC:-periodic}
+N_WATCHERS=${BENCH_WATCHERS:-400}
 N_NAMES=10
 N_INST=100
 PY=/usr/bin/python3   # Debian's interpreter, standard library only
@@ -548,6 +552,22 @@ COUNT2=$(admin GET /v1/agent/info | json 'd["services"]')   # after the reading:
 [ "$COUNT2" = "$N_SVC" ] || die "restarted agent reports $COUNT2 services, expected $N_SVC"
 stop_agent
 
+# ---- held watchers: a fresh agent, 0 vs N blocking queries ---------------------------
+# Its own empty data dir and no per-address limit (every watcher comes from 127.0.0.1):
+# threads and RSS with no watcher and with N held, and the time from one registration
+# to the last of N answers, against the same with 1 watcher (bench/watchers.py).
+log "holding $N_WATCHERS watchers on a fresh agent"
+mkdir -p "$TMP/watch-data"
+launch_agent "$TMP/watch-data" "$TMP/watch-agent.log" --http-per-ip 0
+WATCH_PID=$LAUNCHED_PID
+WATCH_ADDR=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$TMP/watch-data/agent.json")
+run_child "$PY" "$BENCH_DIR/watchers.py" "$WATCH_ADDR" "$(cat "$TMP/watch-data/admin-token")" \
+    "$WATCH_PID" "$N_WATCHERS" >"$TMP/watchers.out" || die "watchers: bench/watchers.py failed"
+stop_pid "$WATCH_PID"
+declare -A W
+while IFS='=' read -r k v; do W[$k]=$v; done <"$TMP/watchers.out"
+[ "${W[answered]}" = "$N_WATCHERS" ] || die "watchers: ${W[answered]} of $N_WATCHERS answered"
+
 # What one synchronous 4 KiB write costs on the data dir's filesystem right now: the
 # floor under every committed write (each refresh and registration fdatasyncs once).
 log "probing sync-write latency in the data dir (200 x 4 KiB, O_DSYNC)"
@@ -726,6 +746,14 @@ COMMIT=$(git -C "$BENCH_DIR/.." rev-parse --short HEAD 2>/dev/null || echo unkno
     memrow registered "idle, $N_SVC services, 2 s after registration"
     memrow loaded "idle, $N_SVC services, 2 s after all the wrk runs"
     memrow restarted "idle, $N_SVC services, fresh restart, 2 s after start, nothing requested"
+    echo
+    echo "## Held watchers (blocking queries, one fresh agent, empty store)"
+    echo
+    echo "| Watchers held | Threads | VmRSS (MiB) | A registration reaches all (ms) |"
+    echo "|---|---|---|---|"
+    echo "| 0 | ${W[threads_idle]} | $(mib "${W[rss_idle_kb]}") | - |"
+    echo "| 1 | - | - | ${W[wake_one_ms]} |"
+    echo "| $N_WATCHERS | ${W[threads_held]} | $(mib "${W[rss_held_kb]}") | ${W[wake_all_ms]} (x$(ratio "${W[wake_all_ms]}" "${W[wake_one_ms]}") of 1) |"
     echo
     echo "## Targets"
     echo

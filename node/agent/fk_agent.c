@@ -595,6 +595,27 @@ s_reloader_stop(s_reloader_t *self)
     pthread_mutex_destroy(&self->lock);
 }
 
+/*  Store changes wake the HTTP requests held on them (blocking queries,
+    fk_http_hold). The store outlives the listener and is still written
+    after it stopped (by the cluster), so the hook reaches the listener
+    through this, under a lock, and finds NULL once it is gone. */
+typedef struct {
+    pthread_mutex_t lock; /* guards http */
+    fk_http_t *http;      /* the listener while it serves, else NULL */
+} s_waker_t;
+
+static void
+s_wake_held(void *arg, unsigned changed)
+{
+    s_waker_t *waker = arg;
+    pthread_mutex_lock(&waker->lock);
+    if (waker->http) {
+        /*  The topics of a hold are fk_store_changed_t bits. */
+        fk_http_wake(waker->http, changed);
+    }
+    pthread_mutex_unlock(&waker->lock);
+}
+
 /*  Serve until SIGINT or SIGTERM; SIGHUP re-reads the services dir (on
     the reloader's thread) and the HTTPS certificate; the wait doubles as the sweeper's clock and the
     store's space check. */
@@ -707,6 +728,8 @@ fk_agent_main(int argc, char **argv)
     fk_origins_t *origins = NULL;
     s_reloader_t reloader;
     bool reloading = false;
+    s_waker_t waker = {.http = NULL};
+    pthread_mutex_init(&waker.lock, NULL);
 
     if (mkdir(cfg.data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "fakts-node agent: cannot create data dir %s: %s\n", cfg.data_dir,
@@ -733,6 +756,7 @@ fk_agent_main(int argc, char **argv)
         status = rc == FK_ECONFIG ? EX_CONFIG : 1;
         goto done;
     }
+    fk_store_on_change(store, s_wake_held, &waker);
     /*  The node's keys sign every record it writes from here on; records
         signed by an earlier key (or none) are signed again. */
     if ((rc = fk_identity_load(&identity, cfg.data_dir)) != 0) {
@@ -921,15 +945,20 @@ fk_agent_main(int argc, char **argv)
                               .consistent_answers = cfg.consistent_answers,
                               .metrics = metrics,
                               .metrics_loopback_open = cfg.metrics_loopback_open,
-                              .lag = lag};
+                              .lag = lag,
+                              .http = http};
     api = fk_api_new(&api_opts);
     fk_http_limits_t limits = {.connections = cfg.http_connections,
                                .per_ip = cfg.http_per_ip,
-                               .idle_timeout_s = cfg.http_idle_timeout_s};
+                               .idle_timeout_s = cfg.http_idle_timeout_s,
+                               .workers = cfg.http_workers};
     if ((rc = fk_http_serve(http, &limits, fk_api_handle, api)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot serve HTTP: %s\n", fk_strerror(rc));
         goto done;
     }
+    pthread_mutex_lock(&waker.lock);
+    waker.http = http;
+    pthread_mutex_unlock(&waker.lock);
     if (cfg.beacon && (rc = s_start_beacon(&cfg, origins, http_url, fk_http_port(http), &beacon)) != 0) {
         fprintf(stderr, "fakts-node agent: cannot start the LAN beacon: %s\n", fk_strerror(rc));
         status = EX_CONFIG;
@@ -971,6 +1000,9 @@ done:
     free(http_addr);
     free(http_url);
     free(ca_file);
+    pthread_mutex_lock(&waker.lock);
+    waker.http = NULL;
+    pthread_mutex_unlock(&waker.lock);
     fk_http_destroy(&http);
     fk_api_destroy(&api);
     fk_checker_destroy(&checker);
@@ -986,6 +1018,7 @@ done:
     fk_audit_destroy(&audit);
     fk_signer_destroy(&signer);
     fk_store_destroy(&store);
+    pthread_mutex_destroy(&waker.lock);
     fk_identity_destroy(&identity);
     OPENSSL_cleanse(cluster_secret, sizeof cluster_secret);
     fk_config_clear(&cfg);

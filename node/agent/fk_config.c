@@ -33,7 +33,7 @@ const char fk_config_usage[] =
     "                        [--beacon[=true|false]] [--beacon-interval SECONDS]\n"
     "                        [--beacon-port PORT] [--map-size BYTES]\n"
     "                        [--http-connections N] [--http-per-ip N]\n"
-    "                        [--http-idle-timeout SECONDS]\n"
+    "                        [--http-idle-timeout SECONDS] [--http-workers N]\n"
     "                        [--tls-cert FILE --tls-key FILE]\n"
     "                        [--join-token TOKEN] [--cluster-secret-file FILE]\n"
     "                        [--insecure-gossip[=true|false]]\n"
@@ -78,6 +78,7 @@ typedef enum {
     S_HTTP_CONNECTIONS,
     S_HTTP_PER_IP,
     S_HTTP_IDLE_TIMEOUT,
+    S_HTTP_WORKERS,
     S_TLS_CERT,
     S_TLS_KEY,
     S_REFRESH_REUSE_GRACE,
@@ -131,6 +132,7 @@ static const struct {
     [S_HTTP_CONNECTIONS] = {"http-connections", "FAKTS_HTTP_CONNECTIONS", "http_connections"},
     [S_HTTP_PER_IP] = {"http-per-ip", "FAKTS_HTTP_PER_IP", "http_per_ip"},
     [S_HTTP_IDLE_TIMEOUT] = {"http-idle-timeout", "FAKTS_HTTP_IDLE_TIMEOUT", "http_idle_timeout"},
+    [S_HTTP_WORKERS] = {"http-workers", "FAKTS_HTTP_WORKERS", "http_workers"},
     [S_TLS_CERT] = {"tls-cert", "FAKTS_TLS_CERT", "tls_cert"},
     [S_TLS_KEY] = {"tls-key", "FAKTS_TLS_KEY", "tls_key"},
     [S_AUDIT_RETENTION] = {"audit-retention", "FAKTS_AUDIT_RETENTION", "audit_retention"},
@@ -641,6 +643,15 @@ fk_config_load(fk_config_t *cfg, int argc, char **argv, char *err, size_t errlen
         goto done;
     }
     cfg->http_idle_timeout_s = (unsigned)number;
+    number = 16;
+    if (value[S_HTTP_WORKERS]
+        && (s_parse_uint(value[S_HTTP_WORKERS], 256, &number) != 0 || number == 0)) {
+        snprintf(err, errlen, "http-workers: '%s' is not a count from 1 to 256",
+                 value[S_HTTP_WORKERS]);
+        rc = FK_EINVAL_INPUT;
+        goto done;
+    }
+    cfg->http_workers = (unsigned)number;
     cfg->tls_cert = value[S_TLS_CERT] && *value[S_TLS_CERT] ? fk_strdup(value[S_TLS_CERT]) : NULL;
     cfg->tls_key = value[S_TLS_KEY] && *value[S_TLS_KEY] ? fk_strdup(value[S_TLS_KEY]) : NULL;
     if (!cfg->tls_cert != !cfg->tls_key) {

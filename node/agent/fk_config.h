@@ -56,6 +56,7 @@ typedef struct {
     unsigned http_connections;   /* HTTP connections at once, a thread each */
     unsigned http_per_ip;        /* open HTTP connections per client address (0: no limit) */
     unsigned http_idle_timeout_s; /* an HTTP connection silent this long is closed */
+    unsigned http_workers;        /* threads running HTTP handlers */
     char *tls_cert;              /* PEM certificate chain: the listener speaks HTTPS, or NULL */
     char *tls_key;               /* its PEM private key (set exactly when tls_cert is) */
 } fk_config_t;

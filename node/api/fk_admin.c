@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,92 @@ s_info(fk_api_t *self, fk_http_req_t *req, const char *arg)
     fk__api_respond(self, req, 200, info);
 }
 
+/*  ---------------------------------------------------------------------
+    Blocking queries (Consul's): GET /v1/services and /v1/agent/members
+    take ?hash=H&wait=DUR. The answer's hash (X-Fakts-Index) is the
+    SHA-256 of its body in canonical JSON (compact, keys sorted), so it is
+    the same on every node that holds the same state, and it changes only
+    when the answer does: a record written elsewhere (an audit entry, a
+    code) wakes the held request, which finds the same hash and holds
+    again. A request whose H differs from the current hash is answered at
+    once; one whose H equals it is held (fk_http_hold, no thread) until a
+    store change gives a different hash or the wait ends, and then answered
+    with the hash as it is (the same on a timeout).
+    --------------------------------------------------------------------- */
+
+#define S_WAIT_DEFAULT_MS (5 * 60 * 1000) /* Consul's default wait */
+#define S_WAIT_MAX_MS (10 * 60 * 1000)    /* and its cap */
+
+/*  Answer body with its hash, or hold the request while the caller's hash
+    still matches. topics: the fk_store_changed_t bits that can change
+    body. fields: NULL to hash the whole body, or (for an array of
+    objects) the NULL-terminated members of each row that converged nodes
+    agree on, so that node-local ones do not split the hash. Steals body. */
+static void
+s_blocking_respond(fk_api_t *self, fk_http_req_t *req, json_t *body, unsigned topics,
+                   const char *const *fields)
+{
+    json_t *hashed = json_incref(body);
+    if (fields) {
+        json_decref(hashed);
+        hashed = json_array();
+        size_t i;
+        const json_t *row;
+        json_array_foreach(body, i, row)
+        {
+            json_t *kept = json_object();
+            for (const char *const *field = fields; *field; field++) {
+                json_t *value = json_object_get(row, *field);
+                json_object_set(kept, *field, value ? value : json_null());
+            }
+            json_array_append_new(hashed, kept);
+        }
+    }
+    char *canonical = json_dumps(hashed, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_decref(hashed);
+    char index[FK_SHA256_HEX_LEN + 1];
+    fk_sha256_hex(canonical ? canonical : "", canonical ? strlen(canonical) : 0, index);
+    free(canonical);
+    const char *hash = fk_http_query(req, "hash");
+    const char *wait = fk_http_query(req, "wait");
+    int64_t until = fk_http_held_until(req);
+    if (until == 0 && (hash || wait)) {
+        /*  First call: check the parameters once, and fix the deadline
+            (the wait plus up to wait/16 of jitter, as Consul adds, so
+            watchers started together do not all come back together). */
+        bool hex = hash && strlen(hash) == FK_SHA256_HEX_LEN
+                   && strspn(hash, "0123456789abcdef") == FK_SHA256_HEX_LEN;
+        int64_t wait_ms = S_WAIT_DEFAULT_MS;
+        if (hash && !hex) {
+            json_decref(body);
+            s_error(self, req, 400, "invalid",
+                    "hash: must be the 64 lowercase hex characters of an X-Fakts-Index header");
+            return;
+        }
+        if (wait && (fk_health_duration_parse(wait, strlen(wait), &wait_ms) != 0 || wait_ms <= 0
+                     || wait_ms > S_WAIT_MAX_MS)) {
+            json_decref(body);
+            s_error(self, req, 400, "invalid",
+                    "wait: must be a duration such as 30s or 5m, at most 10m");
+            return;
+        }
+        unsigned char random[4];
+        uint32_t draw = RAND_bytes(random, sizeof random) == 1
+                            ? (uint32_t)random[0] << 24 | (uint32_t)random[1] << 16
+                                  | (uint32_t)random[2] << 8 | random[3]
+                            : 0;
+        int64_t jitter = wait_ms / 16 > 0 ? (int64_t)(draw % (uint32_t)(wait_ms / 16)) : 0;
+        until = fk_clock_mono_ms() + wait_ms + jitter;
+    }
+    if (hash && strcmp(hash, index) == 0 && fk_clock_mono_ms() < until) {
+        json_decref(body);
+        fk_http_hold(req, until, topics);
+        return;
+    }
+    fk_http_add_header(req, "X-Fakts-Index", index);
+    fk__api_respond(self, req, 200, body);
+}
+
 static void
 s_services_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
 {
@@ -84,7 +171,10 @@ s_services_list(fk_api_t *self, fk_http_req_t *req, const char *arg)
     json_t *list = fk_catalog_list(self->store, txn, fk_http_query(req, "local") != NULL,
                                    fk_http_query(req, "all") != NULL);
     fk_store_txn_end(&txn);
-    fk__api_respond(self, req, 200, fk__api_with_reports(self, list));
+    /*  Which services answer depends on the records and on the members'
+        liveness (a failed node's services leave the list). */
+    s_blocking_respond(self, req, fk__api_with_reports(self, list),
+                       FK_STORE_CHANGED_RECORDS | FK_STORE_CHANGED_MEMBERS, NULL);
 }
 
 /*  Wait until a majority of the live members hold every local write up
@@ -446,7 +536,12 @@ s_members(fk_api_t *self, fk_http_req_t *req, const char *arg)
         s_error(self, req, 500, "internal", "cannot read the store");
         return;
     }
-    fk__api_respond(self, req, 200, rows);
+    /*  What every node agrees on about a member: its name, address, state
+        and incarnation (gossiped) and its key (from its admission record).
+        Who admitted it differs between converged nodes (each keeps its own
+        copy of the admission records), so it is left out of the hash. */
+    static const char *const agreed[] = {"name", "addr", "status", "incarnation", "key", NULL};
+    s_blocking_respond(self, req, rows, FK_STORE_CHANGED_MEMBERS, agreed);
 }
 
 /*  POST /v1/agent/join {"addrs":["host:port",...], "token": "fkj1..."}:
@@ -717,7 +812,10 @@ s_consistent(fk_api_t *self, fk_http_req_t *req)
                 "a consistent read needs a majority of the live members; none answered in 5 s");
         return false;
     }
-    fk_http_add_header(req, "X-Fakts-Consistency", "consistent");
+    /*  A held request runs again after each wake; its headers stay. */
+    if (fk_http_held_until(req) == 0) {
+        fk_http_add_header(req, "X-Fakts-Consistency", "consistent");
+    }
     return true;
 }
 

@@ -46,6 +46,7 @@ fk_api_new(const fk_api_opts_t *opts)
     self->ui = fk__ui_new(opts->ui_password);
     self->metrics_loopback_open = opts->metrics_loopback_open;
     self->lag = opts->lag;
+    self->http = opts->http;
     self->metrics = fk__api_metrics_new(self, opts->metrics);
     return self;
 }
@@ -114,6 +115,10 @@ fk_api_handle(void *arg, fk_http_req_t *req)
         fk__api_respond(self, req, 404,
                         json_pack("{s:s, s:s}", "error", "not_found", "message", "no such path"));
     }
-    fk__api_metrics_request(self, route, route < S_NROUTES ? s_routes[route].name : "none", req,
-                            (double)(fk_clock_mono_us() - start_us) / 1e6);
+    /*  A held request (a blocking query) is counted once, when it is
+        answered; its latency is then that of its last run. */
+    if (fk_http_status(req) != 0) {
+        fk__api_metrics_request(self, route, route < S_NROUTES ? s_routes[route].name : "none",
+                                req, (double)(fk_clock_mono_us() - start_us) / 1e6);
+    }
 }

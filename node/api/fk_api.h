@@ -50,6 +50,8 @@ typedef struct {
     bool metrics_loopback_open;  /* GET /metrics needs no token from a loopback peer */
     fk_lag_t *lag;               /* borrowed: the cluster's replication lag notes, rendered
                                     by /metrics (outlives the api), or NULL */
+    fk_http_t *http;             /* borrowed: the listener serving the api, for the gauge of
+                                    held requests, or NULL; must outlive the api's metrics */
 } fk_api_opts_t;
 
 /*  Create the router. Never fails (aborts on OOM). */

@@ -251,6 +251,15 @@ s_collect_store_full(void *arg, fk_metrics_out_t *out)
 }
 
 static void
+s_collect_held(void *arg, fk_metrics_out_t *out)
+{
+    fk_api_t *self = arg;
+    if (self->http) {
+        fk_metrics_sample(out, NULL, (double)fk_http_held(self->http));
+    }
+}
+
+static void
 s_collect_pending(void *arg, fk_metrics_out_t *out)
 {
     fk_api_t *self = arg;
@@ -400,6 +409,10 @@ fk__api_metrics_new(fk_api_t *self, fk_metrics_t *registry)
                              "were last applied (absent until the first).",
                              FK_METRICS_GAUGE, s_collect_lag_since, self);
     }
+    fk_metrics_collector(registry, "fakts_http_held_requests",
+                         "Requests held by blocking queries (?hash=&wait=), waiting for a change "
+                         "with no thread.",
+                         FK_METRICS_GAUGE, s_collect_held, self);
     return m;
 }
 

@@ -53,6 +53,7 @@ struct fk_api {
     fk__api_metrics_t *metrics; /* the series this api updates, or NULL: no /metrics */
     bool metrics_loopback_open; /* /metrics answers loopback peers without a token */
     fk_lag_t *lag;              /* borrowed: replication lag notes, or NULL */
+    fk_http_t *http;            /* borrowed: the listener (held-request gauge), or NULL */
 };
 
 /*  The origin a request's answer uses: one of the node's public URLs,

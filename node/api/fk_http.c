@@ -7,7 +7,10 @@
 #include "fk_log.h"
 #include "fk_mem.h"
 
+#include "fk_clock.h"
+
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /*  Certificates a chain file may hold: a leaf, intermediates, a root. */
@@ -35,8 +39,21 @@ typedef struct s_identity {
     struct s_identity *older;           /* the identity loaded before this one */
 } s_identity_t;
 
+/*  Bits of a wake's topics: one sequence number per bit. */
+#define S_TOPICS 32
+
+/*  Handler threads when fk_http_limits_t.workers is 0. */
+#define S_DEFAULT_WORKERS 16
+
+/*  A list of requests (the run queue, the held set), linked through the
+    requests themselves. */
+typedef struct {
+    fk_http_req_t *head; /* first (oldest) */
+    fk_http_req_t *tail; /* last */
+} s_list_t;
+
 struct fk_http {
-    struct MHD_Daemon *daemon; /* libmicrohttpd's listener and threads */
+    struct MHD_Daemon *daemon; /* libmicrohttpd's listener and its polling thread */
     fk_http_handler_fn fn;     /* the one request handler */
     void *arg;                 /* its argument */
     size_t max_body;           /* body limit in bytes */
@@ -44,6 +61,22 @@ struct fk_http {
     int fd;                    /* listening socket until libmicrohttpd owns it, else -1 */
     pthread_mutex_t tls_lock;  /* guards identity */
     s_identity_t *identity;    /* what new handshakes get (NULL: plain HTTP) */
+    pthread_mutex_t lock;      /* guards everything below */
+    pthread_cond_t work;       /* workers wait on it for the queue or a deadline */
+    pthread_cond_t drained;    /* fk_http_destroy waits on it for in_flight to reach 0 */
+    s_list_t queue;            /* requests waiting for a worker, oldest first */
+    s_list_t held;             /* requests parked by fk_http_hold */
+    size_t held_count;         /* requests in held */
+    int64_t next_due;          /* no held deadline falls before this (0: none held);
+                                  may be early after a wake, never late */
+    size_t in_flight;          /* requests suspended in libmicrohttpd: queued, running or held
+                                  (until their connection is resumed) */
+    uint64_t wake_seq;         /* counts fk_http_wake calls */
+    uint64_t topic_seq[S_TOPICS]; /* per topic bit, wake_seq of its last wake */
+    bool stopping;             /* fk_http_destroy began: hold nothing, dispatch nothing */
+    bool quit;                 /* workers leave */
+    pthread_t *workers;        /* the handler threads */
+    unsigned nworkers;         /* how many were started */
 };
 
 typedef struct s_header {
@@ -52,6 +85,17 @@ typedef struct s_header {
     struct s_header *next; /* next header, in insertion order reversed */
 } s_header_t;
 
+/*  Where a request is. The polling thread owns it while READING and
+    DONE; a worker while RUNNING; the lists (under the listener's lock)
+    while QUEUED or HELD. */
+typedef enum {
+    S_READING = 0, /* headers and body arriving */
+    S_QUEUED,      /* connection suspended, waiting for a worker */
+    S_RUNNING,     /* a worker runs the handler */
+    S_HELD,        /* parked by fk_http_hold, no thread */
+    S_DONE         /* answered: the polling thread queues the response */
+} s_state_t;
+
 struct fk_http_req {
     fk_http_t *http;             /* the listener */
     struct MHD_Connection *conn; /* libmicrohttpd's connection */
@@ -59,11 +103,19 @@ struct fk_http_req {
     const char *path;            /* borrowed from libmicrohttpd */
     fk_buf_t body;               /* collected body */
     bool too_big;                /* the body went over the limit */
-    bool answered;               /* a response was queued */
+    bool answered;               /* fk_http_respond was called */
     unsigned status;             /* the status answered (0 until then) */
+    struct MHD_Response *response; /* the answer, until the polling thread queues it */
     s_header_t *headers;         /* response headers to add */
     char peer[INET6_ADDRSTRLEN]; /* peer address text */
     const void *user;            /* the handler's per-request pointer (fk_http_set_user) */
+    s_state_t state;             /* see s_state_t */
+    bool hold;                   /* the handler asked to hold it (fk_http_hold) */
+    int64_t held_until;          /* deadline of the last hold, monotonic ms (0: never held) */
+    unsigned topics;             /* wakes that end the hold */
+    uint64_t run_seq;            /* wake_seq when the handler's run began */
+    fk_http_req_t *prev;         /* neighbours in the queue or the held list */
+    fk_http_req_t *next;
 };
 
 const char *
@@ -173,10 +225,10 @@ fk_http_respond(fk_http_req_t *req, unsigned status, const char *content_type, c
     for (s_header_t *header = req->headers; header; header = header->next) {
         MHD_add_response_header(response, header->name, header->value);
     }
-    if (MHD_queue_response(req->conn, status, response) != MHD_YES) {
-        fk_error("http: cannot queue a response to %s %s", req->method, req->path);
-    }
-    MHD_destroy_response(response);
+    /*  Built here, on the handler's thread; queued by the polling thread
+        once the connection is resumed (s_access), since libmicrohttpd
+        wants responses queued from its own thread. */
+    req->response = response;
     req->answered = true;
     req->status = status;
 }
@@ -232,6 +284,271 @@ s_collect(fk_http_req_t *req, const char *data, size_t size)
     fk_buf_add(&req->body, data, size);
 }
 
+/*  ---------------------------------------------------------------------
+    Requests between the polling thread and the workers.
+
+    libmicrohttpd's one polling thread (epoll) reads every connection.
+    When a request's body is complete it suspends the connection and
+    queues the request; a worker runs the handler and resumes the
+    connection; the polling thread, called again for the request, queues
+    the response the handler built. A request the handler holds sits in
+    the held list with no thread until fk_http_wake or its deadline moves
+    it back to the queue. A suspended connection is not polled and not
+    timed out by libmicrohttpd, and it still counts against the connection
+    limits: a held request costs a connection slot and its memory, no
+    thread.
+    --------------------------------------------------------------------- */
+
+static void
+s_list_push(s_list_t *list, fk_http_req_t *req)
+{
+    req->next = NULL;
+    req->prev = list->tail;
+    if (list->tail) {
+        list->tail->next = req;
+    } else {
+        list->head = req;
+    }
+    list->tail = req;
+}
+
+static void
+s_list_remove(s_list_t *list, fk_http_req_t *req)
+{
+    if (req->prev) {
+        req->prev->next = req->next;
+    } else {
+        list->head = req->next;
+    }
+    if (req->next) {
+        req->next->prev = req->prev;
+    } else {
+        list->tail = req->prev;
+    }
+    req->prev = req->next = NULL;
+}
+
+/*  Move a held request to the run queue. Under the lock. */
+static void
+s_unhold(fk_http_t *self, fk_http_req_t *req)
+{
+    s_list_remove(&self->held, req);
+    self->held_count--;
+    req->state = S_QUEUED;
+    s_list_push(&self->queue, req);
+}
+
+/*  Whether a wake of one of req's topics came after its run began: then
+    what the handler read may be older than the change, and holding it
+    would sleep through that change. Under the lock. */
+static bool
+s_woken_since(const fk_http_t *self, const fk_http_req_t *req)
+{
+    for (unsigned bit = 0; bit < S_TOPICS; bit++) {
+        if ((req->topics & (1u << bit)) && self->topic_seq[bit] > req->run_seq) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*  Hand a suspended connection back to the polling thread. The request
+    may be freed as soon as libmicrohttpd resumes it, so it is not touched
+    after; in_flight drops only then, so fk_http_destroy never stops the
+    daemon while a connection is still suspended. */
+static void
+s_resume(fk_http_t *self, fk_http_req_t *req)
+{
+    struct MHD_Connection *conn = req->conn;
+    pthread_mutex_lock(&self->lock);
+    req->state = S_DONE;
+    pthread_mutex_unlock(&self->lock);
+    MHD_resume_connection(conn);
+    pthread_mutex_lock(&self->lock);
+    self->in_flight--;
+    if (self->in_flight == 0) {
+        pthread_cond_broadcast(&self->drained);
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
+/*  Run the handler for one request on a worker and settle the outcome:
+    an answer, or a hold. */
+static void
+s_run(fk_http_t *self, fk_http_req_t *req)
+{
+    req->hold = false;
+    self->fn(self->arg, req);
+    if (req->hold && !req->answered) {
+        pthread_mutex_lock(&self->lock);
+        if (!self->stopping) {
+            if (s_woken_since(self, req) || req->held_until <= fk_clock_mono_ms()) {
+                req->state = S_QUEUED;
+                s_list_push(&self->queue, req);
+                pthread_cond_signal(&self->work);
+            } else {
+                req->state = S_HELD;
+                s_list_push(&self->held, req);
+                self->held_count++;
+                if (self->next_due == 0 || req->held_until < self->next_due) {
+                    self->next_due = req->held_until;
+                }
+                /*  A worker waiting for an earlier deadline keeps it; one
+                    waiting for none must learn of this one. */
+                pthread_cond_signal(&self->work);
+            }
+            pthread_mutex_unlock(&self->lock);
+            return;
+        }
+        pthread_mutex_unlock(&self->lock);
+        fk_http_respond(req, 503, "application/json",
+                        "{\"error\":\"unavailable\",\"message\":\"the node is stopping\"}", 55);
+    }
+    if (!req->answered) {
+        fk_error("http: handler gave no answer to %s %s", req->method, req->path);
+        fk_http_respond(req, 500, "application/json", "{\"error\":\"internal\"}", 20);
+    }
+    s_resume(self, req);
+}
+
+/*  Move every held request whose deadline passed to the queue, and
+    recompute next_due. Under the lock. The held list is scanned whole: a
+    scan costs microseconds per thousand held, and happens when a deadline
+    falls due (next_due), not per request served. */
+static void
+s_expire(fk_http_t *self, int64_t now)
+{
+    int64_t next = 0;
+    fk_http_req_t *req = self->held.head;
+    while (req) {
+        fk_http_req_t *after = req->next;
+        if (req->held_until <= now || self->stopping) {
+            s_unhold(self, req);
+        } else if (next == 0 || req->held_until < next) {
+            next = req->held_until;
+        }
+        req = after;
+    }
+    self->next_due = next;
+}
+
+static void *
+s_worker(void *arg)
+{
+    fk_http_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    while (!self->quit) {
+        if (self->next_due != 0 && fk_clock_mono_ms() >= self->next_due) {
+            s_expire(self, fk_clock_mono_ms());
+        }
+        fk_http_req_t *req = self->queue.head;
+        if (req) {
+            s_list_remove(&self->queue, req);
+            req->state = S_RUNNING;
+            req->run_seq = self->wake_seq;
+            pthread_mutex_unlock(&self->lock);
+            s_run(self, req);
+            pthread_mutex_lock(&self->lock);
+            continue;
+        }
+        int64_t next = self->next_due;
+        if (next == 0) {
+            pthread_cond_wait(&self->work, &self->lock);
+        } else {
+            struct timespec until = {.tv_sec = (time_t)(next / 1000),
+                                     .tv_nsec = (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&self->work, &self->lock, &until);
+        }
+    }
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+void
+fk_http_hold(fk_http_req_t *req, int64_t deadline_ms, unsigned topics)
+{
+    assert(!req->answered);
+    req->hold = true;
+    req->held_until = deadline_ms;
+    req->topics = topics;
+}
+
+int64_t
+fk_http_held_until(const fk_http_req_t *req)
+{
+    return req->held_until;
+}
+
+size_t
+fk_http_wake(fk_http_t *self, unsigned topics)
+{
+    size_t woken = 0;
+    pthread_mutex_lock(&self->lock);
+    self->wake_seq++;
+    for (unsigned bit = 0; bit < S_TOPICS; bit++) {
+        if (topics & (1u << bit)) {
+            self->topic_seq[bit] = self->wake_seq;
+        }
+    }
+    fk_http_req_t *req = self->held.head;
+    while (req) {
+        fk_http_req_t *after = req->next;
+        if (req->topics & topics) {
+            s_unhold(self, req);
+            woken++;
+        }
+        req = after;
+    }
+    if (woken) {
+        pthread_cond_broadcast(&self->work);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return woken;
+}
+
+size_t
+fk_http_held(fk_http_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    size_t count = self->held_count;
+    pthread_mutex_unlock(&self->lock);
+    return count;
+}
+
+/*  The request is complete (or refused by its declared length): suspend
+    its connection and queue it for a worker. Once fk_http_destroy began,
+    the polling thread answers 503 itself, so no connection is suspended
+    after the last in-flight one was resumed. */
+static enum MHD_Result
+s_dispatch(fk_http_t *self, fk_http_req_t *req)
+{
+    pthread_mutex_lock(&self->lock);
+    bool stopping = self->stopping;
+    if (!stopping) {
+        self->in_flight++;
+    }
+    pthread_mutex_unlock(&self->lock);
+    if (stopping) {
+        fk_http_respond(req, 503, "application/json",
+                        "{\"error\":\"unavailable\",\"message\":\"the node is stopping\"}", 55);
+        req->state = S_DONE;
+        enum MHD_Result rc = MHD_queue_response(req->conn, req->status, req->response);
+        MHD_destroy_response(req->response);
+        req->response = NULL;
+        return rc;
+    }
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&self->lock);
+    req->state = S_QUEUED;
+    s_list_push(&self->queue, req);
+    pthread_cond_signal(&self->work);
+    pthread_mutex_unlock(&self->lock);
+    return MHD_YES;
+}
+
+/*  libmicrohttpd calls this on the polling thread: with the headers,
+    with each piece of the body, once the body is complete, and again
+    after each resume. */
 static enum MHD_Result
 s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -253,27 +570,34 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > self->max_body) {
             req->too_big = true;
-            self->fn(self->arg, req);
-            return req->answered ? MHD_YES : MHD_NO;
+            return s_dispatch(self, req);
         }
         return MHD_YES;
     }
-    if (*upload_data_size > 0) {
-        if (!req->answered) {
-            s_collect(req, upload_data, *upload_data_size);
+    if (req->state == S_DONE) {
+        /*  Resumed with the handler's answer. A body still arriving after
+            an early answer (413 on the declared length) is dropped. */
+        if (*upload_data_size > 0) {
+            *upload_data_size = 0;
+            return MHD_YES;
         }
+        if (!req->response) {
+            return MHD_NO;
+        }
+        enum MHD_Result rc = MHD_queue_response(conn, req->status, req->response);
+        MHD_destroy_response(req->response);
+        req->response = NULL;
+        if (rc != MHD_YES) {
+            fk_error("http: cannot queue a response to %s %s", req->method, req->path);
+        }
+        return rc;
+    }
+    if (*upload_data_size > 0) {
+        s_collect(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (req->answered) {
-        return MHD_YES;
-    }
-    self->fn(self->arg, req);
-    if (!req->answered) {
-        fk_error("http: handler gave no answer to %s %s", method, url);
-        fk_http_respond(req, 500, "application/json", "{\"error\":\"internal\"}", 20);
-    }
-    return MHD_YES;
+    return s_dispatch(self, req);
 }
 
 static void
@@ -293,6 +617,9 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(req->headers->value);
         free(req->headers);
         req->headers = next;
+    }
+    if (req->response) {
+        MHD_destroy_response(req->response);
     }
     free(req->body.data);
     free(req);
@@ -513,6 +840,15 @@ fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_bod
     }
     fk_http_t *self = fk_calloc(1, sizeof *self);
     pthread_mutex_init(&self->tls_lock, NULL);
+    pthread_mutex_init(&self->lock, NULL);
+    /*  Hold deadlines are monotonic (fk_clock_mono_ms): a wall clock step
+        must not end or stretch a wait. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->work, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&self->drained, NULL);
     self->fd = fd;
     self->max_body = max_body;
     self->port = ntohs(addr.sin_port);
@@ -525,18 +861,29 @@ fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_f
 {
     self->fn = fn;
     self->arg = arg;
-    /*  A thread per connection, not a pool: a pool thread serves many
-        connections in turn, so one handler waiting on a slow record owner
-        (up to 3 s) would hold up every connection that shares its thread.
-        The polling thread only accepts; the connection limit bounds the
-        threads. */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
+    /*  One polling thread (epoll) reads every connection and a fixed pool
+        of workers runs the handlers: an idle keep-alive connection or a
+        held request costs no thread, and a handler that waits (a record's
+        owner, up to 3 s) holds up one worker, not the reading of other
+        connections. One polling thread rather than libmicrohttpd's pool:
+        its pool splits the connection limit evenly between its threads, so
+        the limit would no longer be exact. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG;
     pthread_mutex_lock(&self->tls_lock);
     bool tls = self->identity != NULL;
     pthread_mutex_unlock(&self->tls_lock);
     if (tls) {
         flags |= MHD_USE_TLS;
+    }
+    self->nworkers = limits->workers ? limits->workers : S_DEFAULT_WORKERS;
+    self->workers = fk_calloc(self->nworkers, sizeof *self->workers);
+    for (unsigned i = 0; i < self->nworkers; i++) {
+        int rc = pthread_create(&self->workers[i], NULL, s_worker, self);
+        if (rc != 0) {
+            self->nworkers = i;
+            return -rc;
+        }
     }
     /*  The listening socket is ours (bound in fk_http_bind); libmicrohttpd
         takes it over and closes it when it stops. The certificate option
@@ -569,18 +916,47 @@ fk_http_destroy(fk_http_t **self_p)
     if (!self_p || !*self_p) {
         return;
     }
-    if ((*self_p)->daemon) {
-        MHD_stop_daemon((*self_p)->daemon);
+    fk_http_t *self = *self_p;
+    if (self->daemon) {
+        /*  Stop taking connections, answer the held requests (their
+            handlers run once more and find the listener stopping), let
+            the workers finish what is in flight, and only then stop the
+            daemon: libmicrohttpd refuses to stop with a connection still
+            suspended. */
+        MHD_socket listen = MHD_quiesce_daemon(self->daemon);
+        pthread_mutex_lock(&self->lock);
+        self->stopping = true;
+        s_expire(self, fk_clock_mono_ms());
+        pthread_cond_broadcast(&self->work);
+        while (self->in_flight > 0) {
+            pthread_cond_wait(&self->drained, &self->lock);
+        }
+        pthread_mutex_unlock(&self->lock);
+        MHD_stop_daemon(self->daemon);
+        if (listen != MHD_INVALID_SOCKET) {
+            close(listen);
+        }
     }
-    if ((*self_p)->fd >= 0) {
-        close((*self_p)->fd);
+    pthread_mutex_lock(&self->lock);
+    self->quit = true;
+    pthread_cond_broadcast(&self->work);
+    pthread_mutex_unlock(&self->lock);
+    for (unsigned i = 0; i < self->nworkers; i++) {
+        pthread_join(self->workers[i], NULL);
     }
-    while ((*self_p)->identity) {
-        s_identity_t *older = (*self_p)->identity->older;
-        s_identity_free((*self_p)->identity);
-        (*self_p)->identity = older;
+    free(self->workers);
+    if (self->fd >= 0) {
+        close(self->fd);
     }
-    pthread_mutex_destroy(&(*self_p)->tls_lock);
-    free(*self_p);
+    while (self->identity) {
+        s_identity_t *older = self->identity->older;
+        s_identity_free(self->identity);
+        self->identity = older;
+    }
+    pthread_cond_destroy(&self->work);
+    pthread_cond_destroy(&self->drained);
+    pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->tls_lock);
+    free(self);
     *self_p = NULL;
 }

@@ -10,10 +10,18 @@
     identity loaded last, so a reload changes what new connections get and
     leaves those already open, and their requests in flight, alone.
 
-    Threads: libmicrohttpd serves each connection on its own thread; the
-    handler is called from any of them, concurrently, and must be
-    thread-safe. A request object belongs to the one thread handling it.
-    fk_http_tls may be called from any thread, also while serving. */
+    A handler may hold its request instead of answering (fk_http_hold):
+    the request then waits with no thread until fk_http_wake names one of
+    its topics or its deadline passes, and the handler is called again for
+    it. That is how a blocking query (GET ...?hash=H&wait=30s) waits for a
+    change at the cost of a connection slot, not a thread.
+
+    Threads: one libmicrohttpd polling thread (epoll) reads every
+    connection; handlers run on a fixed pool of worker threads
+    (fk_http_limits_t.workers), concurrently, and must be thread-safe. A
+    request object belongs to the one thread handling it. fk_http_tls,
+    fk_http_wake and fk_http_held may be called from any thread, also
+    while serving. */
 
 #ifndef FK_HTTP_H_INCLUDED
 #define FK_HTTP_H_INCLUDED
@@ -38,20 +46,24 @@ typedef void (*fk_http_handler_fn)(void *arg, fk_http_req_t *req);
     FK_ECONFIG when host is not an IPv4 address. */
 int fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_body);
 
-/*  The listener's bounds on connections. */
+/*  The listener's bounds on connections and its threads. */
 typedef struct {
-    unsigned connections;    /* connections (and so threads) at once (0: 512) */
+    unsigned connections;    /* connections at once, held requests included (0: 512) */
     unsigned per_ip;         /* of one client address (0: no bound), so one
                                 client cannot take every slot */
     unsigned idle_timeout_s; /* a connection that sends nothing (headers, body,
-                                or a next request) this long is closed (0: 30) */
+                                or a next request) this long is closed (0: 30);
+                                a request being handled or held is not idle */
+    unsigned workers;        /* threads running handlers (0: 16): as many
+                                handlers run at once, the rest queue */
 } fk_http_limits_t;
 
 /*  Start answering on the bound socket, calling fn(arg, req) for each
-    request. Each open connection has its own thread, so a handler that
-    waits (a forwarded request waits up to 3 s for a record's owner) holds
-    up only its own connection. A connection over either bound of limits
-    is closed at accept. Returns 0 or -errno. */
+    request on a worker thread. A handler that waits (a forwarded request
+    waits up to 3 s for a record's owner) holds up its worker only: the
+    polling thread goes on reading other connections, and the other
+    workers serve them. A connection over either bound of limits is closed
+    at accept. Returns 0 or -errno. */
 int fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_fn fn,
                   void *arg);
 
@@ -81,6 +93,8 @@ int fk_http_tls(fk_http_t *self, const char *cert_file, const char *key_file,
 uint16_t fk_http_port(const fk_http_t *self);
 
 /*  Stop listening, finish requests in flight, free; sets *self_p to NULL.
+    Held requests are handed to the handler once more (it may answer;
+    holding again gets 503), and requests completed meanwhile get 503.
     Safe on NULL. */
 void fk_http_destroy(fk_http_t **self_p);
 
@@ -133,5 +147,30 @@ unsigned fk_http_status(const fk_http_req_t *req);
 
 /*  Answer with status and a JSON body; steals the reference to body. */
 void fk_http_respond_json(fk_http_req_t *req, unsigned status, json_t *body);
+
+/*  Instead of answering, park the request: when the handler returns it
+    waits, with no thread, until fk_http_wake is called with a topic in
+    topics (a bit mask the caller defines), its deadline (monotonic ms,
+    fk_clock_mono_ms) passes, or the listener stops; then the handler is
+    called again for the same request, which must answer or hold again.
+    A wake that came while the handler ran (after it may have read the old
+    state) ends the hold at once, so no change is slept through. The
+    handler tells a first call from a later one by fk_http_held_until, and
+    must answer once that deadline has passed (the deadline is not
+    extended by fk_http). Holding after fk_http_destroy began answers 503.
+    Misuse (holding an answered request) asserts. */
+void fk_http_hold(fk_http_req_t *req, int64_t deadline_ms, unsigned topics);
+
+/*  0 on a request's first call; afterwards the deadline of its last
+    fk_http_hold. */
+int64_t fk_http_held_until(const fk_http_req_t *req);
+
+/*  End the hold of every held request whose topics meet topics; their
+    handlers run again on the workers. Cheap (a walk of the held list
+    under a lock, no I/O); any thread. Returns how many were woken. */
+size_t fk_http_wake(fk_http_t *self, unsigned topics);
+
+/*  How many requests are held now. Any thread. */
+size_t fk_http_held(fk_http_t *self);
 
 #endif

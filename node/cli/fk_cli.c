@@ -865,6 +865,39 @@ s_list_option(s_ctx_t *ctx, int opt, const char *arg, void *data)
     return 0;
 }
 
+void
+fk__cli_services_table(const json_t *services)
+{
+    static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "HEALTH", "TAGS"};
+    s_table_t table;
+    s_table_init(&table, 6);
+    s_table_header(&table, header);
+    size_t i;
+    const json_t *svc;
+    json_array_foreach(services, i, svc)
+    {
+        char *cells[6];
+        const char *node_status = json_string_value(json_object_get(svc, "node_status"));
+        cells[0] = node_status != NULL && strcmp(node_status, "alive") != 0
+                       ? fk_asprintf("%s (%s)", json_string_value(json_object_get(svc, "node")),
+                                     node_status)
+                       : s_text(json_object_get(svc, "node"));
+        cells[1] = s_text(json_object_get(svc, "id"));
+        cells[2] = s_text(json_object_get(svc, "service"));
+        const json_t *alias = json_array_get(json_object_get(svc, "aliases"), 0);
+        cells[3] = alias != NULL ? s_alias_address(alias) : fk_strdup("-");
+        /*  No checks: nothing to say ("-"); else the status the
+            owner's checks last wrote. */
+        const char *health =
+            json_string_value(json_object_get(json_object_get(svc, "health"), "status"));
+        cells[4] = fk_strdup(health != NULL ? health : "-");
+        cells[5] = s_join(json_object_get(svc, "tags"));
+        s_table_add(&table, cells, NULL);
+    }
+    s_table_print(&table);
+    s_table_fini(&table);
+}
+
 int
 fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
@@ -874,8 +907,6 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
         {"consistent", no_argument, NULL, S_OPT_CONSISTENT},
         {NULL, 0, NULL, 0},
     };
-    static const char *const header[] = {"NODE", "ID", "SERVICE", "ADDRESS", "HEALTH", "TAGS"};
-
     s_ctx_t ctx;
     int flags[3] = {0, 0, 0};
     int rc = s_parse(&ctx, cmd, argc, argv, options, NULL, s_list_option, flags);
@@ -895,33 +926,7 @@ fk_cli_services_list(const fk_cli_cmd_t *cmd, int argc, char **argv)
     if (rc == 0 && ctx.json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
-        s_table_t table;
-        s_table_init(&table, 6);
-        s_table_header(&table, header);
-        size_t i;
-        const json_t *svc;
-        json_array_foreach(reply.json, i, svc)
-        {
-            char *cells[6];
-            const char *node_status = json_string_value(json_object_get(svc, "node_status"));
-            cells[0] = node_status != NULL && strcmp(node_status, "alive") != 0
-                           ? fk_asprintf("%s (%s)", json_string_value(json_object_get(svc, "node")),
-                                         node_status)
-                           : s_text(json_object_get(svc, "node"));
-            cells[1] = s_text(json_object_get(svc, "id"));
-            cells[2] = s_text(json_object_get(svc, "service"));
-            const json_t *alias = json_array_get(json_object_get(svc, "aliases"), 0);
-            cells[3] = alias != NULL ? s_alias_address(alias) : fk_strdup("-");
-            /*  No checks: nothing to say ("-"); else the status the
-                owner's checks last wrote. */
-            const char *health =
-                json_string_value(json_object_get(json_object_get(svc, "health"), "status"));
-            cells[4] = fk_strdup(health != NULL ? health : "-");
-            cells[5] = s_join(json_object_get(svc, "tags"));
-            s_table_add(&table, cells, NULL);
-        }
-        s_table_print(&table);
-        s_table_fini(&table);
+        fk__cli_services_table(reply.json);
     }
     fk_client_reply_clear(&reply);
     s_ctx_fini(&ctx);
@@ -1284,6 +1289,31 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
 /*  GET path and print the array of objects it answers: as JSON with
     --json, else a table of the given keys under header (ncols of each);
     an array value prints as its items joined by ",". */
+/*  Print an array of objects as a table of the keys (ncols of them)
+    under header. */
+static void
+s_rows_print(const json_t *rows, const char *const *header, const char *const *keys,
+             size_t ncols)
+{
+    s_table_t table;
+    s_table_init(&table, ncols);
+    s_table_header(&table, header);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        char **cells = fk_calloc(ncols, sizeof *cells);
+        for (size_t c = 0; c < ncols; c++) {
+            const json_t *value = json_object_get(row, keys[c]);
+            cells[c] = json_is_array(value) ? s_join(value) : s_text(value);
+        }
+        s_table_add(&table, cells, NULL);
+        free(cells);
+    }
+    s_table_print(&table);
+    s_table_fini(&table);
+}
+
 static int
 s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *const *keys,
        size_t ncols)
@@ -1293,41 +1323,33 @@ s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *co
     if (rc == 0 && ctx->json) {
         rc = s_print_json(reply.json);
     } else if (rc == 0) {
-        s_table_t table;
-        s_table_init(&table, ncols);
-        s_table_header(&table, header);
-        size_t i;
-        const json_t *row;
-        json_array_foreach(reply.json, i, row)
-        {
-            char **cells = fk_calloc(ncols, sizeof *cells);
-            for (size_t c = 0; c < ncols; c++) {
-                const json_t *value = json_object_get(row, keys[c]);
-                cells[c] = json_is_array(value) ? s_join(value) : s_text(value);
-            }
-            s_table_add(&table, cells, NULL);
-            free(cells);
-        }
-        s_table_print(&table);
-        s_table_fini(&table);
+        s_rows_print(reply.json, header, keys, ncols);
     }
     fk_client_reply_clear(&reply);
     return rc;
 }
 
+/*  The columns of "members" and "watch members". */
+static const char *const s_member_header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION", "KEY",
+                                              "ADMITTED BY"};
+static const char *const s_member_keys[] = {"name", "addr", "status", "incarnation", "key",
+                                            "admitted_by"};
+
+void
+fk__cli_members_table(const json_t *members)
+{
+    s_rows_print(members, s_member_header, s_member_keys, 6);
+}
+
 int
 fk_cli_members(const fk_cli_cmd_t *cmd, int argc, char **argv)
 {
-    static const char *const header[] = {"NAME", "ADDRESS", "STATUS", "INCARNATION", "KEY",
-                                         "ADMITTED BY"};
-    static const char *const keys[] = {"name", "addr", "status", "incarnation", "key",
-                                       "admitted_by"};
     s_ctx_t ctx;
     int rc = s_parse(&ctx, cmd, argc, argv, NULL, NULL, NULL, NULL);
     if (rc != S_CONTINUE) {
         return rc;
     }
-    rc = s_list(&ctx, "/v1/agent/members", header, keys, 6);
+    rc = s_list(&ctx, "/v1/agent/members", s_member_header, s_member_keys, 6);
     if (rc == 0 && !ctx.json) {
         /*  Say so when anyone on the network can speak for the cluster. */
         fk_client_reply_t info = {0};

@@ -202,4 +202,16 @@ int fk_cli_tokens_revoke(const fk_cli_cmd_t *cmd, int argc, char **argv);
     (fk_cli_audit.c). */
 int fk_cli_audit(const fk_cli_cmd_t *cmd, int argc, char **argv);
 
+/*  watch services|members [--wait DUR] [--exec CMD]: print the services
+    (GET /v1/services) or the members (GET /v1/agent/members) now and then
+    each time they change, through blocking queries (?hash=H&wait=DUR,
+    default 5m, 1s to 10m), as the table of services list / members or
+    with --json as JSON; with --exec, run CMD through /bin/sh with each
+    view as JSON on its stdin. Errors and 5xx are retried with backoff (1 s
+    doubling to 30 s); a 4xx ends it with 1 (the agent refused).
+    On a terminal a status line on stderr says what it waits for. SIGINT
+    or SIGTERM ends the watch with 0 (fk_cli_watch.c). */
+int fk_cli_watch_services(const fk_cli_cmd_t *cmd, int argc, char **argv);
+int fk_cli_watch_members(const fk_cli_cmd_t *cmd, int argc, char **argv);
+
 #endif

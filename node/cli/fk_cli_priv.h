@@ -106,6 +106,14 @@ int fk__cli_list(fk__cli_ctx_t *ctx, const char *path, const char *const *header
     joined by ",". */
 void fk__cli_table(const char *const *header, size_t ncols, const json_t *rows);
 
+/*  Print the services an agent answers (GET /v1/services) as the table
+    of "services list". */
+void fk__cli_services_table(const json_t *services);
+
+/*  Print the members an agent answers (GET /v1/agent/members) as the
+    table of "members". */
+void fk__cli_members_table(const json_t *members);
+
 /*  A duration as Consul writes them in its CLI: a whole number with a unit
     (s, m, h, d), or bare seconds. Returns seconds, or -1. */
 long long fk__cli_duration(const char *text);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ struct fk_client {
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's detail for the last failure, or "" */
     fk_client_wait_fn *wait_fn;   /* called while a request waits, or NULL */
     void *wait_arg;               /* wait_fn's argument */
+    long timeout_s;               /* the whole exchange's limit in seconds */
+    const volatile sig_atomic_t *cancel; /* a request ends when it turns non-zero, or NULL */
 };
 
 /*  The body being received: grows by doubling, never past the limit. */
@@ -91,6 +94,7 @@ fk_client_new(fk_client_t **self_p, const char *addr, const char *token, const c
     self->curl = curl;
     self->auth = auth;
     self->ca_file = ca_file ? fk_strdup(ca_file) : NULL;
+    self->timeout_s = FK_CLIENT_TOTAL_TIMEOUT;
     if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
         self->url = fk_strdup(addr);
     } else {
@@ -145,6 +149,8 @@ s_transfer_error(CURLcode code, const s_sink_t *sink)
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
         return FK_EINVAL_INPUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return -EINTR;
     default:
         /* Refused, unresolved, timed out, reset, TLS failure: in every
            case there is no agent answering at that address. */
@@ -152,18 +158,18 @@ s_transfer_error(CURLcode code, const s_sink_t *sink)
     }
 }
 
-/*  libcurl's progress callback: about once a second while nothing moves,
-    more often while data does. Returning 0 lets the transfer go on. */
-static int
-s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+void
+fk_client_set_timeout(fk_client_t *self, long seconds)
 {
-    (void)dltotal;
-    (void)dlnow;
-    (void)ultotal;
-    (void)ulnow;
-    fk_client_t *self = arg;
-    self->wait_fn(self->wait_arg);
-    return 0;
+    assert(self != NULL && seconds > 0);
+    self->timeout_s = seconds;
+}
+
+void
+fk_client_set_cancel(fk_client_t *self, const volatile sig_atomic_t *flag)
+{
+    assert(self != NULL);
+    self->cancel = flag;
 }
 
 void
@@ -172,6 +178,23 @@ fk_client_on_wait(fk_client_t *self, fk_client_wait_fn *fn, void *arg)
     assert(self != NULL);
     self->wait_fn = fn;
     self->wait_arg = arg;
+}
+
+/*  libcurl's progress callback, called at least once a second during a
+    transfer: it lets a waiting command tick, and a non-zero return aborts
+    a cancelled request (CURLE_ABORTED_BY_CALLBACK). */
+static int
+s_on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const fk_client_t *self = arg;
+    if (self->wait_fn != NULL) {
+        self->wait_fn(self->wait_arg);
+    }
+    return self->cancel != NULL && *self->cancel != 0;
 }
 
 int
@@ -212,7 +235,7 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long)FK_CLIENT_CONNECT_TIMEOUT);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)FK_CLIENT_TOTAL_TIMEOUT);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, self->timeout_s);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FK_CLIENT_MAX_REPLY);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, self->errbuf);
     if (self->ca_file) {
@@ -235,7 +258,7 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
 
-    if (self->wait_fn != NULL) {
+    if (self->wait_fn != NULL || self->cancel != NULL) {
         curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, s_on_progress);
         curl_easy_setopt(curl, CURLOPT_XFERINFODATA, self);
         curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -255,6 +278,10 @@ fk_client_request(fk_client_t *self, const char *method, const char *path, const
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     reply->status = status;
+    struct curl_header *index = NULL;
+    if (curl_easy_header(curl, "X-Fakts-Index", 0, CURLH_HEADER, -1, &index) == CURLHE_OK) {
+        reply->index = fk_strdup(index->value);
+    }
     reply->body = sink.buf.data;
     reply->size = sink.buf.len;
     if (sink.buf.len > 0) {
@@ -325,8 +352,10 @@ fk_client_reply_clear(fk_client_reply_t *reply)
     }
     json_decref(reply->json);
     free(reply->body);
+    free(reply->index);
     reply->json = NULL;
     reply->body = NULL;
+    reply->index = NULL;
     reply->size = 0;
     reply->status = 0;
 }

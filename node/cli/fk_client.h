@@ -4,9 +4,10 @@
     A client is bound to one agent address and, optionally, one admin token,
     which it sends as "Authorization: Bearer <token>" on every request. Each
     request blocks until the whole answer arrived, or a limit was hit: 3 s to
-    connect, 30 s in total, FK_CLIENT_MAX_REPLY bytes of body. Proxies from
-    the environment (http_proxy...) are ignored: the requests carry the admin
-    token and normally go to an agent on the same host.
+    connect, 30 s in total (or what fk_client_set_timeout says),
+    FK_CLIENT_MAX_REPLY bytes of body. Proxies from the environment
+    (http_proxy...) are ignored: the requests carry the admin token and
+    normally go to an agent on the same host.
 
     An answer is an answer whatever its status: a 404 is a successful
     exchange as far as this module goes, and the caller decides what it
@@ -20,7 +21,7 @@
 #define FK_CLIENT_H_INCLUDED
 
 #include <jansson.h>
-
+#include <signal.h>
 #include <stddef.h>
 
 /*  The largest answer body read (16 MiB); a longer one fails the request
@@ -40,6 +41,7 @@ typedef struct {
     char *body;   /* the body, NUL-terminated (embedded NULs possible); NULL if none */
     size_t size;  /* body length in bytes, the terminating NUL excluded */
     json_t *json; /* the body parsed as JSON (object, array...), or NULL if it is not JSON */
+    char *index;  /* the X-Fakts-Index header (a blocking query's hash), or NULL */
 } fk_client_reply_t;
 
 /*  Initialize libcurl for the process. Call once, from main, before any
@@ -65,6 +67,17 @@ int fk_client_new(fk_client_t **self_p, const char *addr, const char *token, con
 /*  Destroy a client and set *self_p to NULL. Safe on NULL and idempotent. */
 void fk_client_destroy(fk_client_t **self_p);
 
+/*  Allow each exchange seconds (> 0, asserted) in total instead of
+    FK_CLIENT_TOTAL_TIMEOUT: a blocking query (?wait=) needs its wait and
+    some more. */
+void fk_client_set_timeout(fk_client_t *self, long seconds);
+
+/*  End a request in progress, within about a second, once *flag becomes
+    non-zero (a signal handler sets it); the request then fails with
+    -EINTR. NULL: requests are not cancelled. flag must outlive the
+    client's requests. */
+void fk_client_set_cancel(fk_client_t *self, const volatile sig_atomic_t *flag);
+
 /*  Send one request and wait for its answer.
 
     self, method, path and reply must not be NULL (asserted).
@@ -79,6 +92,7 @@ void fk_client_destroy(fk_client_t **self_p);
       FK_EUNAVAILABLE  no answer: connection refused, host unknown, timeout,
                        connection dropped... fk_client_error says what;
       FK_ETOOBIG       the body exceeded FK_CLIENT_MAX_REPLY;
+      -EINTR           cancelled (fk_client_set_cancel);
       FK_EINVAL_INPUT  the address does not make a valid URL.
     The caller clears the reply in every case. */
 int fk_client_request(fk_client_t *self, const char *method, const char *path,

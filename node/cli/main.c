@@ -62,6 +62,8 @@ static const fk_cli_cmd_t s_commands[] = {
     {"tokens list", fk_cli_tokens_list, ""},
     {"tokens revoke", fk_cli_tokens_revoke, "ACCESSOR"},
     {"audit", fk_cli_audit, "[--since T] [--limit N]"},
+    {"watch services", fk_cli_watch_services, "[--wait DUR] [--exec CMD]"},
+    {"watch members", fk_cli_watch_members, "[--wait DUR] [--exec CMD]"},
 };
 
 #define S_NCOMMANDS (sizeof(s_commands) / sizeof(s_commands[0]))

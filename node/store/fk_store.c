@@ -34,6 +34,8 @@ struct fk_store {
     char *node;      /* local node name: owner of local writes */
     fk_store_commit_fn on_commit; /* called after commits with local writes */
     void *on_commit_arg;          /* its argument */
+    fk_store_changed_fn on_change; /* called after commits that changed the view */
+    void *on_change_arg;          /* its argument */
     const fk_sign_key_t *signer;    /* signs local records; NULL: they go unsigned */
     size_t map_size;              /* the LMDB map size */
     size_t reserve;               /* room kept for deletes (fk_store_space) */
@@ -46,6 +48,7 @@ struct fk_store_txn {
     MDB_txn *txn;      /* the LMDB transaction */
     bool write;        /* a write transaction */
     bool local_writes; /* it wrote local records (replication must push them) */
+    unsigned changed;  /* fk_store_changed_t bits of what it wrote */
     char *scratch;     /* key of the last entry returned, for entry->key */
 };
 
@@ -351,6 +354,13 @@ fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg)
     self->on_commit_arg = arg;
 }
 
+void
+fk_store_on_change(fk_store_t *self, fk_store_changed_fn fn, void *arg)
+{
+    self->on_change = fn;
+    self->on_change_arg = arg;
+}
+
 int
 fk_store_commit(fk_store_txn_t **txn_p)
 {
@@ -363,6 +373,9 @@ fk_store_commit(fk_store_txn_t **txn_p)
     }
     if (rc == 0 && handle->local_writes && handle->store->on_commit) {
         handle->store->on_commit(handle->store->on_commit_arg);
+    }
+    if (rc == 0 && handle->changed && handle->store->on_change) {
+        handle->store->on_change(handle->store->on_change_arg, handle->changed);
     }
     free(handle->scratch);
     free(handle);
@@ -427,6 +440,7 @@ s_bump_owner(fk_store_txn_t *txn, const char *owner, uint64_t version)
     s_put_be64(buf, version);
     MDB_val val = {.mv_size = sizeof buf, .mv_data = buf};
     int rc = mdb_put(txn->txn, txn->store->owners, &key, &val, 0);
+    txn->changed |= FK_STORE_CHANGED_RECORDS;
     return rc ? s_mdb_error(rc, "owner version") : 0;
 }
 
@@ -542,6 +556,7 @@ s_put_record(fk_store_txn_t *txn, const char *key, const char *owner, const fk_r
     MDB_val mval = s_val(encoded, encoded_len);
     rc = mdb_put(txn->txn, txn->store->records, &mkey, &mval, 0);
     free(encoded);
+    txn->changed |= FK_STORE_CHANGED_RECORDS;
     if (rc) {
         return s_mdb_error(rc, "put");
     }
@@ -707,6 +722,7 @@ fk_store_member_put(fk_store_txn_t *txn, const char *name, fk_store_member_statu
     MDB_val mval = s_val(value, len + 1);
     int rc = mdb_put(txn->txn, txn->store->members, &mkey, &mval, 0);
     free(value);
+    txn->changed |= FK_STORE_CHANGED_MEMBERS;
     return rc ? s_mdb_error(rc, "member put") : 0;
 }
 
@@ -718,6 +734,7 @@ fk_store_member_del(fk_store_txn_t *txn, const char *name)
     }
     MDB_val mkey = s_val(name, strlen(name));
     int rc = mdb_del(txn->txn, txn->store->members, &mkey, NULL);
+    txn->changed |= FK_STORE_CHANGED_MEMBERS;
     return rc && rc != MDB_NOTFOUND ? s_mdb_error(rc, "member del") : 0;
 }
 
@@ -1190,6 +1207,7 @@ fk_store_drop_owner(fk_store_txn_t *txn, const char *owner)
     }
     MDB_val key = s_val(owner, strlen(owner));
     int del = mdb_del(txn->txn, txn->store->owners, &key, NULL);
+    txn->changed |= FK_STORE_CHANGED_RECORDS;
     if (rc == 0 && del && del != MDB_NOTFOUND) {
         rc = s_mdb_error(del, "drop owner");
     }

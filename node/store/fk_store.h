@@ -201,6 +201,23 @@ typedef void (*fk_store_commit_fn)(void *arg);
     use the store. */
 void fk_store_on_local_commit(fk_store_t *self, fk_store_commit_fn fn, void *arg);
 
+/*  What a committed transaction changed, for fk_store_on_change. */
+typedef enum {
+    FK_STORE_CHANGED_RECORDS = 1, /* records or owners' versions (the view) */
+    FK_STORE_CHANGED_MEMBERS = 2  /* the member table */
+} fk_store_changed_t;
+
+/*  Called after every commit that changed records or members, with the
+    fk_store_changed_t bits of what it changed, from the committing thread
+    (any thread), after LMDB's writer lock was released: readers opening a
+    transaction from then on see the change. Must be quick and
+    thread-safe; it must not write to the store. */
+typedef void (*fk_store_changed_fn)(void *arg, unsigned changed);
+
+/*  Install the change hook (NULL removes it). Call before other threads
+    use the store. Independent of fk_store_on_local_commit. */
+void fk_store_on_change(fk_store_t *self, fk_store_changed_fn fn, void *arg);
+
 /*  Tombstone garbage collection. Delete owner's tombstones written (by
     the owner's clock) before before_ms, except the owner's newest change,
     and raise the owner's GC floor to the highest version deleted. Returns how many were deleted, or an

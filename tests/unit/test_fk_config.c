@@ -40,6 +40,7 @@ static const char *const s_env[] = {"FAKTS_CONFIG",
                                     "FAKTS_TLS_CERT",
                                     "FAKTS_TLS_KEY",
                                     "FAKTS_HTTP_IDLE_TIMEOUT",
+                                    "FAKTS_HTTP_WORKERS",
                                     "FAKTS_RATE_CODE_MISSES"};
 
 static void
@@ -402,22 +403,26 @@ Test(fk_config, map_size_http_connections_and_per_ip_from_each_source)
     cr_assert_eq(cfg.map_size, (size_t)8 << 30, "8 GiB by default");
     cr_assert_eq(cfg.http_connections, 512);
     cr_assert_eq(cfg.http_per_ip, 64);
+    cr_assert_eq(cfg.http_workers, 16);
     fk_config_clear(&cfg);
 
-    char *path = s_write_config("map_size: 64M\nhttp_connections: 3\nhttp_per_ip: 0\n");
+    char *path =
+        s_write_config("map_size: 64M\nhttp_connections: 3\nhttp_per_ip: 0\nhttp_workers: 4\n");
     setenv("FAKTS_HTTP_CONNECTIONS", "5", 1);
     const char *argv[] = {"agent", "--config", path, "--map-size", "2GiB", NULL};
     cr_assert_eq(s_load(&cfg, err, sizeof err, 5, argv), 0, "%s", err);
     cr_assert_eq(cfg.map_size, (size_t)2 << 30, "the flag beats the file");
     cr_assert_eq(cfg.http_connections, 5, "the environment beats the file");
     cr_assert_eq(cfg.http_per_ip, 0, "0 turns the per-address limit off");
+    cr_assert_eq(cfg.http_workers, 4);
     fk_config_clear(&cfg);
     unsetenv("FAKTS_HTTP_CONNECTIONS");
 
     static const char *const bad[][2] = {{"--map-size", "12"},    {"--map-size", "2X"},
                                          {"--map-size", "-1G"},   {"--map-size", "2T"},
                                          {"--http-connections", "0"}, {"--http-connections", "x"},
-                                         {"--http-per-ip", "-3"}};
+                                         {"--http-per-ip", "-3"},     {"--http-workers", "0"},
+                                         {"--http-workers", "257"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *args[] = {"agent", bad[i][0], bad[i][1], NULL};
         cr_assert_eq(s_load(&cfg, err, sizeof err, 3, args), FK_EINVAL_INPUT, "%s %s", bad[i][0],
