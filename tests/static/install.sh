@@ -2,8 +2,11 @@
 # cmake --install of the static build (what make install PREFIX=... runs) into a prefix of the
 # caller's own, no root needed:
 #
-#   install  cmake --install BUILD_DIR --prefix TMP/prefix: exactly one file lands, TMP/prefix/
-#            bin/fakts-node, and the install manifest names nothing outside TMP/prefix
+#   install  cmake --install BUILD_DIR --prefix TMP/prefix: exactly the binary, TMP/prefix/
+#            bin/fakts-node, and the two systemd units (lib/systemd/system and lib/systemd/user)
+#            land, the install manifest names nothing outside TMP/prefix, and each unit's
+#            ExecStart names the binary under TMP/prefix (the prefix given at install time,
+#            not the one the build was configured with)
 #   run      the installed file is the static one (no program interpreter), and a user who is
 #            not root (nobody, through setpriv when this runs as root) runs its --version
 #   cleanup  TMP removed (trap)
@@ -32,10 +35,18 @@ chmod 755 "$TMP"   # so that nobody may run what is installed under it
 cmake --install "$BUILD" --prefix "$TMP/prefix" >"$TMP/install.log" 2>&1 \
     || fail "install: cmake --install $BUILD (exit $?): $(cat "$TMP/install.log")"
 files=$(cd "$TMP/prefix" && find . -type f -o -type l | sort)
-[ "$files" = "./bin/fakts-node" ] || fail "install: expected only ./bin/fakts-node, got: $files"
+want="./bin/fakts-node
+./lib/systemd/system/fakts-node.service
+./lib/systemd/user/fakts-node.service"
+[ "$files" = "$want" ] || fail "install: expected the binary and two units, got: $files"
 outside=$(grep -v "^$TMP/prefix/" "$BUILD/install_manifest.txt" || true)
 [ -z "$outside" ] || fail "install: the manifest names files outside the prefix: $outside"
-say "install: $TMP/prefix/bin/fakts-node, nothing else"
+for kind in system user; do
+    unit=$TMP/prefix/lib/systemd/$kind/fakts-node.service
+    grep -q "^ExecStart=$TMP/prefix/bin/fakts-node agent " "$unit" \
+        || fail "install: the $kind unit does not start $TMP/prefix/bin/fakts-node: $(grep ExecStart "$unit")"
+done
+say "install: $TMP/prefix/bin/fakts-node and its two units, nothing else"
 
 # --- run ---
 BIN=$TMP/prefix/bin/fakts-node
