@@ -42,8 +42,28 @@ typedef struct s_identity {
 /*  Bits of a wake's topics: one sequence number per bit. */
 #define S_TOPICS 32
 
-/*  Handler threads when fk_http_limits_t.workers is 0. */
+/*  Handler threads kept when fk_http_limits_t.workers is 0. */
 #define S_DEFAULT_WORKERS 16
+
+/*  An extra worker (started when every worker was busy) leaves after
+    this long with nothing to run. */
+#define S_EXTRA_IDLE_MS 10000
+
+/*  Workers are stuck, not just busy, when the oldest queued request has
+    waited this long for one (handlers answer in milliseconds; one that
+    forwards to a frozen owner waits up to 3 s): the overseer then starts
+    an extra worker. */
+#define S_GROW_AFTER_MS 200
+
+/*  One worker thread's place. Slots below the core count run for the
+    listener's life; the others are extra workers, started on demand. */
+typedef struct {
+    fk_http_t *http;  /* the listener */
+    unsigned index;   /* this slot's place in workers */
+    pthread_t thread; /* valid while started */
+    bool started;     /* thread runs or ran, and was not joined yet */
+    bool exited;      /* an extra worker left: join it before reuse */
+} s_worker_t;
 
 /*  A list of requests (the run queue, the held set), linked through the
     requests themselves. */
@@ -75,8 +95,16 @@ struct fk_http {
     uint64_t topic_seq[S_TOPICS]; /* per topic bit, wake_seq of its last wake */
     bool stopping;             /* fk_http_destroy began: hold nothing, dispatch nothing */
     bool quit;                 /* workers leave */
-    pthread_t *workers;        /* the handler threads */
-    unsigned nworkers;         /* how many were started */
+    size_t queued;             /* requests in queue */
+    unsigned idle;             /* workers waiting for work */
+    unsigned core;             /* workers kept for the listener's life */
+    unsigned max_workers;      /* the most at once: one per connection slot */
+    s_worker_t *workers;       /* max_workers slots */
+    bool grow_failed;          /* the last extra worker could not start (logged once) */
+    int64_t grown_ms;          /* queued_ms of the request the last extra worker was for */
+    pthread_cond_t queued_cond; /* the overseer waits on it for a queued request */
+    pthread_t overseer;        /* starts extra workers when the queue is stuck */
+    bool overseer_started;     /* overseer runs */
 };
 
 typedef struct s_header {
@@ -114,6 +142,7 @@ struct fk_http_req {
     int64_t held_until;          /* deadline of the last hold, monotonic ms (0: never held) */
     unsigned topics;             /* wakes that end the hold */
     uint64_t run_seq;            /* wake_seq when the handler's run began */
+    int64_t queued_ms;           /* when it last entered the run queue (monotonic ms) */
     fk_http_req_t *prev;         /* neighbours in the queue or the held list */
     fk_http_req_t *next;
 };
@@ -336,6 +365,9 @@ s_unhold(fk_http_t *self, fk_http_req_t *req)
     self->held_count--;
     req->state = S_QUEUED;
     s_list_push(&self->queue, req);
+    self->queued++;
+    req->queued_ms = fk_clock_mono_ms();
+    pthread_cond_signal(&self->queued_cond);
 }
 
 /*  Whether a wake of one of req's topics came after its run began: then
@@ -385,7 +417,10 @@ s_run(fk_http_t *self, fk_http_req_t *req)
             if (s_woken_since(self, req) || req->held_until <= fk_clock_mono_ms()) {
                 req->state = S_QUEUED;
                 s_list_push(&self->queue, req);
+                self->queued++;
+                req->queued_ms = fk_clock_mono_ms();
                 pthread_cond_signal(&self->work);
+                pthread_cond_signal(&self->queued_cond);
             } else {
                 req->state = S_HELD;
                 s_list_push(&self->held, req);
@@ -435,23 +470,36 @@ s_expire(fk_http_t *self, int64_t now)
 static void *
 s_worker(void *arg)
 {
-    fk_http_t *self = arg;
+    s_worker_t *slot = arg;
+    fk_http_t *self = slot->http;
+    bool extra = slot->index >= self->core;
+    int64_t idle_since = fk_clock_mono_ms();
     pthread_mutex_lock(&self->lock);
     while (!self->quit) {
-        if (self->next_due != 0 && fk_clock_mono_ms() >= self->next_due) {
-            s_expire(self, fk_clock_mono_ms());
+        int64_t now = fk_clock_mono_ms();
+        if (self->next_due != 0 && now >= self->next_due) {
+            s_expire(self, now);
         }
         fk_http_req_t *req = self->queue.head;
         if (req) {
             s_list_remove(&self->queue, req);
+            self->queued--;
             req->state = S_RUNNING;
             req->run_seq = self->wake_seq;
             pthread_mutex_unlock(&self->lock);
             s_run(self, req);
             pthread_mutex_lock(&self->lock);
+            idle_since = fk_clock_mono_ms();
             continue;
         }
+        if (extra && now - idle_since >= S_EXTRA_IDLE_MS) {
+            break;
+        }
         int64_t next = self->next_due;
+        if (extra && (next == 0 || next > idle_since + S_EXTRA_IDLE_MS)) {
+            next = idle_since + S_EXTRA_IDLE_MS;
+        }
+        self->idle++;
         if (next == 0) {
             pthread_cond_wait(&self->work, &self->lock);
         } else {
@@ -459,6 +507,83 @@ s_worker(void *arg)
                                      .tv_nsec = (long)(next % 1000) * 1000000L};
             pthread_cond_timedwait(&self->work, &self->lock, &until);
         }
+        self->idle--;
+    }
+    slot->exited = true;
+    pthread_mutex_unlock(&self->lock);
+    return NULL;
+}
+
+/*  Start the worker of slot index. Under the lock (or before serving).
+    Returns 0 or the pthread_create error. */
+static int
+s_start_worker(fk_http_t *self, unsigned index)
+{
+    s_worker_t *slot = &self->workers[index];
+    if (slot->started) {
+        pthread_join(slot->thread, NULL); /* an extra worker that left */
+        slot->started = false;
+    }
+    slot->http = self;
+    slot->index = index;
+    slot->exited = false;
+    int rc = pthread_create(&slot->thread, NULL, s_worker, slot);
+    slot->started = rc == 0;
+    return rc;
+}
+
+/*  Start an extra worker in a free slot, if any. Under the lock. */
+static void
+s_add_worker(fk_http_t *self)
+{
+    for (unsigned i = self->core; i < self->max_workers; i++) {
+        s_worker_t *slot = &self->workers[i];
+        if (!slot->started || slot->exited) {
+            int rc = s_start_worker(self, i);
+            if (rc != 0 && !self->grow_failed) {
+                fk_warn("http: cannot start another worker thread (%s): requests wait for a "
+                        "busy one",
+                        strerror(rc));
+            }
+            self->grow_failed = rc != 0;
+            return;
+        }
+    }
+}
+
+/*  The overseer: when the oldest queued request has waited
+    S_GROW_AFTER_MS for a worker, every worker is stuck in a handler that
+    blocks (a forwarded request waits up to 3 s for a record's owner), so
+    it starts an extra worker, and another S_GROW_AFTER_MS later if the
+    queue still does not move: no request waits long behind blocked ones,
+    as none did with a thread per connection. A burst of quick requests
+    drains sooner and starts none. Extra workers leave after
+    S_EXTRA_IDLE_MS idle; held requests are not queued, so they still
+    cost no thread. */
+static void *
+s_overseer(void *arg)
+{
+    fk_http_t *self = arg;
+    pthread_mutex_lock(&self->lock);
+    while (!self->quit) {
+        fk_http_req_t *head = self->queue.head;
+        if (!head || self->stopping) {
+            pthread_cond_wait(&self->queued_cond, &self->lock);
+            continue;
+        }
+        int64_t due = head->queued_ms + S_GROW_AFTER_MS;
+        if (fk_clock_mono_ms() >= due && head->queued_ms > self->grown_ms) {
+            s_add_worker(self);
+            /*  The next start only for a request queued after this one. */
+            self->grown_ms = head->queued_ms;
+            continue;
+        }
+        if (head->queued_ms <= self->grown_ms) {
+            due = fk_clock_mono_ms() + S_GROW_AFTER_MS; /* look again later */
+        }
+        struct timespec until = {.tv_sec = (time_t)(due / 1000),
+                                 .tv_nsec = (long)(due % 1000) * 1000000L};
+        pthread_cond_timedwait(&self->queued_cond, &self->lock, &until);
     }
     pthread_mutex_unlock(&self->lock);
     return NULL;
@@ -541,7 +666,10 @@ s_dispatch(fk_http_t *self, fk_http_req_t *req)
     pthread_mutex_lock(&self->lock);
     req->state = S_QUEUED;
     s_list_push(&self->queue, req);
+    self->queued++;
+    req->queued_ms = fk_clock_mono_ms();
     pthread_cond_signal(&self->work);
+    pthread_cond_signal(&self->queued_cond);
     pthread_mutex_unlock(&self->lock);
     return MHD_YES;
 }
@@ -847,6 +975,7 @@ fk_http_bind(fk_http_t **self_p, const char *host, uint16_t port, size_t max_bod
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&self->work, &attr);
+    pthread_cond_init(&self->queued_cond, &attr);
     pthread_condattr_destroy(&attr);
     pthread_cond_init(&self->drained, NULL);
     self->fd = fd;
@@ -861,11 +990,11 @@ fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_f
 {
     self->fn = fn;
     self->arg = arg;
-    /*  One polling thread (epoll) reads every connection and a fixed pool
-        of workers runs the handlers: an idle keep-alive connection or a
+    /*  One polling thread (epoll) reads every connection and a pool of
+        workers runs the handlers: an idle keep-alive connection or a
         held request costs no thread, and a handler that waits (a record's
         owner, up to 3 s) holds up one worker, not the reading of other
-        connections. One polling thread rather than libmicrohttpd's pool:
+        connections (and the overseer adds workers when all are stuck). One polling thread rather than libmicrohttpd's pool:
         its pool splits the connection limit evenly between its threads, so
         the limit would no longer be exact. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
@@ -876,22 +1005,28 @@ fk_http_serve(fk_http_t *self, const fk_http_limits_t *limits, fk_http_handler_f
     if (tls) {
         flags |= MHD_USE_TLS;
     }
-    self->nworkers = limits->workers ? limits->workers : S_DEFAULT_WORKERS;
-    self->workers = fk_calloc(self->nworkers, sizeof *self->workers);
-    for (unsigned i = 0; i < self->nworkers; i++) {
-        int rc = pthread_create(&self->workers[i], NULL, s_worker, self);
+    unsigned connections = limits->connections ? limits->connections : 512;
+    self->core = limits->workers ? limits->workers : S_DEFAULT_WORKERS;
+    self->max_workers = connections > self->core ? connections : self->core;
+    self->workers = fk_calloc(self->max_workers, sizeof *self->workers);
+    for (unsigned i = 0; i < self->core; i++) {
+        int rc = s_start_worker(self, i);
         if (rc != 0) {
-            self->nworkers = i;
             return -rc;
         }
     }
+    int rc = pthread_create(&self->overseer, NULL, s_overseer, self);
+    if (rc != 0) {
+        return -rc;
+    }
+    self->overseer_started = true;
     /*  The listening socket is ours (bound in fk_http_bind); libmicrohttpd
         takes it over and closes it when it stops. The certificate option
         comes last: without TLS its place holds MHD_OPTION_END, and
         libmicrohttpd reads no further. */
     self->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, s_access, self, MHD_OPTION_LISTEN_SOCKET, self->fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(limits->connections ? limits->connections : 512),
+        MHD_OPTION_CONNECTION_LIMIT, connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(limits->idle_timeout_s ? limits->idle_timeout_s : 30),
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
@@ -940,9 +1075,15 @@ fk_http_destroy(fk_http_t **self_p)
     pthread_mutex_lock(&self->lock);
     self->quit = true;
     pthread_cond_broadcast(&self->work);
+    pthread_cond_broadcast(&self->queued_cond);
     pthread_mutex_unlock(&self->lock);
-    for (unsigned i = 0; i < self->nworkers; i++) {
-        pthread_join(self->workers[i], NULL);
+    if (self->overseer_started) {
+        pthread_join(self->overseer, NULL);
+    }
+    for (unsigned i = 0; self->workers && i < self->max_workers; i++) {
+        if (self->workers[i].started) {
+            pthread_join(self->workers[i].thread, NULL);
+        }
     }
     free(self->workers);
     if (self->fd >= 0) {
@@ -954,6 +1095,7 @@ fk_http_destroy(fk_http_t **self_p)
         self->identity = older;
     }
     pthread_cond_destroy(&self->work);
+    pthread_cond_destroy(&self->queued_cond);
     pthread_cond_destroy(&self->drained);
     pthread_mutex_destroy(&self->lock);
     pthread_mutex_destroy(&self->tls_lock);

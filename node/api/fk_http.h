@@ -17,8 +17,9 @@
     change at the cost of a connection slot, not a thread.
 
     Threads: one libmicrohttpd polling thread (epoll) reads every
-    connection; handlers run on a fixed pool of worker threads
-    (fk_http_limits_t.workers), concurrently, and must be thread-safe. A
+    connection; handlers run on a pool of worker threads
+    (fk_http_limits_t.workers, grown while blocking handlers keep every
+    worker busy), concurrently, and must be thread-safe. A
     request object belongs to the one thread handling it. fk_http_tls,
     fk_http_wake and fk_http_held may be called from any thread, also
     while serving. */
@@ -54,8 +55,12 @@ typedef struct {
     unsigned idle_timeout_s; /* a connection that sends nothing (headers, body,
                                 or a next request) this long is closed (0: 30);
                                 a request being handled or held is not idle */
-    unsigned workers;        /* threads running handlers (0: 16): as many
-                                handlers run at once, the rest queue */
+    unsigned workers;        /* threads kept to run handlers (0: 16): as many
+                                handlers run at once, the rest queue; when
+                                the oldest has queued 200 ms (every worker
+                                stuck in a blocking handler), an extra one
+                                starts, up to one per connection, and
+                                leaves after 10 s idle */
 } fk_http_limits_t;
 
 /*  Start answering on the bound socket, calling fn(arg, req) for each

@@ -25,13 +25,17 @@ TestSuite(fk_http);
 
 /*  What the test handler saw. */
 typedef struct {
-    atomic_int calls; /* handler runs, first calls and reruns */
+    atomic_int calls;   /* handler runs, first calls and reruns */
+    atomic_int blocked; /* /block handlers waiting now */
+    atomic_bool release; /* /block handlers return */
 } s_seen_t;
 
 /*  GET /hold/<ms>/<topics>: on the first call hold for ms on topics; on a
     later one answer "timeout" when the deadline passed, else "woken".
     GET /always/<ms>/<topics>: the same, but hold again on every call
-    before the deadline. Anything else answers "plain" at once. */
+    before the deadline. GET /block: keep the worker (as a handler
+    forwarding to a frozen owner does) until the test releases it, at most
+    20 s. Anything else answers "plain" at once. */
 static void
 s_handler(void *arg, fk_http_req_t *req)
 {
@@ -39,6 +43,16 @@ s_handler(void *arg, fk_http_req_t *req)
     atomic_fetch_add(&seen->calls, 1);
     long ms = 0;
     unsigned topics = 0;
+    if (strcmp(fk_http_path(req), "/block") == 0) {
+        atomic_fetch_add(&seen->blocked, 1);
+        int64_t deadline = fk_clock_mono_ms() + 20000;
+        while (!atomic_load(&seen->release) && fk_clock_mono_ms() < deadline) {
+            usleep(2000);
+        }
+        atomic_fetch_sub(&seen->blocked, 1);
+        fk_http_respond(req, 200, "text/plain", "released", 8);
+        return;
+    }
     bool always = sscanf(fk_http_path(req), "/always/%ld/%u", &ms, &topics) == 2;
     if (!always && sscanf(fk_http_path(req), "/hold/%ld/%u", &ms, &topics) != 2) {
         fk_http_respond(req, 200, "text/plain", "plain", 5);
@@ -216,4 +230,33 @@ Test(fk_http, a_hold_whose_deadline_already_passed_runs_again_at_once)
     cr_assert(strstr(response, "\r\n\r\ntimeout") != NULL, "%s", response);
     close(fd);
     fk_http_destroy(&http);
+}
+
+Test(fk_http, requests_stuck_behind_blocked_workers_get_an_extra_one)
+{
+    /*  Two workers, both kept by handlers that block: a request behind
+        them is answered anyway, by an extra worker the listener starts,
+        while the blocked ones still wait. */
+    s_seen_t seen = {0};
+    fk_http_t *http = s_start(&seen, 2);
+    int blocked[2] = {s_send(http, "/block"), s_send(http, "/block")};
+    int64_t deadline = fk_clock_mono_ms() + 10000;
+    while (atomic_load(&seen.blocked) < 2 && fk_clock_mono_ms() < deadline) {
+        usleep(2000);
+    }
+    cr_assert_eq(atomic_load(&seen.blocked), 2, "both workers are blocked");
+    int fd = s_send(http, "/plain");
+    char response[1024];
+    cr_assert_gt(s_read(fd, response, sizeof response), 0);
+    cr_assert(strstr(response, "\r\n\r\nplain") != NULL, "%s", response);
+    cr_assert_eq(atomic_load(&seen.blocked), 2, "answered while both still blocked");
+    close(fd);
+    atomic_store(&seen.release, true);
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_gt(s_read(blocked[i], response, sizeof response), 0);
+        cr_assert(strstr(response, "\r\n\r\nreleased") != NULL, "%s", response);
+        close(blocked[i]);
+    }
+    fk_http_destroy(&http);
+    cr_assert_null(http);
 }
