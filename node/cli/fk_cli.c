@@ -1286,11 +1286,8 @@ fk_cli_redeem_token_create(const fk_cli_cmd_t *cmd, int argc, char **argv)
     return rc;
 }
 
-/*  GET path and print the array of objects it answers: as JSON with
-    --json, else a table of the given keys under header (ncols of each);
-    an array value prints as its items joined by ",". */
 /*  Print an array of objects as a table of the keys (ncols of them)
-    under header. */
+    under header; an array value prints as its items joined by ",". */
 static void
 s_rows_print(const json_t *rows, const char *const *header, const char *const *keys,
              size_t ncols)
@@ -1314,6 +1311,8 @@ s_rows_print(const json_t *rows, const char *const *header, const char *const *k
     s_table_fini(&table);
 }
 
+/*  GET path and print the array of objects it answers: as JSON with
+    --json, else s_rows_print's table. */
 static int
 s_list(s_ctx_t *ctx, const char *path, const char *const *header, const char *const *keys,
        size_t ncols)
