@@ -169,9 +169,11 @@ $(TSAN_BUILD)/.configured: | deps
 	@touch $@
 
 tsan tsan-smoke: $(TSAN_BUILD)/.configured
-	cmake --build $(TSAN_BUILD) -j$(JOBS) --target stress_grants
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target stress_grants stress_http
 	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
 	    $(TSAN_BUILD)/tests/stress/stress_grants $(if $(filter tsan-smoke,$@),5,$(TSAN_ROUNDS))
+	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
+	    $(TSAN_BUILD)/tests/stress/stress_http $(if $(filter tsan-smoke,$@),5,$(TSAN_ROUNDS))
 
 test: deps static-background build release-check fuzz-smoke tsan-smoke
 	cmake -S . -B $(TEST_BUILD) -DFK_SANITIZE=ON -DFK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
