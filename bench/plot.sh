@@ -195,12 +195,8 @@ fi
 # ---- HTTP: fakts-node against nginx serving the same bytes --------------------------------
 src=$DATA/http.tsv
 if [ -s "$src" ]; then
-    gnuplot <<EOF
-$COMMON
-set output "$PLOTS/http-rates.png"
-set title "Requests per second on loopback (wrk): discovery (GET /.well-known/fakts), refresh (POST /lok/o/token/), nginx serving the same bytes"
-set ylabel "requests per second (log scale, higher is better)"
-set xlabel "client: x8, x1 keep-alive connections; new conn.: a new connection per request"
+    # The two HTTP plots: bars per client kind, log scale.
+    HTTP_BARS='set xlabel "client: x8, x1 keep-alive connections; new conn.: a new connection per request"
 set logscale y
 set format y "%g"
 set style data histograms
@@ -208,7 +204,13 @@ set style histogram clustered gap 1
 set datafile columnheaders
 set style fill solid 0.7 border -1
 set boxwidth 0.9
-set xtics scale 0
+set xtics scale 0'
+    gnuplot <<EOF
+$COMMON
+set output "$PLOTS/http-rates.png"
+set title "Requests per second on loopback (wrk): discovery (GET /.well-known/fakts), refresh (POST /lok/o/token/), nginx serving the same bytes"
+set ylabel "requests per second (log scale, higher is better)"
+$HTTP_BARS
 plot "$src" using 2:xtic(1) lc rgb C_FK title "fakts-node discovery", \
      "" using 3 lc rgb C_REFRESH title "fakts-node refresh", \
      "" using 4 lc rgb C_PEER title "nginx static file, same bytes"
@@ -219,15 +221,7 @@ $COMMON
 set output "$PLOTS/http-cpu.png"
 set title "Server CPU time per request, the same runs (utime + stime of the server's processes)"
 set ylabel "µs of server CPU per request (log scale, lower is better)"
-set xlabel "client: x8, x1 keep-alive connections; new conn.: a new connection per request"
-set logscale y
-set format y "%g"
-set style data histograms
-set style histogram clustered gap 1
-set datafile columnheaders
-set style fill solid 0.7 border -1
-set boxwidth 0.9
-set xtics scale 0
+$HTTP_BARS
 plot "$src" using 5:xtic(1) lc rgb C_FK title "fakts-node discovery", \
      "" using 6 lc rgb C_REFRESH title "fakts-node refresh", \
      "" using 7 lc rgb C_PEER title "nginx static file, same bytes"
