@@ -54,6 +54,7 @@ typedef struct s_identity {
     forwards to a frozen owner waits up to 3 s): the overseer then starts
     an extra worker. */
 #define S_GROW_AFTER_MS 200
+#define S_GROW_EVERY_MS 20
 
 /*  One worker thread's place. Slots below the core count run for the
     listener's life; the others are extra workers, started on demand. */
@@ -101,7 +102,6 @@ struct fk_http {
     unsigned max_workers;      /* the most at once: one per connection slot */
     s_worker_t *workers;       /* max_workers slots */
     bool grow_failed;          /* the last extra worker could not start (logged once) */
-    int64_t grown_ms;          /* queued_ms of the request the last extra worker was for */
     pthread_cond_t queued_cond; /* the overseer waits on it for a queued request */
     pthread_t overseer;        /* starts extra workers when the queue is stuck */
     bool overseer_started;     /* overseer runs */
@@ -554,8 +554,8 @@ s_add_worker(fk_http_t *self)
 /*  The overseer: when the oldest queued request has waited
     S_GROW_AFTER_MS for a worker, every worker is stuck in a handler that
     blocks (a forwarded request waits up to 3 s for a record's owner), so
-    it starts an extra worker, and another S_GROW_AFTER_MS later if the
-    queue still does not move: no request waits long behind blocked ones,
+    it starts an extra worker, and another every S_GROW_EVERY_MS while the
+    head of the queue has waited that long: no request waits long behind blocked ones,
     as none did with a thread per connection. A burst of quick requests
     drains sooner and starts none. Extra workers leave after
     S_EXTRA_IDLE_MS idle; held requests are not queued, so they still
@@ -571,15 +571,13 @@ s_overseer(void *arg)
             pthread_cond_wait(&self->queued_cond, &self->lock);
             continue;
         }
+        int64_t now = fk_clock_mono_ms();
         int64_t due = head->queued_ms + S_GROW_AFTER_MS;
-        if (fk_clock_mono_ms() >= due && head->queued_ms > self->grown_ms) {
+        if (now >= due) {
             s_add_worker(self);
-            /*  The next start only for a request queued after this one. */
-            self->grown_ms = head->queued_ms;
-            continue;
-        }
-        if (head->queued_ms <= self->grown_ms) {
-            due = fk_clock_mono_ms() + S_GROW_AFTER_MS; /* look again later */
+            /*  The new worker takes the head; look again shortly, in
+                case the requests behind it waited as long. */
+            due = now + S_GROW_EVERY_MS;
         }
         struct timespec until = {.tv_sec = (time_t)(due / 1000),
                                  .tv_nsec = (long)(due % 1000) * 1000000L};
